@@ -1,0 +1,106 @@
+//! Problems found while loading configuration, rules and contact lists, phrased for the person
+//! who has to fix them: which file, which line, what is wrong and what to do.
+use std::fmt;
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    /// 1-based line, when the problem can be pinned to one.
+    pub line: Option<usize>,
+    pub message: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message)?,
+            None => write!(f, "{}: {}", self.file, self.message)?,
+        }
+        if !self.fix.is_empty() {
+            write!(f, "\n    fix: {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+/// All problems found in one load, so that `poststelle check` can show every one at once.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(
+        &mut self,
+        file: &SourceText,
+        offset: Option<usize>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.0.push(Diagnostic {
+            file: file.name.clone(),
+            line: offset.map(|o| file.line_of(o)),
+            message: message.into(),
+            fix: fix.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "error: {d}")?;
+        }
+        write!(f, "{} problem(s) found", self.0.len())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// The text of a loaded file with the name to show in messages.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceText {
+    /// 1-based line number of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// Turns a TOML syntax or schema error into a diagnostic with the line it points at.
+    pub fn toml_error(&self, err: &toml::de::Error, diags: &mut Diagnostics) {
+        let message = err.message().trim().to_string();
+        let fix = toml_fix(&message);
+        diags.push(self, err.span().map(|s| s.start), message, fix);
+    }
+}
+
+fn toml_fix(message: &str) -> String {
+    if message.starts_with("unknown field") {
+        "remove or rename the key; the keys allowed here are listed above (see README.md, \
+         \"Configuration\")"
+            .into()
+    } else if message.starts_with("missing field") {
+        "add the missing key (see README.md, \"Configuration\")".into()
+    } else if message.starts_with("invalid type") {
+        "give the value the type named above, e.g. a quoted string, a number or a list".into()
+    } else {
+        "correct the TOML syntax at this line (https://toml.io)".into()
+    }
+}

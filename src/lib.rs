@@ -1,0 +1,18 @@
+//! poststelle — the mail room of a municipal IT support desk.
+//!
+//! ```text
+//!  mailbox source ──raw bytes──▶ parse ──InboundMessage──▶ classify ──Decision──▶ ingest
+//!  (IMAP / Maildir / .eml)       (mail-parser)            (rules/, NKB/MUK,       (one DB transaction)
+//!                                                           loop detection)
+//! ```
+//!
+//! This crate reads each message ([`message`]), decides where it belongs ([`classify`]) under a
+//! validated configuration ([`config`]), and renders templated mail ([`templates`]).
+pub mod classify;
+pub mod config;
+pub mod message;
+pub mod templates;
+
+pub use classify::{Action, Decision, classify, classify_raw, explain};
+pub use config::Config;
+pub use message::InboundMessage;
