@@ -90,6 +90,8 @@ impl InboundMessage {
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(ParseError::Empty);
         }
+        let raw = cr_to_lf(skip_preamble(raw));
+        let raw: &[u8] = &raw;
         let msg = MessageParser::default()
             .parse(raw)
             .ok_or(ParseError::NoHeaders)?;
@@ -236,6 +238,39 @@ impl InboundMessage {
     /// To and Cc recipients.
     pub fn recipients(&self) -> impl Iterator<Item = &Mailbox> {
         self.to.iter().chain(self.cc.iter())
+    }
+}
+
+/// Blank lines before the header and an mbox `From ` separator line are not part of the
+/// message (RFC 5322 starts with a field); exports and some gateways leave them in.
+fn skip_preamble(raw: &[u8]) -> &[u8] {
+    let start = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(raw.len());
+    let raw = &raw[start..];
+    if raw.starts_with(b"From ") {
+        let end = raw
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(raw.len());
+        let rest = &raw[end..];
+        return rest.strip_prefix(b"\r\n").or_else(|| rest.strip_prefix(b"\n")).or_else(|| rest.strip_prefix(b"\r")).unwrap_or(rest);
+    }
+    raw
+}
+
+/// Classic Mac files end lines with a bare CR, which no mail parser reads as a line end; such
+/// a message (CR but no LF at all) is rewritten with LF.
+fn cr_to_lf(raw: &[u8]) -> Cow<'_, [u8]> {
+    if raw.contains(&b'\r') && !raw.contains(&b'\n') {
+        Cow::Owned(
+            raw.iter()
+                .map(|&b| if b == b'\r' { b'\n' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(raw)
     }
 }
 

@@ -67,7 +67,7 @@ static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
         | unzustellbar | nicht\s+zustellbar | zustellung\s+fehlgeschlagen | unzustellbare
         | übermittlungsstatus | unzustellbarkeit | nicht\s+übermittelt
         | non\s+remis | non\s+recapitabile | onbestelbaar | olevererbart | no\s+entregado
-        | 配信 | 不達 | undeliverable
+        | mail\s+error | error\s+notification | 配信 | 不達 | メールエラー
         ",
     )
     .expect("static regex")
@@ -114,7 +114,10 @@ pub fn detect(msg: &InboundMessage, loop_header: &str) -> Option<Verdict> {
     }
     for mb in msg.from.iter().chain(msg.sender.iter()) {
         let local = mb.local_part().to_ascii_lowercase();
-        if local == "mailer-daemon" || local == "mailer_daemon" || local == "postmaster" {
+        if matches!(
+            local.as_str(),
+            "mailer-daemon" | "mailer_daemon" | "postmaster" | "post_master"
+        ) {
             return verdict(Bounce, format!("sent by {}", mb.address));
         }
     }
@@ -180,9 +183,20 @@ pub fn detect(msg: &InboundMessage, loop_header: &str) -> Option<Verdict> {
         );
     }
 
-    // Mailing lists and bulk mail.
+    // Notification services send nothing but machine mail.
+    if msg.header("x-amz-sns-message-id").is_some() {
+        return verdict(AutoReply, "an Amazon SNS notification (x-amz-sns-message-id)");
+    }
+
+    // Mailing lists and bulk mail: RFC 2919 List-Id, or the headers of list managers that
+    // predate it (Mailman, fml, Sympa).
     if let Some(v) = msg.header("list-id") {
         return verdict(List, format!("List-Id: {v}"));
+    }
+    for h in ["x-mailman-version", "x-mlserver", "x-ml-server", "x-ml-name", "x-sympa-to"] {
+        if let Some(v) = msg.header(h) {
+            return verdict(List, format!("list manager header {h}: {v}"));
+        }
     }
     if let Some(p) = precedence.filter(|p| matches!(p.as_str(), "bulk" | "junk" | "list")) {
         return verdict(List, format!("Precedence: {p}"));
