@@ -11,7 +11,11 @@ use poststelle::message::InboundMessage;
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "poststelle", version, about = "The mail room of an IT support desk")]
+#[command(
+    name = "poststelle",
+    version,
+    about = "The mail room of an IT support desk"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -218,7 +222,11 @@ fn run_classify(g: &Global, args: &ClassifyArgs) -> Result<ExitCode> {
     })
 }
 
-fn write_explained(out: &mut impl Write, rec: &ClassifyRecord<'_>, trace: &[RuleTrace]) -> Result<()> {
+fn write_explained(
+    out: &mut impl Write,
+    rec: &ClassifyRecord<'_>,
+    trace: &[RuleTrace],
+) -> Result<()> {
     writeln!(out, "{}", rec.path)?;
     writeln!(out, "  subject:    {:?}", rec.subject)?;
     writeln!(out, "  normalized: {:?}", rec.normalized_subject)?;
@@ -304,10 +312,7 @@ impl Table {
         };
         line(head, out)?;
         for r in &self.rows {
-            line(
-                [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]],
-                out,
-            )?;
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]], out)?;
         }
         Ok(())
     }

@@ -92,6 +92,9 @@ impl InboundMessage {
         }
         let raw = cr_to_lf(skip_preamble(raw));
         let raw: &[u8] = &raw;
+        if !starts_with_field(raw) {
+            return Err(ParseError::NoHeaders);
+        }
         let msg = MessageParser::default()
             .parse(raw)
             .ok_or(ParseError::NoHeaders)?;
@@ -177,7 +180,9 @@ impl InboundMessage {
             Some(v) => {
                 let addr = match v {
                     HeaderValue::Text(t) => t.to_string(),
-                    HeaderValue::TextList(l) => l.first().map(|t| t.to_string()).unwrap_or_default(),
+                    HeaderValue::TextList(l) => {
+                        l.first().map(|t| t.to_string()).unwrap_or_default()
+                    }
                     HeaderValue::Address(a) => a
                         .first()
                         .and_then(|a| a.address())
@@ -185,7 +190,11 @@ impl InboundMessage {
                         .to_string(),
                     _ => String::new(),
                 };
-                let addr = addr.trim().trim_matches(['<', '>']).trim().to_ascii_lowercase();
+                let addr = addr
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .trim()
+                    .to_ascii_lowercase();
                 if addr.is_empty() {
                     ReturnPath::Null
                 } else {
@@ -255,9 +264,27 @@ fn skip_preamble(raw: &[u8]) -> &[u8] {
             .position(|&b| b == b'\n' || b == b'\r')
             .unwrap_or(raw.len());
         let rest = &raw[end..];
-        return rest.strip_prefix(b"\r\n").or_else(|| rest.strip_prefix(b"\n")).or_else(|| rest.strip_prefix(b"\r")).unwrap_or(rest);
+        return rest
+            .strip_prefix(b"\r\n")
+            .or_else(|| rest.strip_prefix(b"\n"))
+            .or_else(|| rest.strip_prefix(b"\r"))
+            .unwrap_or(rest);
     }
     raw
+}
+
+/// RFC 5322: a message begins with a header field, `name:` with a name of printable ASCII
+/// (the obsolete syntax allows blanks before the colon).
+fn starts_with_field(raw: &[u8]) -> bool {
+    let name_len = raw
+        .iter()
+        .take_while(|&&b| (33..=126).contains(&b) && b != b':')
+        .count();
+    name_len > 0
+        && raw[name_len..]
+            .iter()
+            .find(|&&b| b != b' ' && b != b'\t')
+            .is_some_and(|&b| b == b':')
 }
 
 /// Classic Mac files end lines with a bare CR, which no mail parser reads as a line end; such
@@ -278,9 +305,7 @@ fn cr_to_lf(raw: &[u8]) -> Cow<'_, [u8]> {
 /// the raw value unfolded. Raw 8-bit bytes that are not UTF-8 are read as windows-1252, the
 /// charset German mail clients used before UTF-8.
 fn header_text(value: &HeaderValue<'_>, raw: &[u8], start: u32, end: u32) -> String {
-    let raw_value = raw
-        .get(start as usize..end as usize)
-        .unwrap_or_default();
+    let raw_value = raw.get(start as usize..end as usize).unwrap_or_default();
     let decoded: Option<Cow<'_, str>> = match value {
         HeaderValue::Text(t) => Some(Cow::Borrowed(t.as_ref())),
         HeaderValue::TextList(l) => Some(Cow::Owned(

@@ -62,10 +62,7 @@ impl Templates {
                         );
                     }
                 }
-                available.insert((
-                    lang.to_string(),
-                    file.trim_end_matches(".txt").to_string(),
-                ));
+                available.insert((lang.to_string(), file.trim_end_matches(".txt").to_string()));
             }
             if let Err(e) = env.add_template_owned(rel.clone(), src.text.clone()) {
                 diags.0.push(crate::config::Diagnostic {

@@ -173,7 +173,13 @@ struct RawService {
 impl ContactList {
     /// Reads a contact list: `.csv` as a spreadsheet export, anything else as TOML.
     pub fn load(files: &Files, path: &str, diags: &mut Diagnostics) -> ContactList {
-        let src = match files.read(path) {
+        let is_csv = path.to_ascii_lowercase().ends_with(".csv");
+        let read = if is_csv {
+            files.read_legacy(path)
+        } else {
+            files.read(path)
+        };
+        let src = match read {
             Ok(s) => s,
             Err(d) => {
                 diags.0.push(d);
@@ -181,7 +187,7 @@ impl ContactList {
             }
         };
         let mut list = ContactList::default();
-        if path.to_ascii_lowercase().ends_with(".csv") {
+        if is_csv {
             list.add_csv(src, diags);
         } else {
             list.add_toml(src, diags);
@@ -262,7 +268,12 @@ impl ContactList {
         let headers = match reader.headers() {
             Ok(h) => h.clone(),
             Err(e) => {
-                diags.push(&src, Some(0), format!("cannot read the CSV header: {e}"), "");
+                diags.push(
+                    &src,
+                    Some(0),
+                    format!("cannot read the CSV header: {e}"),
+                    "",
+                );
                 return;
             }
         };
@@ -479,7 +490,12 @@ impl Column {
     }
 }
 
-fn compile(src: &SourceText, pattern: &str, offset: usize, diags: &mut Diagnostics) -> Option<Regex> {
+fn compile(
+    src: &SourceText,
+    pattern: &str,
+    offset: usize,
+    diags: &mut Diagnostics,
+) -> Option<Regex> {
     match RegexBuilder::new(pattern).case_insensitive(true).build() {
         Ok(r) => Some(r),
         Err(e) => {

@@ -269,7 +269,9 @@ impl<'de> Deserialize<'de> for AutoReplySel {
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<AutoReplySel, E> {
                 if v {
-                    Err(E::custom("auto_reply = true names no template; write its name"))
+                    Err(E::custom(
+                        "auto_reply = true names no template; write its name",
+                    ))
                 } else {
                     Ok(AutoReplySel(None))
                 }
@@ -386,7 +388,10 @@ impl Compiler<'_> {
                 self.diags.push(
                     self.src,
                     Some(o.span().start),
-                    format!("nutzerkonto_origin \"{}\" is neither NKB nor MUK", o.get_ref()),
+                    format!(
+                        "nutzerkonto_origin \"{}\" is neither NKB nor MUK",
+                        o.get_ref()
+                    ),
                     "write \"NKB\" (Nutzerkonto Bund) or \"MUK\" (Mein Unternehmenskonto)",
                 );
             }
@@ -403,7 +408,10 @@ impl Compiler<'_> {
                         self.src,
                         Some(s.span().start),
                         format!("nutzerkonto_state \"{}\" is no state code", s.get_ref()),
-                        format!("write \"home\", \"other\" or one of {}", STATE_CODES.join(" ")),
+                        format!(
+                            "write \"home\", \"other\" or one of {}",
+                            STATE_CODES.join(" ")
+                        ),
                     );
                     StateSel::Home
                 }
@@ -519,8 +527,12 @@ impl RuleSet {
                 let r = r.into_inner();
                 let name = r.name.trim().to_string();
                 if name.is_empty() {
-                    c.diags
-                        .push(src, Some(offset), "a rule has an empty name", "name every rule");
+                    c.diags.push(
+                        src,
+                        Some(offset),
+                        "a rule has an empty name",
+                        "name every rule",
+                    );
                 } else if let Some(other) = rules.iter().find(|o| o.name == name) {
                     c.diags.push(
                         src,
@@ -593,7 +605,10 @@ impl RuleSet {
     }
 
     pub fn source_of(&self, rule: &Rule) -> (&SourceText, usize) {
-        (&self.sources[rule.source], self.sources[rule.source].line_of(rule.offset))
+        (
+            &self.sources[rule.source],
+            self.sources[rule.source].line_of(rule.offset),
+        )
     }
 
     pub fn queue_refs(&self) -> impl Iterator<Item = (&SourceText, usize, &str)> {

@@ -8,14 +8,19 @@ use regex::Regex;
 /// TR (transféré), SV (svar), VS (vidarebefordrat), RIF (riferimento); optionally counted as
 /// `Re[2]:`, `Re(2):` or `AW (2):`; any case; ASCII or full-width colon.
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:re|aw|antw|wg|fwd?|tr|sv|vs|rif)\s*(?:\[\s*\d+\s*\]|\(\s*\d+\s*\))?\s*[:：]")
-        .expect("static regex")
+    Regex::new(
+        r"(?i)^\s*(?:re|aw|antw|wg|fwd?|tr|sv|vs|rif)\s*(?:\[\s*\d+\s*\]|\(\s*\d+\s*\))?\s*[:：]",
+    )
+    .expect("static regex")
 });
 
 /// The regex that finds `[<tag>#<digits>]` anywhere in a subject; group 1 is the number.
 pub fn ticket_ref_regex(tag: &str) -> Regex {
-    Regex::new(&format!(r"(?i)\[\s*{}\s*#\s*(\d+)\s*\]", regex::escape(tag)))
-        .expect("escaped tag gives a valid regex")
+    Regex::new(&format!(
+        r"(?i)\[\s*{}\s*#\s*(\d+)\s*\]",
+        regex::escape(tag)
+    ))
+    .expect("escaped tag gives a valid regex")
 }
 
 /// The ticket number in a subject, if it carries our tag.
@@ -53,7 +58,10 @@ mod tests {
     #[test]
     fn strips_prefix_chains_of_german_and_english_clients() {
         assert_eq!(n("AW: WG: Re: Drucker defekt"), "Drucker defekt");
-        assert_eq!(n("RE[2]: aw (3): Fwd:  Drucker   defekt "), "Drucker defekt");
+        assert_eq!(
+            n("RE[2]: aw (3): Fwd:  Drucker   defekt "),
+            "Drucker defekt"
+        );
         assert_eq!(n("Antw: TR: SV: VS: RIF: Fw: x"), "x");
         assert_eq!(n("Re : Réponse"), "Réponse");
         assert_eq!(n("AW：全角"), "全角");
@@ -71,10 +79,7 @@ mod tests {
     #[test]
     fn removes_ticket_tags_anywhere_and_finds_the_number() {
         let tag = ticket_ref_regex("Ticket");
-        assert_eq!(
-            n("AW: [Ticket#2026112310000012] WG: Drucker"),
-            "Drucker"
-        );
+        assert_eq!(n("AW: [Ticket#2026112310000012] WG: Drucker"), "Drucker");
         assert_eq!(n("Drucker [ticket#42]"), "Drucker");
         assert_eq!(
             ticket_ref("Re: [TICKET# 2026112310000012 ] x", &tag).as_deref(),

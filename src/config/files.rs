@@ -48,11 +48,28 @@ impl Files {
     }
 
     pub fn read(&self, rel: &str) -> Result<SourceText, Diagnostic> {
+        self.read_with(rel, false)
+    }
+
+    /// Like [`Files::read`], but text that is not UTF-8 is read as windows-1252, the charset
+    /// of spreadsheet exports on German Windows.
+    pub fn read_legacy(&self, rel: &str) -> Result<SourceText, Diagnostic> {
+        self.read_with(rel, true)
+    }
+
+    fn read_with(&self, rel: &str, legacy: bool) -> Result<SourceText, Diagnostic> {
         let name = self.display(rel);
         let text = match self {
-            Files::Disk(_) => fs::read(self.resolve(rel)).map_err(|e| e.to_string()).and_then(
-                |bytes| String::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string()),
-            ),
+            Files::Disk(_) => fs::read(self.resolve(rel))
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| match String::from_utf8(bytes) {
+                    Ok(s) => Ok(s),
+                    Err(e) if legacy => Ok(encoding_rs::WINDOWS_1252
+                        .decode_without_bom_handling(e.as_bytes())
+                        .0
+                        .into_owned()),
+                    Err(_) => Err("not valid UTF-8".to_string()),
+                }),
             Files::Embedded => embedded::EMBEDDED
                 .iter()
                 .find(|(path, _)| *path == normalize(rel))

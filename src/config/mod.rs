@@ -250,8 +250,16 @@ impl Config {
                 );
             }
         };
-        need_queue(&s.default_queue, raw.default_queue.span().start, "default_queue");
-        need_queue(&s.clearing_queue, raw.clearing_queue.span().start, "clearing_queue");
+        need_queue(
+            &s.default_queue,
+            raw.default_queue.span().start,
+            "default_queue",
+        );
+        need_queue(
+            &s.clearing_queue,
+            raw.clearing_queue.span().start,
+            "clearing_queue",
+        );
         if let Some(q) = &raw.nutzerkonto.other_state_queue {
             need_queue(q.get_ref(), q.span().start, "nutzerkonto.other_state_queue");
         }
@@ -303,7 +311,10 @@ fn validate_settings(raw: &RawConfig, src: &SourceText, diags: &mut Diagnostics)
         diags.push(
             src,
             Some(raw.home_state.span().start),
-            format!("home_state \"{}\" is no German state code", raw.home_state.get_ref()),
+            format!(
+                "home_state \"{}\" is no German state code",
+                raw.home_state.get_ref()
+            ),
             format!("use one of {}", STATE_CODES.join(" ")),
         );
     }
@@ -365,7 +376,10 @@ fn validate_settings(raw: &RawConfig, src: &SourceText, diags: &mut Diagnostics)
         queues.push(Queue {
             name,
             staff: q.staff.as_ref().map(|a| a.get_ref().trim().to_string()),
-            escalation: q.escalation.as_ref().map(|a| a.get_ref().trim().to_string()),
+            escalation: q
+                .escalation
+                .as_ref()
+                .map(|a| a.get_ref().trim().to_string()),
             description: q.description.clone(),
         });
     }

@@ -1,0 +1,162 @@
+//! `poststelle classify`: JSON Lines with exactly the documented fields, in path order;
+//! directories in name order; Maildirs; the readable table and `--explain`.
+use std::process::Command;
+
+use crate::support::{corpus, mail};
+
+fn classify(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+        .arg("classify")
+        .args(args)
+        .env_remove("POSTSTELLE_CONFIG")
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const FIELDS: [&str; 15] = [
+    "path",
+    "message_id",
+    "from",
+    "subject",
+    "normalized_subject",
+    "ticket_ref",
+    "auto_generated",
+    "nutzerkonto",
+    "queue",
+    "severity",
+    "action",
+    "auto_reply",
+    "forward_to",
+    "rules",
+    "reason",
+];
+
+#[test]
+fn json_lines_have_exactly_the_documented_fields_in_path_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("b.eml"),
+        mail(
+            &[
+                "Subject: AW: HE_Gewerbeanmeldung_NKB",
+                "From: Max <MAX@Example.ORG>",
+            ],
+            "x",
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("a.eml"),
+        mail(&["Subject: [Ticket#2026112310000012] Drucker defekt"], "x"),
+    )
+    .expect("write");
+    let bounce = corpus().join("bounces/sisimai/lhost-postfix-02.eml");
+    let (code, out) = classify(&[
+        "--json",
+        bounce.to_str().expect("utf8"),
+        dir.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let keys: Vec<&str> = r
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut want = FIELDS.to_vec();
+        want.sort();
+        let mut got = keys.clone();
+        got.sort();
+        assert_eq!(got, want);
+    }
+    assert!(
+        rows[0]["path"]
+            .as_str()
+            .expect("path")
+            .ends_with("lhost-postfix-02.eml")
+    );
+    assert_eq!(rows[0]["auto_generated"], "bounce");
+    assert_eq!(rows[0]["action"], "ignore");
+    assert!(rows[1]["path"].as_str().expect("path").ends_with("a.eml"));
+    assert_eq!(rows[1]["ticket_ref"], "2026112310000012");
+    assert_eq!(rows[1]["normalized_subject"], "Drucker defekt");
+    assert_eq!(rows[1]["severity"], 3);
+    assert_eq!(rows[1]["message_id"], "test@example.org");
+    assert!(rows[2]["path"].as_str().expect("path").ends_with("b.eml"));
+    assert_eq!(rows[2]["from"], "max@example.org");
+    assert_eq!(
+        rows[2]["nutzerkonto"],
+        serde_json::json!({"state": "HE", "origin": "NKB", "betreff": "Gewerbeanmeldung"})
+    );
+    assert_eq!(rows[2]["auto_reply"], "nutzerkonto-efa-outbound");
+    assert_eq!(rows[2]["rules"], serde_json::json!(["nutzerkonto"]));
+    assert_eq!(rows[2]["forward_to"], serde_json::json!([]));
+}
+
+#[test]
+fn maildir_new_then_cur_and_quarantine() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+    }
+    std::fs::write(dir.path().join("cur/1.x:2,S"), mail(&["Subject: alt"], "x")).expect("w");
+    std::fs::write(dir.path().join("new/2.x"), mail(&["Subject: neu"], "x")).expect("w");
+    std::fs::write(dir.path().join("new/3.x"), b"\x00\x01 kein header").expect("w");
+    std::fs::write(dir.path().join("tmp/4.x"), mail(&["Subject: halb"], "x")).expect("w");
+    let (code, out) = classify(&["--json", dir.path().to_str().expect("utf8")]);
+    assert_eq!(code, 0);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let subjects: Vec<&str> = rows
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(subjects, vec!["neu", "", "alt"]);
+    assert_eq!(rows[1]["action"], "quarantine");
+    assert_eq!(rows[1]["queue"], serde_json::Value::Null);
+}
+
+#[test]
+fn table_and_explain_for_a_person() {
+    let f = corpus().join("autoreplies/sisimai-rfc3834/rfc3834-04.eml");
+    let (code, out) = classify(&[f.to_str().expect("utf8")]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    let head = lines.next().expect("header");
+    assert!(head.starts_with("PATH") && head.contains("ACTION") && head.contains("REASON"));
+    let row = lines.next().expect("row");
+    assert!(
+        row.contains("ignore") && row.contains("auto_reply"),
+        "{row}"
+    );
+
+    let drucker = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(drucker.path(), mail(&["Subject: Drucker defekt"], "x")).expect("w");
+    let (_, out) = classify(&["--explain", drucker.path().to_str().expect("utf8")]);
+    assert!(out.contains("[  MATCH] klasse-3-leicht"), "{out}");
+    assert!(
+        out.contains("[     no] klasse-1-betriebsverhindernd"),
+        "{out}"
+    );
+    assert!(out.contains("=> ticket · queue support · class 3"), "{out}");
+}
+
+#[test]
+fn a_missing_path_is_an_error_but_the_others_are_classified() {
+    let ok = corpus().join("helpdesk-real/talon-replies/gmail.eml");
+    let (code, out) = classify(&["--json", "/nonexistent.eml", ok.to_str().expect("utf8")]);
+    assert_eq!(code, 2);
+    assert_eq!(out.lines().count(), 1);
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary (faster to build and link than one per file).
+mod cli;
+mod config_check;
+mod corpus;
+mod nutzerkonto;
+mod rules;
+mod support;
