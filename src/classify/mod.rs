@@ -126,6 +126,7 @@ impl<'a> Facts<'a> {
                     .for_each(|v| f(v.trim_matches(['<', '>', ' '])));
             }
             Field::ToDomain => m.recipients().for_each(|a| f(a.domain())),
+            Field::ReplyTo => m.reply_to.iter().for_each(|a| f(&a.address)),
             Field::Body => f(&m.body),
             Field::AttachmentName => m
                 .attachments
@@ -392,12 +393,13 @@ fn run(config: &Config, msg: &InboundMessage, mut trace: Option<&mut Vec<RuleTra
             }
         }
     }
-    if !nk_done && !stopped {
-        if let Some(nk) = &facts.nk {
-            route_nutzerkonto(config, nk, &mut out);
-            if let Some(t) = trace.as_deref_mut() {
-                t.push(nk_trace(&out, nk_priority));
-            }
+    if !nk_done
+        && !stopped
+        && let Some(nk) = &facts.nk
+    {
+        route_nutzerkonto(config, nk, &mut out);
+        if let Some(t) = trace {
+            t.push(nk_trace(&out, nk_priority));
         }
     }
     finish(config, facts, out)

@@ -418,10 +418,10 @@ impl ContactList {
         let folded = fold(betreff);
         let mut best: Option<(&Service, usize)> = None;
         for s in &self.services {
-            if let Some(score) = s.score(betreff, &folded) {
-                if best.is_none_or(|(_, b)| score > b) {
-                    best = Some((s, score));
-                }
+            if let Some(score) = s.score(betreff, &folded)
+                && best.is_none_or(|(_, b)| score > b)
+            {
+                best = Some((s, score));
             }
         }
         best.map(|(s, _)| s)

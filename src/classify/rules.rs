@@ -27,6 +27,7 @@ pub enum Field {
     FromDomain,
     To,
     ToDomain,
+    ReplyTo,
     Body,
     AttachmentName,
     /// A header by lower-cased name; every occurrence is tried.
@@ -42,6 +43,7 @@ impl fmt::Display for Field {
             Field::FromDomain => f.write_str("from_domain"),
             Field::To => f.write_str("to"),
             Field::ToDomain => f.write_str("to_domain"),
+            Field::ReplyTo => f.write_str("reply_to"),
             Field::Body => f.write_str("body"),
             Field::AttachmentName => f.write_str("attachment_name"),
             Field::Header(h) => write!(f, "header.{h}"),
@@ -155,6 +157,7 @@ struct RawCond {
     from_domain: Option<Spanned<Patterns>>,
     to: Option<Spanned<Patterns>>,
     to_domain: Option<Spanned<Patterns>>,
+    reply_to: Option<Spanned<Patterns>>,
     body: Option<Spanned<Patterns>>,
     attachment_name: Option<Spanned<Patterns>>,
     header: Option<BTreeMap<String, Spanned<Patterns>>>,
@@ -338,7 +341,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn cond(&mut self, raw: &RawCond, rule_offset: usize) -> Cond {
+    fn cond(&mut self, raw: &RawCond) -> Cond {
         let mut all = Vec::new();
         let simple = [
             (Field::Subject, &raw.subject),
@@ -347,6 +350,7 @@ impl Compiler<'_> {
             (Field::FromDomain, &raw.from_domain),
             (Field::To, &raw.to),
             (Field::ToDomain, &raw.to_domain),
+            (Field::ReplyTo, &raw.reply_to),
             (Field::Body, &raw.body),
             (Field::AttachmentName, &raw.attachment_name),
         ];
@@ -422,17 +426,13 @@ impl Compiler<'_> {
             all.push(Cond::HasTicketRef(b));
         }
         if let Some(list) = &raw.all {
-            all.push(Cond::All(
-                list.iter().map(|c| self.cond(c, rule_offset)).collect(),
-            ));
+            all.push(Cond::All(list.iter().map(|c| self.cond(c)).collect()));
         }
         if let Some(list) = &raw.any {
-            all.push(Cond::Any(
-                list.iter().map(|c| self.cond(c, rule_offset)).collect(),
-            ));
+            all.push(Cond::Any(list.iter().map(|c| self.cond(c)).collect()));
         }
         if let Some(c) = &raw.not {
-            all.push(Cond::Not(Box::new(self.cond(c, rule_offset))));
+            all.push(Cond::Not(Box::new(self.cond(c))));
         }
         if all.len() == 1 {
             all.pop().unwrap_or(Cond::All(Vec::new()))
@@ -545,7 +545,7 @@ impl RuleSet {
                         "give every rule its own name",
                     );
                 }
-                let cond = c.cond(&r.when, offset);
+                let cond = c.cond(&r.when);
                 let actions = c.actions(&r.then);
                 rules.push(Rule {
                     name,

@@ -291,6 +291,26 @@ fn spam_is_ignored_and_no_reply_senders_get_no_reply() {
     ));
     assert_eq!(d.action, Action::Ticket);
     assert_eq!(d.auto_reply, None);
+
+    // A form that sends from no-reply with the requester in Reply-To is answered there.
+    let d = classify_default(&mail(
+        &[
+            "From: Portal <noreply@portal.stadt.example>",
+            "Reply-To: Erika <erika@example.org>",
+            "Subject: Kontaktformular",
+        ],
+        "x",
+    ));
+    assert_eq!(d.auto_reply.as_deref(), Some("eingangsbestaetigung"));
+    let d = classify_default(&mail(
+        &[
+            "From: Portal <info@portal.stadt.example>",
+            "Reply-To: do-not-reply@portal.stadt.example",
+            "Subject: Kontaktformular",
+        ],
+        "x",
+    ));
+    assert_eq!(d.auto_reply, None);
 }
 
 #[test]
