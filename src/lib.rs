@@ -11,7 +11,10 @@
 pub mod classify;
 pub mod config;
 pub mod message;
+pub mod outbox;
+pub mod store;
 pub mod templates;
+pub mod ticket;
 
 pub use classify::{Action, Decision, classify, classify_raw, explain};
 pub use config::Config;

@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use poststelle::classify::{self, Decision, RuleTrace};
 use poststelle::config::Config;
 use poststelle::message::InboundMessage;
+use poststelle::store::Store;
+
+mod commands;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -28,6 +31,10 @@ struct Global {
     /// Configuration file [default: $POSTSTELLE_CONFIG, else the shipped default]
     #[arg(long, global = true, env = "POSTSTELLE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Data directory: the SQLite file, sent mail (file transport), the default Maildir
+    /// [default: data_dir of the config]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Log format on stderr
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -48,6 +55,99 @@ enum Command {
     Check,
     /// Classify messages (.eml files, directories of them, Maildirs) without changing anything
     Classify(ClassifyArgs),
+    /// File messages (.eml files, directories, Maildirs) into the store as tickets
+    Ingest(IngestArgs),
+    /// List, show and change tickets
+    #[command(subcommand)]
+    Tickets(TicketsCmd),
+    /// Outgoing mail
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Messages that could not be filed
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Messages per transaction
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Print the outcome of every message as JSON Lines
+    #[arg(long)]
+    json: bool,
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TicketsCmd {
+    /// List tickets
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        /// JSON Lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// A ticket with its articles, outgoing mail and audit trail
+    Show {
+        number: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change state, class or queue, or add a note (each change audited)
+    Set {
+        number: String,
+        /// new, open, pending or closed
+        #[arg(long)]
+        status: Option<String>,
+        /// Störungsklasse 1–4
+        #[arg(long)]
+        severity: Option<u8>,
+        #[arg(long)]
+        queue: Option<String>,
+        /// An internal note
+        #[arg(long)]
+        note: Option<String>,
+        /// Who makes the change (for the audit log)
+        #[arg(long, env = "USER", default_value = "staff")]
+        actor: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCmd {
+    /// List outgoing mail
+    List {
+        /// scheduled, sent, temporary_failure, permanent_failure or suppressed
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed or suppressed mail back in line
+    Retry { id: i64 },
+    /// Send what is due now
+    Send {
+        /// At most this many mails
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCmd {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the raw message
+    Show { id: i64 },
+    /// File the message again (after a fix)
+    Replay { id: i64 },
 }
 
 #[derive(Args)]
@@ -68,6 +168,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check => check(&cli.global),
         Command::Classify(args) => run_classify(&cli.global, args),
+        other => with_store(&cli.global, other),
     };
     match result {
         Ok(code) => code,
@@ -96,10 +197,42 @@ fn init_logging(g: &Global) {
 }
 
 fn load_config(g: &Global) -> Result<Config> {
-    Config::load(g.config.as_deref()).map_err(|diags| {
+    let mut cfg = Config::load(g.config.as_deref()).map_err(|diags| {
         anyhow::anyhow!(
             "{diags}\nthe configuration is not valid; `poststelle check` lists the same problems"
         )
+    })?;
+    if let Some(dir) = &g.data_dir {
+        cfg.settings.data_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
+/// Loads the configuration, opens the store and runs a store command on a Tokio runtime.
+fn with_store(g: &Global, command: &Command) -> Result<ExitCode> {
+    let cfg = load_config(g)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let url = cfg
+            .settings
+            .database_url
+            .clone()
+            .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
+        let store = Store::open(&url)
+            .await
+            .with_context(|| format!("opening the database {url}"))?;
+        let code = match command {
+            Command::Ingest(args) => commands::ingest(&cfg, &store, args).await,
+            Command::Tickets(cmd) => commands::tickets(&cfg, &store, cmd).await,
+            Command::Outbox(cmd) => commands::outbox(&cfg, &store, cmd).await,
+            Command::Quarantine(cmd) => commands::quarantine(&cfg, &store, cmd).await,
+            Command::Check | Command::Classify(_) => unreachable!("handled without a store"),
+        };
+        store.close().await;
+        code
     })
 }
 
@@ -320,7 +453,7 @@ impl Table {
 
 /// Expands a path into message files: a file itself; a Maildir's `new/` then `cur/`; a
 /// directory's files in name order, descending into subdirectories.
-fn expand(path: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -336,7 +469,7 @@ fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn list_dir(dir: &Path, out: &mut Vec<PathBuf>, recurse: bool) -> Result<()> {
+pub(crate) fn list_dir(dir: &Path, out: &mut Vec<PathBuf>, recurse: bool) -> Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }

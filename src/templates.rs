@@ -99,4 +99,44 @@ impl Templates {
     pub fn env(&self) -> &Environment<'static> {
         &self.env
     }
+
+    /// Renders a template in `lang` (German when it has no such variant): its subject and
+    /// text body, and the HTML body when a `.html` variant exists.
+    pub fn render(
+        &self,
+        name: &str,
+        lang: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<Rendered, minijinja::Error> {
+        let lang = if self.has(name, lang) { lang } else { "de" };
+        let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
+        let text = self.env.get_template(&format!("{lang}/{name}.txt"))?;
+        let mut captured = text.render_captured(ctx.clone())?;
+        let subject = captured.with_state_mut(|st| st.render_block("subject"))?;
+        let body = captured.with_state_mut(|st| st.render_block("body"))?;
+        // A subject is one line, whatever the data put in it.
+        let subject = subject
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let body = body.trim().to_string() + "\n";
+        let html = match self.env.get_template(&format!("{lang}/{name}.html")) {
+            Ok(t) => Some(t.render(ctx)?),
+            Err(e) if e.kind() == minijinja::ErrorKind::TemplateNotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Rendered {
+            subject,
+            text: body,
+            html,
+        })
+    }
+}
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
 }

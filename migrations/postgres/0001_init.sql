@@ -86,8 +86,12 @@ CREATE TABLE outbox (
     message_id      TEXT    NOT NULL UNIQUE,
     in_reply_to     TEXT,
     refs            TEXT,
-    -- JSON: what the template renders
-    context         TEXT    NOT NULL,
+    -- rendered when the row is written, so the article shows exactly what is sent
+    subject         TEXT    NOT NULL,
+    body_text       TEXT    NOT NULL,
+    body_html       TEXT,
+    -- Auto-Submitted value: auto-replied (replies to a person) or auto-generated (notices)
+    auto_submitted  TEXT    NOT NULL,
     raw_message_id  BIGINT  REFERENCES raw_messages (id),
     -- scheduled | sent | temporary_failure | permanent_failure | suppressed
     state           TEXT    NOT NULL,

@@ -44,6 +44,84 @@ struct RawConfig {
     nutzerkonto: RawNutzerkonto,
     #[serde(default, rename = "queue")]
     queues: Vec<Spanned<RawQueue>>,
+    /// Data directory: the SQLite file, sent mail of the file transport, the default Maildir.
+    data_dir: Option<String>,
+    /// `sqlite://…` or `postgres://…`; default: SQLite in the data directory.
+    database_url: Option<Spanned<String>>,
+    /// Two digits in every ticket number, so that instances never hand out the same number.
+    #[serde(default = "default_instance_id")]
+    instance_id: Spanned<u8>,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    outbox: RawOutbox,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawIngest {
+    max_message_size: u64,
+    reopen_days: u32,
+    ack_max_age_hours: u32,
+    auto_reply_limit_per_hour: u32,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            max_message_size: 25 * 1024 * 1024,
+            reopen_days: 14,
+            ack_max_age_hours: 24,
+            auto_reply_limit_per_hour: 5,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    #[serde(default = "default_from")]
+    from: Spanned<String>,
+    #[serde(default = "default_from_name")]
+    from_name: String,
+    /// Domain of the Message-IDs we generate; default: the domain of `from`.
+    message_id_domain: Option<String>,
+    #[serde(default = "default_transport")]
+    transport: Spanned<String>,
+    #[serde(default = "default_max_attempts")]
+    max_attempts: u32,
+    smtp: Option<RawSmtp>,
+}
+
+impl Default for RawOutbox {
+    fn default() -> Self {
+        Self {
+            from: default_from(),
+            from_name: default_from_name(),
+            message_id_domain: None,
+            transport: default_transport(),
+            max_attempts: default_max_attempts(),
+            smtp: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    #[serde(default = "default_tls")]
+    tls: Spanned<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    ca_file: Option<String>,
+    #[serde(default = "default_pool")]
+    pool_size: u32,
+    #[serde(default = "default_smtp_timeout")]
+    timeout_seconds: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +201,83 @@ fn default_efa_template() -> Spanned<String> {
 fn default_nk_priority() -> i64 {
     100
 }
+fn default_instance_id() -> Spanned<u8> {
+    Spanned::new(0..0, 10)
+}
+fn default_from() -> Spanned<String> {
+    Spanned::new(0..0, "servicedesk@poststelle.invalid".into())
+}
+fn default_from_name() -> String {
+    "Servicedesk".into()
+}
+fn default_transport() -> Spanned<String> {
+    Spanned::new(0..0, "file".into())
+}
+fn default_max_attempts() -> u32 {
+    10
+}
+fn default_tls() -> Spanned<String> {
+    Spanned::new(0..0, "starttls".into())
+}
+fn default_pool() -> u32 {
+    4
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+/// How tickets are filed.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Larger messages are quarantined unread.
+    pub max_message_size: u64,
+    /// A follow-up to a ticket closed less than this long ago reopens it.
+    pub reopen_days: u32,
+    /// Mail older than this (by its Date) gets no acknowledgement: a first import must not
+    /// flood requesters.
+    pub ack_max_age_hours: u32,
+    /// Automatic replies to one address per hour; the rest are recorded as suppressed.
+    pub auto_reply_limit_per_hour: u32,
+}
+
+/// How outgoing mail is sent.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// `.eml` files under `<data_dir>/sent/` (the embedded default).
+    File,
+    Smtp(SmtpSettings),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS at all: for tests on loopback only.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub pool_size: u32,
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    pub from: String,
+    pub from_name: String,
+    pub message_id_domain: String,
+    pub transport: Transport,
+    pub max_attempts: u32,
+}
 
 /// A department's queue: where its tickets live and who gets copies and escalations.
 #[derive(Debug, Clone)]
@@ -161,6 +316,12 @@ pub struct Settings {
     pub acknowledgement_template: Option<String>,
     pub nutzerkonto: NutzerkontoSettings,
     pub queues: Vec<Queue>,
+    pub data_dir: std::path::PathBuf,
+    /// `None`: SQLite in the data directory.
+    pub database_url: Option<String>,
+    pub instance_id: u8,
+    pub ingest: IngestSettings,
+    pub outbox: OutboxSettings,
 }
 
 impl Settings {
@@ -203,7 +364,7 @@ impl Config {
                 return Err(diags);
             }
         };
-        let settings = validate_settings(&raw, &src, &mut diags);
+        let settings = validate_settings(&raw, &src, &files, &mut diags);
         let rules = RuleSet::load(&files, &raw.rules_dir, &mut diags);
         let contacts = match &raw.contacts {
             Some(p) => ContactList::load(&files, p.get_ref(), &mut diags),
@@ -305,7 +466,33 @@ impl Config {
     }
 }
 
-fn validate_settings(raw: &RawConfig, src: &SourceText, diags: &mut Diagnostics) -> Settings {
+fn validate_settings(
+    raw: &RawConfig,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> Settings {
+    let instance_id = *raw.instance_id.get_ref();
+    if instance_id > 99 {
+        diags.push(
+            src,
+            at(&raw.instance_id),
+            format!("instance_id {instance_id} has more than two digits"),
+            "use a number from 0 to 99, different for every poststelle writing to one database",
+        );
+    }
+    if let Some(u) = &raw.database_url {
+        let url = u.get_ref().trim();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            diags.push(
+                src,
+                at(u),
+                format!("database_url {url:?} is neither SQLite nor PostgreSQL"),
+                "write sqlite:///path/to/file.sqlite or postgres://user@host/dbname",
+            );
+        }
+    }
+    let outbox = validate_outbox(&raw.outbox, src, files, diags);
     let home_state = raw.home_state.get_ref().trim().to_ascii_uppercase();
     if !STATE_CODES.contains(&home_state.as_str()) {
         diags.push(
@@ -435,7 +622,155 @@ fn validate_settings(raw: &RawConfig, src: &SourceText, diags: &mut Diagnostics)
                 .map(|a| a.get_ref().trim().to_string()),
         },
         queues,
+        data_dir: resolve_data_dir(raw.data_dir.as_deref(), files),
+        database_url: raw
+            .database_url
+            .as_ref()
+            .map(|u| u.get_ref().trim().to_string()),
+        instance_id,
+        ingest: IngestSettings {
+            max_message_size: raw.ingest.max_message_size,
+            reopen_days: raw.ingest.reopen_days,
+            ack_max_age_hours: raw.ingest.ack_max_age_hours,
+            auto_reply_limit_per_hour: raw.ingest.auto_reply_limit_per_hour,
+        },
+        outbox,
     }
+}
+
+/// `data_dir` from the config (relative to the config file), else systemd's
+/// `$STATE_DIRECTORY`, else `poststelle-data` in the working directory.
+fn resolve_data_dir(configured: Option<&str>, files: &Files) -> std::path::PathBuf {
+    match (configured, files) {
+        (Some(d), Files::Disk(base)) => base.join(d),
+        (Some(d), Files::Embedded) => d.into(),
+        (None, _) => std::env::var_os("STATE_DIRECTORY")
+            .map(|s| {
+                // systemd may list several directories, separated by ':'.
+                let s = s.to_string_lossy().into_owned();
+                s.split(':').next().unwrap_or_default().into()
+            })
+            .unwrap_or_else(|| "poststelle-data".into()),
+    }
+}
+
+fn validate_outbox(raw: &RawOutbox, src: &SourceText, files: &Files, diags: &mut Diagnostics) -> OutboxSettings {
+    check_address(src, &raw.from, diags);
+    let from = raw.from.get_ref().trim().to_string();
+    let domain = from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let transport = match raw.transport.get_ref().trim() {
+        "file" => Transport::File,
+        "smtp" => match &raw.smtp {
+            None => {
+                diags.push(
+                    src,
+                    at(&raw.transport),
+                    "outbox.transport is \"smtp\" but there is no [outbox.smtp] table",
+                    "add [outbox.smtp] with at least host = \"…\"",
+                );
+                Transport::File
+            }
+            Some(smtp) => Transport::Smtp(validate_smtp(smtp, src, files, diags)),
+        },
+        other => {
+            diags.push(
+                src,
+                at(&raw.transport),
+                format!("outbox.transport \"{other}\" is unknown"),
+                "use \"file\" (mail written to <data_dir>/sent/) or \"smtp\"",
+            );
+            Transport::File
+        }
+    };
+    OutboxSettings {
+        from,
+        from_name: raw.from_name.clone(),
+        message_id_domain: raw.message_id_domain.clone().unwrap_or(domain),
+        transport,
+        max_attempts: raw.max_attempts.max(1),
+    }
+}
+
+fn validate_smtp(raw: &RawSmtp, src: &SourceText, files: &Files, diags: &mut Diagnostics) -> SmtpSettings {
+    let tls = match raw.tls.get_ref().trim() {
+        "starttls" => SmtpTls::Starttls,
+        "implicit" | "tls" => SmtpTls::Implicit,
+        "none" => SmtpTls::None,
+        other => {
+            diags.push(
+                src,
+                at(&raw.tls),
+                format!("outbox.smtp.tls \"{other}\" is unknown"),
+                "use \"starttls\", \"implicit\" (port 465) or \"none\" (tests on loopback only)",
+            );
+            SmtpTls::Starttls
+        }
+    };
+    let password = if let Some(p) = &raw.password {
+        Some(p.clone())
+    } else if let Some(var) = &raw.password_env {
+        match std::env::var(var) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                diags.push(
+                    src,
+                    None,
+                    format!("outbox.smtp.password_env names ${var}, which is not set"),
+                    format!("export {var}=… before starting poststelle"),
+                );
+                None
+            }
+        }
+    } else if let Some(file) = &raw.password_file {
+        let path = resolve_path(file, files);
+        match std::fs::read_to_string(&path) {
+            Ok(p) => Some(p.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => {
+                diags.push(
+                    src,
+                    None,
+                    format!("outbox.smtp.password_file {}: {e}", path.display()),
+                    "point password_file at a readable file (with systemd: LoadCredential=)",
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    SmtpSettings {
+        host: raw.host.clone(),
+        port: raw.port.unwrap_or(match tls {
+            SmtpTls::Implicit => 465,
+            SmtpTls::Starttls => 587,
+            SmtpTls::None => 25,
+        }),
+        tls,
+        username: raw.username.clone(),
+        password,
+        ca_file: raw.ca_file.as_deref().map(|f| resolve_path(f, files)),
+        pool_size: raw.pool_size.max(1),
+        timeout: std::time::Duration::from_secs(raw.timeout_seconds.max(1)),
+    }
+}
+
+/// A path from the config: relative to the config file's directory. `$CREDENTIALS_DIRECTORY`
+/// at its start is systemd's directory of `LoadCredential=` files.
+fn resolve_path(p: &str, files: &Files) -> std::path::PathBuf {
+    let expanded = match (p.strip_prefix("$CREDENTIALS_DIRECTORY"), std::env::var("CREDENTIALS_DIRECTORY")) {
+        (Some(rest), Ok(dir)) => format!("{dir}{rest}"),
+        _ => p.to_string(),
+    };
+    match files {
+        Files::Disk(base) => base.join(expanded),
+        Files::Embedded => expanded.into(),
+    }
+}
+
+/// The offset of a value for a diagnostic; defaults carry an empty span and no line.
+fn at<T>(v: &Spanned<T>) -> Option<usize> {
+    let span = v.span();
+    (span.end > span.start).then_some(span.start)
 }
 
 fn is_header_name(name: &str) -> bool {

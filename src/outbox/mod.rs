@@ -1,0 +1,178 @@
+//! The outbox: every outgoing mail is a row written in the same transaction as the change that
+//! causes it, rendered at that moment, and sent later by [`sender`]. A row is Scheduled, Sent,
+//! TemporaryFailure, PermanentFailure, or Suppressed (held back by the loop brake).
+pub mod sender;
+
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use crate::config::Config;
+use crate::store::StoreError;
+use crate::ticket::ingest::audit;
+
+/// Why a mail is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The acknowledgement of a new ticket to its requester.
+    Acknowledgement,
+    /// Another automatic reply to a requester (e.g. the EfA-Outbound contact person).
+    AutoReply,
+    /// The routed copy for the queue's staff.
+    StaffCopy,
+    Forward,
+    Escalation,
+    Notice,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Acknowledgement => "acknowledgement",
+            Kind::AutoReply => "auto_reply",
+            Kind::StaffCopy => "staff_copy",
+            Kind::Forward => "forward",
+            Kind::Escalation => "escalation",
+            Kind::Notice => "notice",
+        }
+    }
+
+    /// Replies to a person are `auto-replied` (RFC 3834); everything else is a notice.
+    pub fn auto_submitted(self) -> &'static str {
+        match self {
+            Kind::Acknowledgement | Kind::AutoReply => "auto-replied",
+            _ => "auto-generated",
+        }
+    }
+
+    fn is_auto_reply(self) -> bool {
+        matches!(self, Kind::Acknowledgement | Kind::AutoReply)
+    }
+}
+
+/// Row states.
+pub const SCHEDULED: &str = "scheduled";
+pub const SENT: &str = "sent";
+pub const TEMPORARY_FAILURE: &str = "temporary_failure";
+pub const PERMANENT_FAILURE: &str = "permanent_failure";
+pub const SUPPRESSED: &str = "suppressed";
+
+/// A mail to enqueue.
+pub struct NewMail<'a> {
+    pub ticket_id: Option<i64>,
+    pub kind: Kind,
+    pub template: &'a str,
+    pub recipient: &'a str,
+    /// Message-ID (without `<>`) of the mail this one answers.
+    pub in_reply_to: Option<&'a str>,
+    pub references: Vec<String>,
+    pub context: &'a serde_json::Value,
+    /// Attach this raw message (the original, for staff copies and forwards).
+    pub attach_raw: Option<i64>,
+}
+
+/// Renders and writes one outbox row (and the outbound article on its ticket); returns the
+/// new mail's Message-ID. Rendering errors do not fail the transaction: the row is recorded as
+/// a permanent failure with the error, visible in `outbox list`.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    config: &Config,
+    now: Timestamp,
+    mail: NewMail<'_>,
+) -> Result<String, StoreError> {
+    let s = &config.settings;
+    let at = now.as_microsecond();
+    let message_id = format!("{}@{}", uuid::Uuid::new_v4(), s.outbox.message_id_domain);
+
+    let mut state = SCHEDULED;
+    let mut last_error: Option<String> = None;
+    if mail.kind.is_auto_reply() {
+        let since = at - 3_600_000_000;
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind IN ('acknowledgement', 'auto_reply') \
+             AND state <> 'suppressed' AND created_at > $2",
+        )
+        .bind(mail.recipient)
+        .bind(since)
+        .fetch_one(&mut *conn)
+        .await?;
+        if recent >= i64::from(s.ingest.auto_reply_limit_per_hour) {
+            state = SUPPRESSED;
+            last_error = Some(format!(
+                "loop brake: {recent} automatic replies to {} in the last hour",
+                mail.recipient
+            ));
+            tracing::warn!(recipient = mail.recipient, recent, "automatic reply suppressed");
+        }
+    }
+
+    let rendered = config
+        .templates
+        .render(mail.template, &s.language, mail.context);
+    let (subject, text, html) = match rendered {
+        Ok(r) => (r.subject, r.text, r.html),
+        Err(e) => {
+            state = PERMANENT_FAILURE;
+            last_error = Some(format!("template {}: {e}", mail.template));
+            (String::new(), String::new(), None)
+        }
+    };
+    let refs = (!mail.references.is_empty()).then(|| mail.references.join(" "));
+
+    sqlx::query(
+        "INSERT INTO outbox (ticket_id, kind, template, recipient, message_id, in_reply_to, refs, \
+         subject, body_text, body_html, auto_submitted, raw_message_id, state, attempts, \
+         next_attempt_at, last_error, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $14)",
+    )
+    .bind(mail.ticket_id)
+    .bind(mail.kind.as_str())
+    .bind(mail.template)
+    .bind(mail.recipient)
+    .bind(&message_id)
+    .bind(mail.in_reply_to)
+    .bind(refs.as_deref())
+    .bind(&subject)
+    .bind(&text)
+    .bind(html.as_deref())
+    .bind(mail.kind.auto_submitted())
+    .bind(mail.attach_raw)
+    .bind(state)
+    .bind(at)
+    .bind(last_error.as_deref())
+    .execute(&mut *conn)
+    .await?;
+
+    if let Some(ticket_id) = mail.ticket_id {
+        if state != SUPPRESSED {
+            sqlx::query(
+                "INSERT INTO articles (ticket_id, kind, message_id, sender, subject, body, created_at) \
+                 VALUES ($1, 'outbound', $2, $3, $4, $5, $6)",
+            )
+            .bind(ticket_id)
+            .bind(&message_id)
+            .bind(&s.outbox.from)
+            .bind(&subject)
+            .bind(&text)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        audit(
+            conn,
+            at,
+            Some(ticket_id),
+            None,
+            "poststelle",
+            if state == SUPPRESSED {
+                "mail_suppressed"
+            } else {
+                "mail_enqueued"
+            },
+            &json!({ "kind": mail.kind.as_str(), "to": mail.recipient, "template": mail.template,
+                     "message_id": message_id, "error": last_error }),
+        )
+        .await?;
+    }
+    Ok(message_id)
+}

@@ -1,0 +1,345 @@
+//! The sender: claims due outbox rows, builds each mail with lettre (every value from incoming
+//! mail goes through lettre's header encoders, so CR/LF cannot add a header), sends it through
+//! SMTP or the file transport and records the result. Temporary failures come back with
+//! exponential backoff and jitter; permanent ones stay visible as such.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sqlx::Row;
+
+use super::{PERMANENT_FAILURE, SENT, TEMPORARY_FAILURE};
+use crate::config::{Config, OutboxSettings, SmtpTls, Transport};
+use crate::store::{Backend, Store, StoreError};
+
+/// How long a claimed row is ours; a sender that dies releases its rows after this.
+const CLAIM_LEASE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("SMTP server {host}: {source}")]
+    Smtp {
+        host: String,
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("CA file {path}: {source}")]
+    CaFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CA file {path}: {message}")]
+    CaCert { path: PathBuf, message: String },
+    #[error("cannot create the directory for sent mail {path}: {source}")]
+    SentDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where mail goes.
+pub enum Mailer {
+    File {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+    },
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    pub fn from_settings(settings: &OutboxSettings, data_dir: &Path) -> Result<Mailer, SetupError> {
+        match &settings.transport {
+            Transport::File => {
+                let dir = data_dir.join("sent");
+                std::fs::create_dir_all(&dir).map_err(|source| SetupError::SentDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                Ok(Mailer::File {
+                    transport: AsyncFileTransport::new(&dir),
+                    dir,
+                })
+            }
+            Transport::Smtp(smtp) => {
+                let host = smtp.host.clone();
+                let err = |source| SetupError::Smtp {
+                    host: host.clone(),
+                    source,
+                };
+                let tls_params = match &smtp.ca_file {
+                    None => TlsParameters::new(smtp.host.clone()).map_err(err)?,
+                    Some(path) => {
+                        let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
+                            path: path.clone(),
+                            source,
+                        })?;
+                        let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::CaCert {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })?;
+                        TlsParameters::builder(smtp.host.clone())
+                            .add_root_certificate(cert)
+                            .build()
+                            .map_err(err)?
+                    }
+                };
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                    .port(smtp.port)
+                    .timeout(Some(smtp.timeout))
+                    .pool_config(PoolConfig::new().max_size(smtp.pool_size));
+                b = match smtp.tls {
+                    SmtpTls::Starttls => b.tls(Tls::Required(tls_params)),
+                    SmtpTls::Implicit => b.tls(Tls::Wrapper(tls_params)),
+                    SmtpTls::None => b.tls(Tls::None),
+                };
+                if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
+                    b = b.credentials(Credentials::new(user.clone(), pass.clone()));
+                }
+                Ok(Mailer::Smtp(b.build()))
+            }
+        }
+    }
+
+    async fn send(&self, msg: Message) -> Result<(), SendError> {
+        match self {
+            Mailer::File { transport, .. } => transport
+                .send(msg)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::Temporary(format!("file transport: {e}"))),
+            Mailer::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Permanent(e.to_string())
+                } else {
+                    SendError::Temporary(e.to_string())
+                }
+            }),
+        }
+    }
+
+    /// The directory of the file transport, if that is the transport.
+    pub fn sent_dir(&self) -> Option<&Path> {
+        match self {
+            Mailer::File { dir, .. } => Some(dir),
+            Mailer::Smtp(_) => None,
+        }
+    }
+}
+
+enum SendError {
+    Temporary(String),
+    Permanent(String),
+}
+
+/// What one pass of the sender did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub sent: usize,
+    pub temporary_failures: usize,
+    pub permanent_failures: usize,
+}
+
+const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1 WHERE id IN (\
+     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
+     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
+     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
+     auto_submitted, raw_message_id, attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1 WHERE id IN (\
+     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
+     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
+     auto_submitted, raw_message_id, attempts";
+
+struct Claimed {
+    id: i64,
+    recipient: String,
+    message_id: String,
+    in_reply_to: Option<String>,
+    refs: Option<String>,
+    subject: String,
+    body_text: String,
+    body_html: Option<String>,
+    auto_submitted: String,
+    raw_message_id: Option<i64>,
+    attempts: i64,
+}
+
+/// Sends what is due.
+pub struct Sender<'a> {
+    pub store: &'a Store,
+    pub config: &'a Config,
+    pub mailer: &'a Mailer,
+}
+
+impl Sender<'_> {
+    /// Claims up to `limit` due rows and sends them, one after the other.
+    pub async fn send_due(&self, limit: i64) -> Result<Summary, StoreError> {
+        let now = Timestamp::now().as_microsecond();
+        let until = now + CLAIM_LEASE.as_micros() as i64;
+        let sql = match self.store.backend() {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let rows = sqlx::query(sql)
+            .bind(until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut summary = Summary::default();
+        for row in rows {
+            let c = Claimed {
+                id: row.try_get(0)?,
+                recipient: row.try_get(1)?,
+                message_id: row.try_get(2)?,
+                in_reply_to: row.try_get(3)?,
+                refs: row.try_get(4)?,
+                subject: row.try_get(5)?,
+                body_text: row.try_get(6)?,
+                body_html: row.try_get(7)?,
+                auto_submitted: row.try_get(8)?,
+                raw_message_id: row.try_get(9)?,
+                attempts: row.try_get(10)?,
+            };
+            let result = match self.build(&c).await {
+                Ok(msg) => self.mailer.send(msg).await,
+                Err(e) => Err(e),
+            };
+            self.record(&c, result, &mut summary).await?;
+        }
+        Ok(summary)
+    }
+
+    async fn build(&self, c: &Claimed) -> Result<Message, SendError> {
+        let s = &self.config.settings;
+        let from: Mailbox = format!("{} <{}>", quote_name(&s.outbox.from_name), s.outbox.from)
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("sender address {}: {e}", s.outbox.from)))?;
+        let to: Mailbox = c
+            .recipient
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", c.recipient)))?;
+        let mut b = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(c.subject.clone())
+            .message_id(Some(format!("<{}>", c.message_id)))
+            .date_now();
+        if let Some(irt) = &c.in_reply_to {
+            b = b.in_reply_to(format!("<{irt}>"));
+        }
+        if let Some(refs) = &c.refs {
+            let refs: Vec<String> = refs.split_whitespace().map(|r| format!("<{r}>")).collect();
+            b = b.references(refs.join(" "));
+        }
+        for (name, value) in [
+            ("Auto-Submitted", c.auto_submitted.clone()),
+            // Asks Exchange and Outlook not to answer automatic mail with automatic mail.
+            ("X-Auto-Response-Suppress", "All".to_string()),
+            (s.loop_header.as_str(), format!("{:02}", s.instance_id)),
+        ] {
+            let name = HeaderName::new_from_ascii(name.to_string())
+                .map_err(|e| SendError::Permanent(format!("header {name}: {e}")))?;
+            b = b.raw_header(HeaderValue::new(name, value));
+        }
+        let original = match c.raw_message_id {
+            Some(id) => sqlx::query_scalar::<_, Vec<u8>>("SELECT bytes FROM raw_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(|e| SendError::Temporary(e.to_string()))?,
+            None => None,
+        };
+        let text = SinglePart::plain(c.body_text.clone());
+        let msg = match (&c.body_html, original) {
+            (None, None) => b.singlepart(text),
+            (Some(html), None) => b.multipart(
+                MultiPart::alternative()
+                    .singlepart(text)
+                    .singlepart(SinglePart::html(html.clone())),
+            ),
+            (html, Some(bytes)) => {
+                let ct = ContentType::parse("message/rfc822")
+                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                let att = Attachment::new("original.eml".into()).body(bytes, ct);
+                let mixed = match html {
+                    None => MultiPart::mixed().singlepart(text),
+                    Some(html) => MultiPart::mixed().multipart(
+                        MultiPart::alternative()
+                            .singlepart(text)
+                            .singlepart(SinglePart::html(html.clone())),
+                    ),
+                };
+                b.multipart(mixed.singlepart(att))
+            }
+        };
+        msg.map_err(|e| SendError::Permanent(format!("building the mail: {e}")))
+    }
+
+    async fn record(
+        &self,
+        c: &Claimed,
+        result: Result<(), SendError>,
+        summary: &mut Summary,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now().as_microsecond();
+        let attempts = c.attempts + 1;
+        let max = i64::from(self.config.settings.outbox.max_attempts);
+        let (state, error, next) = match result {
+            Ok(()) => {
+                summary.sent += 1;
+                tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, "sent");
+                (SENT, None, now)
+            }
+            Err(SendError::Permanent(e)) => {
+                summary.permanent_failures += 1;
+                tracing::error!(outbox = c.id, to = %c.recipient, error = %e, "permanent failure");
+                (PERMANENT_FAILURE, Some(e), now)
+            }
+            Err(SendError::Temporary(e)) if attempts >= max => {
+                summary.permanent_failures += 1;
+                tracing::error!(outbox = c.id, to = %c.recipient, error = %e, attempts, "giving up");
+                (PERMANENT_FAILURE, Some(format!("gave up after {attempts} attempts: {e}")), now)
+            }
+            Err(SendError::Temporary(e)) => {
+                summary.temporary_failures += 1;
+                let delay = backoff(attempts);
+                tracing::warn!(outbox = c.id, to = %c.recipient, error = %e, retry_in_s = delay.as_secs(), "temporary failure");
+                (TEMPORARY_FAILURE, Some(e), now + delay.as_micros() as i64)
+            }
+        };
+        sqlx::query(
+            "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
+             claimed_until = NULL, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
+        )
+        .bind(state)
+        .bind(attempts)
+        .bind(error.as_deref())
+        .bind(next)
+        .bind(now)
+        .bind(c.id)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// 1 min, 2 min, 4 min, … capped at 6 h, each ±20 % so that many failed rows do not return
+/// all at once.
+pub fn backoff(attempts: i64) -> Duration {
+    let base = 60u64.saturating_mul(1u64 << (attempts.clamp(1, 20) - 1) as u32).min(6 * 3600);
+    let jitter = 0.8 + fastrand::f64() * 0.4;
+    Duration::from_secs_f64(base as f64 * jitter)
+}
+
+/// A display name as RFC 5322 wants it when it holds specials.
+fn quote_name(name: &str) -> String {
+    let clean: String = name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
+    format!("\"{clean}\"")
+}
