@@ -159,11 +159,7 @@ impl<'r> Matches<'r> {
         let fs = &self.rules.fields[field];
         let bits = self.cache[field].get_or_insert_with(|| {
             let mut bits = vec![false; fs.patterns.len()];
-            facts.values(&fs.field, |v| {
-                for i in fs.set.matches(v).iter() {
-                    bits[i] = true;
-                }
-            });
+            facts.values(&fs.field, |v| fs.mark(v, &mut bits));
             bits
         });
         bits.get(pattern).copied().unwrap_or(false)

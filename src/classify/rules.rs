@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex_syntax::ParserBuilder;
+use regex_syntax::hir::{Capture, Hir, HirKind, Look, Repetition};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -110,11 +112,132 @@ pub struct Rule {
 }
 
 /// All patterns that read one field.
+///
+/// Unicode word boundaries (`\b` next to umlauts must work) make the regex crate's lazy DFA
+/// give up on any non-ASCII haystack and fall back to its slowest engine — hundreds of times
+/// slower on German text. So the set is built from the patterns with their Unicode word-boundary
+/// assertions removed, which matches a superset and stays on the DFA; a pattern that had such an
+/// assertion is then confirmed on its own, only when the set named it.
 #[derive(Debug, Clone)]
 pub struct FieldSet {
     pub field: Field,
     pub patterns: Vec<String>,
+    /// Candidates: exact for patterns without a Unicode word boundary, a superset otherwise.
     pub set: RegexSet,
+    /// The exact regex of each pattern whose set entry is only a candidate.
+    pub confirm: Vec<Option<Regex>>,
+}
+
+impl FieldSet {
+    /// Marks in `bits` every pattern that matches `haystack`.
+    pub fn mark(&self, haystack: &str, bits: &mut [bool]) {
+        for i in self.set.matches(haystack).iter() {
+            if bits[i] {
+                continue;
+            }
+            bits[i] = match &self.confirm[i] {
+                None => true,
+                Some(exact) => exact.is_match(haystack),
+            };
+        }
+    }
+}
+
+fn is_unicode_word_look(look: Look) -> bool {
+    matches!(
+        look,
+        Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode
+    )
+}
+
+/// The pattern with every Unicode word-boundary assertion replaced by the empty match, and
+/// whether there was one.
+fn without_word_boundaries(hir: &Hir) -> (Hir, bool) {
+    match hir.kind() {
+        HirKind::Look(look) if is_unicode_word_look(*look) => (Hir::empty(), true),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            let mut changed = false;
+            let subs: Vec<Hir> = subs
+                .iter()
+                .map(|h| {
+                    let (h, c) = without_word_boundaries(h);
+                    changed |= c;
+                    h
+                })
+                .collect();
+            let out = if matches!(hir.kind(), HirKind::Concat(_)) {
+                Hir::concat(subs)
+            } else {
+                Hir::alternation(subs)
+            };
+            (out, changed)
+        }
+        HirKind::Repetition(rep) => {
+            let (sub, changed) = without_word_boundaries(&rep.sub);
+            (
+                Hir::repetition(Repetition {
+                    sub: Box::new(sub),
+                    ..rep.clone()
+                }),
+                changed,
+            )
+        }
+        HirKind::Capture(cap) => {
+            let (sub, changed) = without_word_boundaries(&cap.sub);
+            (
+                Hir::capture(Capture {
+                    sub: Box::new(sub),
+                    ..cap.clone()
+                }),
+                changed,
+            )
+        }
+        _ => (hir.clone(), false),
+    }
+}
+
+/// Builds the candidate set and the confirming regexes of one field.
+fn field_set(field: Field, patterns: Vec<String>) -> Result<FieldSet, String> {
+    let mut candidates = Vec::with_capacity(patterns.len());
+    let mut confirm = Vec::with_capacity(patterns.len());
+    for p in &patterns {
+        let hir = ParserBuilder::new()
+            .case_insensitive(true)
+            .build()
+            .parse(p)
+            .map_err(|e| e.to_string())?;
+        let (stripped, changed) = without_word_boundaries(&hir);
+        if changed {
+            candidates.push(stripped.to_string());
+            confirm.push(Some(compile_one(p).map_err(|e| e.to_string())?));
+        } else {
+            candidates.push(hir.to_string());
+            confirm.push(None);
+        }
+    }
+    let set = RegexSetBuilder::new(&candidates)
+        .size_limit(64 << 20)
+        .dfa_size_limit(64 << 20)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(FieldSet {
+        field,
+        patterns,
+        set,
+        confirm,
+    })
+}
+
+fn compile_one(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
 }
 
 /// The loaded rules, in evaluation order.
@@ -301,11 +424,7 @@ impl Compiler<'_> {
     fn pattern(&mut self, field: Field, p: &Spanned<Patterns>) -> Cond {
         let mut alts = Vec::new();
         for pat in &p.get_ref().0 {
-            if let Err(e) = RegexBuilder::new(pat)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
-            {
+            if let Err(e) = compile_one(pat) {
                 self.diags.push(
                     self.src,
                     Some(p.span().start),
@@ -570,31 +689,23 @@ impl RuleSet {
         let fields = fields
             .into_iter()
             .map(|(field, patterns)| {
-                let set = match RegexSetBuilder::new(&patterns)
-                    .case_insensitive(true)
-                    .size_limit(64 << 20)
-                    .dfa_size_limit(64 << 20)
-                    .build()
-                {
-                    Ok(set) => set,
-                    Err(e) => {
-                        diags.0.push(crate::config::Diagnostic {
-                            file: "rules".into(),
-                            line: None,
-                            message: format!(
-                                "the regexes on `{field}` are too large together: {}",
-                                one_line(&e.to_string())
-                            ),
-                            fix: "simplify or merge the patterns on this field".into(),
-                        });
-                        RegexSet::empty()
+                field_set(field.clone(), patterns.clone()).unwrap_or_else(|e| {
+                    diags.0.push(crate::config::Diagnostic {
+                        file: "rules".into(),
+                        line: None,
+                        message: format!(
+                            "the regexes on `{field}` are too large together: {}",
+                            one_line(&e)
+                        ),
+                        fix: "simplify or merge the patterns on this field".into(),
+                    });
+                    FieldSet {
+                        field,
+                        patterns: Vec::new(),
+                        set: RegexSet::empty(),
+                        confirm: Vec::new(),
                     }
-                };
-                FieldSet {
-                    field,
-                    patterns,
-                    set,
-                }
+                })
             })
             .collect();
         RuleSet {
@@ -628,5 +739,34 @@ impl RuleSet {
                 .filter(|t| !t.is_empty())
                 .map(|t| (&self.sources[r.source], r.template_offset, t))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(patterns: &[&str], hay: &str) -> Vec<bool> {
+        let fs = field_set(
+            Field::Body,
+            patterns.iter().map(|p| p.to_string()).collect(),
+        )
+        .expect("valid patterns");
+        let mut bits = vec![false; patterns.len()];
+        fs.mark(hay, &mut bits);
+        bits
+    }
+
+    #[test]
+    fn unicode_word_boundaries_stay_exact() {
+        let p = [r"\bfür\b", r"\bärger", r"straße\b", r"\Bheit\b", "total"];
+        assert_eq!(matches(&p, "Das ist für mich"), [true, false, false, false, false]);
+        assert_eq!(matches(&p, "Fürst von Hessen"), [false; 5]);
+        assert_eq!(matches(&p, "ÄRGER mit der Straße"), [false, true, true, false, false]);
+        assert_eq!(matches(&p, "verärgert, Straßenbahn"), [false; 5]);
+        assert_eq!(matches(&p, "Freiheit, TOTALausfall"), [false, false, false, true, true]);
+        // Case-insensitive unless the pattern says otherwise.
+        assert_eq!(matches(&[r"(?-i)\bVPN\b"], "vpn und VPN"), [true]);
+        assert_eq!(matches(&[r"(?-i)\bVPN\b"], "vpn"), [false]);
     }
 }
