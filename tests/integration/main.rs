@@ -5,3 +5,4 @@ mod corpus;
 mod nutzerkonto;
 mod rules;
 mod support;
+mod store;

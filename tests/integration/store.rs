@@ -1,0 +1,402 @@
+//! Tickets and the outbox on real databases: every test runs on SQLite (a file) and on
+//! PostgreSQL (its own database on 127.0.0.1:5432, or $POSTSTELLE_TEST_PG). When PostgreSQL is
+//! unreachable these tests fail; they never skip.
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jiff::{Timestamp, ToSpan};
+use poststelle::config::Config;
+use poststelle::store::Store;
+use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
+use poststelle::ticket::ops;
+use sqlx::Row;
+
+use crate::support::{DEFAULT, corpus, mail};
+
+/// A store for one test, dropped (PostgreSQL database included) at the end.
+pub struct TestDb {
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+fn admin_url() -> String {
+    std::env::var("POSTSTELLE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&Store::default_url(dir.path()))
+            .await
+            .expect("sqlite store");
+        TestDb {
+            store,
+            _dir: Some(dir),
+            pg_name: None,
+        }
+    }
+
+    pub async fn postgres() -> TestDb {
+        let name = format!(
+            "poststelle_t{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            Timestamp::now().as_millisecond()
+        );
+        let admin = admin_url();
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for these tests: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("bad admin URL {admin}"),
+        };
+        let store = Store::open(&url).await.expect("postgres store");
+        TestDb {
+            store,
+            _dir: None,
+            pg_name: Some(name),
+        }
+    }
+
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some(name) = self.pg_name {
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url())
+                .await
+                .expect("admin");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// Runs the test function of that name on both backends.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = TestDb::sqlite().await;
+                super::$name(&db).await;
+                db.finish().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = TestDb::postgres().await;
+                super::$name(&db).await;
+                db.finish().await;
+            }
+        }
+    };
+}
+
+fn cfg() -> &'static Config {
+    &DEFAULT
+}
+
+async fn count(db: &TestDb, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("count")
+}
+
+async fn outbox_rows(db: &TestDb, number: &str) -> Vec<(String, String, String)> {
+    sqlx::query(
+        "SELECT o.kind, o.recipient, o.state FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+         WHERE t.number = $1 ORDER BY o.id",
+    )
+    .bind(number)
+    .fetch_all(db.store.pool())
+    .await
+    .expect("rows")
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+async fn ack_message_id(db: &TestDb, number: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT o.message_id FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+         WHERE t.number = $1 AND o.kind = 'acknowledgement'",
+    )
+    .bind(number)
+    .fetch_one(db.store.pool())
+    .await
+    .expect("ack")
+}
+
+fn new_number(o: &Outcome) -> String {
+    match o {
+        Outcome::NewTicket { number, .. } => number.clone(),
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+fn request(from: &str, subject: &str, id: &str) -> Vec<u8> {
+    mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Guten Tag,\r\nder Drucker im Bürgerbüro druckt nicht.\r\n",
+    )
+}
+
+both!(new_ticket_acknowledgement_and_staff_copy);
+async fn new_ticket_acknowledgement_and_staff_copy(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let o = ing
+        .ingest(
+            &request("Erika <erika@example.org>", "Drucker defekt", "r1@example.org"),
+            SourceKey::file("r1"),
+        )
+        .await
+        .expect("ingest");
+    let number = new_number(&o);
+    assert_eq!(number.len(), 16, "{number}");
+    assert!(number[8..].starts_with("10"), "instance id 10: {number}");
+    assert_eq!(
+        outbox_rows(db, &number).await,
+        vec![
+            ("acknowledgement".into(), "erika@example.org".into(), "scheduled".into()),
+            ("staff_copy".into(), "servicedesk@kommunal-it.example".into(), "scheduled".into()),
+        ]
+    );
+    let t = ops::show_ticket(&db.store, &number).await.expect("show");
+    assert_eq!(t.summary.severity, 3);
+    assert_eq!(t.summary.state, "new");
+    assert_eq!(t.summary.requester, "erika@example.org");
+    assert!(t.audit.iter().any(|a| a.event == "ticket_created"));
+    let subject: String = sqlx::query_scalar("SELECT subject FROM outbox WHERE kind = 'acknowledgement'")
+        .fetch_one(db.store.pool())
+        .await
+        .expect("subject");
+    assert_eq!(subject, format!("[Ticket#{number}] Eingangsbestätigung: Drucker defekt"));
+}
+
+both!(the_same_message_twice_changes_nothing);
+async fn the_same_message_twice_changes_nothing(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let raw = request("erika@example.org", "Drucker defekt", "dup@example.org");
+    let first = ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1)).await.expect("ingest");
+    let number = new_number(&first);
+    let again = ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1)).await.expect("ingest");
+    assert_eq!(again, Outcome::Duplicate { previous: "new_ticket".into(), number: Some(number.clone()) });
+    // The same bytes from another source (a UIDVALIDITY change, a second mailbox).
+    let moved = ing.ingest(&raw, SourceKey::imap("INBOX", 8, 1)).await.expect("ingest");
+    assert!(matches!(moved, Outcome::Duplicate { .. }), "{moved:?}");
+    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 1);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, 2);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM raw_messages").await, 1);
+}
+
+both!(the_corpus_twice_gives_the_same_tickets_as_once);
+async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let mut files = Vec::new();
+    for dir in ["helpdesk-real", "autoreplies", "bounces/flanker", "mime-torture/stalwart-malformed"] {
+        for e in std::fs::read_dir(corpus().join(dir)).expect("dir").flatten() {
+            if e.path().is_dir() {
+                for f in std::fs::read_dir(e.path()).expect("dir").flatten() {
+                    files.push(f.path());
+                }
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let raws: Vec<(Vec<u8>, String)> = files
+        .iter()
+        .map(|f| (std::fs::read(f).expect("read"), f.display().to_string()))
+        .collect();
+    for (raw, key) in &raws {
+        ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
+    }
+    let once = ops::list_tickets(&db.store, None, None).await.expect("list");
+    let outbox_once = count(db, "SELECT COUNT(*) FROM outbox").await;
+    assert!(!once.is_empty());
+    for (raw, key) in &raws {
+        let o = ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
+        assert!(matches!(o, Outcome::Duplicate { .. }), "{key}: {o:?}");
+    }
+    let twice = ops::list_tickets(&db.store, None, None).await.expect("list");
+    assert_eq!(
+        once.iter().map(|t| (&t.number, t.articles)).collect::<Vec<_>>(),
+        twice.iter().map(|t| (&t.number, t.articles)).collect::<Vec<_>>()
+    );
+    assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, outbox_once);
+    // No bounce or automatic reply of the corpus opened a ticket (but the one challenge-response
+    // mail that carries no machine signal at all, see corpus.rs).
+    let machine_tickets = count(db,
+        "SELECT COUNT(*) FROM raw_messages r JOIN tickets t ON t.id = r.ticket_id \
+         WHERE (r.source_key LIKE '%bounces%' OR r.source_key LIKE '%autoreplies%') \
+         AND r.source_key NOT LIKE '%bluebottle%'").await;
+    assert_eq!(machine_tickets, 0);
+}
+
+both!(threading_by_tag_by_references_and_outlook_chains);
+async fn threading_by_tag_by_references_and_outlook_chains(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let first = ing
+        .ingest(&request("erika@example.org", "VPN geht nicht", "t1@example.org"), SourceKey::file("t1"))
+        .await
+        .expect("ingest");
+    let number = new_number(&first);
+    let ack = ack_message_id(db, &number).await;
+
+    // (a) The tag, behind an Outlook chain, without any reference header.
+    let tagged = request("erika@example.org", &format!("AW: WG: AW: [Ticket#{number}] VPN geht nicht"), "t2@example.org");
+    let o = ing.ingest(&tagged, SourceKey::file("t2")).await.expect("ingest");
+    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: false });
+
+    // (b) References only: the requester answered our acknowledgement, the subject lost the tag.
+    let referenced = mail(
+        &["From: erika@example.org", "Subject: AW: Ihre Nachricht", "Message-ID: <t3@example.org>",
+          &format!("In-Reply-To: <{ack}>"), &format!("References: <t1@example.org> <{ack}>")],
+        "Danke!",
+    );
+    let o = ing.ingest(&referenced, SourceKey::file("t3")).await.expect("ingest");
+    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: false });
+
+    // (c) References to the requester's own first mail (a colleague in Cc answered all).
+    let t = ops::show_ticket(&db.store, &number).await.expect("show");
+    assert_eq!(t.articles.iter().filter(|a| a.kind == "inbound").count(), 3);
+    // A follow-up is not acknowledged again, but staff get it.
+    let rows = outbox_rows(db, &number).await;
+    assert_eq!(rows.iter().filter(|r| r.0 == "acknowledgement").count(), 1);
+    assert_eq!(rows.iter().filter(|r| r.0 == "staff_copy").count(), 3);
+}
+
+both!(foreign_references_open_a_linked_ticket);
+async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let first = ing
+        .ingest(&request("erika@example.org", "Passwort zurücksetzen", "f1@example.org"), SourceKey::file("f1"))
+        .await
+        .expect("ingest");
+    let number = new_number(&first);
+    // Someone else forwards the thread (WG:) or quotes the number: never onto Erika's ticket.
+    let foreign = request("max@andere-gemeinde.example", &format!("WG: [Ticket#{number}] Passwort zurücksetzen"), "f2@example.org");
+    let o = ing.ingest(&foreign, SourceKey::file("f2")).await.expect("ingest");
+    match o {
+        Outcome::NewTicket { linked_to, .. } => assert_eq!(linked_to.as_deref(), Some(number.as_str())),
+        other => panic!("{other:?}"),
+    }
+    // The queue's staff address is a participant.
+    let staff = request("servicedesk@kommunal-it.example", &format!("Re: [Ticket#{number}] Passwort"), "f3@example.org");
+    let o = ing.ingest(&staff, SourceKey::file("f3")).await.expect("ingest");
+    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: false });
+    // A Cc of the first mail is a participant too.
+    let with_cc = mail(&["From: anna@example.org", "Cc: bernd@example.org", "Subject: Zugang", "Message-ID: <f4@example.org>"], "x");
+    let n2 = new_number(&ing.ingest(&with_cc, SourceKey::file("f4")).await.expect("ingest"));
+    let cc_reply = request("bernd@example.org", &format!("AW: [Ticket#{n2}] Zugang"), "f5@example.org");
+    assert_eq!(ing.ingest(&cc_reply, SourceKey::file("f5")).await.expect("ingest"),
+        Outcome::FollowUp { number: n2, reopened: false });
+}
+
+both!(reopen_within_the_window_and_link_after_it);
+async fn reopen_within_the_window_and_link_after_it(db: &TestDb) {
+    let mut ing = Ingestor::new(&db.store, cfg());
+    let number = new_number(&ing.ingest(&request("erika@example.org", "Scanner", "o1@example.org"), SourceKey::file("o1")).await.expect("ingest"));
+    ops::set_ticket(&db.store, cfg(), &number, ops::Change { state: Some("closed"), actor: "test", ..Default::default() }).await.expect("close");
+
+    ing.clock = Some(Timestamp::now() + 72.hours());
+    let o = ing.ingest(&request("erika@example.org", &format!("Re: [Ticket#{number}] Scanner"), "o2@example.org"), SourceKey::file("o2")).await.expect("ingest");
+    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: true });
+    let t = ops::show_ticket(&db.store, &number).await.expect("show");
+    assert_eq!(t.summary.state, "open");
+
+    ops::set_ticket(&db.store, cfg(), &number, ops::Change { state: Some("closed"), actor: "test", ..Default::default() }).await.expect("close");
+    ing.clock = Some(Timestamp::now() + (15 * 24).hours());
+    let o = ing.ingest(&request("erika@example.org", &format!("Re: [Ticket#{number}] Scanner"), "o3@example.org"), SourceKey::file("o3")).await.expect("ingest");
+    match o {
+        Outcome::NewTicket { linked_to, .. } => assert_eq!(linked_to.as_deref(), Some(number.as_str())),
+        other => panic!("{other:?}"),
+    }
+}
+
+both!(an_auto_reply_to_our_acknowledgement_becomes_a_note);
+async fn an_auto_reply_to_our_acknowledgement_becomes_a_note(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let number = new_number(&ing.ingest(&request("erika@example.org", "Drucker", "a1@example.org"), SourceKey::file("a1")).await.expect("ingest"));
+    let ack = ack_message_id(db, &number).await;
+    let before = count(db, "SELECT COUNT(*) FROM outbox").await;
+    let oof = mail(
+        &["From: erika@example.org", &format!("Subject: Automatische Antwort: [Ticket#{number}] Eingangsbestätigung: Drucker"),
+          "Auto-Submitted: auto-replied", "Message-ID: <a2@example.org>", &format!("In-Reply-To: <{ack}>")],
+        "Ich bin nicht im Büro.",
+    );
+    let o = ing.ingest(&oof, SourceKey::file("a2")).await.expect("ingest");
+    assert_eq!(o, Outcome::Note { number: number.clone() });
+    assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, before, "a note triggers nothing");
+    let t = ops::show_ticket(&db.store, &number).await.expect("show");
+    assert_eq!(t.summary.state, "new");
+    assert_eq!(t.articles.iter().filter(|a| a.kind == "note").count(), 1);
+    // A bounce with no ticket to name opens nothing.
+    let bounce = std::fs::read(corpus().join("bounces/sisimai/lhost-postfix-02.eml")).expect("read");
+    assert!(matches!(ing.ingest(&bounce, SourceKey::file("a3")).await.expect("ingest"), Outcome::Ignored { .. }));
+    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 1);
+}
+
+both!(poison_is_quarantined_and_can_be_replayed);
+async fn poison_is_quarantined_and_can_be_replayed(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let o = ing.ingest(b"\x00\x01 not a mail", SourceKey::file("q1")).await.expect("ingest");
+    assert!(matches!(o, Outcome::Quarantined { .. }), "{o:?}");
+    let next = ing.ingest(&request("erika@example.org", "Nächste", "q2@example.org"), SourceKey::file("q2")).await.expect("ingest");
+    assert!(matches!(next, Outcome::NewTicket { .. }), "poison does not block the line");
+    let q = ops::list_quarantine(&db.store).await.expect("list");
+    assert_eq!(q.len(), 1);
+    assert_eq!(ops::quarantined_bytes(&db.store, q[0].id).await.expect("bytes"), b"\x00\x01 not a mail");
+    // Replaying unchanged bytes quarantines again, once, and the list stays one long.
+    let again = ops::replay_quarantined(&db.store, cfg(), q[0].id).await.expect("replay");
+    assert!(matches!(again, Outcome::Quarantined { .. }));
+    assert_eq!(ops::list_quarantine(&db.store).await.expect("list").len(), 1);
+}
+
+both!(the_loop_brake_holds_back_the_sixth_reply_within_an_hour);
+async fn the_loop_brake_holds_back_the_sixth_reply_within_an_hour(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    for i in 0..7 {
+        let raw = request("vielschreiber@example.org", &format!("Anfrage {i}"), &format!("l{i}@example.org"));
+        ing.ingest(&raw, SourceKey::file(&format!("l{i}"))).await.expect("ingest");
+    }
+    let acks = count(db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'scheduled'").await;
+    let held = count(db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'suppressed'").await;
+    assert_eq!((acks, held), (5, 2));
+    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 7, "the tickets are still opened");
+}
+
+both!(ticket_numbers_stay_unique_under_concurrent_ingest);
+async fn ticket_numbers_stay_unique_under_concurrent_ingest(db: &TestDb) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let ing = Ingestor::new(&store, cfg());
+            let raw = request(&format!("u{i}@example.org"), &format!("Parallel {i}"), &format!("c{i}@example.org"));
+            ing.ingest(&raw, SourceKey::file(&format!("c{i}"))).await.expect("ingest")
+        }));
+    }
+    let mut numbers = std::collections::BTreeSet::new();
+    for t in tasks {
+        numbers.insert(new_number(&t.await.expect("task")));
+    }
+    assert_eq!(numbers.len(), 40);
+}
