@@ -102,7 +102,11 @@ pub async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Result<Ex
                     writeln!(out, "{}", serde_json::to_string(t)?)?;
                 }
             } else {
-                writeln!(out, "{:<18} {:<8} {:<20} {:>5} {:>8}  SUBJECT", "NUMBER", "STATE", "QUEUE", "CLASS", "ARTICLES")?;
+                writeln!(
+                    out,
+                    "{:<18} {:<8} {:<20} {:>5} {:>8}  SUBJECT",
+                    "NUMBER", "STATE", "QUEUE", "CLASS", "ARTICLES"
+                )?;
                 for t in &list {
                     writeln!(
                         out,
@@ -119,7 +123,11 @@ pub async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Result<Ex
                 writeln!(out, "{}", serde_json::to_string_pretty(&t)?)?;
             } else {
                 let s = &t.summary;
-                writeln!(out, "Ticket {}  [{}]  queue {}  class {}", s.number, s.state, s.queue, s.severity)?;
+                writeln!(
+                    out,
+                    "Ticket {}  [{}]  queue {}  class {}",
+                    s.number, s.state, s.queue, s.severity
+                )?;
                 writeln!(out, "Subject:   {}", s.subject)?;
                 writeln!(out, "Requester: {}", s.requester)?;
                 writeln!(out, "Created:   {}", s.created)?;
@@ -128,15 +136,30 @@ pub async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Result<Ex
                 }
                 writeln!(out, "\nArticles:")?;
                 for a in &t.articles {
-                    writeln!(out, "  {} {:<8} {} — {}", a.created, a.kind, a.sender.as_deref().unwrap_or("-"), a.subject)?;
+                    writeln!(
+                        out,
+                        "  {} {:<8} {} — {}",
+                        a.created,
+                        a.kind,
+                        a.sender.as_deref().unwrap_or("-"),
+                        a.subject
+                    )?;
                 }
                 writeln!(out, "\nOutgoing mail:")?;
                 for o in &t.outbox {
-                    writeln!(out, "  #{} {:<15} {:<17} to {} — {}", o.id, o.kind, o.state, o.recipient, o.subject)?;
+                    writeln!(
+                        out,
+                        "  #{} {:<15} {:<17} to {} — {}",
+                        o.id, o.kind, o.state, o.recipient, o.subject
+                    )?;
                 }
                 writeln!(out, "\nAudit:")?;
                 for a in &t.audit {
-                    writeln!(out, "  {} {:<10} {:<18} {}", a.at, a.actor, a.event, a.detail)?;
+                    writeln!(
+                        out,
+                        "  {} {:<10} {:<18} {}",
+                        a.at, a.actor, a.event, a.detail
+                    )?;
                 }
             }
         }
@@ -186,7 +209,10 @@ pub async fn outbox(cfg: &Config, store: &Store, cmd: &OutboxCmd) -> Result<Exit
                         r.attempts,
                         r.recipient,
                         r.subject,
-                        r.last_error.as_deref().map(|e| format!("  [{e}]")).unwrap_or_default()
+                        r.last_error
+                            .as_deref()
+                            .map(|e| format!("  [{e}]"))
+                            .unwrap_or_default()
                     )?;
                 }
             }
@@ -208,10 +234,10 @@ pub async fn outbox(cfg: &Config, store: &Store, cmd: &OutboxCmd) -> Result<Exit
                 "{} sent, {} temporary failure(s), {} permanent failure(s)",
                 s.sent, s.temporary_failures, s.permanent_failures
             );
-            if let Some(dir) = mailer.sent_dir() {
-                if s.sent > 0 {
-                    println!("written to {}", dir.display());
-                }
+            if let Some(dir) = mailer.sent_dir()
+                && s.sent > 0
+            {
+                println!("written to {}", dir.display());
             }
         }
     }
@@ -225,7 +251,10 @@ pub async fn quarantine(cfg: &Config, store: &Store, cmd: &QuarantineCmd) -> Res
                 if *json {
                     println!("{}", serde_json::to_string(&q)?);
                 } else {
-                    println!("#{:<6} {} {:>9} bytes  {}  {}", q.id, q.received, q.size, q.source, q.reason);
+                    println!(
+                        "#{:<6} {} {:>9} bytes  {}  {}",
+                        q.id, q.received, q.size, q.source, q.reason
+                    );
                 }
             }
         }

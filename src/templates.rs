@@ -115,10 +115,7 @@ impl Templates {
         let subject = captured.with_state_mut(|st| st.render_block("subject"))?;
         let body = captured.with_state_mut(|st| st.render_block("body"))?;
         // A subject is one line, whatever the data put in it.
-        let subject = subject
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
         let body = body.trim().to_string() + "\n";
         let html = match self.env.get_template(&format!("{lang}/{name}.html")) {
             Ok(t) => Some(t.render(ctx)?),

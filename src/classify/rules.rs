@@ -760,11 +760,20 @@ mod tests {
     #[test]
     fn unicode_word_boundaries_stay_exact() {
         let p = [r"\bfür\b", r"\bärger", r"straße\b", r"\Bheit\b", "total"];
-        assert_eq!(matches(&p, "Das ist für mich"), [true, false, false, false, false]);
+        assert_eq!(
+            matches(&p, "Das ist für mich"),
+            [true, false, false, false, false]
+        );
         assert_eq!(matches(&p, "Fürst von Hessen"), [false; 5]);
-        assert_eq!(matches(&p, "ÄRGER mit der Straße"), [false, true, true, false, false]);
+        assert_eq!(
+            matches(&p, "ÄRGER mit der Straße"),
+            [false, true, true, false, false]
+        );
         assert_eq!(matches(&p, "verärgert, Straßenbahn"), [false; 5]);
-        assert_eq!(matches(&p, "Freiheit, TOTALausfall"), [false, false, false, true, true]);
+        assert_eq!(
+            matches(&p, "Freiheit, TOTALausfall"),
+            [false, false, false, true, true]
+        );
         // Case-insensitive unless the pattern says otherwise.
         assert_eq!(matches(&[r"(?-i)\bVPN\b"], "vpn und VPN"), [true]);
         assert_eq!(matches(&[r"(?-i)\bVPN\b"], "vpn"), [false]);

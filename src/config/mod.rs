@@ -463,6 +463,23 @@ impl Config {
         for (file, offset, name) in self.rules.template_refs() {
             need_template(file, offset, name);
         }
+        // Mail the ticket stage writes whatever the rules say.
+        for name in crate::outbox::BUILT_IN_TEMPLATES {
+            if !self.templates.has(name, &s.language) {
+                diags.push(
+                    src,
+                    None,
+                    format!(
+                        "the template \"{name}\" is missing for language \"{}\"",
+                        s.language
+                    ),
+                    format!(
+                        "create {}/{}/{name}.txt (see the shipped templates/)",
+                        self.templates.dir, s.language
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -483,7 +500,10 @@ fn validate_settings(
     }
     if let Some(u) = &raw.database_url {
         let url = u.get_ref().trim();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
             diags.push(
                 src,
                 at(u),
@@ -654,10 +674,18 @@ fn resolve_data_dir(configured: Option<&str>, files: &Files) -> std::path::PathB
     }
 }
 
-fn validate_outbox(raw: &RawOutbox, src: &SourceText, files: &Files, diags: &mut Diagnostics) -> OutboxSettings {
+fn validate_outbox(
+    raw: &RawOutbox,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> OutboxSettings {
     check_address(src, &raw.from, diags);
     let from = raw.from.get_ref().trim().to_string();
-    let domain = from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
     let transport = match raw.transport.get_ref().trim() {
         "file" => Transport::File,
         "smtp" => match &raw.smtp {
@@ -691,7 +719,12 @@ fn validate_outbox(raw: &RawOutbox, src: &SourceText, files: &Files, diags: &mut
     }
 }
 
-fn validate_smtp(raw: &RawSmtp, src: &SourceText, files: &Files, diags: &mut Diagnostics) -> SmtpSettings {
+fn validate_smtp(
+    raw: &RawSmtp,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> SmtpSettings {
     let tls = match raw.tls.get_ref().trim() {
         "starttls" => SmtpTls::Starttls,
         "implicit" | "tls" => SmtpTls::Implicit,
@@ -757,7 +790,10 @@ fn validate_smtp(raw: &RawSmtp, src: &SourceText, files: &Files, diags: &mut Dia
 /// A path from the config: relative to the config file's directory. `$CREDENTIALS_DIRECTORY`
 /// at its start is systemd's directory of `LoadCredential=` files.
 fn resolve_path(p: &str, files: &Files) -> std::path::PathBuf {
-    let expanded = match (p.strip_prefix("$CREDENTIALS_DIRECTORY"), std::env::var("CREDENTIALS_DIRECTORY")) {
+    let expanded = match (
+        p.strip_prefix("$CREDENTIALS_DIRECTORY"),
+        std::env::var("CREDENTIALS_DIRECTORY"),
+    ) {
         (Some(rest), Ok(dir)) => format!("{dir}{rest}"),
         _ => p.to_string(),
     };

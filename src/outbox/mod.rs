@@ -11,6 +11,9 @@ use crate::config::Config;
 use crate::store::StoreError;
 use crate::ticket::ingest::audit;
 
+/// Templates the ticket stage uses on its own: the routed copy for staff and forwards.
+pub const BUILT_IN_TEMPLATES: [&str; 2] = ["kopie-an-team", "weiterleitung"];
+
 /// Why a mail is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -102,7 +105,11 @@ pub async fn enqueue(
                 "loop brake: {recent} automatic replies to {} in the last hour",
                 mail.recipient
             ));
-            tracing::warn!(recipient = mail.recipient, recent, "automatic reply suppressed");
+            tracing::warn!(
+                recipient = mail.recipient,
+                recent,
+                "automatic reply suppressed"
+            );
         }
     }
 

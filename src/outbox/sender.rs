@@ -249,11 +249,13 @@ impl Sender<'_> {
             b = b.raw_header(HeaderValue::new(name, value));
         }
         let original = match c.raw_message_id {
-            Some(id) => sqlx::query_scalar::<_, Vec<u8>>("SELECT bytes FROM raw_messages WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.store.pool())
-                .await
-                .map_err(|e| SendError::Temporary(e.to_string()))?,
+            Some(id) => {
+                sqlx::query_scalar::<_, Vec<u8>>("SELECT bytes FROM raw_messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.store.pool())
+                    .await
+                    .map_err(|e| SendError::Temporary(e.to_string()))?
+            }
             None => None,
         };
         let text = SinglePart::plain(c.body_text.clone());
@@ -305,7 +307,11 @@ impl Sender<'_> {
             Err(SendError::Temporary(e)) if attempts >= max => {
                 summary.permanent_failures += 1;
                 tracing::error!(outbox = c.id, to = %c.recipient, error = %e, attempts, "giving up");
-                (PERMANENT_FAILURE, Some(format!("gave up after {attempts} attempts: {e}")), now)
+                (
+                    PERMANENT_FAILURE,
+                    Some(format!("gave up after {attempts} attempts: {e}")),
+                    now,
+                )
             }
             Err(SendError::Temporary(e)) => {
                 summary.temporary_failures += 1;
@@ -333,13 +339,18 @@ impl Sender<'_> {
 /// 1 min, 2 min, 4 min, … capped at 6 h, each ±20 % so that many failed rows do not return
 /// all at once.
 pub fn backoff(attempts: i64) -> Duration {
-    let base = 60u64.saturating_mul(1u64 << (attempts.clamp(1, 20) - 1) as u32).min(6 * 3600);
+    let base = 60u64
+        .saturating_mul(1u64 << (attempts.clamp(1, 20) - 1) as u32)
+        .min(6 * 3600);
     let jitter = 0.8 + fastrand::f64() * 0.4;
     Duration::from_secs_f64(base as f64 * jitter)
 }
 
 /// A display name as RFC 5322 wants it when it holds specials.
 fn quote_name(name: &str) -> String {
-    let clean: String = name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect();
     format!("\"{clean}\"")
 }

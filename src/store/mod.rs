@@ -51,10 +51,10 @@ impl Store {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match backend {
             Backend::Sqlite => {
-                if let Some(path) = sqlite_path(url) {
-                    if let Some(dir) = Path::new(path).parent() {
-                        std::fs::create_dir_all(dir)?;
-                    }
+                if let Some(path) = sqlite_path(url)
+                    && let Some(dir) = Path::new(path).parent()
+                {
+                    std::fs::create_dir_all(dir)?;
                 }
                 // SQLite has one writer at a time: more connections only add lock waits.
                 options
@@ -110,7 +110,9 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
 }

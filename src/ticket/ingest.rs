@@ -62,14 +62,20 @@ pub enum Outcome {
         reopened: bool,
     },
     /// Machine mail about a ticket, kept as an internal note.
-    Note { number: String },
-    Ignored { reason: String },
+    Note {
+        number: String,
+    },
+    Ignored {
+        reason: String,
+    },
     /// Filed before; nothing changed.
     Duplicate {
         previous: String,
         number: Option<String>,
     },
-    Quarantined { reason: String },
+    Quarantined {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -202,8 +208,16 @@ impl<'a> Ingestor<'a> {
         Ok(outcomes)
     }
 
-    async fn file(&self, conn: &mut AnyConnection, p: &Prepared<'_>) -> Result<Outcome, StoreError> {
-        let message_id = p.parsed.as_ref().ok().and_then(|(m, _)| m.message_id.clone());
+    async fn file(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Prepared<'_>,
+    ) -> Result<Outcome, StoreError> {
+        let message_id = p
+            .parsed
+            .as_ref()
+            .ok()
+            .and_then(|(m, _)| m.message_id.clone());
         let dedup_key = format!("{} {}", message_id.as_deref().unwrap_or(""), p.hash);
 
         if let Some(row) = sqlx::query(
@@ -249,13 +263,15 @@ impl<'a> Ingestor<'a> {
                 (o, t, decision.reason.clone())
             }
         };
-        sqlx::query("UPDATE raw_messages SET outcome = $1, reason = $2, ticket_id = $3 WHERE id = $4")
-            .bind(outcome.label())
-            .bind(&reason)
-            .bind(ticket_id)
-            .bind(raw_id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE raw_messages SET outcome = $1, reason = $2, ticket_id = $3 WHERE id = $4",
+        )
+        .bind(outcome.label())
+        .bind(&reason)
+        .bind(ticket_id)
+        .bind(raw_id)
+        .execute(&mut *conn)
+        .await?;
         audit(
             conn,
             now,
@@ -324,7 +340,8 @@ impl<'a> Ingestor<'a> {
                 let now = self.now().as_microsecond();
                 let mut reopened = false;
                 if t.state == State::Closed.as_str() {
-                    let window = i64::from(self.config.settings.ingest.reopen_days) * 86_400_000_000;
+                    let window =
+                        i64::from(self.config.settings.ingest.reopen_days) * 86_400_000_000;
                     if t.closed_at.is_some_and(|c| now - c <= window) {
                         reopened = true;
                     } else {
@@ -423,13 +440,12 @@ impl<'a> Ingestor<'a> {
         {
             return Ok(true);
         }
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM participants WHERE ticket_id = $1 AND address = $2",
-        )
-        .bind(t.id)
-        .bind(address)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM participants WHERE ticket_id = $1 AND address = $2")
+                .bind(t.id)
+                .bind(address)
+                .fetch_optional(&mut *conn)
+                .await?;
         Ok(found.is_some())
     }
 
@@ -480,16 +496,19 @@ impl<'a> Ingestor<'a> {
         add_participant(conn, ticket_id, &requester, "requester").await?;
         let ours = |a: &str| {
             a.eq_ignore_ascii_case(&s.outbox.from)
-                || s.queues
-                    .iter()
-                    .any(|q| q.staff.as_deref().is_some_and(|st| st.eq_ignore_ascii_case(a)))
+                || s.queues.iter().any(|q| {
+                    q.staff
+                        .as_deref()
+                        .is_some_and(|st| st.eq_ignore_ascii_case(a))
+                })
         };
         for cc in &msg.cc {
             if !ours(&cc.address) && cc.address != requester {
                 add_participant(conn, ticket_id, &cc.address, "cc").await?;
             }
         }
-        self.add_article(conn, ticket_id, raw_id, msg, "inbound").await?;
+        self.add_article(conn, ticket_id, raw_id, msg, "inbound")
+            .await?;
         audit(
             conn,
             now,
@@ -505,7 +524,15 @@ impl<'a> Ingestor<'a> {
         )
         .await?;
 
-        let context = self.context(&number, &subject, &requester, requester_name.as_deref(), msg, d, now_ts);
+        let context = self.context(
+            &number,
+            &subject,
+            &requester,
+            requester_name.as_deref(),
+            msg,
+            d,
+            now_ts,
+        );
         // Automatic reply to the requester, unless the mail is old (a first import), the
         // requester is one of our own addresses, or the loop brake holds it back.
         if let Some(template) = &d.auto_reply {
@@ -547,7 +574,8 @@ impl<'a> Ingestor<'a> {
             closed_at: None,
             subject: subject.clone(),
         };
-        self.notify_staff(conn, &created, raw_id, msg, d, false).await?;
+        self.notify_staff(conn, &created, raw_id, msg, d, false)
+            .await?;
         for to in &d.forward_to {
             outbox::enqueue(
                 conn,
@@ -585,14 +613,20 @@ impl<'a> Ingestor<'a> {
         d: &Decision,
         follow_up: bool,
     ) -> Result<(), StoreError> {
-        let Some(staff) = self.config.settings.queue(&t.queue).and_then(|q| q.staff.clone()) else {
+        let Some(staff) = self
+            .config
+            .settings
+            .queue(&t.queue)
+            .and_then(|q| q.staff.clone())
+        else {
             return Ok(());
         };
         if requester(msg).eq_ignore_ascii_case(&staff) {
             return Ok(());
         }
         let now_ts = self.now();
-        let mut context = self.context(&t.number, &t.subject, &requester(msg), None, msg, d, now_ts);
+        let mut context =
+            self.context(&t.number, &t.subject, &requester(msg), None, msg, d, now_ts);
         context["follow_up"] = json!(follow_up);
         context["ticket"]["queue"] = json!(t.queue);
         outbox::enqueue(
@@ -715,10 +749,10 @@ pub fn requester(msg: &InboundMessage) -> String {
 
 fn thread_refs(msg: &InboundMessage) -> Vec<String> {
     let mut refs = msg.references.clone();
-    if let Some(id) = &msg.message_id {
-        if !refs.contains(id) {
-            refs.push(id.clone());
-        }
+    if let Some(id) = &msg.message_id
+        && !refs.contains(id)
+    {
+        refs.push(id.clone());
     }
     refs
 }

@@ -161,21 +161,23 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let outbox = list_outbox(store, None, Some(id)).await?;
-    let audit = sqlx::query("SELECT at, actor, event, detail FROM audit WHERE ticket_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            let detail: String = r.try_get(3)?;
-            Ok(AuditView {
-                at: rfc3339(r.try_get(0)?),
-                actor: r.try_get(1)?,
-                event: r.try_get(2)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+    let audit =
+        sqlx::query("SELECT at, actor, event, detail FROM audit WHERE ticket_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(store.pool())
+            .await?
+            .iter()
+            .map(|r| {
+                let detail: String = r.try_get(3)?;
+                Ok(AuditView {
+                    at: rfc3339(r.try_get(0)?),
+                    actor: r.try_get(1)?,
+                    event: r.try_get(2)?,
+                    detail: serde_json::from_str(&detail)
+                        .unwrap_or(serde_json::Value::String(detail)),
+                })
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(TicketView {
         summary,
         category,
@@ -206,21 +208,25 @@ pub async fn set_ticket(
         .state
         .map(|s| {
             State::parse(s).ok_or_else(|| {
-                OpsError::Invalid(format!("state \"{s}\" is unknown: use new, open, pending or closed"))
+                OpsError::Invalid(format!(
+                    "state \"{s}\" is unknown: use new, open, pending or closed"
+                ))
             })
         })
         .transpose()?;
-    if let Some(sev) = change.severity {
-        if !(1..=4).contains(&sev) {
-            return Err(OpsError::Invalid(format!(
-                "severity {sev} is no Störungsklasse: use 1, 2, 3 or 4"
-            )));
-        }
+    if let Some(sev) = change.severity
+        && !(1..=4).contains(&sev)
+    {
+        return Err(OpsError::Invalid(format!(
+            "severity {sev} is no Störungsklasse: use 1, 2, 3 or 4"
+        )));
     }
-    if let Some(q) = change.queue {
-        if config.settings.queue(q).is_none() {
-            return Err(OpsError::Invalid(format!("queue \"{q}\" is not configured")));
-        }
+    if let Some(q) = change.queue
+        && config.settings.queue(q).is_none()
+    {
+        return Err(OpsError::Invalid(format!(
+            "queue \"{q}\" is not configured"
+        )));
     }
     let now = jiff::Timestamp::now().as_microsecond();
     let mut tx = store.begin_write().await?;
@@ -230,44 +236,68 @@ pub async fn set_ticket(
         .await?;
     let (old_state, old_sev, old_queue): (String, i64, String) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    if let Some(s) = state {
-        if s.as_str() != old_state {
-            sqlx::query(
-                "UPDATE tickets SET state = $1, updated_at = $2, \
+    if let Some(s) = state
+        && s.as_str() != old_state
+    {
+        sqlx::query(
+            "UPDATE tickets SET state = $1, updated_at = $2, \
                  closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3",
-            )
-            .bind(s.as_str())
+        )
+        .bind(s.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            now,
+            Some(id),
+            None,
+            change.actor,
+            "state_changed",
+            &json!({ "from": old_state, "to": s.as_str() }),
+        )
+        .await?;
+    }
+    if let Some(sev) = change.severity
+        && i64::from(sev) != old_sev
+    {
+        sqlx::query("UPDATE tickets SET severity = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(sev))
             .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            audit(&mut tx, now, Some(id), None, change.actor, "state_changed",
-                &json!({ "from": old_state, "to": s.as_str() })).await?;
-        }
+        audit(
+            &mut tx,
+            now,
+            Some(id),
+            None,
+            change.actor,
+            "severity_changed",
+            &json!({ "from": old_sev, "to": sev }),
+        )
+        .await?;
     }
-    if let Some(sev) = change.severity {
-        if i64::from(sev) != old_sev {
-            sqlx::query("UPDATE tickets SET severity = $1, updated_at = $2 WHERE id = $3")
-                .bind(i64::from(sev))
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            audit(&mut tx, now, Some(id), None, change.actor, "severity_changed",
-                &json!({ "from": old_sev, "to": sev })).await?;
-        }
-    }
-    if let Some(q) = change.queue {
-        if q != old_queue {
-            sqlx::query("UPDATE tickets SET queue = $1, updated_at = $2 WHERE id = $3")
-                .bind(q)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            audit(&mut tx, now, Some(id), None, change.actor, "queue_changed",
-                &json!({ "from": old_queue, "to": q })).await?;
-        }
+    if let Some(q) = change.queue
+        && q != old_queue
+    {
+        sqlx::query("UPDATE tickets SET queue = $1, updated_at = $2 WHERE id = $3")
+            .bind(q)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            now,
+            Some(id),
+            None,
+            change.actor,
+            "queue_changed",
+            &json!({ "from": old_queue, "to": q }),
+        )
+        .await?;
     }
     if let Some(note) = change.note {
         sqlx::query(
@@ -285,7 +315,16 @@ pub async fn set_ticket(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        audit(&mut tx, now, Some(id), None, change.actor, "note_added", &json!({ "length": note.len() })).await?;
+        audit(
+            &mut tx,
+            now,
+            Some(id),
+            None,
+            change.actor,
+            "note_added",
+            &json!({ "length": note.len() }),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -160,3 +160,106 @@ fn a_missing_path_is_an_error_but_the_others_are_classified() {
     assert_eq!(code, 2);
     assert_eq!(out.lines().count(), 1);
 }
+
+/// The embedded default end to end: ingest the samples, list, show, change, send to files.
+#[test]
+fn ingest_tickets_and_outbox_on_the_embedded_default() {
+    let data = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env_remove("POSTSTELLE_CONFIG")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let samples = crate::support::repo().join("samples");
+    let samples = samples.to_str().expect("utf8");
+    let first = run(&["ingest", samples]);
+    assert_eq!(
+        first.trim(),
+        "3 new ticket(s), 1 follow-up(s), 0 note(s), 2 ignored, 0 duplicate(s), 0 quarantined"
+    );
+    let second = run(&["ingest", samples]);
+    assert!(
+        second.contains("0 new ticket(s)") && second.contains("6 duplicate(s)"),
+        "{second}"
+    );
+
+    let list = run(&["tickets", "list", "--json"]);
+    let tickets: Vec<serde_json::Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(tickets.len(), 3);
+    for key in [
+        "number",
+        "state",
+        "queue",
+        "severity",
+        "subject",
+        "requester",
+        "articles",
+        "created",
+    ] {
+        assert!(tickets[0].get(key).is_some(), "{key} in {}", tickets[0]);
+    }
+    let outage = &tickets[0];
+    assert_eq!(outage["severity"], 1);
+    assert_eq!(outage["state"], "new");
+    let number = outage["number"].as_str().expect("number").to_string();
+    let only_betrieb = run(&["tickets", "list", "--queue", "betrieb", "--json"]);
+    assert_eq!(only_betrieb.lines().count(), 1);
+
+    run(&[
+        "tickets",
+        "set",
+        &number,
+        "--status",
+        "open",
+        "--note",
+        "Techniker informiert",
+        "--actor",
+        "anna",
+    ]);
+    let show = run(&["tickets", "show", &number, "--json"]);
+    let t: serde_json::Value = serde_json::from_str(&show).expect("json");
+    assert_eq!(t["state"], "open");
+    let events: Vec<&str> = t["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|a| a["event"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"state_changed") && events.contains(&"note_added"),
+        "{events:?}"
+    );
+    assert!(run(&["tickets", "list", "--state", "open"]).contains(&number));
+
+    let sent = run(&["outbox", "send"]);
+    assert!(
+        sent.starts_with("6 sent, 0 temporary failure(s), 0 permanent failure(s)"),
+        "{sent}"
+    );
+    let files = std::fs::read_dir(data.path().join("sent"))
+        .expect("sent")
+        .count();
+    assert_eq!(files, 6);
+    assert!(
+        run(&["outbox", "list", "--state", "scheduled"])
+            .trim()
+            .is_empty()
+    );
+    assert_eq!(
+        run(&["outbox", "list", "--state", "sent"]).lines().count(),
+        6
+    );
+}

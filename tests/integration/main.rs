@@ -4,5 +4,5 @@ mod config_check;
 mod corpus;
 mod nutzerkonto;
 mod rules;
-mod support;
 mod store;
+mod support;

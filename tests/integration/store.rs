@@ -162,7 +162,11 @@ async fn new_ticket_acknowledgement_and_staff_copy(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     let o = ing
         .ingest(
-            &request("Erika <erika@example.org>", "Drucker defekt", "r1@example.org"),
+            &request(
+                "Erika <erika@example.org>",
+                "Drucker defekt",
+                "r1@example.org",
+            ),
             SourceKey::file("r1"),
         )
         .await
@@ -173,8 +177,16 @@ async fn new_ticket_acknowledgement_and_staff_copy(db: &TestDb) {
     assert_eq!(
         outbox_rows(db, &number).await,
         vec![
-            ("acknowledgement".into(), "erika@example.org".into(), "scheduled".into()),
-            ("staff_copy".into(), "servicedesk@kommunal-it.example".into(), "scheduled".into()),
+            (
+                "acknowledgement".into(),
+                "erika@example.org".into(),
+                "scheduled".into()
+            ),
+            (
+                "staff_copy".into(),
+                "servicedesk@kommunal-it.example".into(),
+                "scheduled".into()
+            ),
         ]
     );
     let t = ops::show_ticket(&db.store, &number).await.expect("show");
@@ -182,23 +194,42 @@ async fn new_ticket_acknowledgement_and_staff_copy(db: &TestDb) {
     assert_eq!(t.summary.state, "new");
     assert_eq!(t.summary.requester, "erika@example.org");
     assert!(t.audit.iter().any(|a| a.event == "ticket_created"));
-    let subject: String = sqlx::query_scalar("SELECT subject FROM outbox WHERE kind = 'acknowledgement'")
-        .fetch_one(db.store.pool())
-        .await
-        .expect("subject");
-    assert_eq!(subject, format!("[Ticket#{number}] Eingangsbestätigung: Drucker defekt"));
+    let subject: String =
+        sqlx::query_scalar("SELECT subject FROM outbox WHERE kind = 'acknowledgement'")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("subject");
+    assert_eq!(
+        subject,
+        format!("[Ticket#{number}] Eingangsbestätigung: Drucker defekt")
+    );
 }
 
 both!(the_same_message_twice_changes_nothing);
 async fn the_same_message_twice_changes_nothing(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     let raw = request("erika@example.org", "Drucker defekt", "dup@example.org");
-    let first = ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1)).await.expect("ingest");
+    let first = ing
+        .ingest(&raw, SourceKey::imap("INBOX", 7, 1))
+        .await
+        .expect("ingest");
     let number = new_number(&first);
-    let again = ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1)).await.expect("ingest");
-    assert_eq!(again, Outcome::Duplicate { previous: "new_ticket".into(), number: Some(number.clone()) });
+    let again = ing
+        .ingest(&raw, SourceKey::imap("INBOX", 7, 1))
+        .await
+        .expect("ingest");
+    assert_eq!(
+        again,
+        Outcome::Duplicate {
+            previous: "new_ticket".into(),
+            number: Some(number.clone())
+        }
+    );
     // The same bytes from another source (a UIDVALIDITY change, a second mailbox).
-    let moved = ing.ingest(&raw, SourceKey::imap("INBOX", 8, 1)).await.expect("ingest");
+    let moved = ing
+        .ingest(&raw, SourceKey::imap("INBOX", 8, 1))
+        .await
+        .expect("ingest");
     assert!(matches!(moved, Outcome::Duplicate { .. }), "{moved:?}");
     assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 1);
     assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, 2);
@@ -209,8 +240,16 @@ both!(the_corpus_twice_gives_the_same_tickets_as_once);
 async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     let mut files = Vec::new();
-    for dir in ["helpdesk-real", "autoreplies", "bounces/flanker", "mime-torture/stalwart-malformed"] {
-        for e in std::fs::read_dir(corpus().join(dir)).expect("dir").flatten() {
+    for dir in [
+        "helpdesk-real",
+        "autoreplies",
+        "bounces/flanker",
+        "mime-torture/stalwart-malformed",
+    ] {
+        for e in std::fs::read_dir(corpus().join(dir))
+            .expect("dir")
+            .flatten()
+        {
             if e.path().is_dir() {
                 for f in std::fs::read_dir(e.path()).expect("dir").flatten() {
                     files.push(f.path());
@@ -228,25 +267,37 @@ async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
     for (raw, key) in &raws {
         ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
     }
-    let once = ops::list_tickets(&db.store, None, None).await.expect("list");
+    let once = ops::list_tickets(&db.store, None, None)
+        .await
+        .expect("list");
     let outbox_once = count(db, "SELECT COUNT(*) FROM outbox").await;
     assert!(!once.is_empty());
     for (raw, key) in &raws {
         let o = ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
         assert!(matches!(o, Outcome::Duplicate { .. }), "{key}: {o:?}");
     }
-    let twice = ops::list_tickets(&db.store, None, None).await.expect("list");
+    let twice = ops::list_tickets(&db.store, None, None)
+        .await
+        .expect("list");
     assert_eq!(
-        once.iter().map(|t| (&t.number, t.articles)).collect::<Vec<_>>(),
-        twice.iter().map(|t| (&t.number, t.articles)).collect::<Vec<_>>()
+        once.iter()
+            .map(|t| (&t.number, t.articles))
+            .collect::<Vec<_>>(),
+        twice
+            .iter()
+            .map(|t| (&t.number, t.articles))
+            .collect::<Vec<_>>()
     );
     assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, outbox_once);
     // No bounce or automatic reply of the corpus opened a ticket (but the one challenge-response
     // mail that carries no machine signal at all, see corpus.rs).
-    let machine_tickets = count(db,
+    let machine_tickets = count(
+        db,
         "SELECT COUNT(*) FROM raw_messages r JOIN tickets t ON t.id = r.ticket_id \
          WHERE (r.source_key LIKE '%bounces%' OR r.source_key LIKE '%autoreplies%') \
-         AND r.source_key NOT LIKE '%bluebottle%'").await;
+         AND r.source_key NOT LIKE '%bluebottle%'",
+    )
+    .await;
     assert_eq!(machine_tickets, 0);
 }
 
@@ -254,25 +305,55 @@ both!(threading_by_tag_by_references_and_outlook_chains);
 async fn threading_by_tag_by_references_and_outlook_chains(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     let first = ing
-        .ingest(&request("erika@example.org", "VPN geht nicht", "t1@example.org"), SourceKey::file("t1"))
+        .ingest(
+            &request("erika@example.org", "VPN geht nicht", "t1@example.org"),
+            SourceKey::file("t1"),
+        )
         .await
         .expect("ingest");
     let number = new_number(&first);
     let ack = ack_message_id(db, &number).await;
 
     // (a) The tag, behind an Outlook chain, without any reference header.
-    let tagged = request("erika@example.org", &format!("AW: WG: AW: [Ticket#{number}] VPN geht nicht"), "t2@example.org");
-    let o = ing.ingest(&tagged, SourceKey::file("t2")).await.expect("ingest");
-    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: false });
+    let tagged = request(
+        "erika@example.org",
+        &format!("AW: WG: AW: [Ticket#{number}] VPN geht nicht"),
+        "t2@example.org",
+    );
+    let o = ing
+        .ingest(&tagged, SourceKey::file("t2"))
+        .await
+        .expect("ingest");
+    assert_eq!(
+        o,
+        Outcome::FollowUp {
+            number: number.clone(),
+            reopened: false
+        }
+    );
 
     // (b) References only: the requester answered our acknowledgement, the subject lost the tag.
     let referenced = mail(
-        &["From: erika@example.org", "Subject: AW: Ihre Nachricht", "Message-ID: <t3@example.org>",
-          &format!("In-Reply-To: <{ack}>"), &format!("References: <t1@example.org> <{ack}>")],
+        &[
+            "From: erika@example.org",
+            "Subject: AW: Ihre Nachricht",
+            "Message-ID: <t3@example.org>",
+            &format!("In-Reply-To: <{ack}>"),
+            &format!("References: <t1@example.org> <{ack}>"),
+        ],
         "Danke!",
     );
-    let o = ing.ingest(&referenced, SourceKey::file("t3")).await.expect("ingest");
-    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: false });
+    let o = ing
+        .ingest(&referenced, SourceKey::file("t3"))
+        .await
+        .expect("ingest");
+    assert_eq!(
+        o,
+        Outcome::FollowUp {
+            number: number.clone(),
+            reopened: false
+        }
+    );
 
     // (c) References to the requester's own first mail (a colleague in Cc answered all).
     let t = ops::show_ticket(&db.store, &number).await.expect("show");
@@ -287,46 +368,155 @@ both!(foreign_references_open_a_linked_ticket);
 async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     let first = ing
-        .ingest(&request("erika@example.org", "Passwort zurücksetzen", "f1@example.org"), SourceKey::file("f1"))
+        .ingest(
+            &request(
+                "erika@example.org",
+                "Passwort zurücksetzen",
+                "f1@example.org",
+            ),
+            SourceKey::file("f1"),
+        )
         .await
         .expect("ingest");
     let number = new_number(&first);
     // Someone else forwards the thread (WG:) or quotes the number: never onto Erika's ticket.
-    let foreign = request("max@andere-gemeinde.example", &format!("WG: [Ticket#{number}] Passwort zurücksetzen"), "f2@example.org");
-    let o = ing.ingest(&foreign, SourceKey::file("f2")).await.expect("ingest");
+    let foreign = request(
+        "max@andere-gemeinde.example",
+        &format!("WG: [Ticket#{number}] Passwort zurücksetzen"),
+        "f2@example.org",
+    );
+    let o = ing
+        .ingest(&foreign, SourceKey::file("f2"))
+        .await
+        .expect("ingest");
     match o {
-        Outcome::NewTicket { linked_to, .. } => assert_eq!(linked_to.as_deref(), Some(number.as_str())),
+        Outcome::NewTicket { linked_to, .. } => {
+            assert_eq!(linked_to.as_deref(), Some(number.as_str()))
+        }
         other => panic!("{other:?}"),
     }
     // The queue's staff address is a participant.
-    let staff = request("servicedesk@kommunal-it.example", &format!("Re: [Ticket#{number}] Passwort"), "f3@example.org");
-    let o = ing.ingest(&staff, SourceKey::file("f3")).await.expect("ingest");
-    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: false });
+    let staff = request(
+        "servicedesk@kommunal-it.example",
+        &format!("Re: [Ticket#{number}] Passwort"),
+        "f3@example.org",
+    );
+    let o = ing
+        .ingest(&staff, SourceKey::file("f3"))
+        .await
+        .expect("ingest");
+    assert_eq!(
+        o,
+        Outcome::FollowUp {
+            number: number.clone(),
+            reopened: false
+        }
+    );
     // A Cc of the first mail is a participant too.
-    let with_cc = mail(&["From: anna@example.org", "Cc: bernd@example.org", "Subject: Zugang", "Message-ID: <f4@example.org>"], "x");
-    let n2 = new_number(&ing.ingest(&with_cc, SourceKey::file("f4")).await.expect("ingest"));
-    let cc_reply = request("bernd@example.org", &format!("AW: [Ticket#{n2}] Zugang"), "f5@example.org");
-    assert_eq!(ing.ingest(&cc_reply, SourceKey::file("f5")).await.expect("ingest"),
-        Outcome::FollowUp { number: n2, reopened: false });
+    let with_cc = mail(
+        &[
+            "From: anna@example.org",
+            "Cc: bernd@example.org",
+            "Subject: Zugang",
+            "Message-ID: <f4@example.org>",
+        ],
+        "x",
+    );
+    let n2 = new_number(
+        &ing.ingest(&with_cc, SourceKey::file("f4"))
+            .await
+            .expect("ingest"),
+    );
+    let cc_reply = request(
+        "bernd@example.org",
+        &format!("AW: [Ticket#{n2}] Zugang"),
+        "f5@example.org",
+    );
+    assert_eq!(
+        ing.ingest(&cc_reply, SourceKey::file("f5"))
+            .await
+            .expect("ingest"),
+        Outcome::FollowUp {
+            number: n2,
+            reopened: false
+        }
+    );
 }
 
 both!(reopen_within_the_window_and_link_after_it);
 async fn reopen_within_the_window_and_link_after_it(db: &TestDb) {
     let mut ing = Ingestor::new(&db.store, cfg());
-    let number = new_number(&ing.ingest(&request("erika@example.org", "Scanner", "o1@example.org"), SourceKey::file("o1")).await.expect("ingest"));
-    ops::set_ticket(&db.store, cfg(), &number, ops::Change { state: Some("closed"), actor: "test", ..Default::default() }).await.expect("close");
+    let number = new_number(
+        &ing.ingest(
+            &request("erika@example.org", "Scanner", "o1@example.org"),
+            SourceKey::file("o1"),
+        )
+        .await
+        .expect("ingest"),
+    );
+    ops::set_ticket(
+        &db.store,
+        cfg(),
+        &number,
+        ops::Change {
+            state: Some("closed"),
+            actor: "test",
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("close");
 
     ing.clock = Some(Timestamp::now() + 72.hours());
-    let o = ing.ingest(&request("erika@example.org", &format!("Re: [Ticket#{number}] Scanner"), "o2@example.org"), SourceKey::file("o2")).await.expect("ingest");
-    assert_eq!(o, Outcome::FollowUp { number: number.clone(), reopened: true });
+    let o = ing
+        .ingest(
+            &request(
+                "erika@example.org",
+                &format!("Re: [Ticket#{number}] Scanner"),
+                "o2@example.org",
+            ),
+            SourceKey::file("o2"),
+        )
+        .await
+        .expect("ingest");
+    assert_eq!(
+        o,
+        Outcome::FollowUp {
+            number: number.clone(),
+            reopened: true
+        }
+    );
     let t = ops::show_ticket(&db.store, &number).await.expect("show");
     assert_eq!(t.summary.state, "open");
 
-    ops::set_ticket(&db.store, cfg(), &number, ops::Change { state: Some("closed"), actor: "test", ..Default::default() }).await.expect("close");
+    ops::set_ticket(
+        &db.store,
+        cfg(),
+        &number,
+        ops::Change {
+            state: Some("closed"),
+            actor: "test",
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("close");
     ing.clock = Some(Timestamp::now() + (15 * 24).hours());
-    let o = ing.ingest(&request("erika@example.org", &format!("Re: [Ticket#{number}] Scanner"), "o3@example.org"), SourceKey::file("o3")).await.expect("ingest");
+    let o = ing
+        .ingest(
+            &request(
+                "erika@example.org",
+                &format!("Re: [Ticket#{number}] Scanner"),
+                "o3@example.org",
+            ),
+            SourceKey::file("o3"),
+        )
+        .await
+        .expect("ingest");
     match o {
-        Outcome::NewTicket { linked_to, .. } => assert_eq!(linked_to.as_deref(), Some(number.as_str())),
+        Outcome::NewTicket { linked_to, .. } => {
+            assert_eq!(linked_to.as_deref(), Some(number.as_str()))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -334,53 +524,125 @@ async fn reopen_within_the_window_and_link_after_it(db: &TestDb) {
 both!(an_auto_reply_to_our_acknowledgement_becomes_a_note);
 async fn an_auto_reply_to_our_acknowledgement_becomes_a_note(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
-    let number = new_number(&ing.ingest(&request("erika@example.org", "Drucker", "a1@example.org"), SourceKey::file("a1")).await.expect("ingest"));
+    let number = new_number(
+        &ing.ingest(
+            &request("erika@example.org", "Drucker", "a1@example.org"),
+            SourceKey::file("a1"),
+        )
+        .await
+        .expect("ingest"),
+    );
     let ack = ack_message_id(db, &number).await;
     let before = count(db, "SELECT COUNT(*) FROM outbox").await;
     let oof = mail(
-        &["From: erika@example.org", &format!("Subject: Automatische Antwort: [Ticket#{number}] Eingangsbestätigung: Drucker"),
-          "Auto-Submitted: auto-replied", "Message-ID: <a2@example.org>", &format!("In-Reply-To: <{ack}>")],
+        &[
+            "From: erika@example.org",
+            &format!(
+                "Subject: Automatische Antwort: [Ticket#{number}] Eingangsbestätigung: Drucker"
+            ),
+            "Auto-Submitted: auto-replied",
+            "Message-ID: <a2@example.org>",
+            &format!("In-Reply-To: <{ack}>"),
+        ],
         "Ich bin nicht im Büro.",
     );
-    let o = ing.ingest(&oof, SourceKey::file("a2")).await.expect("ingest");
-    assert_eq!(o, Outcome::Note { number: number.clone() });
-    assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, before, "a note triggers nothing");
+    let o = ing
+        .ingest(&oof, SourceKey::file("a2"))
+        .await
+        .expect("ingest");
+    assert_eq!(
+        o,
+        Outcome::Note {
+            number: number.clone()
+        }
+    );
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM outbox").await,
+        before,
+        "a note triggers nothing"
+    );
     let t = ops::show_ticket(&db.store, &number).await.expect("show");
     assert_eq!(t.summary.state, "new");
     assert_eq!(t.articles.iter().filter(|a| a.kind == "note").count(), 1);
     // A bounce with no ticket to name opens nothing.
-    let bounce = std::fs::read(corpus().join("bounces/sisimai/lhost-postfix-02.eml")).expect("read");
-    assert!(matches!(ing.ingest(&bounce, SourceKey::file("a3")).await.expect("ingest"), Outcome::Ignored { .. }));
+    let bounce =
+        std::fs::read(corpus().join("bounces/sisimai/lhost-postfix-02.eml")).expect("read");
+    assert!(matches!(
+        ing.ingest(&bounce, SourceKey::file("a3"))
+            .await
+            .expect("ingest"),
+        Outcome::Ignored { .. }
+    ));
     assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 1);
 }
 
 both!(poison_is_quarantined_and_can_be_replayed);
 async fn poison_is_quarantined_and_can_be_replayed(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
-    let o = ing.ingest(b"\x00\x01 not a mail", SourceKey::file("q1")).await.expect("ingest");
+    let o = ing
+        .ingest(b"\x00\x01 not a mail", SourceKey::file("q1"))
+        .await
+        .expect("ingest");
     assert!(matches!(o, Outcome::Quarantined { .. }), "{o:?}");
-    let next = ing.ingest(&request("erika@example.org", "Nächste", "q2@example.org"), SourceKey::file("q2")).await.expect("ingest");
-    assert!(matches!(next, Outcome::NewTicket { .. }), "poison does not block the line");
+    let next = ing
+        .ingest(
+            &request("erika@example.org", "Nächste", "q2@example.org"),
+            SourceKey::file("q2"),
+        )
+        .await
+        .expect("ingest");
+    assert!(
+        matches!(next, Outcome::NewTicket { .. }),
+        "poison does not block the line"
+    );
     let q = ops::list_quarantine(&db.store).await.expect("list");
     assert_eq!(q.len(), 1);
-    assert_eq!(ops::quarantined_bytes(&db.store, q[0].id).await.expect("bytes"), b"\x00\x01 not a mail");
+    assert_eq!(
+        ops::quarantined_bytes(&db.store, q[0].id)
+            .await
+            .expect("bytes"),
+        b"\x00\x01 not a mail"
+    );
     // Replaying unchanged bytes quarantines again, once, and the list stays one long.
-    let again = ops::replay_quarantined(&db.store, cfg(), q[0].id).await.expect("replay");
+    let again = ops::replay_quarantined(&db.store, cfg(), q[0].id)
+        .await
+        .expect("replay");
     assert!(matches!(again, Outcome::Quarantined { .. }));
-    assert_eq!(ops::list_quarantine(&db.store).await.expect("list").len(), 1);
+    assert_eq!(
+        ops::list_quarantine(&db.store).await.expect("list").len(),
+        1
+    );
 }
 
 both!(the_loop_brake_holds_back_the_sixth_reply_within_an_hour);
 async fn the_loop_brake_holds_back_the_sixth_reply_within_an_hour(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     for i in 0..7 {
-        let raw = request("vielschreiber@example.org", &format!("Anfrage {i}"), &format!("l{i}@example.org"));
-        ing.ingest(&raw, SourceKey::file(&format!("l{i}"))).await.expect("ingest");
+        let raw = request(
+            "vielschreiber@example.org",
+            &format!("Anfrage {i}"),
+            &format!("l{i}@example.org"),
+        );
+        ing.ingest(&raw, SourceKey::file(&format!("l{i}")))
+            .await
+            .expect("ingest");
     }
-    let acks = count(db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'scheduled'").await;
-    let held = count(db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'suppressed'").await;
+    let acks = count(
+        db,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'scheduled'",
+    )
+    .await;
+    let held = count(
+        db,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'suppressed'",
+    )
+    .await;
     assert_eq!((acks, held), (5, 2));
-    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 7, "the tickets are still opened");
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM tickets").await,
+        7,
+        "the tickets are still opened"
+    );
 }
 
 both!(ticket_numbers_stay_unique_under_concurrent_ingest);
@@ -390,8 +652,14 @@ async fn ticket_numbers_stay_unique_under_concurrent_ingest(db: &TestDb) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             let ing = Ingestor::new(&store, cfg());
-            let raw = request(&format!("u{i}@example.org"), &format!("Parallel {i}"), &format!("c{i}@example.org"));
-            ing.ingest(&raw, SourceKey::file(&format!("c{i}"))).await.expect("ingest")
+            let raw = request(
+                &format!("u{i}@example.org"),
+                &format!("Parallel {i}"),
+                &format!("c{i}@example.org"),
+            );
+            ing.ingest(&raw, SourceKey::file(&format!("c{i}")))
+                .await
+                .expect("ingest")
         }));
     }
     let mut numbers = std::collections::BTreeSet::new();
@@ -399,4 +667,170 @@ async fn ticket_numbers_stay_unique_under_concurrent_ingest(db: &TestDb) {
         numbers.insert(new_number(&t.await.expect("task")));
     }
     assert_eq!(numbers.len(), 40);
+}
+
+async fn sent_files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("sent dir").flatten() {
+        if e.path().extension().is_some_and(|x| x == "eml") {
+            out.push(std::fs::read(e.path()).expect("read"));
+        }
+    }
+    out
+}
+
+both!(sending_through_the_file_transport_once_with_safe_headers);
+async fn sending_through_the_file_transport_once_with_safe_headers(db: &TestDb) {
+    use poststelle::outbox::sender::{Mailer, Sender};
+    let ing = Ingestor::new(&db.store, cfg());
+    // A subject whose encoded words decode to CR LF and a header: it must stay one subject.
+    let evil = mail(
+        &[
+            "From: Erika <erika@example.org>",
+            "Subject: =?UTF-8?Q?Drucker=0D=0ABcc:_evil@example.org?=",
+            "Message-ID: <evil@example.org>",
+        ],
+        "x",
+    );
+    let number = new_number(
+        &ing.ingest(&evil, SourceKey::file("s1"))
+            .await
+            .expect("ingest"),
+    );
+    let data = tempfile::tempdir().expect("tmp");
+    let mailer = Mailer::from_settings(&cfg().settings.outbox, data.path()).expect("mailer");
+    let sender = Sender {
+        store: &db.store,
+        config: cfg(),
+        mailer: &mailer,
+    };
+    let s = sender.send_due(100).await.expect("send");
+    assert_eq!(
+        (s.sent, s.temporary_failures, s.permanent_failures),
+        (2, 0, 0)
+    );
+    let again = sender.send_due(100).await.expect("send");
+    assert_eq!(again.sent, 0, "a sent row is never sent again");
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'sent' AND sent_at IS NOT NULL"
+        )
+        .await,
+        2
+    );
+
+    let files = sent_files(&data.path().join("sent")).await;
+    assert_eq!(files.len(), 2);
+    let ack_id = ack_message_id(db, &number).await;
+    let mut saw_ack = false;
+    for raw in &files {
+        let text = String::from_utf8_lossy(raw);
+        let header_part = text.split("\r\n\r\n").next().unwrap_or("");
+        let names: Vec<String> = header_part
+            .lines()
+            .filter(|l| !l.starts_with([' ', '\t']))
+            .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_ascii_lowercase()))
+            .collect();
+        assert_eq!(
+            names.iter().filter(|n| *n == "subject").count(),
+            1,
+            "{header_part}"
+        );
+        assert!(!names.contains(&"bcc".to_string()), "{header_part}");
+        assert!(names.contains(&"x-poststelle-loop".to_string()));
+        let msg = poststelle::InboundMessage::parse(raw).expect("our mail parses");
+        assert!(
+            msg.subject.contains(&format!("[Ticket#{number}]")),
+            "{}",
+            msg.subject
+        );
+        assert!(!msg.subject.contains('\n') && !msg.subject.contains('\r'));
+        if msg.message_id.as_deref() == Some(ack_id.as_str()) {
+            saw_ack = true;
+            assert_eq!(msg.header("auto-submitted"), Some("auto-replied"));
+            assert_eq!(msg.in_reply_to, vec!["evil@example.org".to_string()]);
+            assert_eq!(msg.to[0].address, "erika@example.org");
+            assert!(msg.body.contains(&number));
+        } else {
+            assert_eq!(msg.header("auto-submitted"), Some("auto-generated"));
+            assert_eq!(
+                msg.attachments.len(),
+                1,
+                "the staff copy carries the original"
+            );
+        }
+        // Our own mail coming back in is recognised and ignored.
+        let back = ing
+            .ingest(
+                raw,
+                SourceKey::file(&format!("back-{}", msg.message_id.unwrap_or_default())),
+            )
+            .await
+            .expect("ingest");
+        assert!(matches!(back, Outcome::Ignored { .. }), "{back:?}");
+    }
+    assert!(saw_ack);
+}
+
+both!(temporary_smtp_failures_back_off_and_can_be_retried);
+async fn temporary_smtp_failures_back_off_and_can_be_retried(db: &TestDb) {
+    use poststelle::outbox::sender::{Mailer, Sender};
+    // A port nobody listens on: connection refused is a temporary failure.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let text = crate::support::TempConfig::shipped_text()
+        .replace("transport = \"file\"", "transport = \"smtp\"")
+        .replace("max_attempts = 10", "max_attempts = 3")
+        + &format!(
+            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 2\n"
+        );
+    let t = crate::support::TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let ing = Ingestor::new(&db.store, &cfg);
+    ing.ingest(
+        &request("erika@example.org", "Frage", "m1@example.org"),
+        SourceKey::file("m1"),
+    )
+    .await
+    .expect("ingest");
+    let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+    let sender = Sender {
+        store: &db.store,
+        config: &cfg,
+        mailer: &mailer,
+    };
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(s.temporary_failures, 2, "acknowledgement and staff copy");
+    let rows = ops::list_outbox(&db.store, Some("temporary_failure"), None)
+        .await
+        .expect("list");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].attempts, 1);
+    assert!(rows[0].last_error.is_some());
+    // Not due again before its backoff.
+    assert_eq!(sender.send_due(10).await.expect("send"), Default::default());
+    ops::retry_outbox(&db.store, rows[0].id)
+        .await
+        .expect("retry");
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(s.temporary_failures, 1);
+    ops::retry_outbox(&db.store, rows[0].id)
+        .await
+        .expect("retry");
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(s.permanent_failures, 1, "gives up after max_attempts");
+    let failed = ops::list_outbox(&db.store, Some("permanent_failure"), None)
+        .await
+        .expect("list");
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("gave up after 3 attempts")
+    );
 }
