@@ -18,11 +18,8 @@
 //! - `parse_classify_*`: `InboundMessage::parse(raw)` then `classify(&config, &msg)`;
 //! - `inbound_parse_*`: `InboundMessage::parse(raw)` alone (the message model);
 //! - `classify_only_*`: `classify` of messages parsed beforehand;
-//! - `diagnosis::*`: where `classify` spends its time (each field's `RegexSet`, the same rules
-//!   with ASCII word boundaries, the shipped rules alone, no rules, the facts before the rules).
 //!
-//! Run: `cargo bench --bench classify` (only the first eight: `cargo bench --bench classify --
-//! --skip diagnosis`). Without `--bench` (`cargo test --all-targets`) every benchmark runs once
+//! Run: `cargo bench --bench classify`. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
 //! over a few small mails, as a smoke test.
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -153,7 +150,7 @@ impl Input {
     }
 }
 
-static CONFIG: LazyLock<Config> = LazyLock::new(|| load_config(Rules::Benchmark));
+static CONFIG: LazyLock<Config> = LazyLock::new(load_config);
 /// `cargo test --all-targets` runs this binary without `--bench` (divan then runs every bench
 /// once, in an unoptimised build): a few small mails are enough to see that nothing breaks.
 static SMOKE_TEST: LazyLock<bool> = LazyLock::new(|| !std::env::args().any(|a| a == "--bench"));
@@ -213,22 +210,9 @@ fn read_corpus() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Which rules a configuration holds.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Rules {
-    /// The shipped rules and the generated ones: what the benchmark measures.
-    Benchmark,
-    /// The same, with every `\b` rewritten to an ASCII word boundary `(?-u:\b)` (diagnosis).
-    AsciiWordBoundaries,
-    /// Only the shipped rules of `rules/` (diagnosis).
-    Shipped,
-    /// No rules at all: the classifier's fixed cost per message (diagnosis).
-    None,
-}
-
 /// The shipped configuration plus the generated rules, loaded from a temporary directory
 /// (removed again once everything is in memory).
-fn load_config(variant: Rules) -> Config {
+fn load_config() -> Config {
     let root = Path::new(MANIFEST_DIR);
     let tmp = tempfile::tempdir().expect("create a temporary directory");
     let dir = tmp.path();
@@ -249,21 +233,7 @@ fn load_config(variant: Rules) -> Config {
         generated >= MIN_RULES,
         "only {generated} generated rules, want {MIN_RULES}"
     );
-    if variant != Rules::Shipped {
-        fs::write(dir.join("rules").join(GENERATED_RULE_FILE), rules)
-            .expect("write generated rules");
-    }
-    for entry in fs::read_dir(dir.join("rules")).expect("read rules/") {
-        let path = entry.expect("directory entry").path();
-        match variant {
-            Rules::Benchmark | Rules::Shipped => {}
-            Rules::AsciiWordBoundaries => {
-                let text = fs::read_to_string(&path).expect("read a rule file");
-                fs::write(&path, text.replace(r"\b", r"(?-u:\b)")).expect("write a rule file");
-            }
-            Rules::None => fs::remove_file(&path).expect("remove a rule file"),
-        }
-    }
+    fs::write(dir.join("rules").join(GENERATED_RULE_FILE), rules).expect("write generated rules");
 
     let config = match Config::load(Some(&dir.join("poststelle.toml"))) {
         Ok(config) => config,
@@ -273,7 +243,7 @@ fn load_config(variant: Rules) -> Config {
         ),
     };
     assert!(
-        matches!(variant, Rules::None | Rules::Shipped) || config.rules.rules.len() >= MIN_RULES,
+        config.rules.rules.len() >= MIN_RULES,
         "the configuration holds {} rules, want at least {MIN_RULES}",
         config.rules.rules.len()
     );
@@ -1942,324 +1912,4 @@ fn base64(data: &[u8]) -> String {
         }
     }
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Diagnosis: where `classify` spends its time.
-
-mod diagnosis {
-    use std::sync::LazyLock;
-
-    use divan::counter::{BytesCount, ItemsCount};
-    use divan::{Bencher, black_box};
-    use poststelle::classify::{classify, loops, nutzerkonto, subject};
-    use poststelle::config::Config;
-    use poststelle::message::{InboundMessage, Mailbox};
-    use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
-
-    use super::{
-        CONFIG, CORPUS, GENERATED, PARSED_CORPUS, PARSED_GENERATED, Rules, counted, load_config,
-    };
-
-    /// The same rules with ASCII word boundaries `(?-u:\b)` in place of Unicode `\b`.
-    static CONFIG_ASCII_WB: LazyLock<Config> =
-        LazyLock::new(|| load_config(Rules::AsciiWordBoundaries));
-
-    /// The shipped configuration as it is, without the generated rules.
-    static CONFIG_SHIPPED: LazyLock<Config> = LazyLock::new(|| load_config(Rules::Shipped));
-
-    /// The shipped settings without any rule.
-    static CONFIG_NO_RULES: LazyLock<Config> = LazyLock::new(|| load_config(Rules::None));
-
-    /// `classify` of the pre-parsed 4 KB mails under [`CONFIG_ASCII_WB`].
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn classify_only_4k_ascii_wb(bencher: Bencher) {
-        let config: &Config = &CONFIG_ASCII_WB;
-        counted(bencher, &GENERATED).bench(|| {
-            for msg in PARSED_GENERATED.iter() {
-                black_box(classify(config, black_box(msg)));
-            }
-        });
-    }
-
-    /// `classify` of the pre-parsed corpus under [`CONFIG_ASCII_WB`].
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn classify_only_corpus_ascii_wb(bencher: Bencher) {
-        let config: &Config = &CONFIG_ASCII_WB;
-        counted(bencher, &CORPUS).bench(|| {
-            for msg in PARSED_CORPUS.iter() {
-                black_box(classify(config, black_box(msg)));
-            }
-        });
-    }
-
-    /// Parse + classify of the corpus under [`CONFIG_ASCII_WB`].
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn parse_classify_corpus_ascii_wb(bencher: Bencher) {
-        let config: &Config = &CONFIG_ASCII_WB;
-        counted(bencher, &CORPUS).bench(|| {
-            for raw in &CORPUS.mails {
-                if let Ok(msg) = InboundMessage::parse(black_box(raw)) {
-                    black_box(classify(config, &msg));
-                }
-            }
-        });
-    }
-
-    /// `classify` of the pre-parsed 4 KB mails under the shipped rules only (no generated
-    /// ones): their few `\b` body patterns are enough to leave the fast engines.
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn classify_only_4k_shipped_rules(bencher: Bencher) {
-        let config: &Config = &CONFIG_SHIPPED;
-        counted(bencher, &GENERATED).bench(|| {
-            for msg in PARSED_GENERATED.iter() {
-                black_box(classify(config, black_box(msg)));
-            }
-        });
-    }
-
-    /// `classify` of the pre-parsed 4 KB mails without rules: the fixed cost per message
-    /// (loop detection, subject, Nutzerkonto, the decision's strings).
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn classify_only_4k_no_rules(bencher: Bencher) {
-        let config: &Config = &CONFIG_NO_RULES;
-        counted(bencher, &GENERATED).bench(|| {
-            for msg in PARSED_GENERATED.iter() {
-                black_box(classify(config, black_box(msg)));
-            }
-        });
-    }
-
-    /// What `classify` derives before any rule: normalised subject, ticket number, loop
-    /// detection, Nutzerkonto subject.
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn facts_4k(bencher: Bencher) {
-        let s = &CONFIG.settings;
-        counted(bencher, &GENERATED).bench(|| {
-            for msg in PARSED_GENERATED.iter() {
-                let msg = black_box(msg);
-                let normalized = subject::normalize(&msg.subject, &s.ticket_ref);
-                black_box(subject::ticket_ref(&msg.subject, &s.ticket_ref));
-                black_box(loops::detect(msg, &s.loop_header));
-                black_box(nutzerkonto::parse(&normalized));
-                black_box(normalized);
-            }
-        });
-    }
-
-    /// Parse + classify of the 4 KB mails under [`CONFIG_ASCII_WB`].
-    #[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
-    fn parse_classify_4k_ascii_wb(bencher: Bencher) {
-        let config: &Config = &CONFIG_ASCII_WB;
-        counted(bencher, &GENERATED).bench(|| {
-            for raw in &GENERATED.mails {
-                if let Ok(msg) = InboundMessage::parse(black_box(raw)) {
-                    black_box(classify(config, &msg));
-                }
-            }
-        });
-    }
-
-    /// Each field's `RegexSet` exactly as the configuration compiled it, over that field's
-    /// values in the pre-parsed 4 KB mails.
-    #[divan::bench(threads = 1, sample_count = 10, max_time = 10, args = field_names())]
-    fn field_set_4k(bencher: Bencher, field: &str) {
-        let Some((patterns, set)) = field_set(field) else {
-            return;
-        };
-        let values = values_4k(field);
-        field_counted(bencher, &values).bench(|| {
-            for vs in &values {
-                let mut bits = vec![false; patterns.len()];
-                for v in vs {
-                    for i in set.matches(black_box(v)).iter() {
-                        bits[i] = true;
-                    }
-                }
-                black_box(bits);
-            }
-        });
-    }
-
-    /// The same patterns with ASCII word boundaries (not the same semantics: `ä` is no word
-    /// character then).
-    #[divan::bench(threads = 1, sample_count = 10, max_time = 10, args = field_names())]
-    fn field_set_ascii_wb_4k(bencher: Bencher, field: &str) {
-        let Some((patterns, _)) = field_set(field) else {
-            return;
-        };
-        let ascii: Vec<String> = patterns
-            .iter()
-            .map(|p| p.replace(r"\b", r"(?-u:\b)"))
-            .collect();
-        let set = build_set(&ascii);
-        let values = values_4k(field);
-        field_counted(bencher, &values).bench(|| {
-            for vs in &values {
-                let mut bits = vec![false; patterns.len()];
-                for v in vs {
-                    for i in set.matches(black_box(v)).iter() {
-                        bits[i] = true;
-                    }
-                }
-                black_box(bits);
-            }
-        });
-    }
-
-    /// Exactly the configured semantics, fast: a `RegexSet` of the patterns without word
-    /// boundaries (a superset the lazy DFA runs on any text) finds candidates, and only those
-    /// are confirmed with the pattern's own `Regex` (Unicode `\b`). Checked against the
-    /// configured set on every value before timing.
-    #[divan::bench(threads = 1, sample_count = 10, max_time = 10, args = field_names())]
-    fn field_set_prefilter_4k(bencher: Bencher, field: &str) {
-        let Some((patterns, exact_set)) = field_set(field) else {
-            return;
-        };
-        let loose: Vec<String> = patterns.iter().map(|p| p.replace(r"\b", "")).collect();
-        let set = build_set(&loose);
-        let exact = exact_regexes(patterns);
-        let matches = |v: &str, bits: &mut [bool]| {
-            for i in set.matches(v).iter() {
-                if !bits[i] && exact[i].is_match(v) {
-                    bits[i] = true;
-                }
-            }
-        };
-        let values = values_4k(field);
-        for vs in &values {
-            for v in vs {
-                let mut bits = vec![false; patterns.len()];
-                matches(v, &mut bits);
-                let want: Vec<bool> = {
-                    let m = exact_set.matches(v);
-                    (0..patterns.len()).map(|i| m.matched(i)).collect()
-                };
-                assert_eq!(bits, want, "prefilter and configured set differ on {field}");
-            }
-        }
-        field_counted(bencher, &values).bench(|| {
-            for vs in &values {
-                let mut bits = vec![false; patterns.len()];
-                for v in vs {
-                    matches(black_box(v), &mut bits);
-                }
-                black_box(bits);
-            }
-        });
-    }
-
-    /// Exactly the configured semantics without a set: every pattern's own `Regex::is_match`
-    /// (each with its own literal prefilter).
-    #[divan::bench(threads = 1, sample_count = 10, max_time = 10, args = field_names())]
-    fn field_each_regex_4k(bencher: Bencher, field: &str) {
-        let Some((patterns, _)) = field_set(field) else {
-            return;
-        };
-        let exact = exact_regexes(patterns);
-        let values = values_4k(field);
-        field_counted(bencher, &values).bench(|| {
-            for vs in &values {
-                let bits: Vec<bool> = exact
-                    .iter()
-                    .map(|r| vs.iter().any(|v| r.is_match(black_box(v))))
-                    .collect();
-                black_box(bits);
-            }
-        });
-    }
-
-    fn exact_regexes(patterns: &[String]) -> Vec<Regex> {
-        patterns
-            .iter()
-            .map(|p| {
-                RegexBuilder::new(p)
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                    .expect("a configured pattern compiles")
-            })
-            .collect()
-    }
-
-    fn field_names() -> Vec<String> {
-        CONFIG
-            .rules
-            .fields
-            .iter()
-            .map(|f| f.field.to_string())
-            .collect()
-    }
-
-    fn field_set(field: &str) -> Option<(&'static [String], &'static RegexSet)> {
-        let config: &'static Config = &CONFIG;
-        config
-            .rules
-            .fields
-            .iter()
-            .find(|f| f.field.to_string() == field)
-            .map(|f| (f.patterns.as_slice(), &f.set))
-    }
-
-    /// The options `RuleSet::compile` uses.
-    fn build_set(patterns: &[String]) -> RegexSet {
-        RegexSetBuilder::new(patterns)
-            .case_insensitive(true)
-            .size_limit(64 << 20)
-            .dfa_size_limit(64 << 20)
-            .build()
-            .expect("the rewritten patterns compile")
-    }
-
-    fn field_counted<'a, 'b>(bencher: Bencher<'a, 'b>, values: &[Vec<String>]) -> Bencher<'a, 'b> {
-        let bytes: usize = values.iter().flatten().map(String::len).sum();
-        bencher
-            .counter(BytesCount::new(bytes))
-            .counter(ItemsCount::new(values.len()))
-    }
-
-    fn values_4k(field: &str) -> Vec<Vec<String>> {
-        PARSED_GENERATED
-            .iter()
-            .map(|msg| field_values(&CONFIG, msg, field))
-            .collect()
-    }
-
-    /// The values the classifier reads for a field (mirrors `Facts::values` in
-    /// src/classify/mod.rs).
-    fn field_values(config: &Config, msg: &InboundMessage, field: &str) -> Vec<String> {
-        let addresses = |list: &mut dyn Iterator<Item = &Mailbox>| -> Vec<String> {
-            list.map(|m| m.address.clone()).collect()
-        };
-        match field {
-            "subject" => vec![msg.subject.clone()],
-            "normalized_subject" => vec![poststelle::classify::subject::normalize(
-                &msg.subject,
-                &config.settings.ticket_ref,
-            )],
-            "from" => addresses(&mut msg.from.iter()),
-            "from_domain" => msg.from.iter().map(|m| m.domain().to_string()).collect(),
-            "to" => {
-                let mut v = addresses(&mut msg.recipients());
-                v.extend(
-                    msg.header_all("delivered-to")
-                        .chain(msg.header_all("x-original-to"))
-                        .map(|v| v.trim_matches(['<', '>', ' ']).to_string()),
-                );
-                v
-            }
-            "to_domain" => msg.recipients().map(|m| m.domain().to_string()).collect(),
-            "reply_to" => addresses(&mut msg.reply_to.iter()),
-            "body" => vec![msg.body.clone()],
-            "attachment_name" => msg
-                .attachments
-                .iter()
-                .filter_map(|a| a.name.clone())
-                .collect(),
-            other => match other.strip_prefix("header.") {
-                Some(name) => msg.header_all(name).map(str::to_string).collect(),
-                None => Vec::new(),
-            },
-        }
-    }
 }
