@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -267,9 +267,7 @@ impl Sender<'_> {
                     .singlepart(SinglePart::html(html.clone())),
             ),
             (html, Some(bytes)) => {
-                let ct = ContentType::parse("message/rfc822")
-                    .map_err(|e| SendError::Permanent(e.to_string()))?;
-                let att = Attachment::new("original.eml".into()).body(bytes, ct);
+                let att = original_attachment(bytes)?;
                 let mixed = match html {
                     None => MultiPart::mixed().singlepart(text),
                     Some(html) => MultiPart::mixed().multipart(
@@ -334,6 +332,25 @@ impl Sender<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// The original as an attachment. RFC 2046 forbids base64 for message/rfc822, so it goes as
+/// 8bit when it is UTF-8 with lines of at most 998 bytes; anything else (raw Latin-1, long
+/// lines) goes base64-encoded as application/octet-stream, still named `original.eml`.
+fn original_attachment(bytes: Vec<u8>) -> Result<SinglePart, SendError> {
+    let as_8bit = String::from_utf8(bytes)
+        .map_err(|e| e.into_bytes())
+        .and_then(|text| Body::new_with_encoding(text, ContentTransferEncoding::EightBit));
+    let (body, ct) = match as_8bit {
+        Ok(body) => (body, "message/rfc822"),
+        Err(bytes) => (
+            Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
+                .map_err(|_| SendError::Permanent("cannot encode the original".into()))?,
+            "application/octet-stream",
+        ),
+    };
+    let ct = ContentType::parse(ct).map_err(|e| SendError::Permanent(e.to_string()))?;
+    Ok(Attachment::new("original.eml".into()).body(body, ct))
 }
 
 /// 1 min, 2 min, 4 min, … capped at 6 h, each ±20 % so that many failed rows do not return
