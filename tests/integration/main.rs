@@ -4,5 +4,6 @@ mod config_check;
 mod corpus;
 mod nutzerkonto;
 mod rules;
+mod smtp;
 mod store;
 mod support;

@@ -1,0 +1,198 @@
+//! Delivery through a real SMTP server (OpenSMTPD, relaying to Dovecot over LMTP), read back
+//! from the recipients' mailboxes over IMAP. tests/run.sh starts both servers and exports
+//! their addresses; without them these tests fail.
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use poststelle::outbox::sender::{Mailer, Sender};
+use poststelle::store::Store;
+use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
+use poststelle::ticket::ops;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::{TempConfig, mail};
+
+fn server(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "${var} is not set: run the tests with tests/run.sh, which starts Dovecot and OpenSMTPD"
+        )
+    })
+}
+
+/// Every message in a user's INBOX, read over IMAP.
+async fn inbox(user: &str) -> Vec<Vec<u8>> {
+    let tcp = TcpStream::connect(server("POSTSTELLE_TEST_IMAP"))
+        .await
+        .expect("IMAP connect");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.expect("greeting");
+    let mut session = client
+        .login(format!("{user}@example.test"), "secret")
+        .await
+        .map_err(|(e, _)| e)
+        .expect("IMAP login");
+    let mailbox = session.select("INBOX").await.expect("select");
+    let mut out = Vec::new();
+    if mailbox.exists > 0 {
+        let fetches: Vec<_> = session
+            .fetch("1:*", "BODY.PEEK[]")
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .expect("fetch results");
+        out = fetches
+            .iter()
+            .filter_map(|f| f.body().map(<[u8]>::to_vec))
+            .collect();
+    }
+    session.logout().await.expect("logout");
+    out
+}
+
+/// A TCP forwarder to the SMTP server that the test switches on when it wants the "server" up.
+async fn forward_when_up(listener: TcpListener, target: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let target = target.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+async fn with_message_id(user: &str, id: &str) -> Vec<poststelle::InboundMessage> {
+    inbox(user)
+        .await
+        .iter()
+        .filter_map(|raw| poststelle::InboundMessage::parse(raw).ok())
+        .filter(|m| m.message_id.as_deref() == Some(id))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_then_up_delivers_each_mail_once() {
+    // A port that refuses connections until the forwarder listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let text = TempConfig::shipped_text()
+        .replace("transport = \"file\"", "transport = \"smtp\"")
+        .replace(
+            "from = \"servicedesk@kommunal-it.example\"",
+            "from = \"support@example.test\"",
+        )
+        .replace(
+            "staff = \"servicedesk@kommunal-it.example\"",
+            "staff = \"staff@example.test\"",
+        )
+        + &format!(
+            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n"
+        );
+    let t = TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let store = Store::open(&Store::default_url(t.dir.path()))
+        .await
+        .expect("store");
+    let ingest = Ingestor::new(&store, &cfg);
+    let unique = format!("{}", jiff::Timestamp::now().as_microsecond());
+    let request = mail(
+        &[
+            "From: Erika Mustermann <erika@example.test>",
+            &format!("Subject: Scanner im Bürgerbüro defekt {unique}"),
+            &format!("Message-ID: <{unique}@example.test>"),
+        ],
+        "Grüße aus Kassel",
+    );
+    let number = match ingest
+        .ingest(&request, SourceKey::file(&unique))
+        .await
+        .expect("ingest")
+    {
+        Outcome::NewTicket { number, .. } => number,
+        other => panic!("{other:?}"),
+    };
+
+    let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+    let sender = Sender {
+        store: &store,
+        config: &cfg,
+        mailer: &mailer,
+    };
+
+    // The server is down: both mails wait as temporary failures.
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!((s.sent, s.temporary_failures), (0, 2));
+
+    // The server is back.
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("forwarder");
+    tokio::spawn(forward_when_up(listener, server("POSTSTELLE_TEST_SMTP")));
+    for row in ops::list_outbox(&store, Some("temporary_failure"), None)
+        .await
+        .expect("list")
+    {
+        ops::retry_outbox(&store, row.id).await.expect("retry");
+    }
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(
+        (s.sent, s.temporary_failures, s.permanent_failures),
+        (2, 0, 0)
+    );
+    assert_eq!(
+        sender.send_due(10).await.expect("send").sent,
+        0,
+        "nothing twice"
+    );
+
+    let rows = ops::list_outbox(&store, Some("sent"), None)
+        .await
+        .expect("list");
+    let ack = rows
+        .iter()
+        .find(|r| r.kind == "acknowledgement")
+        .expect("ack row");
+    let copy = rows
+        .iter()
+        .find(|r| r.kind == "staff_copy")
+        .expect("copy row");
+
+    // Delivery through OpenSMTPD and LMTP takes a moment.
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        got = with_message_id("erika", &ack.message_id).await;
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "the acknowledgement arrived once");
+    let m = &got[0];
+    assert_eq!(
+        m.subject,
+        format!("[Ticket#{number}] Eingangsbestätigung: Scanner im Bürgerbüro defekt {unique}")
+    );
+    assert_eq!(m.header("auto-submitted"), Some("auto-replied"));
+    assert_eq!(m.in_reply_to, vec![format!("{unique}@example.test")]);
+    assert!(m.body.contains(&number));
+
+    let mut staff = Vec::new();
+    for _ in 0..50 {
+        staff = with_message_id("staff", &copy.message_id).await;
+        if !staff.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(staff.len(), 1, "the staff copy arrived once");
+    assert_eq!(staff[0].attachments.len(), 1, "with the original attached");
+    store.close().await;
+}
