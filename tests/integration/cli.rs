@@ -263,3 +263,108 @@ fn ingest_tickets_and_outbox_on_the_embedded_default() {
         6
     );
 }
+
+/// `kill -9` of `poststelle ingest` half-way through a large directory, then a second run:
+/// every message is filed exactly once, with exactly its mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_killed_half_way_then_rerun_files_everything_once() {
+    const N: usize = 1500;
+    let mails = tempfile::tempdir().expect("tmp");
+    for i in 0..N {
+        // Distinct senders, so that the loop brake holds nothing back.
+        let raw = mail(
+            &[
+                &format!("From: Person {i} <p{i}@gemeinde.example>"),
+                &format!("Subject: Anfrage Nummer {i}"),
+                &format!("Message-ID: <k{i}@gemeinde.example>"),
+            ],
+            &"Bitte um Rückruf wegen des Fachverfahrens.\r\n".repeat(20),
+        );
+        std::fs::write(mails.path().join(format!("{i:05}.eml")), raw).expect("write");
+    }
+    let data = tempfile::tempdir().expect("tmp");
+    let ingest = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_poststelle"));
+        cmd.arg("--data-dir")
+            .arg(data.path())
+            .args(["ingest", "--batch", "8"])
+            .arg(mails.path())
+            .env_remove("POSTSTELLE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let mut child = ingest().spawn().expect("spawn");
+
+    let db = data.path().join("poststelle.sqlite");
+    let mut store = None;
+    let mut filed_before_kill = 0;
+    for _ in 0..300 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if store.is_none() && db.exists() {
+            store =
+                poststelle::store::Store::open(&poststelle::store::Store::default_url(data.path()))
+                    .await
+                    .ok();
+        }
+        if let Some(s) = &store {
+            filed_before_kill = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM raw_messages")
+                .fetch_one(s.pool())
+                .await
+                .unwrap_or(0);
+            if filed_before_kill >= 40 {
+                break;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let store = store.expect("the first run created the database");
+    let after_kill: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_messages")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert!(
+        after_kill > 0 && (after_kill as usize) < N,
+        "the kill came half-way ({filed_before_kill} seen, {after_kill} after the kill)"
+    );
+    // Whole batches only: a batch is committed with all its rows or not at all.
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM raw_messages WHERE outcome = 'pending' OR (outcome = 'new_ticket' AND ticket_id IS NULL)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert_eq!(orphans, 0);
+
+    let status = ingest().status().expect("second run");
+    assert!(status.success());
+    let count = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM raw_messages").await, N as i64);
+    assert_eq!(count("SELECT COUNT(*) FROM tickets").await, N as i64);
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT message_id) FROM raw_messages").await,
+        N as i64
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'").await,
+        N as i64
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM outbox WHERE kind = 'staff_copy'").await,
+        N as i64
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM articles WHERE kind = 'inbound'").await,
+        N as i64
+    );
+    store.close().await;
+}
