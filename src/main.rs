@@ -211,7 +211,7 @@ fn load_config(g: &Global) -> Result<Config> {
 /// Loads the configuration, opens the store and runs a store command on a Tokio runtime.
 fn with_store(g: &Global, command: &Command) -> Result<ExitCode> {
     let cfg = load_config(g)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;

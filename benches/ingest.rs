@@ -1,0 +1,195 @@
+//! Ingest throughput: 10,000 generated 4 KB mails filed into a fresh SQLite file and into a
+//! fresh PostgreSQL database (batches of 256 messages per transaction), and the process's peak
+//! memory afterwards. Goals (issue): ≥ 5,000 msgs/s into SQLite and ≥ 2,000 msgs/s into
+//! PostgreSQL on the 2-core machine.
+//!
+//! Run: `cargo bench --bench ingest` (PostgreSQL from `$POSTSTELLE_TEST_PG`, default
+//! `postgres://root@127.0.0.1:5432/postgres`). Without `--bench` (as `cargo test --all-targets`
+//! runs it) each benchmark files 50 mails once, as a smoke test.
+use std::sync::LazyLock;
+
+use divan::Bencher;
+use divan::counter::{BytesCount, ItemsCount};
+use poststelle::config::Config;
+use poststelle::store::Store;
+use poststelle::ticket::ingest::{Incoming, Ingestor, SourceKey};
+
+const BATCH: usize = 256;
+
+fn full_run() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+static MAILS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+    let n = if full_run() { 10_000 } else { 50 };
+    let words = [
+        "Drucker",
+        "Passwort",
+        "VPN",
+        "Bürgerbüro",
+        "Fachverfahren",
+        "Zulassung",
+        "Anmeldung",
+        "Netzwerk",
+        "Scanner",
+        "Termin",
+        "Rechnung",
+        "Zugang",
+        "Konto",
+        "Kasse",
+        "Störung",
+    ];
+    let mut seed: u64 = 0x5eed;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    (0..n)
+        .map(|i| {
+            let subject: Vec<&str> = (0..4).map(|_| words[next() % words.len()]).collect();
+            let mut body = String::from("Guten Tag,\r\n");
+            while body.len() < 3600 {
+                body.push_str(words[next() % words.len()]);
+                body.push(if next() % 12 == 0 { '\n' } else { ' ' });
+            }
+            format!(
+                "From: Person {i} <p{i}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
+                 Subject: {}\r\nMessage-ID: <bench{i}@gemeinde.example>\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\nMit freundlichen Grüßen\r\n",
+                i % 40,
+                subject.join(" ")
+            )
+            .into_bytes()
+        })
+        .collect()
+});
+
+static CONFIG: LazyLock<Config> =
+    LazyLock::new(|| Config::load(None).expect("the shipped configuration is valid"));
+
+fn main() {
+    divan::main();
+    // The kernel's high-water mark of this process's resident memory, over every run above.
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+    {
+        println!("peak RSS ({line})");
+    }
+    drop_databases();
+}
+
+/// Databases the PostgreSQL benchmark made, dropped once at the end (outside the timing).
+static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn admin_url() -> String {
+    std::env::var("POSTSTELLE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+fn drop_databases() {
+    let names = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
+    if names.is_empty() {
+        return;
+    }
+    runtime().block_on(async {
+        let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url()).await
+        else {
+            return;
+        };
+        for name in names {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    });
+}
+
+async fn file_all(store: &Store) {
+    let ingestor = Ingestor::new(store, &CONFIG);
+    for (b, chunk) in MAILS.chunks(BATCH).enumerate() {
+        let items: Vec<Incoming<'_>> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| Incoming {
+                raw,
+                source: SourceKey::file(&format!("bench/{b}/{i}")),
+            })
+            .collect();
+        ingestor.ingest_batch(&items).await.expect("ingest");
+    }
+}
+
+fn counters<'a, 'b>(bencher: Bencher<'a, 'b>) -> Bencher<'a, 'b> {
+    let bytes: usize = MAILS.iter().map(Vec::len).sum();
+    bencher
+        .counter(ItemsCount::new(MAILS.len()))
+        .counter(BytesCount::new(bytes))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn sqlite(bencher: Bencher) {
+    let rt = runtime();
+    counters(bencher)
+        .with_inputs(|| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let store = rt
+                .block_on(Store::open(&Store::default_url(dir.path())))
+                .expect("sqlite");
+            (dir, store)
+        })
+        .bench_local_values(|(dir, store)| {
+            rt.block_on(file_all(&store));
+            rt.block_on(store.close());
+            drop(dir);
+        });
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn postgres(bencher: Bencher) {
+    let rt = runtime();
+    let admin = admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("URL");
+    let mut n = 0;
+    counters(bencher)
+        .with_inputs(|| {
+            n += 1;
+            let name = format!("poststelle_bench_{}_{n}", std::process::id());
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .expect("PostgreSQL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                CREATED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(name.clone());
+                Store::open(&format!("{base}/{name}")).await.expect("store")
+            })
+        })
+        .bench_local_values(|store| {
+            rt.block_on(async {
+                file_all(&store).await;
+                store.close().await;
+            });
+        });
+}
