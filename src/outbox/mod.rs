@@ -9,6 +9,7 @@ use sqlx::AnyConnection;
 
 use crate::config::Config;
 use crate::store::StoreError;
+use crate::store::buffer::{Val, WriteBuffer};
 use crate::ticket::ingest::audit;
 
 /// Templates the ticket stage uses on its own: the routed copy for staff and forwards.
@@ -79,6 +80,7 @@ pub struct NewMail<'a> {
 /// a permanent failure with the error, visible in `outbox list`.
 pub async fn enqueue(
     conn: &mut AnyConnection,
+    buf: &mut WriteBuffer,
     config: &Config,
     now: Timestamp,
     mail: NewMail<'_>,
@@ -91,7 +93,7 @@ pub async fn enqueue(
     let mut last_error: Option<String> = None;
     if mail.kind.is_auto_reply() {
         let since = at - 3_600_000_000;
-        let recent: i64 = sqlx::query_scalar(
+        let stored: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind IN ('acknowledgement', 'auto_reply') \
              AND state <> 'suppressed' AND created_at > $2",
         )
@@ -99,6 +101,7 @@ pub async fn enqueue(
         .bind(since)
         .fetch_one(&mut *conn)
         .await?;
+        let recent = stored + buf.auto_replies.get(mail.recipient).copied().unwrap_or(0);
         if recent >= i64::from(s.ingest.auto_reply_limit_per_hour) {
             state = SUPPRESSED;
             last_error = Some(format!(
@@ -126,47 +129,79 @@ pub async fn enqueue(
     };
     let refs = (!mail.references.is_empty()).then(|| mail.references.join(" "));
 
-    sqlx::query(
-        "INSERT INTO outbox (ticket_id, kind, template, recipient, message_id, in_reply_to, refs, \
-         subject, body_text, body_html, auto_submitted, raw_message_id, state, attempts, \
-         next_attempt_at, last_error, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $14)",
-    )
-    .bind(mail.ticket_id)
-    .bind(mail.kind.as_str())
-    .bind(mail.template)
-    .bind(mail.recipient)
-    .bind(&message_id)
-    .bind(mail.in_reply_to)
-    .bind(refs.as_deref())
-    .bind(&subject)
-    .bind(&text)
-    .bind(html.as_deref())
-    .bind(mail.kind.auto_submitted())
-    .bind(mail.attach_raw)
-    .bind(state)
-    .bind(at)
-    .bind(last_error.as_deref())
-    .execute(&mut *conn)
-    .await?;
+    if mail.kind.is_auto_reply() && state != SUPPRESSED {
+        *buf.auto_replies
+            .entry(mail.recipient.to_string())
+            .or_default() += 1;
+    }
+    buf.push(
+        "outbox",
+        &[
+            "ticket_id",
+            "kind",
+            "template",
+            "recipient",
+            "message_id",
+            "in_reply_to",
+            "refs",
+            "subject",
+            "body_text",
+            "body_html",
+            "auto_submitted",
+            "raw_message_id",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "created_at",
+        ],
+        vec![
+            Val::OptInt(mail.ticket_id),
+            Val::Text(mail.kind.as_str().into()),
+            Val::Text(mail.template.into()),
+            Val::Text(mail.recipient.into()),
+            Val::Text(message_id.clone()),
+            Val::OptText(mail.in_reply_to.map(str::to_string)),
+            Val::OptText(refs),
+            Val::Text(subject.clone()),
+            Val::Text(text.clone()),
+            Val::OptText(html),
+            Val::Text(mail.kind.auto_submitted().into()),
+            Val::OptInt(mail.attach_raw),
+            Val::Text(state.into()),
+            Val::Int(0),
+            Val::Int(at),
+            Val::OptText(last_error.clone()),
+            Val::Int(at),
+        ],
+    );
 
     if let Some(ticket_id) = mail.ticket_id {
         if state != SUPPRESSED {
-            sqlx::query(
-                "INSERT INTO articles (ticket_id, kind, message_id, sender, subject, body, created_at) \
-                 VALUES ($1, 'outbound', $2, $3, $4, $5, $6)",
-            )
-            .bind(ticket_id)
-            .bind(&message_id)
-            .bind(&s.outbox.from)
-            .bind(&subject)
-            .bind(&text)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+            buf.push(
+                "articles",
+                &[
+                    "ticket_id",
+                    "kind",
+                    "message_id",
+                    "sender",
+                    "subject",
+                    "body",
+                    "created_at",
+                ],
+                vec![
+                    Val::Int(ticket_id),
+                    Val::Text("outbound".into()),
+                    Val::Text(message_id.clone()),
+                    Val::Text(s.outbox.from.clone()),
+                    Val::Text(subject),
+                    Val::Text(text),
+                    Val::Int(at),
+                ],
+            );
         }
         audit(
-            conn,
+            buf,
             at,
             Some(ticket_id),
             None,
@@ -178,8 +213,7 @@ pub async fn enqueue(
             },
             &json!({ "kind": mail.kind.as_str(), "to": mail.recipient, "template": mail.template,
                      "message_id": message_id, "error": last_error }),
-        )
-        .await?;
+        );
     }
     Ok(message_id)
 }

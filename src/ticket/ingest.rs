@@ -17,6 +17,7 @@ use crate::classify::{self, Action, Decision};
 use crate::config::Config;
 use crate::message::InboundMessage;
 use crate::outbox::{self, Kind, NewMail};
+use crate::store::buffer::{Val, WriteBuffer};
 use crate::store::{Store, StoreError};
 
 /// Where a raw message came from; unique per message in its source.
@@ -184,11 +185,13 @@ impl<'a> Ingestor<'a> {
             .collect();
 
         let mut tx = self.store.begin_write().await?;
+        let mut buf = WriteBuffer::default();
         let mut outcomes = Vec::with_capacity(prepared.len());
         for p in &prepared {
-            let outcome = self.file(&mut tx, p).await?;
+            let outcome = self.file(&mut tx, &mut buf, p).await?;
             outcomes.push(outcome);
         }
+        buf.flush(&mut tx).await?;
         tx.commit().await?;
         for (p, o) in prepared.iter().zip(&outcomes) {
             let message_id = p
@@ -211,6 +214,7 @@ impl<'a> Ingestor<'a> {
     async fn file(
         &self,
         conn: &mut AnyConnection,
+        buf: &mut WriteBuffer,
         p: &Prepared<'_>,
     ) -> Result<Outcome, StoreError> {
         let message_id = p
@@ -259,7 +263,7 @@ impl<'a> Ingestor<'a> {
                 reason.clone(),
             ),
             Ok((msg, decision)) => {
-                let (o, t) = self.decide(conn, raw_id, msg, decision).await?;
+                let (o, t) = self.decide(conn, buf, raw_id, msg, decision).await?;
                 (o, t, decision.reason.clone())
             }
         };
@@ -273,15 +277,14 @@ impl<'a> Ingestor<'a> {
         .execute(&mut *conn)
         .await?;
         audit(
-            conn,
+            buf,
             now,
             ticket_id,
             Some(raw_id),
             "poststelle",
             outcome.label(),
             &json!({ "source": p.source.as_str(), "message_id": message_id, "reason": reason }),
-        )
-        .await?;
+        );
         if let Outcome::Quarantined { reason } = &outcome {
             tracing::warn!(source = %p.source, reason, "quarantined");
         }
@@ -292,6 +295,7 @@ impl<'a> Ingestor<'a> {
     async fn decide(
         &self,
         conn: &mut AnyConnection,
+        buf: &mut WriteBuffer,
         raw_id: i64,
         msg: &InboundMessage,
         d: &Decision,
@@ -329,13 +333,13 @@ impl<'a> Ingestor<'a> {
                 },
                 None,
             )),
-            (Action::Ticket, None) => self.open_ticket(conn, raw_id, msg, d, None).await,
+            (Action::Ticket, None) => self.open_ticket(conn, buf, raw_id, msg, d, None).await,
             (Action::Ticket, Some(t)) => {
                 let sender = requester(msg);
-                if !self.is_participant(conn, &t, &sender).await? {
+                if !self.is_participant(conn, buf, &t, &sender).await? {
                     // Someone else's ticket number or a forwarded thread: never append to a
                     // stranger's ticket; open a new one that points at it.
-                    return self.open_ticket(conn, raw_id, msg, d, Some(&t)).await;
+                    return self.open_ticket(conn, buf, raw_id, msg, d, Some(&t)).await;
                 }
                 let now = self.now().as_microsecond();
                 let mut reopened = false;
@@ -345,7 +349,7 @@ impl<'a> Ingestor<'a> {
                     if t.closed_at.is_some_and(|c| now - c <= window) {
                         reopened = true;
                     } else {
-                        return self.open_ticket(conn, raw_id, msg, d, Some(&t)).await;
+                        return self.open_ticket(conn, buf, raw_id, msg, d, Some(&t)).await;
                     }
                 }
                 self.add_article(conn, t.id, raw_id, msg, "inbound").await?;
@@ -361,8 +365,15 @@ impl<'a> Ingestor<'a> {
                         .bind(t.id)
                         .execute(&mut *conn)
                         .await?;
-                    audit(conn, now, Some(t.id), Some(raw_id), "poststelle", "state_changed",
-                        &json!({ "from": t.state, "to": s.as_str(), "why": if reopened { "follow-up reopened the ticket" } else { "follow-up from the requester" } })).await?;
+                    audit(
+                        buf,
+                        now,
+                        Some(t.id),
+                        Some(raw_id),
+                        "poststelle",
+                        "state_changed",
+                        &json!({ "from": t.state, "to": s.as_str(), "why": if reopened { "follow-up reopened the ticket" } else { "follow-up from the requester" } }),
+                    );
                 } else {
                     sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
                         .bind(now)
@@ -370,7 +381,8 @@ impl<'a> Ingestor<'a> {
                         .execute(&mut *conn)
                         .await?;
                 }
-                self.notify_staff(conn, &t, raw_id, msg, d, true).await?;
+                self.notify_staff(conn, buf, &t, raw_id, msg, d, true)
+                    .await?;
                 Ok((
                     Outcome::FollowUp {
                         number: t.number,
@@ -428,6 +440,7 @@ impl<'a> Ingestor<'a> {
     async fn is_participant(
         &self,
         conn: &mut AnyConnection,
+        buf: &WriteBuffer,
         t: &TicketRow,
         address: &str,
     ) -> Result<bool, StoreError> {
@@ -438,6 +451,10 @@ impl<'a> Ingestor<'a> {
             .and_then(|q| q.staff.as_deref())
             .is_some_and(|s| s.eq_ignore_ascii_case(address))
         {
+            return Ok(true);
+        }
+        // Participants of a ticket opened earlier in this batch are not written yet.
+        if buf.participants.contains(&(t.id, address.to_string())) {
             return Ok(true);
         }
         let found: Option<i64> =
@@ -452,6 +469,7 @@ impl<'a> Ingestor<'a> {
     async fn open_ticket(
         &self,
         conn: &mut AnyConnection,
+        buf: &mut WriteBuffer,
         raw_id: i64,
         msg: &InboundMessage,
         d: &Decision,
@@ -493,7 +511,7 @@ impl<'a> Ingestor<'a> {
         .fetch_one(&mut *conn)
         .await?;
 
-        add_participant(conn, ticket_id, &requester, "requester").await?;
+        add_participant(buf, ticket_id, &requester, "requester");
         let ours = |a: &str| {
             a.eq_ignore_ascii_case(&s.outbox.from)
                 || s.queues.iter().any(|q| {
@@ -504,13 +522,13 @@ impl<'a> Ingestor<'a> {
         };
         for cc in &msg.cc {
             if !ours(&cc.address) && cc.address != requester {
-                add_participant(conn, ticket_id, &cc.address, "cc").await?;
+                add_participant(buf, ticket_id, &cc.address, "cc");
             }
         }
         self.add_article(conn, ticket_id, raw_id, msg, "inbound")
             .await?;
         audit(
-            conn,
+            buf,
             now,
             Some(ticket_id),
             Some(raw_id),
@@ -521,8 +539,7 @@ impl<'a> Ingestor<'a> {
                 "rules": d.rules, "reason": d.reason,
                 "linked_to": linked.map(|t| t.number.clone()),
             }),
-        )
-        .await?;
+        );
 
         let context = self.context(
             &number,
@@ -540,8 +557,15 @@ impl<'a> Ingestor<'a> {
                 now_ts.as_second() - date > i64::from(s.ingest.ack_max_age_hours) * 3600
             });
             if old {
-                audit(conn, now, Some(ticket_id), Some(raw_id), "poststelle", "auto_reply_skipped",
-                    &json!({ "why": "the message is older than ack_max_age_hours", "date": msg.date })).await?;
+                audit(
+                    buf,
+                    now,
+                    Some(ticket_id),
+                    Some(raw_id),
+                    "poststelle",
+                    "auto_reply_skipped",
+                    &json!({ "why": "the message is older than ack_max_age_hours", "date": msg.date }),
+                );
             } else if !ours(&requester) && !requester.is_empty() {
                 let kind = if Some(template) == s.acknowledgement_template.as_ref() {
                     Kind::Acknowledgement
@@ -550,6 +574,7 @@ impl<'a> Ingestor<'a> {
                 };
                 outbox::enqueue(
                     conn,
+                    buf,
                     self.config,
                     now_ts,
                     NewMail {
@@ -574,11 +599,12 @@ impl<'a> Ingestor<'a> {
             closed_at: None,
             subject: subject.clone(),
         };
-        self.notify_staff(conn, &created, raw_id, msg, d, false)
+        self.notify_staff(conn, buf, &created, raw_id, msg, d, false)
             .await?;
         for to in &d.forward_to {
             outbox::enqueue(
                 conn,
+                buf,
                 self.config,
                 now_ts,
                 NewMail {
@@ -604,9 +630,11 @@ impl<'a> Ingestor<'a> {
     }
 
     /// The routed copy for the queue's staff, with the original attached.
+    #[allow(clippy::too_many_arguments)]
     async fn notify_staff(
         &self,
         conn: &mut AnyConnection,
+        buf: &mut WriteBuffer,
         t: &TicketRow,
         raw_id: i64,
         msg: &InboundMessage,
@@ -631,6 +659,7 @@ impl<'a> Ingestor<'a> {
         context["ticket"]["queue"] = json!(t.queue);
         outbox::enqueue(
             conn,
+            buf,
             self.config,
             now_ts,
             NewMail {
@@ -757,48 +786,50 @@ fn thread_refs(msg: &InboundMessage) -> Vec<String> {
     refs
 }
 
-async fn add_participant(
-    conn: &mut AnyConnection,
-    ticket_id: i64,
-    address: &str,
-    role: &str,
-) -> Result<(), StoreError> {
-    if address.is_empty() {
-        return Ok(());
+fn add_participant(buf: &mut WriteBuffer, ticket_id: i64, address: &str, role: &'static str) {
+    if address.is_empty() || !buf.participants.insert((ticket_id, address.to_string())) {
+        return;
     }
-    sqlx::query(
-        "INSERT INTO participants (ticket_id, address, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(ticket_id)
-    .bind(address)
-    .bind(role)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    buf.push(
+        "participants",
+        &["ticket_id", "address", "role"],
+        vec![
+            Val::Int(ticket_id),
+            Val::Text(address.to_string()),
+            Val::Text(role.to_string()),
+        ],
+    );
 }
 
-/// Writes one line of the audit log.
-pub async fn audit(
-    conn: &mut AnyConnection,
+/// Writes one line of the audit log (with the batch).
+pub fn audit(
+    buf: &mut WriteBuffer,
     at: i64,
     ticket_id: Option<i64>,
     raw_message_id: Option<i64>,
     actor: &str,
     event: &str,
     detail: &serde_json::Value,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit (at, ticket_id, raw_message_id, actor, event, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(at)
-    .bind(ticket_id)
-    .bind(raw_message_id)
-    .bind(actor)
-    .bind(event)
-    .bind(detail.to_string())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+) {
+    buf.push(
+        "audit",
+        &[
+            "at",
+            "ticket_id",
+            "raw_message_id",
+            "actor",
+            "event",
+            "detail",
+        ],
+        vec![
+            Val::Int(at),
+            Val::OptInt(ticket_id),
+            Val::OptInt(raw_message_id),
+            Val::Text(actor.to_string()),
+            Val::Text(event.to_string()),
+            Val::Text(detail.to_string()),
+        ],
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {

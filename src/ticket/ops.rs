@@ -7,6 +7,7 @@ use sqlx::Row;
 use super::State;
 use super::ingest::audit;
 use crate::config::Config;
+use crate::store::buffer::WriteBuffer;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +231,7 @@ pub async fn set_ticket(
     }
     let now = jiff::Timestamp::now().as_microsecond();
     let mut tx = store.begin_write().await?;
+    let mut buf = WriteBuffer::default();
     let row = sqlx::query("SELECT state, severity, queue FROM tickets WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
@@ -249,15 +251,14 @@ pub async fn set_ticket(
         .execute(&mut *tx)
         .await?;
         audit(
-            &mut tx,
+            &mut buf,
             now,
             Some(id),
             None,
             change.actor,
             "state_changed",
             &json!({ "from": old_state, "to": s.as_str() }),
-        )
-        .await?;
+        );
     }
     if let Some(sev) = change.severity
         && i64::from(sev) != old_sev
@@ -269,15 +270,14 @@ pub async fn set_ticket(
             .execute(&mut *tx)
             .await?;
         audit(
-            &mut tx,
+            &mut buf,
             now,
             Some(id),
             None,
             change.actor,
             "severity_changed",
             &json!({ "from": old_sev, "to": sev }),
-        )
-        .await?;
+        );
     }
     if let Some(q) = change.queue
         && q != old_queue
@@ -289,15 +289,14 @@ pub async fn set_ticket(
             .execute(&mut *tx)
             .await?;
         audit(
-            &mut tx,
+            &mut buf,
             now,
             Some(id),
             None,
             change.actor,
             "queue_changed",
             &json!({ "from": old_queue, "to": q }),
-        )
-        .await?;
+        );
     }
     if let Some(note) = change.note {
         sqlx::query(
@@ -316,16 +315,16 @@ pub async fn set_ticket(
             .execute(&mut *tx)
             .await?;
         audit(
-            &mut tx,
+            &mut buf,
             now,
             Some(id),
             None,
             change.actor,
             "note_added",
             &json!({ "length": note.len() }),
-        )
-        .await?;
+        );
     }
+    buf.flush(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

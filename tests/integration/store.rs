@@ -834,3 +834,75 @@ async fn temporary_smtp_failures_back_off_and_can_be_retried(db: &TestDb) {
             .starts_with("gave up after 3 attempts")
     );
 }
+
+both!(one_batch_counts_its_own_replies_and_participants);
+async fn one_batch_counts_its_own_replies_and_participants(db: &TestDb) {
+    use poststelle::ticket::ingest::Incoming;
+    let ing = Ingestor::new(&db.store, cfg());
+    let raws: Vec<Vec<u8>> = (0..7)
+        .map(|i| {
+            request(
+                "eilig@example.org",
+                &format!("Batch {i}"),
+                &format!("b{i}@example.org"),
+            )
+        })
+        .collect();
+    let items: Vec<Incoming<'_>> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| Incoming {
+            raw,
+            source: SourceKey::file(&format!("b{i}")),
+        })
+        .collect();
+    let outcomes = ing.ingest_batch(&items).await.expect("batch");
+    let first = new_number(&outcomes[0]);
+    let scheduled = count(
+        db,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'scheduled'",
+    )
+    .await;
+    let held = count(
+        db,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'suppressed'",
+    )
+    .await;
+    assert_eq!(
+        (scheduled, held),
+        (5, 2),
+        "the loop brake sees the batch's own replies"
+    );
+    // A follow-up in the next batch from the requester is hers; from a stranger it is not.
+    let mine = request(
+        "eilig@example.org",
+        &format!("AW: [Ticket#{first}] Batch 0"),
+        "b7@example.org",
+    );
+    let theirs = request(
+        "fremd@example.org",
+        &format!("AW: [Ticket#{first}] Batch 0"),
+        "b8@example.org",
+    );
+    let outcomes = ing
+        .ingest_batch(&[
+            Incoming {
+                raw: &mine,
+                source: SourceKey::file("b7"),
+            },
+            Incoming {
+                raw: &theirs,
+                source: SourceKey::file("b8"),
+            },
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(
+        outcomes[0],
+        Outcome::FollowUp {
+            number: first.clone(),
+            reopened: false
+        }
+    );
+    assert!(matches!(&outcomes[1], Outcome::NewTicket { linked_to: Some(n), .. } if *n == first));
+}
