@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
-use super::StoreError;
+use super::{Backend, StoreError};
 
 /// One value of a buffered row.
 #[derive(Debug, Clone)]
@@ -51,7 +51,11 @@ impl WriteBuffer {
     }
 
     /// Writes every buffered row in the caller's transaction.
-    pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    pub async fn flush(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), StoreError> {
         for table in self.tables.drain(..) {
             let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
             for chunk in table.rows.chunks(per_statement) {
@@ -71,7 +75,12 @@ impl WriteBuffer {
                         if c > 0 {
                             sql.push_str(", ");
                         }
-                        sql.push_str(&format!("${n}"));
+                        // sqlx looks `$n` up by name in SQLite, which is quadratic in the number
+                        // of parameters; `?` binds by position.
+                        match backend {
+                            Backend::Sqlite => sql.push('?'),
+                            Backend::Postgres => sql.push_str(&format!("${n}")),
+                        }
                     }
                     sql.push(')');
                 }

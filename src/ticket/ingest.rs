@@ -191,7 +191,7 @@ impl<'a> Ingestor<'a> {
             let outcome = self.file(&mut tx, &mut buf, p).await?;
             outcomes.push(outcome);
         }
-        buf.flush(&mut tx).await?;
+        buf.flush(&mut tx, self.store.backend()).await?;
         tx.commit().await?;
         for (p, o) in prepared.iter().zip(&outcomes) {
             let message_id = p

@@ -324,7 +324,7 @@ pub async fn set_ticket(
             &json!({ "length": note.len() }),
         );
     }
-    buf.flush(&mut tx).await?;
+    buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;
     Ok(())
 }
