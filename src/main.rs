@@ -168,7 +168,18 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check => check(&cli.global),
         Command::Classify(args) => run_classify(&cli.global, args),
-        other => with_store(&cli.global, other),
+        Command::Ingest(args) => with_store(&cli.global, |rt, cfg, store| {
+            rt.block_on(commands::ingest(cfg, store, args))
+        }),
+        Command::Tickets(cmd) => with_store(&cli.global, |rt, cfg, store| {
+            rt.block_on(commands::tickets(cfg, store, cmd))
+        }),
+        Command::Outbox(cmd) => with_store(&cli.global, |rt, cfg, store| {
+            rt.block_on(commands::outbox(cfg, store, cmd))
+        }),
+        Command::Quarantine(cmd) => with_store(&cli.global, |rt, cfg, store| {
+            rt.block_on(commands::quarantine(cfg, store, cmd))
+        }),
     };
     match result {
         Ok(code) => code,
@@ -208,32 +219,27 @@ fn load_config(g: &Global) -> Result<Config> {
     Ok(cfg)
 }
 
-/// Loads the configuration, opens the store and runs a store command on a Tokio runtime.
-fn with_store(g: &Global, command: &Command) -> Result<ExitCode> {
+/// Loads the configuration, opens the store on a Tokio runtime and runs `f` with them.
+fn with_store<F>(g: &Global, f: F) -> Result<ExitCode>
+where
+    F: FnOnce(&tokio::runtime::Runtime, &Config, &Store) -> Result<ExitCode>,
+{
     let cfg = load_config(g)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async {
-        let url = cfg
-            .settings
-            .database_url
-            .clone()
-            .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
-        let store = Store::open(&url)
-            .await
-            .with_context(|| format!("opening the database {url}"))?;
-        let code = match command {
-            Command::Ingest(args) => commands::ingest(&cfg, &store, args).await,
-            Command::Tickets(cmd) => commands::tickets(&cfg, &store, cmd).await,
-            Command::Outbox(cmd) => commands::outbox(&cfg, &store, cmd).await,
-            Command::Quarantine(cmd) => commands::quarantine(&cfg, &store, cmd).await,
-            Command::Check | Command::Classify(_) => unreachable!("handled without a store"),
-        };
-        store.close().await;
-        code
-    })
+    let url = cfg
+        .settings
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
+    let store = rt
+        .block_on(Store::open(&url))
+        .with_context(|| format!("opening the database {url}"))?;
+    let code = f(&rt, &cfg, &store);
+    rt.block_on(store.close());
+    code
 }
 
 fn check(g: &Global) -> Result<ExitCode> {
