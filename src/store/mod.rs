@@ -78,7 +78,23 @@ impl Store {
         };
         let store = Store { pool, backend };
         match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
+            Backend::Sqlite => {
+                // sqlx takes no lock around SQLite migrations: two processes opening a new
+                // file at once both try to apply them, and the loser fails. Once the winner is
+                // done, running them again finds everything applied.
+                let mut tries = 0;
+                loop {
+                    match SQLITE_MIGRATIONS.run(&store.pool).await {
+                        Ok(()) => break,
+                        Err(_) if tries < 5 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            // PostgreSQL migrations run under an advisory lock.
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
         }
         Ok(store)

@@ -296,30 +296,34 @@ async fn ingest_killed_half_way_then_rerun_files_everything_once() {
     };
     let mut child = ingest().spawn().expect("spawn");
 
-    let db = data.path().join("poststelle.sqlite");
-    let mut store = None;
+    // Watch through a read-only connection that never migrates, so the test does not race
+    // the child for the schema.
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        data.path().join("poststelle.sqlite").display()
+    );
+    sqlx::any::install_default_drivers();
     let mut filed_before_kill = 0;
-    for _ in 0..300 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        if store.is_none() && db.exists() {
-            store =
-                poststelle::store::Store::open(&poststelle::store::Store::default_url(data.path()))
-                    .await
-                    .ok();
-        }
-        if let Some(s) = &store {
-            filed_before_kill = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM raw_messages")
-                .fetch_one(s.pool())
-                .await
-                .unwrap_or(0);
-            if filed_before_kill >= 40 {
-                break;
-            }
+        let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await else {
+            continue;
+        };
+        filed_before_kill = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM raw_messages")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or(0);
+        let _ = sqlx::Connection::close(conn).await;
+        if filed_before_kill >= 40 {
+            break;
         }
     }
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
-    let store = store.expect("the first run created the database");
+    let store = poststelle::store::Store::open(&poststelle::store::Store::default_url(data.path()))
+        .await
+        .expect("the first run created the database");
     let after_kill: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_messages")
         .fetch_one(store.pool())
         .await

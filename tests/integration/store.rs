@@ -906,3 +906,25 @@ async fn one_batch_counts_its_own_replies_and_participants(db: &TestDb) {
     );
     assert!(matches!(&outcomes[1], Outcome::NewTicket { linked_to: Some(n), .. } if *n == first));
 }
+
+/// Several processes (here: pools) opening a new SQLite file at once all get a migrated store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_opens_of_a_sqlite_file_all_succeed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = Store::default_url(dir.path());
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Store::open(&url).await })
+        })
+        .collect();
+    for o in opens {
+        let store = o.await.expect("task").expect("open");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+            .fetch_one(store.pool())
+            .await
+            .expect("schema is there");
+        assert_eq!(n, 0);
+        store.close().await;
+    }
+}
