@@ -402,14 +402,17 @@ impl<'a> Ingestor<'a> {
         msg: &InboundMessage,
         d: &Decision,
     ) -> Result<Option<TicketRow>, StoreError> {
-        const COLS: &str = "t.id, t.number, t.queue, t.state, t.closed_at, t.subject";
+        // Static strings: sqlx caches the prepared statements per connection.
+        macro_rules! cols {
+            () => {
+                "SELECT t.id, t.number, t.queue, t.state, t.closed_at, t.subject "
+            };
+        }
         if let Some(n) = &d.ticket_ref {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLS} FROM tickets t WHERE t.number = $1"
-            )))
-            .bind(n)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let row = sqlx::query(concat!(cols!(), "FROM tickets t WHERE t.number = $1"))
+                .bind(n)
+                .fetch_optional(&mut *conn)
+                .await?;
             if let Some(row) = row {
                 return Ok(Some(ticket_row(&row)?));
             }
@@ -423,10 +426,11 @@ impl<'a> Ingestor<'a> {
             .take(20)
             .collect();
         for id in ids {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLS} FROM articles a JOIN tickets t ON t.id = a.ticket_id \
+            let row = sqlx::query(concat!(
+                cols!(),
+                "FROM articles a JOIN tickets t ON t.id = a.ticket_id \
                  WHERE a.message_id = $1 ORDER BY a.id DESC LIMIT 1"
-            )))
+            ))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;

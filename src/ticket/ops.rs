@@ -35,14 +35,26 @@ pub async fn list_tickets(
     state: Option<&str>,
     queue: Option<&str>,
 ) -> Result<Vec<TicketSummary>, StoreError> {
+    select_tickets(store, state, queue, None).await
+}
+
+/// Tickets by state, queue and number (each filter optional).
+async fn select_tickets(
+    store: &Store,
+    state: Option<&str>,
+    queue: Option<&str>,
+    number: Option<&str>,
+) -> Result<Vec<TicketSummary>, StoreError> {
     let rows = sqlx::query(
         "SELECT t.number, t.state, t.queue, t.severity, t.subject, t.requester, \
          (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id), t.created_at, l.number \
          FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id \
-         WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) ORDER BY t.id",
+         WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) \
+         AND ($3 IS NULL OR t.number = $3) ORDER BY t.id",
     )
     .bind(state)
     .bind(queue)
+    .bind(number)
     .fetch_all(store.pool())
     .await?;
     rows.iter()
@@ -134,10 +146,10 @@ async fn ticket_id(store: &Store, number: &str) -> Result<i64, OpsError> {
 
 pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsError> {
     let id = ticket_id(store, number).await?;
-    let summary = list_tickets(store, None, None)
+    let summary = select_tickets(store, None, None, Some(number))
         .await?
         .into_iter()
-        .find(|t| t.number == number)
+        .next()
         .ok_or_else(|| OpsError::NoTicket(number.to_string()))?;
     let category: Option<String> = sqlx::query_scalar("SELECT category FROM tickets WHERE id = $1")
         .bind(id)
