@@ -912,3 +912,91 @@ async fn two_instances_share_four_mailboxes() {
     drop(b);
     db.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// systemd
+
+/// The shipped unit passes `systemd-analyze verify` (with ExecStart pointing at this build).
+#[test]
+fn systemd_unit_verifies_clean() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let unit = std::fs::read_to_string(repo().join("systemd/poststelle.service"))
+        .expect("systemd/poststelle.service")
+        .replace(
+            "/usr/local/bin/poststelle",
+            env!("CARGO_BIN_EXE_poststelle"),
+        );
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=poststelle",
+        "ConfigurationDirectory=poststelle",
+        "LoadCredential=",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(unit.contains(needed), "the unit lacks {needed}");
+    }
+    let path = dir.path().join("poststelle.service");
+    std::fs::write(&path, unit).expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian package systemd) is needed for this test");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Under systemd: READY=1 after start-up, WATCHDOG=1 from the main loop, STOPPING=1 on SIGTERM.
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let cfg = TempConfig::new(&config_text("", ""), &[]);
+    let socket_path = cfg.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let log = cfg.dir.path().join("run.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("run");
+    let mut daemon = Daemon { child, log };
+    // WATCHDOG_PID unset: the watchdog is meant for whoever reads it.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !seen.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(seen[0].contains("READY=1"), "{seen:?}");
+    assert!(
+        daemon
+            .term(Duration::from_secs(12))
+            .is_some_and(|s| s.success())
+    );
+    let mut rest = Vec::new();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    while let Ok(n) = socket.recv(&mut buf) {
+        rest.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(rest.iter().any(|m| m.contains("STOPPING=1")), "{rest:?}");
+}
