@@ -1,0 +1,309 @@
+//! The daemon end to end against a real Dovecot, next to the rate at which that Dovecot serves
+//! the same mail in the same run. Goal (issue): end-to-end ≥ 50 % of the raw rate, and peak
+//! memory < 100 MB RSS with 10 % of the mails carrying a 100 KB attachment.
+//!
+//! Run: `bash tests/bench-daemon.sh` (starts Dovecot and OpenSMTPD as the tests do, then
+//! `cargo bench --bench daemon`). Without `--bench` (as `cargo test --all-targets` runs it)
+//! it moves 200 mails, as a smoke test; without the test servers it says so and does nothing.
+//!
+//! 1. 10,000 mails (4 KB text, every tenth with a 100 KB PDF) are written straight into the
+//!    Maildir of a test user, as a delivery agent would.
+//! 2. Raw rate: one `UID FETCH 1:* BODY.PEEK[]` over loopback, every body read (best of two).
+//! 3. End to end: `poststelle run` (release build, SQLite, outgoing mail to files) from start
+//!    until every message is in the processed folder: fetch, parse, classify, ticket committed,
+//!    message moved, acknowledgements and staff copies written. Peak RSS from /proc.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use tokio::net::TcpStream;
+
+const USER: &str = "d40";
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (Ok(imap), Ok(conf)) = (
+        std::env::var("POSTSTELLE_TEST_IMAP"),
+        std::env::var("POSTSTELLE_TEST_DOVECOT_CONF"),
+    ) else {
+        eprintln!("daemon bench: no test servers ($POSTSTELLE_TEST_IMAP); run tests/bench-daemon.sh");
+        return;
+    };
+    let n = if full { 10_000 } else { 200 };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(bench(&imap, Path::new(&conf), n));
+}
+
+async fn bench(imap: &str, conf: &Path, n: usize) {
+    let maildir = conf
+        .parent()
+        .expect("server dir")
+        .join(format!("mail/example.test/{USER}/Maildir"));
+    reset(imap).await;
+    let bytes = deliver(&maildir, n);
+    println!(
+        "daemon bench: {n} mails, {:.1} MB ({} with a 100 KB attachment)",
+        bytes as f64 / 1e6,
+        n / 10
+    );
+
+    let mut raw_best = f64::MAX;
+    for _ in 0..2 {
+        raw_best = raw_best.min(raw_fetch(imap, n).await);
+    }
+    let raw_rate = n as f64 / raw_best;
+    println!(
+        "  Dovecot raw (UID FETCH 1:* BODY.PEEK[]): {:>8.0} msgs/s  {:>6.1} MB/s  ({:.2} s)",
+        raw_rate,
+        bytes as f64 / 1e6 / raw_best,
+        raw_best
+    );
+
+    let (secs, rss_kb) = end_to_end(imap, n).await;
+    let e2e_rate = n as f64 / secs;
+    println!(
+        "  poststelle end to end:                   {:>8.0} msgs/s  {:>6.1} MB/s  ({:.2} s)",
+        e2e_rate,
+        bytes as f64 / 1e6 / secs,
+        secs
+    );
+    println!(
+        "  end to end / raw: {:.0} % (goal ≥ 50 %); peak RSS {:.1} MB (goal < 100 MB)",
+        100.0 * e2e_rate / raw_rate,
+        rss_kb as f64 / 1024.0
+    );
+}
+
+async fn login(addr: &str) -> async_imap::Session<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.expect("IMAP connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.expect("greeting");
+    client
+        .login(format!("{USER}@example.test"), "secret")
+        .await
+        .map_err(|(e, _)| e)
+        .expect("login")
+}
+
+/// Deletes what an earlier run left: every folder but INBOX, and INBOX's messages.
+async fn reset(addr: &str) {
+    let mut s = login(addr).await;
+    let names: Vec<String> = s
+        .list(Some(""), Some("*"))
+        .await
+        .expect("list")
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("list")
+        .iter()
+        .map(|n| n.name().to_string())
+        .collect();
+    for name in names.iter().filter(|n| n.as_str() != "INBOX") {
+        s.delete(name).await.expect("delete");
+    }
+    if s.select("INBOX").await.expect("select").exists > 0 {
+        s.store("1:*", "+FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("store")
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("store");
+        s.expunge()
+            .await
+            .expect("expunge")
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("expunge");
+    }
+    s.logout().await.expect("logout");
+}
+
+/// Writes `n` mails into the user's Maildir/new, owned by Dovecot's mail user.
+fn deliver(maildir: &Path, n: usize) -> usize {
+    let new = maildir.join("new");
+    std::fs::create_dir_all(&new).expect("Maildir/new");
+    let pdf = attachment();
+    let mut total = 0;
+    for i in 0..n {
+        let m = mail(i, (i % 10 == 9).then_some(pdf.as_str()));
+        total += m.len();
+        let path = new.join(format!("{}.bench{i}.poststelle", 1_700_000_000 + i));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&m))
+            .expect("write mail");
+    }
+    let chowned = Command::new("chown")
+        .args(["-R", "5000:5000"])
+        .arg(maildir.parent().expect("home"))
+        .status()
+        .expect("chown");
+    assert!(chowned.success());
+    total
+}
+
+fn mail(i: usize, pdf: Option<&str>) -> Vec<u8> {
+    let words = [
+        "Drucker",
+        "Passwort",
+        "VPN",
+        "Bürgerbüro",
+        "Fachverfahren",
+        "Zulassung",
+        "Anmeldung",
+        "Netzwerk",
+        "Scanner",
+        "Termin",
+        "Störung",
+        "Kasse",
+    ];
+    let mut body = String::from("Guten Tag,\r\n\r\n");
+    let mut k = i;
+    while body.len() < 3500 {
+        k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        body.push_str(words[(k >> 33) as usize % words.len()]);
+        body.push_str(if (k >> 40) % 11 == 0 { "\r\n" } else { " " });
+    }
+    body.push_str(&format!("\r\n\r\nMit freundlichen Grüßen\r\nPerson {i}\r\n"));
+    let head = format!(
+        "From: Person {i} <p{}@gemeinde{}.example>\r\nTo: support@example.test\r\n\
+         Subject: {} {} in Amt {}\r\nMessage-ID: <bench{i}.{}@gemeinde.example>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0100\r\nMIME-Version: 1.0\r\n",
+        i % 500,
+        i % 40,
+        words[i % words.len()],
+        words[(i / 7) % words.len()],
+        i % 97,
+        std::process::id(),
+    );
+    let text = match pdf {
+        None => format!(
+            "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}"
+        ),
+        Some(pdf) => format!(
+            "{head}Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n\
+             --b{i}\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\n\
+             Content-Disposition: attachment; filename=\"scan.pdf\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{pdf}\r\n--b{i}--\r\n"
+        ),
+    };
+    text.into_bytes()
+}
+
+/// 100 KB of base64 in 76-character lines.
+fn attachment() -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(104_000);
+    let mut k: u64 = 7;
+    while out.len() < 100_000 {
+        for _ in 0..76 {
+            k = k.wrapping_mul(6364136223846793005).wrapping_add(1);
+            out.push(alphabet[(k >> 58) as usize] as char);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Seconds for one `UID FETCH 1:* BODY.PEEK[]` of the whole INBOX, every body read.
+async fn raw_fetch(addr: &str, n: usize) -> f64 {
+    let mut s = login(addr).await;
+    let exists = s.select("INBOX").await.expect("select").exists as usize;
+    assert_eq!(exists, n, "INBOX holds the delivered mails");
+    let start = Instant::now();
+    let mut stream = s.uid_fetch("1:*", "BODY.PEEK[]").await.expect("fetch");
+    let mut got = 0usize;
+    let mut bytes = 0usize;
+    while let Some(f) = stream.try_next().await.expect("fetch result") {
+        bytes += f.body().map_or(0, <[u8]>::len);
+        got += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(stream);
+    assert_eq!(got, n);
+    assert!(bytes > 0);
+    s.logout().await.expect("logout");
+    secs
+}
+
+/// Runs `poststelle run` until every message is in the processed folder; seconds and peak RSS.
+async fn end_to_end(addr: &str, n: usize) -> (f64, u64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(repo.join("poststelle.toml")).expect("shipped config");
+    let start = shipped.find("[[mailbox]]").expect("mailbox");
+    let end = shipped.find("[auto_reply]").expect("auto_reply");
+    let port = addr.rsplit_once(':').map(|(_, p)| p).expect("port");
+    let text = format!(
+        "data_dir = {:?}\n{}{}\n[[mailbox]]\nname = \"bench\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nusername = \"{USER}@example.test\"\npassword = \"secret\"\n\
+         batch_size = 200\n",
+        dir.path().join("data"),
+        &shipped[..start],
+        &shipped[end..],
+    )
+    .replace("rules_dir = \"rules\"", &format!("rules_dir = {:?}", repo.join("rules")))
+    .replace(
+        "templates_dir = \"templates\"",
+        &format!("templates_dir = {:?}", repo.join("templates")),
+    )
+    .replace(
+        "contacts = \"contacts/hessen.toml\"",
+        &format!("contacts = {:?}", repo.join("contacts/hessen.toml")),
+    );
+    let cfg = dir.path().join("poststelle.toml");
+    std::fs::write(&cfg, text).expect("config");
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("poststelle run");
+    let mut watcher = login(addr).await;
+    loop {
+        let done = watcher
+            .status("Verarbeitet", "(MESSAGES)")
+            .await
+            .map(|m| m.exists as usize)
+            .unwrap_or(0);
+        if done >= n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {done} of {n} filed after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rss = peak_rss_kb(child.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "poststelle run exited with {status}");
+    watcher.logout().await.expect("logout");
+    (secs, rss)
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
