@@ -12,6 +12,7 @@ pub mod classify;
 pub mod config;
 pub mod message;
 pub mod outbox;
+pub mod sla;
 pub mod store;
 pub mod templates;
 pub mod ticket;

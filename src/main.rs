@@ -11,6 +11,7 @@ use poststelle::message::InboundMessage;
 use poststelle::store::Store;
 
 mod commands;
+mod sla_cmd;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -66,6 +67,9 @@ enum Command {
     /// Messages that could not be filed
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
+    /// Service levels: deadlines, calendars
+    #[command(subcommand)]
+    Sla(sla_cmd::SlaCmd),
 }
 
 #[derive(Args)]
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
         Command::Quarantine(cmd) => with_store(&cli.global, |rt, cfg, store| {
             rt.block_on(commands::quarantine(cfg, store, cmd))
         }),
+        Command::Sla(cmd) => load_config(&cli.global).and_then(|cfg| sla_cmd::run(&cfg, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! home state and the clearing queue. Loading validates everything the classifier will need
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
+mod calendars;
 mod diag;
 mod files;
 
@@ -14,6 +15,7 @@ use toml::Spanned;
 
 use crate::classify::nutzerkonto::{ContactList, STATE_CODES};
 use crate::classify::rules::RuleSet;
+pub use calendars::SlaSettings;
 pub use diag::{Diagnostic, Diagnostics, SourceText};
 pub use files::Files;
 
@@ -55,6 +57,10 @@ struct RawConfig {
     ingest: RawIngest,
     #[serde(default)]
     outbox: RawOutbox,
+    #[serde(default)]
+    sla: calendars::RawSla,
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +138,8 @@ struct RawQueue {
     escalation: Option<Spanned<String>>,
     #[serde(default)]
     description: String,
+    /// Service calendar of the queue's deadlines; default `sla.calendar`.
+    calendar: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +294,8 @@ pub struct Queue {
     pub staff: Option<String>,
     pub escalation: Option<String>,
     pub description: String,
+    /// Name of the service calendar its deadlines run on.
+    pub calendar: String,
 }
 
 /// How Nutzerkonto mail (`HE_<Betreff>_NKB`) is routed beyond the contact list.
@@ -322,6 +332,7 @@ pub struct Settings {
     pub instance_id: u8,
     pub ingest: IngestSettings,
     pub outbox: OutboxSettings,
+    pub sla: SlaSettings,
 }
 
 impl Settings {
@@ -556,6 +567,7 @@ fn validate_settings(
         );
     }
 
+    let sla = calendars::validate(&raw.calendars, &raw.sla, src, diags);
     let mut queues: Vec<Queue> = Vec::new();
     for q in &raw.queues {
         let offset = q.span().start;
@@ -580,6 +592,15 @@ fn validate_settings(
         for addr in [&q.staff, &q.escalation].into_iter().flatten() {
             check_address(src, addr, diags);
         }
+        let calendar = match &q.calendar {
+            Some(c) => {
+                let c_name = c.get_ref().trim();
+                let what = format!("queue \"{name}\"");
+                calendars::need_calendar(&sla.calendars, c_name, at(c), &what, src, diags);
+                c_name.to_string()
+            }
+            None => sla.default_calendar.clone(),
+        };
         queues.push(Queue {
             name,
             staff: q.staff.as_ref().map(|a| a.get_ref().trim().to_string()),
@@ -588,6 +609,7 @@ fn validate_settings(
                 .as_ref()
                 .map(|a| a.get_ref().trim().to_string()),
             description: q.description.clone(),
+            calendar,
         });
     }
     if queues.is_empty() {
@@ -655,6 +677,7 @@ fn validate_settings(
             auto_reply_limit_per_hour: raw.ingest.auto_reply_limit_per_hour,
         },
         outbox,
+        sla,
     }
 }
 
