@@ -4,6 +4,7 @@ mod config_check;
 mod corpus;
 mod nutzerkonto;
 mod rules;
+mod sla;
 mod smtp;
 mod store;
 mod support;
