@@ -282,13 +282,15 @@ fn hessen_deadlines_across_the_switch_weekends() {
     assert_eq!(checked, 9);
 }
 
-/// Public holidays 2026–2030 as published, not computed: Hessen from
-/// https://die-feiertage-in-deutschland.de/feiertage-in-hessen?jahr=2026 (… jahr=2030) and the
-/// Hessian Ministry of the Interior's list (HFeiertagsG §1: Neujahr, Karfreitag, Ostermontag,
-/// 1. Mai, Christi Himmelfahrt, Pfingstmontag, Fronleichnam, 3. Oktober, 25./26. Dezember);
-/// Rheinland-Pfalz from https://die-feiertage-in-deutschland.de/feiertage-in-rheinland-pfalz
-/// (LFtG RP §2: the same plus Allerheiligen). Rosenmontag (not a statutory holiday, but closed
-/// on the `rlp` calendar) from the same site.
+/// Public holidays 2026–2030 as published, not computed.
+///
+/// Hessen: <https://die-feiertage-in-deutschland.de/feiertage-in-hessen?jahr=2026> (to
+/// `jahr=2030`), the days of the Hessisches Feiertagsgesetz §1 (Neujahr, Karfreitag,
+/// Ostermontag, Tag der Arbeit, Christi Himmelfahrt, Pfingstmontag, Fronleichnam, Tag der
+/// Deutschen Einheit, both Christmas days). Rheinland-Pfalz:
+/// <https://die-feiertage-in-deutschland.de/feiertage-in-rheinland-pfalz?jahr=2026> (to
+/// `jahr=2030`), Landesfeiertagsgesetz §2: the same plus Allerheiligen. Rosenmontag (no
+/// statutory holiday, but closed on the `rlp` calendar) from the same site.
 const HESSEN: [(i16, [(i8, i8); 10]); 5] = [
     (
         2026,
