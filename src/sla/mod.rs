@@ -6,7 +6,9 @@
 //! Europe/Berlin with its daylight-saving switches.
 pub mod calendar;
 pub mod deadline;
+pub mod escalation;
 pub mod holidays;
+pub mod tickets;
 
 use std::collections::BTreeMap;
 use std::fmt;
