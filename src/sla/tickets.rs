@@ -177,11 +177,14 @@ pub async fn record_reaction(
     let clock_start = Timestamp::from_microsecond(row.try_get(1)?)?;
     let due = Timestamp::from_microsecond(row.try_get(2)?)?;
     let Some(cal) = settings.sla.calendars.get(&calendar) else {
-        tracing::warn!(ticket_id, calendar, "calendar no longer configured; reaction not judged");
+        tracing::warn!(
+            ticket_id,
+            calendar,
+            "calendar no longer configured; reaction not judged"
+        );
         return Ok(None);
     };
-    let service_used = cal
-        .service_time(clock_start, at)?;
+    let service_used = cal.service_time(clock_start, at)?;
     let reaction = Reaction {
         at,
         met: at <= due,

@@ -5,6 +5,7 @@ mod corpus;
 mod nutzerkonto;
 mod rules;
 mod sla;
+mod sla_store;
 mod smtp;
 mod store;
 mod support;

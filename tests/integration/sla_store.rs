@@ -1,0 +1,377 @@
+//! Reaction clocks on tickets, first reactions and escalations, on SQLite and PostgreSQL, with
+//! a controlled clock.
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use poststelle::sla::escalation::{self, Clock, NoticeKind};
+use poststelle::sla::{Class, deadline};
+use poststelle::store::Store;
+use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
+use poststelle::ticket::ops;
+use sqlx::Row;
+
+use crate::store::TestDb;
+use crate::support::{DEFAULT, mail};
+
+/// Runs the test function of that name on both backends.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = TestDb::sqlite().await;
+                super::$name(&db).await;
+                db.finish().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = TestDb::postgres().await;
+                super::$name(&db).await;
+                db.finish().await;
+            }
+        }
+    };
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("RFC 3339")
+}
+
+const ESCALATION: &str = "servicedesk-leitung@kommunal-it.example";
+const STAFF: &str = "servicedesk@kommunal-it.example";
+
+/// Files a request into the `support` queue (calendar `hessen`) as if it arrived at `at`.
+async fn file_at(store: &Store, at: Timestamp, id: &str, from: &str, subject: &str) -> Outcome {
+    let mut ing = Ingestor::new(store, &DEFAULT);
+    ing.clock = Some(at);
+    let raw = mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Guten Tag,\r\nder Drucker im Bürgerbüro druckt nicht.\r\n",
+    );
+    ing.ingest(&raw, SourceKey::file(id)).await.expect("ingest")
+}
+
+async fn open_at(store: &Store, at: Timestamp, id: &str) -> String {
+    match file_at(store, at, id, "erika@example.org", "Drucker defekt").await {
+        Outcome::NewTicket { number, .. } => number,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+async fn set(store: &Store, number: &str, change: ops::Change<'_>) {
+    ops::set_ticket(store, &DEFAULT, number, change)
+        .await
+        .expect("set");
+}
+
+struct Clocks {
+    severity: i64,
+    received: Timestamp,
+    due: Timestamp,
+    warn: Timestamp,
+    reacted: Option<Timestamp>,
+    met: Option<i64>,
+    used: Option<SignedDuration>,
+    by: Option<String>,
+}
+
+async fn clocks(store: &Store, number: &str) -> Clocks {
+    let r = sqlx::query(
+        "SELECT s.severity, s.received_at, s.due_at, s.warn_at, s.reacted_at, s.met, \
+         s.service_used, s.reacted_by FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE t.number = $1",
+    )
+    .bind(number)
+    .fetch_one(store.pool())
+    .await
+    .expect("ticket_sla row");
+    let t = |v: i64| Timestamp::from_microsecond(v).expect("instant");
+    Clocks {
+        severity: r.get(0),
+        received: t(r.get(1)),
+        due: t(r.get(2)),
+        warn: t(r.get(3)),
+        reacted: r.get::<Option<i64>, _>(4).map(t),
+        met: r.get(5),
+        used: r.get::<Option<i64>, _>(6).map(SignedDuration::from_micros),
+        by: r.get(7),
+    }
+}
+
+async fn escalations(store: &Store) -> Vec<(String, String)> {
+    sqlx::query("SELECT recipient, template FROM outbox WHERE kind = 'escalation' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn hessen() -> Arc<poststelle::sla::Calendar> {
+    DEFAULT
+        .settings
+        .sla
+        .calendars
+        .get("hessen")
+        .cloned()
+        .expect("hessen")
+}
+
+both!(the_clock_starts_with_the_ticket_and_follows_its_class);
+async fn the_clock_starts_with_the_ticket_and_follows_its_class(db: &TestDb) {
+    let received = ts("2026-11-26T17:30:00+01:00");
+    let number = open_at(&db.store, received, "c1@example.org").await;
+    let c = clocks(&db.store, &number).await;
+    let class = Class::from_severity(c.severity).expect("class");
+    assert_eq!(c.received, received);
+    assert_eq!(
+        c.due,
+        deadline(&hessen(), class, received).expect("deadline")
+    );
+    assert!(c.reacted.is_none());
+
+    // Class 1 from the original receipt: MISSION §3's second example.
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = clocks(&db.store, &number).await;
+    assert_eq!(c.severity, 1);
+    assert_eq!(c.received, received);
+    assert_eq!(c.due, ts("2026-11-27T08:30:00+01:00"));
+    assert_eq!(c.warn, ts("2026-11-27T08:00:00+01:00"));
+    // A change of class is no reaction.
+    assert!(c.reacted.is_none());
+}
+
+both!(the_first_staff_reaction_is_recorded_once);
+async fn the_first_staff_reaction_is_recorded_once(db: &TestDb) {
+    // Received Wednesday 10:00; the staff address answers by mail at 10:30.
+    let received = ts("2026-11-25T10:00:00+01:00");
+    let number = open_at(&db.store, received, "r1@example.org").await;
+    let answered = ts("2026-11-25T10:30:00+01:00");
+    let follow_up = file_at(
+        &db.store,
+        answered,
+        "r2@example.org",
+        STAFF,
+        &format!("Re: [Ticket#{number}] Drucker defekt"),
+    )
+    .await;
+    assert!(
+        matches!(follow_up, Outcome::FollowUp { .. }),
+        "{follow_up:?}"
+    );
+    let c = clocks(&db.store, &number).await;
+    assert_eq!(c.reacted, Some(answered));
+    assert_eq!(c.met, Some(1));
+    assert_eq!(c.used, Some(SignedDuration::from_mins(30)));
+    assert_eq!(c.by.as_deref(), Some(STAFF));
+
+    // A later note is no first reaction.
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            note: Some("Techniker informiert"),
+            actor: "jan",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(clocks(&db.store, &number).await.reacted, Some(answered));
+
+    // The requester writing again is no reaction either.
+    // (Received in January: `tickets set` acts at the real now, long after its deadline.)
+    let january = ts("2026-01-05T10:00:00+01:00");
+    let other = open_at(&db.store, january, "r3@example.org").await;
+    file_at(
+        &db.store,
+        january + SignedDuration::from_mins(5),
+        "r4@example.org",
+        "erika@example.org",
+        &format!("Re: [Ticket#{other}] Drucker defekt"),
+    )
+    .await;
+    assert!(clocks(&db.store, &other).await.reacted.is_none());
+
+    // A state change through `tickets set` is one; long after the deadline it is a breach.
+    set(
+        &db.store,
+        &other,
+        ops::Change {
+            state: Some("open"),
+            actor: "jan",
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = clocks(&db.store, &other).await;
+    assert!(c.reacted.is_some());
+    assert_eq!(c.met, Some(0));
+    assert_eq!(c.by.as_deref(), Some("jan"));
+    assert!(c.used.expect("used") > SignedDuration::from_hours(16));
+}
+
+both!(each_notice_is_written_exactly_once);
+async fn each_notice_is_written_exactly_once(db: &TestDb) {
+    let received = ts("2026-11-25T10:00:00+01:00");
+    let number = open_at(&db.store, received, "e1@example.org").await;
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        escalation::next_due(&db.store).await.expect("next"),
+        Some(ts("2026-11-25T11:30:00+01:00"))
+    );
+    let at = |t: &str| escalation::escalate_due(&db.store, &DEFAULT, ts(t));
+    assert!(
+        at("2026-11-25T11:29:59+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    let warned = at("2026-11-25T11:30:00+01:00").await.expect("run");
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0].kind, NoticeKind::Warning);
+    assert_eq!(warned[0].recipient.as_deref(), Some(ESCALATION));
+    assert!(
+        at("2026-11-25T11:45:00+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(
+        escalation::next_due(&db.store).await.expect("next"),
+        Some(ts("2026-11-25T12:00:00+01:00"))
+    );
+    let breached = at("2026-11-25T12:00:00+01:00").await.expect("run");
+    assert_eq!(breached.len(), 1);
+    assert_eq!(breached[0].kind, NoticeKind::Breach);
+    assert!(
+        at("2026-11-25T15:00:00+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(escalation::next_due(&db.store).await.expect("next"), None);
+    assert_eq!(
+        escalations(&db.store).await,
+        vec![
+            (ESCALATION.to_string(), "sla-vorwarnung".to_string()),
+            (ESCALATION.to_string(), "sla-fristverletzung".to_string()),
+        ]
+    );
+    let subject: String =
+        sqlx::query_scalar("SELECT subject FROM outbox WHERE template = 'sla-fristverletzung'")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("subject");
+    assert!(
+        subject.starts_with(&format!(
+            "[Ticket#{number}] Reaktionsfrist überschritten (Klasse 1)"
+        )),
+        "{subject}"
+    );
+
+    // A reaction in time stops the clock: no notice for a second ticket.
+    let quiet = open_at(&db.store, received, "e2@example.org").await;
+    set(
+        &db.store,
+        &quiet,
+        ops::Change {
+            note: Some("übernommen"),
+            actor: "jan",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        at("2026-11-30T12:00:00+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(escalations(&db.store).await.len(), 2);
+}
+
+struct Fixed(Timestamp);
+
+impl Clock for Fixed {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+both!(a_restart_after_the_deadline_sends_the_breach_once);
+async fn a_restart_after_the_deadline_sends_the_breach_once(db: &TestDb) {
+    // Opened Friday 13:00 as class 1; the daemon was down from then until Monday.
+    let number = open_at(&db.store, ts("2026-11-27T13:00:00+01:00"), "d1@example.org").await;
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        clocks(&db.store, &number).await.due,
+        ts("2026-11-27T15:00:00+01:00")
+    );
+    let monday = Arc::new(Fixed(ts("2026-11-30T08:00:00+01:00")));
+    // The daemon's loop comes up: it writes what fell due while it was away, then sleeps.
+    for _ in 0..2 {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(escalation::run(
+            db.store.clone(),
+            Arc::new(poststelle::config::Config::load(None).expect("config")),
+            monday.clone(),
+            wake.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        for _ in 0..100 {
+            if !escalations(&db.store).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A wake-up (a ticket changed) makes it look again: still nothing new.
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the loop stops on shutdown")
+            .expect("no panic");
+    }
+    assert_eq!(
+        escalations(&db.store).await,
+        vec![(ESCALATION.to_string(), "sla-fristverletzung".to_string())]
+    );
+}
