@@ -184,7 +184,7 @@ fn main() -> ExitCode {
         Command::Quarantine(cmd) => with_store(&cli.global, |rt, cfg, store| {
             rt.block_on(commands::quarantine(cfg, store, cmd))
         }),
-        Command::Sla(cmd) => load_config(&cli.global).and_then(|cfg| sla_cmd::run(&cfg, cmd)),
+        Command::Sla(cmd) => sla_cmd::dispatch(&cli.global, cmd),
     };
     match result {
         Ok(code) => code,

@@ -4,10 +4,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+
+use crate::{Global, load_config, with_store};
 use clap::Subcommand;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use poststelle::config::Config;
-use poststelle::sla::{self, Calendar, Class};
+use poststelle::sla::{self, Calendar, Class, escalation, report};
 
 #[derive(Subcommand)]
 pub enum SlaCmd {
@@ -29,9 +32,30 @@ pub enum SlaCmd {
         #[arg(long)]
         year: i16,
     },
+    /// Write the escalation notices that are due now, then exit (for cron and tests)
+    Escalate,
+    /// Availability and reaction deadlines met per month and in total
+    Report {
+        #[arg(long)]
+        calendar: String,
+        /// First day (YYYY-MM-DD, Europe/Berlin)
+        #[arg(long)]
+        from: Date,
+        /// Last day, included
+        #[arg(long)]
+        to: Date,
+        /// Availability target in percent
+        #[arg(long, default_value_t = 97.5)]
+        target: f64,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
-pub fn run(cfg: &Config, cmd: &SlaCmd) -> Result<ExitCode> {
+/// Runs an `sla` command; only `escalate` and `report` open the store.
+pub fn dispatch(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cmd {
@@ -40,17 +64,160 @@ pub fn run(cfg: &Config, cmd: &SlaCmd) -> Result<ExitCode> {
             class,
             received,
         } => {
-            let cal = calendar_named(cfg, calendar)?;
+            let cfg = load_config(g)?;
+            let cal = calendar_named(&cfg, calendar)?;
             let due = sla::deadline(&cal, *class, *received)
                 .with_context(|| format!("computing the deadline on calendar \"{calendar}\""))?;
             writeln!(out, "{}", local_rfc3339(&cal, due))?;
         }
         SlaCmd::Calendar { name, year } => {
-            let cal = calendar_named(cfg, name)?;
+            let cfg = load_config(g)?;
+            let cal = calendar_named(&cfg, name)?;
             write_calendar(&mut out, &cal, *year)?;
+        }
+        SlaCmd::Escalate => {
+            return with_store(g, |rt, cfg, store| {
+                let notices =
+                    rt.block_on(escalation::escalate_due(store, cfg, Timestamp::now()))?;
+                for n in &notices {
+                    writeln!(
+                        out,
+                        "{} class {} {} → {}",
+                        n.ticket,
+                        n.severity,
+                        n.kind.as_str(),
+                        n.recipient.as_deref().unwrap_or("(no escalation address)")
+                    )?;
+                }
+                writeln!(out, "{} notice(s) written to the outbox", notices.len())?;
+                Ok(ExitCode::SUCCESS)
+            });
+        }
+        SlaCmd::Report {
+            calendar,
+            from,
+            to,
+            target,
+            json,
+            csv,
+        } => {
+            if from > to {
+                bail!("--from {from} is after --to {to}");
+            }
+            return with_store(g, |rt, cfg, store| {
+                let cal = calendar_named(cfg, calendar)?;
+                let r = rt.block_on(report::report(
+                    store,
+                    &cal,
+                    *from,
+                    *to,
+                    *target,
+                    Timestamp::now(),
+                ))?;
+                if *json {
+                    serde_json::to_writer_pretty(&mut out, &r)?;
+                    writeln!(out)?;
+                } else if *csv {
+                    write_csv(&mut out, &r)?;
+                } else {
+                    write_report(&mut out, &r)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn hours(seconds: i64) -> String {
+    format!("{:.2}", seconds as f64 / 3600.0)
+}
+
+fn write_report(out: &mut impl Write, r: &report::Report) -> Result<()> {
+    writeln!(
+        out,
+        "Availability on calendar {}, {} – {} (target {} %, announced maintenance excluded)",
+        r.calendar, r.from, r.to, r.total.target_percent
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>10} {:>8} {:>8} {:>8} {:<6}  {:>9} {:>9} {:>9} {:>9}",
+        "PERIOD",
+        "SERVICE h",
+        "MAINT h",
+        "OUTAGE h",
+        "AVAIL %",
+        "TARGET",
+        "C1 ok/mis",
+        "C2 ok/mis",
+        "C3 ok/mis",
+        "C4 ok/mis"
+    )?;
+    for p in r.months.iter().chain([&r.total]) {
+        let classes: Vec<String> = p
+            .reactions
+            .iter()
+            .map(|c| format!("{}/{}", c.met, c.breached))
+            .collect();
+        writeln!(
+            out,
+            "{:<8} {:>10} {:>8} {:>8} {:>8.3} {:<6}  {:>9} {:>9} {:>9} {:>9}",
+            p.period,
+            hours(p.service_seconds),
+            hours(p.maintenance_seconds),
+            hours(p.outage_seconds),
+            p.availability_percent,
+            if p.target_met { "met" } else { "MISSED" },
+            classes[0],
+            classes[1],
+            classes[2],
+            classes[3]
+        )?;
+    }
+    Ok(())
+}
+
+fn write_csv(out: &mut impl Write, r: &report::Report) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut head = vec![
+        "period",
+        "service_seconds",
+        "maintenance_seconds",
+        "outage_seconds",
+        "availability_percent",
+        "target_percent",
+        "target_met",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    for c in 1..=4 {
+        for k in ["met", "breached", "open"] {
+            head.push(format!("class{c}_{k}"));
+        }
+    }
+    w.write_record(&head)?;
+    for p in r.months.iter().chain([&r.total]) {
+        let mut row = vec![
+            p.period.clone(),
+            p.service_seconds.to_string(),
+            p.maintenance_seconds.to_string(),
+            p.outage_seconds.to_string(),
+            p.availability_percent.to_string(),
+            p.target_percent.to_string(),
+            p.target_met.to_string(),
+        ];
+        for c in &p.reactions {
+            row.extend([
+                c.met.to_string(),
+                c.breached.to_string(),
+                c.open.to_string(),
+            ]);
+        }
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 fn calendar_named(cfg: &Config, name: &str) -> Result<Arc<Calendar>> {

@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod deadline;
 pub mod escalation;
 pub mod holidays;
+pub mod report;
 pub mod tickets;
 
 use std::collections::BTreeMap;
