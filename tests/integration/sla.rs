@@ -717,3 +717,117 @@ proptest! {
         prop_assert!(whole <= b.duration_since(a));
     }
 }
+
+mod report {
+    use poststelle::sla::report::{Incident, ReactionRecord, Records, compute};
+
+    use super::*;
+
+    fn hours(h: f64) -> i64 {
+        (h * 3600.0) as i64
+    }
+
+    #[test]
+    fn outage_in_service_time_without_maintenance_against_the_target() {
+        let cal = builtin("hessen");
+        let records = Records {
+            incidents: vec![
+                // 10:00-14:00, and a second report of the same outage inside it: 4 h once.
+                Incident {
+                    received: ts("2026-11-25T10:00:00+01:00"),
+                    restored: Some(ts("2026-11-25T14:00:00+01:00")),
+                },
+                Incident {
+                    received: ts("2026-11-25T11:00:00+01:00"),
+                    restored: Some(ts("2026-11-25T12:00:00+01:00")),
+                },
+                // On a Saturday: outside service time, no outage.
+                Incident {
+                    received: ts("2026-11-28T10:00:00+01:00"),
+                    restored: Some(ts("2026-11-28T12:00:00+01:00")),
+                },
+                // Across the month's end: Mon 30 Nov 17:00 to Tue 1 Dec 08:00 = 1 h + 1 h.
+                Incident {
+                    received: ts("2026-11-30T17:00:00+01:00"),
+                    restored: Some(ts("2026-12-01T08:00:00+01:00")),
+                },
+            ],
+            // Announced maintenance 13:00-15:00: 1 h of the outage and 2 h of service time.
+            maintenance: vec![(
+                ts("2026-11-25T13:00:00+01:00"),
+                ts("2026-11-25T15:00:00+01:00"),
+            )],
+            reactions: vec![
+                ReactionRecord {
+                    severity: 1,
+                    received: ts("2026-11-25T10:00:00+01:00"),
+                    due: ts("2026-11-25T12:00:00+01:00"),
+                    met: Some(true),
+                },
+                ReactionRecord {
+                    severity: 1,
+                    received: ts("2026-11-30T17:00:00+01:00"),
+                    due: ts("2026-12-01T08:00:00+01:00"),
+                    met: Some(false),
+                },
+                // No reaction and the deadline passed: breached; still ahead: open.
+                ReactionRecord {
+                    severity: 4,
+                    received: ts("2026-11-02T10:00:00+01:00"),
+                    due: ts("2026-11-04T18:00:00+01:00"),
+                    met: None,
+                },
+                ReactionRecord {
+                    severity: 3,
+                    received: ts("2026-12-01T10:00:00+01:00"),
+                    due: ts("2026-12-02T15:00:00+01:00"),
+                    met: None,
+                },
+            ],
+        };
+        let now = ts("2026-12-01T12:00:00+01:00");
+        let r = compute(
+            &cal,
+            date(2026, 11, 1),
+            date(2026, 12, 31),
+            97.5,
+            now,
+            &records,
+        )
+        .expect("report");
+        assert_eq!(r.months.len(), 2);
+        let nov = &r.months[0];
+        assert_eq!(nov.period, "2026-11");
+        // 17 days Mon-Thu at 11 h, 4 Fridays at 8 h; no holiday in November in Hessen.
+        assert_eq!(nov.service_seconds, hours(219.0));
+        assert_eq!(nov.maintenance_seconds, hours(2.0));
+        assert_eq!(nov.outage_seconds, hours(4.0));
+        assert_eq!(nov.availability_percent, 98.157);
+        assert!(nov.target_met);
+        assert_eq!(nov.reactions[0].met, 1);
+        assert_eq!(nov.reactions[0].breached, 1);
+        assert_eq!(nov.reactions[3].breached, 1);
+        let dec = &r.months[1];
+        assert_eq!(dec.period, "2026-12");
+        assert_eq!(dec.outage_seconds, hours(1.0));
+        assert_eq!(dec.reactions[2].open, 1);
+        assert_eq!(r.total.outage_seconds, hours(5.0));
+        assert_eq!(
+            r.total.service_seconds,
+            nov.service_seconds + dec.service_seconds
+        );
+
+        // A stricter target is missed.
+        let strict = compute(
+            &cal,
+            date(2026, 11, 1),
+            date(2026, 11, 30),
+            99.0,
+            now,
+            &records,
+        )
+        .expect("report");
+        assert!(!strict.total.target_met);
+        assert_eq!(strict.months.len(), 1);
+    }
+}

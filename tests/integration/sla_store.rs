@@ -375,3 +375,161 @@ async fn a_restart_after_the_deadline_sends_the_breach_once(db: &TestDb) {
         vec![(ESCALATION.to_string(), "sla-fristverletzung".to_string())]
     );
 }
+
+/// A class-1 incident of the `support` queue, received at `received` and closed at `closed`.
+async fn incident(store: &Store, id: &str, received: &str, closed: &str) -> String {
+    let number = open_at(store, ts(received), id).await;
+    set(
+        store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    // Restoration at a chosen instant (`tickets set` would close it at the real now).
+    sqlx::query("UPDATE tickets SET state = 'closed', closed_at = $1 WHERE number = $2")
+        .bind(ts(closed).as_microsecond())
+        .bind(&number)
+        .execute(store.pool())
+        .await
+        .expect("close");
+    number
+}
+
+both!(the_report_reads_incidents_maintenance_and_reactions);
+async fn the_report_reads_incidents_maintenance_and_reactions(db: &TestDb) {
+    incident(
+        &db.store,
+        "i1@example.org",
+        "2026-11-18T10:00:00+01:00",
+        "2026-11-18T14:00:00+01:00",
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO sla_maintenance (calendar, starts_at, ends_at, announced_at, description) \
+         VALUES ('hessen', $1, $2, $3, 'Update')",
+    )
+    .bind(ts("2026-11-18T13:00:00+01:00").as_microsecond())
+    .bind(ts("2026-11-18T15:00:00+01:00").as_microsecond())
+    .bind(ts("2026-11-01T09:00:00+01:00").as_microsecond())
+    .execute(db.store.pool())
+    .await
+    .expect("maintenance");
+    let r = poststelle::sla::report::report(
+        &db.store,
+        &hessen(),
+        jiff::civil::date(2026, 11, 1),
+        jiff::civil::date(2026, 11, 30),
+        97.5,
+        ts("2026-12-01T00:00:00+01:00"),
+    )
+    .await
+    .expect("report");
+    assert_eq!(r.total.outage_seconds, 3 * 3600);
+    assert_eq!(r.total.maintenance_seconds, 2 * 3600);
+    assert_eq!(r.total.service_seconds, 219 * 3600);
+    // No reaction to the incident before its deadline passed.
+    assert_eq!(r.total.reactions[0].breached, 1);
+    assert_eq!(r.total.reactions[0].met, 0);
+}
+
+#[tokio::test]
+async fn sla_report_and_escalate_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(&Store::default_url(dir.path()))
+        .await
+        .expect("store");
+    incident(
+        &store,
+        "cli1@example.org",
+        "2026-11-18T10:00:00+01:00",
+        "2026-11-18T12:30:00+01:00",
+    )
+    .await;
+    // A class-2 ticket from January, never answered: its breach is due (and, not being an
+    // outage, it does not count against availability).
+    let stale = open_at(&store, ts("2026-01-05T10:00:00+01:00"), "cli2@example.org").await;
+    set(
+        &store,
+        &stale,
+        ops::Change {
+            severity: Some(2),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    store.close().await;
+
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_poststelle"))
+            .env_remove("POSTSTELLE_CONFIG")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let base = [
+        "sla",
+        "report",
+        "--calendar",
+        "hessen",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+    ];
+    let text = run(&base);
+    assert!(text.contains("target 97.5 %"), "{text}");
+    let nov = text
+        .lines()
+        .find(|l| l.starts_with("2026-11"))
+        .expect("month row");
+    // 2.5 h outage of 219 h: 98.858 %.
+    assert!(
+        nov.contains("2.50") && nov.contains("98.858") && nov.contains("met"),
+        "{nov}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("total")), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&[&base[..], &["--json"]].concat())).expect("JSON");
+    assert_eq!(json["total"]["outage_seconds"], 9000);
+    assert_eq!(json["months"][0]["period"], "2026-11");
+    assert_eq!(json["from"], "2026-11-01");
+
+    let csv = run(&[&base[..], &["--csv"]].concat());
+    let mut lines = csv.lines();
+    assert!(lines.next().expect("header").starts_with(
+        "period,service_seconds,maintenance_seconds,outage_seconds,availability_percent"
+    ));
+    assert!(
+        lines
+            .next()
+            .expect("row")
+            .starts_with("2026-11,788400,0,9000,98.858,"),
+        "{csv}"
+    );
+
+    let first = run(&["sla", "escalate"]);
+    assert!(
+        first.contains(&format!("{stale} class 2 breach → {ESCALATION}")),
+        "{first}"
+    );
+    assert!(
+        first.ends_with("1 notice(s) written to the outbox\n"),
+        "{first}"
+    );
+    let second = run(&["sla", "escalate"]);
+    assert_eq!(second, "0 notice(s) written to the outbox\n");
+}
