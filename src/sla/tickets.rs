@@ -226,3 +226,55 @@ pub async fn on_inbound_mail(
     }
     Ok(())
 }
+
+/// A ticket's reaction clock as `tickets show` presents it (instants in RFC 3339 with the
+/// Europe/Berlin offset).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlaView {
+    pub calendar: String,
+    /// The class the deadline was computed for.
+    pub class: i64,
+    pub received: String,
+    pub clock_start: String,
+    pub warn_at: String,
+    pub due: String,
+    pub reacted: Option<String>,
+    pub reacted_by: Option<String>,
+    /// `true` met, `false` breached, `None` no reaction yet.
+    pub met: Option<bool>,
+    pub service_used_minutes: Option<i64>,
+}
+
+/// The clock of one ticket, if it has one.
+pub async fn view(conn: &mut AnyConnection, ticket_id: i64) -> Result<Option<SlaView>, StoreError> {
+    let Some(r) = sqlx::query(
+        "SELECT calendar, severity, received_at, clock_start, warn_at, due_at, reacted_at, \
+         reacted_by, met, service_used FROM ticket_sla WHERE ticket_id = $1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let tz = crate::ticket::berlin();
+    let local = |v: i64| -> Result<String, StoreError> {
+        let t = Timestamp::from_microsecond(v)?;
+        Ok(t.display_with_offset(tz.to_offset(t)).to_string())
+    };
+    let reacted: Option<i64> = r.try_get(6)?;
+    let met: Option<i64> = r.try_get(8)?;
+    let used: Option<i64> = r.try_get(9)?;
+    Ok(Some(SlaView {
+        calendar: r.try_get(0)?,
+        class: r.try_get(1)?,
+        received: local(r.try_get(2)?)?,
+        clock_start: local(r.try_get(3)?)?,
+        warn_at: local(r.try_get(4)?)?,
+        due: local(r.try_get(5)?)?,
+        reacted: reacted.map(local).transpose()?,
+        reacted_by: r.try_get(7)?,
+        met: met.map(|m| m != 0),
+        service_used_minutes: used.map(|u| u / 60_000_000),
+    }))
+}

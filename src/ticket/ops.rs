@@ -115,6 +115,8 @@ pub struct TicketView {
     pub articles: Vec<ArticleView>,
     pub outbox: Vec<OutboxView>,
     pub audit: Vec<AuditView>,
+    /// The reaction clock; `None` for tickets opened before deadlines existed.
+    pub sla: Option<sla::SlaView>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,12 +194,15 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut conn = store.pool().acquire().await?;
+    let sla = sla::view(&mut conn, id).await?;
     Ok(TicketView {
         summary,
         category,
         articles,
         outbox,
         audit,
+        sla,
     })
 }
 

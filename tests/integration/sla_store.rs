@@ -180,6 +180,15 @@ async fn the_first_staff_reaction_is_recorded_once(db: &TestDb) {
     assert_eq!(c.met, Some(1));
     assert_eq!(c.used, Some(SignedDuration::from_mins(30)));
     assert_eq!(c.by.as_deref(), Some(STAFF));
+    let shown = ops::show_ticket(&db.store, &number)
+        .await
+        .expect("show")
+        .sla
+        .expect("clock");
+    assert_eq!(shown.received, "2026-11-25T10:00:00+01:00");
+    assert_eq!(shown.reacted.as_deref(), Some("2026-11-25T10:30:00+01:00"));
+    assert_eq!(shown.met, Some(true));
+    assert_eq!(shown.service_used_minutes, Some(30));
 
     // A later note is no first reaction.
     set(
