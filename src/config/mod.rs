@@ -140,6 +140,8 @@ struct RawQueue {
     description: String,
     /// Service calendar of the queue's deadlines; default `sla.calendar`.
     calendar: Option<Spanned<String>>,
+    /// The next support level's queue: SLA notices go to its staff address.
+    escalate_to: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +298,8 @@ pub struct Queue {
     pub description: String,
     /// Name of the service calendar its deadlines run on.
     pub calendar: String,
+    /// The next support level's queue (level by level: 1st → 2nd → 3rd).
+    pub escalate_to: Option<String>,
 }
 
 /// How Nutzerkonto mail (`HE_<Betreff>_NKB`) is routed beyond the contact list.
@@ -610,7 +614,58 @@ fn validate_settings(
                 .map(|a| a.get_ref().trim().to_string()),
             description: q.description.clone(),
             calendar,
+            escalate_to: q
+                .escalate_to
+                .as_ref()
+                .map(|e| e.get_ref().trim().to_string()),
         });
+    }
+    for q in raw.queues.iter().map(Spanned::get_ref) {
+        let Some(next) = &q.escalate_to else {
+            continue;
+        };
+        let name = next.get_ref().trim();
+        let fix = if queues.iter().any(|o| o.name == name) {
+            None
+        } else {
+            Some(format!(
+                "name the queue of the next support level, one of: {}",
+                queues
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        };
+        if let Some(fix) = fix {
+            diags.push(
+                src,
+                at(next),
+                format!(
+                    "queue \"{}\" escalates to the unknown queue \"{name}\"",
+                    q.name.trim()
+                ),
+                fix,
+            );
+        } else if name == q.name.trim() {
+            diags.push(
+                src,
+                at(next),
+                format!("queue \"{name}\" escalates to itself"),
+                "name the queue of the next support level",
+            );
+        }
+        if q.escalation.is_some() {
+            diags.push(
+                src,
+                at(next),
+                format!(
+                    "queue \"{}\" has both escalation and escalate_to",
+                    q.name.trim()
+                ),
+                "keep one: escalation = an address, or escalate_to = the next level's queue",
+            );
+        }
     }
     if queues.is_empty() {
         diags.push(

@@ -1,6 +1,7 @@
-//! Escalation: the queue's escalation address (the next support level) is warned when a share
-//! of the reaction budget is used up and told when the deadline passes — each notice once per
-//! ticket and class, through the outbox.
+//! Escalation: the next support level is warned when a share of the reaction budget is used up
+//! and told when the deadline passes — each notice once per ticket and class, through the
+//! outbox. The next level is the staff address of the queue named by `escalate_to` (1st → 2nd
+//! → 3rd level, one step at a time), else the queue's `escalation` address.
 //!
 //! Exactly once, across restarts and instances: a notice is a row in `sla_escalations` keyed by
 //! (ticket, class, kind), inserted in the same transaction as its outbox mail; a second attempt
@@ -16,7 +17,7 @@ use serde_json::json;
 use sqlx::Row;
 use tokio::sync::Notify;
 
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::outbox::{self, Kind, NewMail};
 use crate::store::buffer::WriteBuffer;
 use crate::store::{Store, StoreError};
@@ -127,10 +128,7 @@ pub async fn escalate_due(
             // Another instance wrote this notice since the query above.
             continue;
         }
-        let recipient = config
-            .settings
-            .queue(&queue)
-            .and_then(|q| q.escalation.clone());
+        let recipient = recipient(&config.settings, &queue);
         let mut buf = WriteBuffer::default();
         match &recipient {
             Some(to) => {
@@ -209,6 +207,16 @@ pub async fn escalate_due(
         });
     }
     Ok(notices)
+}
+
+/// Where a queue's notices go: the staff address of the next level's queue
+/// (`escalate_to`), else its `escalation` address.
+pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
+    let q = settings.queue(queue)?;
+    match &q.escalate_to {
+        Some(next) => settings.queue(next)?.staff.clone(),
+        None => q.escalation.clone(),
+    }
 }
 
 fn local(t: Timestamp) -> String {

@@ -831,3 +831,42 @@ mod report {
         assert_eq!(strict.months.len(), 1);
     }
 }
+
+#[test]
+fn escalate_to_must_name_another_queue() {
+    let text = TempConfig::shipped_text()
+        .replacen(
+            "escalation = \"servicedesk-leitung@kommunal-it.example\"",
+            "escalate_to = \"leitung\"",
+            1,
+        )
+        .replacen(
+            "escalation = \"rufbereitschaft@kommunal-it.example\"",
+            "escalation = \"rufbereitschaft@kommunal-it.example\"\nescalate_to = \"betrieb\"",
+            1,
+        );
+    let t = TempConfig::new(&text, &[]);
+    let (code, out, _) = run(&["check"], Some(&t));
+    assert_eq!(code, 1, "{out}");
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).expect("line") + 1;
+    assert!(
+        out.contains(&format!(
+            "poststelle.toml:{}: queue \"support\" escalates to the unknown queue \"leitung\"",
+            line("escalate_to = \"leitung\"")
+        )),
+        "{out}"
+    );
+    let betrieb = line("escalate_to = \"betrieb\"");
+    assert!(
+        out.contains(&format!(
+            "poststelle.toml:{betrieb}: queue \"betrieb\" escalates to itself"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "poststelle.toml:{betrieb}: queue \"betrieb\" has both escalation and escalate_to"
+        )),
+        "{out}"
+    );
+}

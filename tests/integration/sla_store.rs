@@ -542,3 +542,40 @@ async fn sla_report_and_escalate_on_the_command_line() {
     let second = run(&["sla", "escalate"]);
     assert_eq!(second, "0 notice(s) written to the outbox\n");
 }
+
+both!(notices_go_one_level_up);
+async fn notices_go_one_level_up(db: &TestDb) {
+    // 1st level (support) escalates to the 2nd level's queue (betrieb), not to an address.
+    let text = crate::support::TempConfig::shipped_text().replacen(
+        "escalation = \"servicedesk-leitung@kommunal-it.example\"",
+        "escalate_to = \"betrieb\"",
+        1,
+    );
+    let t = crate::support::TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let mut ing = Ingestor::new(&db.store, &cfg);
+    ing.clock = Some(ts("2026-11-25T10:00:00+01:00"));
+    let raw = mail(
+        &[
+            "From: erika@example.org",
+            "Subject: Drucker defekt",
+            "Message-ID: <lvl@example.org>",
+        ],
+        "Der Drucker druckt nicht.\r\n",
+    );
+    ing.ingest(&raw, SourceKey::file("lvl"))
+        .await
+        .expect("ingest");
+    let notices = escalation::escalate_due(&db.store, &cfg, ts("2026-12-31T12:00:00+01:00"))
+        .await
+        .expect("run");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].kind, NoticeKind::Breach);
+    assert_eq!(
+        escalations(&db.store).await,
+        vec![(
+            "betrieb@kommunal-it.example".to_string(),
+            "sla-fristverletzung".to_string()
+        )]
+    );
+}
