@@ -651,6 +651,30 @@ hours = { mon = "08:00-09:00" }
     );
 }
 
+/// A configured calendar with a lunch break, Saturday hours, Bavarian holidays and extra
+/// closed and open days.
+static LUNCH_BREAK: std::sync::LazyLock<std::sync::Arc<Calendar>> =
+    std::sync::LazyLock::new(|| {
+        let t = TempConfig::new(
+            &(TempConfig::shipped_text()
+                + r#"
+[calendars.mittag]
+hours = { mon-fri = "07:30-12:00, 12:45-16:15", sat = "09:00-12:00" }
+holidays = "BY"
+closed = ["rosenmontag", "12-24", "12-31", "2027-06-04"]
+open = ["2026-12-24 09:00-11:00", "2028-01-06"]
+"#),
+            &[],
+        );
+        t.load()
+            .settings
+            .sla
+            .calendars
+            .get("mittag")
+            .cloned()
+            .expect("configured")
+    });
+
 /// Any instant from 2026 to 2031.
 fn any_instant() -> impl Strategy<Value = Timestamp> {
     (1_767_225_600i64..1_924_992_000).prop_map(|s| Timestamp::from_second(s).expect("in range"))
@@ -667,9 +691,9 @@ proptest! {
     fn deadlines_are_never_early_never_closed_and_use_exactly_the_budget(
         received in any_instant(),
         class in any_class(),
-        rlp in any::<bool>(),
+        which in 0..3usize,
     ) {
-        let cal = builtin(if rlp { "rlp" } else { "hessen" });
+        let cal = [builtin("hessen"), builtin("rlp"), LUNCH_BREAK.clone()][which].clone();
         let due = deadline(&cal, class, received).expect("deadline");
         prop_assert!(due >= received);
         // The deadline lies in service time or is the closing instant of an interval:
@@ -678,6 +702,10 @@ proptest! {
         prop_assert!(cal.is_open(just_before).expect("open?"), "{due} not in service time");
         let start = cal.advance(received, SignedDuration::ZERO).expect("clock start");
         prop_assert!(cal.is_open(start).expect("open?"));
+        prop_assert!(start >= received && start <= due);
+        let d = Deadline::compute(&cal, class, received, 75).expect("clock");
+        prop_assert!(d.clock_start <= d.warn_at && d.warn_at <= d.due);
+        prop_assert_eq!(d.due, due);
         match class.budget() {
             Some(budget) => prop_assert_eq!(
                 cal.service_time(received, due).expect("service time"),
