@@ -251,13 +251,14 @@ fn check(g: &Global) -> Result<ExitCode> {
     match Config::load(g.config.as_deref()) {
         Ok(cfg) => {
             println!(
-                "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s)",
+                "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s)",
                 cfg.origin,
                 cfg.settings.queues.len(),
                 cfg.rules.rules.len(),
                 cfg.rules.sources.len(),
                 cfg.contacts.services.len(),
                 cfg.templates.count(),
+                cfg.settings.sla.calendars.names().count(),
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -586,3 +586,120 @@ impl Calendar {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+
+    #[test]
+    fn spans_parse_sorted_and_up_to_midnight() {
+        let spans = parse_spans("13:00-17:00, 07:30-12:00").expect("valid");
+        assert_eq!(
+            spans,
+            vec![
+                Span {
+                    start: 450,
+                    end: 720
+                },
+                Span {
+                    start: 780,
+                    end: 1020
+                }
+            ]
+        );
+        assert_eq!(
+            parse_spans("00:00-24:00").expect("valid")[0].to_string(),
+            "00:00-24:00"
+        );
+        assert!(parse_spans("18:00-07:00").is_err());
+        assert!(parse_spans("08:00-12:00, 11:59-13:00").is_err());
+        assert!(parse_spans("24:30-24:45").is_err());
+        assert!(parse_spans("8-12").is_err());
+        // Touching intervals are fine: no overlap.
+        assert_eq!(
+            parse_spans("08:00-12:00, 12:00-13:00")
+                .expect("valid")
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn day_rules_name_one_day_per_year() {
+        assert_eq!(
+            DayRule::parse("rosenmontag").expect("valid").in_year(2027),
+            Some(date(2027, 2, 8))
+        );
+        assert_eq!(
+            DayRule::parse("easter+1").expect("valid").in_year(2026),
+            Some(date(2026, 4, 6))
+        );
+        assert_eq!(
+            DayRule::parse("12-24").expect("valid").in_year(2030),
+            Some(date(2030, 12, 24))
+        );
+        assert_eq!(DayRule::parse("02-29").expect("valid").in_year(2027), None);
+        let fixed = DayRule::parse("2026-06-05").expect("valid");
+        assert_eq!(fixed.in_year(2026), Some(date(2026, 6, 5)));
+        assert_eq!(fixed.in_year(2027), None);
+        for bad in ["13-01", "2026-02-30", "easter+x", "ostern", ""] {
+            assert!(DayRule::parse(bad).is_err(), "{bad}");
+        }
+        for text in [
+            "rosenmontag",
+            "easter",
+            "easter+60",
+            "easter-2",
+            "12-24",
+            "2026-06-05",
+        ] {
+            assert_eq!(DayRule::parse(text).expect("valid").to_string(), text);
+        }
+    }
+
+    #[test]
+    fn an_open_day_overrides_a_holiday_with_its_own_hours() {
+        let mut spec = CalendarSpec::hessen();
+        spec.open
+            .push(OpenDay::parse("2026-12-24 09:00-11:00").expect("valid"));
+        spec.open.push(OpenDay::parse("2026-12-31").expect("valid"));
+        let cal = Calendar::new(spec, super::super::berlin().expect("tz")).expect("calendar");
+        let hours = |d| cal.intervals_on(d).expect("day");
+        assert_eq!(
+            hours(date(2026, 12, 24)),
+            vec![(
+                "2026-12-24T08:00:00Z".parse().expect("ts"),
+                "2026-12-24T10:00:00Z".parse().expect("ts")
+            )]
+        );
+        // Without hours of its own: the weekday's (Thursday 07:00-18:00).
+        assert_eq!(hours(date(2026, 12, 31)).len(), 1);
+        assert!(hours(date(2026, 12, 25)).is_empty());
+    }
+
+    #[test]
+    fn a_calendar_without_hours_is_refused() {
+        let mut spec = CalendarSpec::rlp();
+        spec.weekly = Default::default();
+        assert!(matches!(
+            Calendar::new(spec, super::super::berlin().expect("tz")),
+            Err(SlaError::NoServiceHours { .. })
+        ));
+    }
+
+    #[test]
+    fn years_outside_the_tables_are_errors_not_panics() {
+        let cal = Calendar::new(CalendarSpec::hessen(), super::super::berlin().expect("tz"))
+            .expect("calendar");
+        let far: Timestamp = "2300-01-01T00:00:00Z".parse().expect("ts");
+        assert!(matches!(
+            cal.advance(far, SignedDuration::from_hours(2)),
+            Err(SlaError::OutOfRange { .. })
+        ));
+        // The last covered year runs into the end of the tables.
+        let late: Timestamp = "2199-12-31T12:00:00Z".parse().expect("ts");
+        assert!(cal.advance(late, SignedDuration::from_hours(2)).is_err());
+    }
+}
