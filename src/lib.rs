@@ -8,11 +8,14 @@
 //!
 //! This crate reads each message ([`message`]), decides where it belongs ([`classify`]) under a
 //! validated configuration ([`config`]), and renders templated mail ([`templates`]).
+pub mod app;
 pub mod classify;
 pub mod config;
 pub mod message;
+pub mod metrics;
 pub mod outbox;
 pub mod sla;
+pub mod source;
 pub mod store;
 pub mod templates;
 pub mod ticket;

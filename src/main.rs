@@ -52,6 +52,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: watch every configured mailbox, file what arrives, send the outbox
+    Run,
     /// Load configuration, rules, contact list and templates and report every problem
     Check,
     /// Classify messages (.eml files, directories of them, Maildirs) without changing anything
@@ -168,8 +170,9 @@ struct ClassifyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.global);
+    init_logging(&cli.global, matches!(cli.command, Command::Run));
     let result = match &cli.command {
+        Command::Run => run_daemon(&cli.global),
         Command::Check => check(&cli.global),
         Command::Classify(args) => run_classify(&cli.global, args),
         Command::Ingest(args) => with_store(&cli.global, |rt, cfg, store| {
@@ -195,9 +198,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(g: &Global) {
+/// `poststelle run`: the daemon on a multi-threaded runtime until SIGTERM or SIGINT.
+fn run_daemon(g: &Global) -> Result<ExitCode> {
+    let cfg = std::sync::Arc::new(load_config(g)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let url = cfg
+            .settings
+            .database_url
+            .clone()
+            .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
+        let store = Store::open(&url)
+            .await
+            .with_context(|| format!("opening the database {url}"))?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            }
+        };
+        poststelle::app::run(cfg.clone(), store, stop).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn init_logging(g: &Global, daemon: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match g.verbose {
+        // A daemon reports each decision; a one-shot command only what went wrong.
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -205,6 +240,7 @@ fn init_logging(g: &Global) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(io::stderr);
     match g.log_format {
         LogFormat::Human => builder.init(),

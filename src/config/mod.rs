@@ -5,6 +5,7 @@
 mod calendars;
 mod diag;
 mod files;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +19,9 @@ use crate::classify::rules::RuleSet;
 pub use calendars::SlaSettings;
 pub use diag::{Diagnostic, Diagnostics, SourceText};
 pub use files::Files;
+pub use sources::{
+    After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
+};
 
 /// The config file used when neither `--config` nor `$POSTSTELLE_CONFIG` names one.
 pub const DEFAULT_CONFIG: &str = "poststelle.toml";
@@ -61,6 +65,10 @@ struct RawConfig {
     sla: calendars::RawSla,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
+    #[serde(default)]
+    daemon: sources::RawDaemon,
+    #[serde(default, rename = "mailbox")]
+    mailboxes: Vec<Spanned<sources::RawMailbox>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,6 +345,9 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub outbox: OutboxSettings,
     pub sla: SlaSettings,
+    pub daemon: DaemonSettings,
+    /// The mailboxes `poststelle run` watches.
+    pub mailboxes: Vec<MailboxSettings>,
 }
 
 impl Settings {
@@ -719,6 +730,8 @@ fn validate_settings(
                 .map(|a| a.get_ref().trim().to_string()),
         },
         queues,
+        daemon: sources::validate_daemon(&raw.daemon, src, diags),
+        mailboxes: sources::validate_mailboxes(&raw.mailboxes, src, files, diags),
         data_dir: resolve_data_dir(raw.data_dir.as_deref(), files),
         database_url: raw
             .database_url
@@ -817,38 +830,15 @@ fn validate_smtp(
             SmtpTls::Starttls
         }
     };
-    let password = if let Some(p) = &raw.password {
-        Some(p.clone())
-    } else if let Some(var) = &raw.password_env {
-        match std::env::var(var) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                diags.push(
-                    src,
-                    None,
-                    format!("outbox.smtp.password_env names ${var}, which is not set"),
-                    format!("export {var}=… before starting poststelle"),
-                );
-                None
-            }
-        }
-    } else if let Some(file) = &raw.password_file {
-        let path = resolve_path(file, files);
-        match std::fs::read_to_string(&path) {
-            Ok(p) => Some(p.trim_end_matches(['\r', '\n']).to_string()),
-            Err(e) => {
-                diags.push(
-                    src,
-                    None,
-                    format!("outbox.smtp.password_file {}: {e}", path.display()),
-                    "point password_file at a readable file (with systemd: LoadCredential=)",
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let password = resolve_secret(
+        "outbox.smtp",
+        raw.password.as_deref(),
+        raw.password_env.as_deref(),
+        raw.password_file.as_deref(),
+        src,
+        files,
+        diags,
+    );
     SmtpSettings {
         host: raw.host.clone(),
         port: raw.port.unwrap_or(match tls {
@@ -862,6 +852,48 @@ fn validate_smtp(
         ca_file: raw.ca_file.as_deref().map(|f| resolve_path(f, files)),
         pool_size: raw.pool_size.max(1),
         timeout: std::time::Duration::from_secs(raw.timeout_seconds.max(1)),
+    }
+}
+
+/// A password given inline, by environment variable or in a file (systemd credentials).
+fn resolve_secret(
+    what: &str,
+    inline: Option<&str>,
+    env: Option<&str>,
+    file: Option<&str>,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    if let Some(p) = inline {
+        return Some(p.to_string());
+    }
+    if let Some(var) = env {
+        return match std::env::var(var) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                diags.push(
+                    src,
+                    None,
+                    format!("{what}: password_env names ${var}, which is not set"),
+                    format!("export {var}=… before starting poststelle"),
+                );
+                None
+            }
+        };
+    }
+    let path = resolve_path(file?, files);
+    match std::fs::read_to_string(&path) {
+        Ok(p) => Some(p.trim_end_matches(['\r', '\n']).to_string()),
+        Err(e) => {
+            diags.push(
+                src,
+                None,
+                format!("{what}: password_file {}: {e}", path.display()),
+                "point password_file at a readable file (with systemd: LoadCredential=)",
+            );
+            None
+        }
     }
 }
 

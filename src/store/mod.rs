@@ -3,6 +3,9 @@
 //! which backend is in use; the rest of the crate writes SQL that both accept (`$n`
 //! placeholders, `ON CONFLICT`, `RETURNING`) and asks [`Store::backend`] where they differ.
 pub mod buffer;
+mod daemon;
+
+pub use daemon::MailboxState;
 
 use std::path::Path;
 use std::time::Duration;
@@ -38,6 +41,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -80,7 +84,11 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(8).connect(url).await?,
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            sqlite_file: sqlite_path(url).map(Into::into),
+        };
         match backend {
             Backend::Sqlite => {
                 // sqlx takes no lock around SQLite migrations: two processes opening a new
@@ -115,6 +123,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The database file when the store is SQLite.
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// Begins a write transaction. On SQLite it takes the write lock at once, so two writers

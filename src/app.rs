@@ -1,0 +1,302 @@
+//! The daemon, `poststelle run`: one task per mailbox, the outbox sender and the HTTP listener,
+//! all on one cancellation token. On a stop signal the mailbox tasks finish the batch in flight
+//! and stop fetching, the sender finishes the mail it is sending, and the process exits within
+//! the configured deadline.
+use std::fs::{File, OpenOptions, TryLockError};
+use std::future::Future;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sd_notify::NotifyState;
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, MailboxKind};
+use crate::metrics::Metrics;
+use crate::outbox::sender::{Mailer, Sender, SetupError};
+use crate::source::{self, Ctx};
+use crate::store::{Backend, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Mailer(#[from] SetupError),
+    #[error(
+        "another poststelle{pid} is already running on {db}: SQLite allows one instance; stop it, or use PostgreSQL (database_url) for several"
+    )]
+    AlreadyRunning { db: String, pid: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs until `stop` resolves (SIGTERM/SIGINT in the binary), then shuts down gracefully.
+pub async fn run(
+    config: Arc<Config>,
+    store: Store,
+    stop: impl Future<Output = ()>,
+) -> Result<(), AppError> {
+    let _lock = single_instance_lock(&store)?;
+    let settings = &config.settings;
+    let metrics = Arc::new(Metrics::new());
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let sender_wake = Arc::new(Notify::new());
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        config: config.clone(),
+        metrics: metrics.clone(),
+        holder: holder_name(),
+        sender_wake: sender_wake.clone(),
+    });
+
+    for mb in &settings.mailboxes {
+        // Created before READY, so that a new user finds new/ to drop mail into.
+        if let MailboxKind::Maildir { path } = &mb.kind {
+            let dir = settings.data_dir.join(path);
+            source::maildir::ensure(&dir).map_err(|source| AppError::Io {
+                what: format!("creating the Maildir {}", dir.display()),
+                source,
+            })?;
+        }
+        tracker.spawn(source::run_mailbox(ctx.clone(), mb.clone(), cancel.clone()));
+    }
+    let mailer = Mailer::from_settings(&settings.outbox, &settings.data_dir)?;
+    tracker.spawn(send_loop(
+        store.clone(),
+        config.clone(),
+        mailer,
+        metrics.clone(),
+        sender_wake,
+        cancel.clone(),
+    ));
+    if let Some(addr) = settings.daemon.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Io {
+                what: format!("listening on {addr} (daemon.metrics_listen)"),
+                source,
+            })?;
+        tracing::info!(%addr, "serving /metrics and /healthz");
+        let app = axum::Router::new()
+            .route("/metrics", get(serve_metrics))
+            .route("/healthz", get(serve_health))
+            .with_state((store.clone(), metrics.clone()));
+        let token = cancel.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP listener failed");
+            }
+        });
+    }
+    tracker.close();
+    tracing::info!(
+        holder = %ctx.holder,
+        mailboxes = settings.mailboxes.len(),
+        data_dir = %settings.data_dir.display(),
+        "poststelle running"
+    );
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status("watching mailboxes"),
+    ]);
+
+    // The main loop: pings systemd's watchdog while the tasks are alive, until the stop signal.
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(watchdog.unwrap_or(Duration::from_secs(3600))) => {
+                if watchdog.is_some() && !tracker.is_empty() {
+                    notify(&[NotifyState::Watchdog]);
+                }
+            }
+        }
+    }
+
+    let deadline = settings.daemon.shutdown_timeout;
+    tracing::info!(
+        deadline_s = deadline.as_secs(),
+        "stopping: finishing the batch in flight"
+    );
+    notify(&[NotifyState::Stopping]);
+    cancel.cancel();
+    if tokio::time::timeout(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            deadline_s = deadline.as_secs(),
+            "tasks did not stop within the deadline; exiting anyway"
+        );
+    } else {
+        tracing::info!("stopped");
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Sends what the outbox holds: at once when a mailbox task filed something, else when the
+/// next retry falls due.
+async fn send_loop(
+    store: Store,
+    config: Arc<Config>,
+    mailer: Mailer,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let sender = Sender {
+        store: &store,
+        config: &config,
+        mailer: &mailer,
+    };
+    let batch = i64::from(config.settings.daemon.sender_batch);
+    while !cancel.is_cancelled() {
+        match sender.send_due(batch).await {
+            Ok(s) => {
+                metrics.outbox(s.sent, s.temporary_failures, s.permanent_failures);
+                // A full round: more may be due. Shutdown is checked between rounds, so the
+                // mail being sent is always finished.
+                if (s.sent + s.temporary_failures + s.permanent_failures) as i64 >= batch {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sending failed; retrying shortly"),
+        }
+        let wait = next_due(&store).await.unwrap_or(Duration::from_secs(5));
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+}
+
+/// Time until the next outbox row falls due (or its claim by another instance runs out).
+async fn next_due(store: &Store) -> Option<Duration> {
+    let row = sqlx::query(
+        "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
+         THEN claimed_until ELSE next_attempt_at END) FROM outbox \
+         WHERE state IN ('scheduled', 'temporary_failure')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .ok()?;
+    let wait = match row.try_get::<Option<i64>, _>(0).ok()? {
+        None => Duration::from_secs(60),
+        Some(at) => {
+            let micros = at.saturating_sub(crate::store::now_micros()).max(0) as u64;
+            Duration::from_micros(micros)
+        }
+    };
+    Some(wait.clamp(Duration::from_millis(200), Duration::from_secs(60)))
+}
+
+type HttpState = (Store, Arc<Metrics>);
+
+async fn serve_metrics(State((store, metrics)): State<HttpState>) -> impl IntoResponse {
+    if let Ok(n) = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM outbox WHERE state IN ('scheduled', 'temporary_failure')",
+    )
+    .fetch_one(store.pool())
+    .await
+    {
+        metrics.set_outbox_pending(n);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
+
+async fn serve_health(State((_, metrics)): State<HttpState>) -> impl IntoResponse {
+    let late = metrics.overdue();
+    if late.is_empty() {
+        (StatusCode::OK, "ok\n".to_string())
+    } else {
+        let text: String = late
+            .iter()
+            .map(|(name, since)| format!("mailbox {name}: not polled for {} s\n", since.as_secs()))
+            .collect();
+        (StatusCode::SERVICE_UNAVAILABLE, text)
+    }
+}
+
+/// On SQLite one instance at a time: a lock file beside the database, held while running and
+/// released by the kernel however the process ends.
+fn single_instance_lock(store: &Store) -> Result<Option<File>, AppError> {
+    if store.backend() != Backend::Sqlite {
+        return Ok(None);
+    }
+    let Some(db) = store.sqlite_file() else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(format!("{}.lock", db.display()));
+    let io = |source| AppError::Io {
+        what: format!("lock file {}", path.display()),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            write!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(Some(file))
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(AppError::AlreadyRunning {
+                db: db.display().to_string(),
+                pid: match pid.trim() {
+                    "" => String::new(),
+                    p => format!(" (pid {p})"),
+                },
+            })
+        }
+        Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+/// This instance's name in lease rows: host, process and a random part (a restarted process
+/// may get the same pid).
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &id[..8])
+}
+
+fn notify(state: &[NotifyState]) {
+    // Not under systemd, there is no socket and nothing to tell.
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}

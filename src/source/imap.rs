@@ -1,0 +1,426 @@
+//! An IMAP mailbox as a source (async-imap over tokio-rustls).
+//!
+//! One session: log in, select the folder, compare UIDVALIDITY with the store, then repeat:
+//! fetch what is new in batches (`BODY.PEEK[]`, so nothing is marked read before it is filed),
+//! file each batch in one transaction, then move (or flag) the batch on the server and record
+//! the highest UID; then wait in IDLE (or sleep) for more. Mail is never deleted: a move is
+//! UID MOVE, or COPY + `\Deleted` + UID EXPUNGE of exactly those UIDs.
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, pki_types::ServerName};
+use tokio_util::sync::CancellationToken;
+
+use super::{Ctx, Disposition, SourceError};
+use crate::config::{After, FirstRun, ImapSettings, ImapTls, MailboxSettings};
+use crate::store::MailboxState;
+use crate::ticket::ingest::{Incoming, Ingestor, SourceKey};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// No single command (a batch fetch included) may stall a session longer than this.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Io for T {}
+type Conn = Box<dyn Io>;
+
+/// What the server offers that changes how we work.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    idle: bool,
+    mv: bool,
+    uidplus: bool,
+}
+
+/// One session on the mailbox; returns `Ok` at `stop`, `Err` on any network or server error.
+pub async fn session(
+    ctx: &Ctx,
+    mb: &MailboxSettings,
+    imap: &ImapSettings,
+    stop: &CancellationToken,
+) -> Result<(), SourceError> {
+    let mut session = connect(imap).await?;
+    let caps = {
+        let c = timed(session.capabilities()).await?;
+        Caps {
+            idle: c.has_str("IDLE"),
+            mv: c.has_str("MOVE"),
+            uidplus: c.has_str("UIDPLUS"),
+        }
+    };
+    for folder in [&imap.processed_folder, &imap.quarantine_folder] {
+        if mb.after == After::Flag && folder == &imap.processed_folder {
+            continue;
+        }
+        // An existing folder answers NO, which is what we want.
+        if let Err(e) = timed(session.create(folder)).await {
+            match e {
+                SourceError::Imap(async_imap::error::Error::No(_)) => {}
+                e => return Err(e),
+            }
+        }
+    }
+    let selected = timed(session.select(&imap.folder)).await?;
+    let uidvalidity = selected
+        .uid_validity
+        .ok_or_else(|| SourceError::Protocol(format!("{} has no UIDVALIDITY", imap.folder)))?;
+    let key = format!("{}/{}", mb.name, imap.folder);
+    let mut state = match ctx.store.mailbox_state(&mb.name).await? {
+        None => {
+            let last_uid = match mb.first_run {
+                FirstRun::All => 0,
+                // Everything there now counts as seen; only what arrives later is filed.
+                FirstRun::New => selected.uid_next.unwrap_or(1).saturating_sub(1),
+            };
+            tracing::info!(
+                uidvalidity,
+                last_uid,
+                first_run = ?mb.first_run,
+                "first connection to this mailbox"
+            );
+            MailboxState {
+                uidvalidity: Some(uidvalidity),
+                last_uid,
+            }
+        }
+        Some(s) if s.uidvalidity != Some(uidvalidity) => {
+            // Every UID changed meaning: read the folder again from the start. What was filed
+            // before is recognised by Message-ID and content, and is only moved.
+            tracing::warn!(
+                old = s.uidvalidity,
+                new = uidvalidity,
+                "UIDVALIDITY changed; resynchronising"
+            );
+            MailboxState {
+                uidvalidity: Some(uidvalidity),
+                last_uid: 0,
+            }
+        }
+        Some(s) => s,
+    };
+    ctx.store.save_mailbox_state(&mb.name, state).await?;
+    tracing::info!(
+        folder = %imap.folder,
+        uidvalidity,
+        last_uid = state.last_uid,
+        idle = caps.idle && imap.idle,
+        "mailbox selected"
+    );
+
+    let ingestor = Ingestor::new(&ctx.store, &ctx.config);
+    let limit = ctx.config.settings.ingest.max_message_size;
+    loop {
+        let mut uids: Vec<u32> = timed(session.uid_search(format!("UID {}:*", state.last_uid + 1)))
+            .await?
+            .into_iter()
+            // `n:*` always includes the highest UID, even when it is below n.
+            .filter(|&u| u > state.last_uid)
+            .collect();
+        uids.sort_unstable();
+        for chunk in uids.chunks(mb.batch_size) {
+            let set = uid_set(chunk);
+            // Sizes first, so an oversized message is never downloaded.
+            let sizes: Vec<(u32, u32)> = timed(async {
+                session
+                    .uid_fetch(&set, "(UID RFC822.SIZE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+            .collect();
+            let (small, big): (Vec<_>, Vec<_>) = sizes
+                .into_iter()
+                .partition(|&(_, size)| u64::from(size) <= limit);
+            let mut processed = Vec::new();
+            let mut quarantine: Vec<u32> = big.iter().map(|&(u, _)| u).collect();
+            for (uid, size) in &big {
+                tracing::warn!(
+                    uid,
+                    size,
+                    limit,
+                    "message over max_message_size: moved to the quarantine folder unread"
+                );
+                ctx.metrics.filed(
+                    &mb.name,
+                    &crate::ticket::ingest::Outcome::Quarantined {
+                        reason: "too large".into(),
+                    },
+                );
+            }
+            if !small.is_empty() {
+                let small_set = uid_set(&small.iter().map(|&(u, _)| u).collect::<Vec<_>>());
+                let fetches = timed(async {
+                    session
+                        .uid_fetch(&small_set, "(UID BODY.PEEK[])")
+                        .await?
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+                .await?;
+                let items: Vec<(u32, Incoming<'_>)> = fetches
+                    .iter()
+                    .filter_map(|f| {
+                        Some((
+                            f.uid?,
+                            Incoming {
+                                raw: f.body()?,
+                                source: SourceKey::imap(&key, uidvalidity, f.uid?),
+                            },
+                        ))
+                    })
+                    .collect();
+                ctx.metrics.fetched(&mb.name, items.len());
+                let (item_uids, items): (Vec<u32>, Vec<Incoming<'_>>) = items.into_iter().unzip();
+                let outcomes = super::file_batch(ctx, &ingestor, &items).await?;
+                for (uid, outcome) in item_uids.iter().zip(&outcomes) {
+                    ctx.metrics.filed(&mb.name, outcome);
+                    match Disposition::of(outcome) {
+                        Disposition::Processed => processed.push(*uid),
+                        Disposition::Quarantine => quarantine.push(*uid),
+                    }
+                }
+                ctx.sender_wake.notify_one();
+            }
+            // The batch is committed: now, and only now, it leaves the inbox.
+            match mb.after {
+                After::Move => {
+                    move_to(&mut session, caps, &processed, &imap.processed_folder).await?
+                }
+                After::Flag => flag_seen(&mut session, &processed).await?,
+            }
+            move_to(&mut session, caps, &quarantine, &imap.quarantine_folder).await?;
+            if let Some(&max) = chunk.last() {
+                state.last_uid = max;
+            }
+            ctx.store.save_mailbox_state(&mb.name, state).await?;
+            if stop.is_cancelled() {
+                break;
+            }
+        }
+        ctx.store.save_mailbox_state(&mb.name, state).await?;
+        ctx.metrics.polled(&mb.name);
+        if stop.is_cancelled() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;
+            return Ok(());
+        }
+        session = wait(session, caps, mb, imap, stop).await?;
+    }
+}
+
+/// Waits for new mail: IDLE when the server offers it, else the poll interval.
+async fn wait(
+    mut session: Session<Conn>,
+    caps: Caps,
+    mb: &MailboxSettings,
+    imap: &ImapSettings,
+    stop: &CancellationToken,
+) -> Result<Session<Conn>, SourceError> {
+    if !(caps.idle && imap.idle) {
+        super::sleep_or(stop, mb.poll_interval).await;
+        // Also tells a dead connection apart before the next search.
+        timed(session.noop()).await?;
+        return Ok(session);
+    }
+    let mut handle = session.idle();
+    timed(handle.init()).await?;
+    {
+        let (idle, interrupt) = handle.wait_with_timeout(imap.idle_timeout);
+        tokio::pin!(idle);
+        // async-imap's own timeout restarts with every keep-alive the server sends; this one
+        // re-issues IDLE within the limit whatever the server does.
+        let deadline = tokio::time::sleep(imap.idle_timeout);
+        tokio::pin!(deadline);
+        tokio::select! {
+            r = &mut idle => { r?; }
+            _ = &mut deadline => { drop(interrupt); idle.await?; }
+            _ = stop.cancelled() => { drop(interrupt); idle.await?; }
+        }
+    }
+    timed(handle.done()).await
+}
+
+async fn connect(s: &ImapSettings) -> Result<Session<Conn>, SourceError> {
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((s.host.as_str(), s.port)),
+    )
+    .await
+    .map_err(|_| {
+        SourceError::Protocol(format!("connecting to {}:{} timed out", s.host, s.port))
+    })??;
+    tcp.set_nodelay(true)?;
+    let client: Client<Conn> = match s.tls {
+        ImapTls::None => greeted(Client::new(Box::new(tcp) as Conn)).await?,
+        ImapTls::Implicit => greeted(Client::new(Box::new(tls(s, tcp).await?) as Conn)).await?,
+        ImapTls::Starttls => {
+            let mut plain = greeted(Client::new(tcp)).await?;
+            timed(plain.run_command_and_check_ok("STARTTLS", None)).await?;
+            Client::new(Box::new(tls(s, plain.into_inner()).await?) as Conn)
+        }
+    };
+    let session = tokio::time::timeout(COMMAND_TIMEOUT, client.login(&s.username, &s.password))
+        .await
+        .map_err(|_| SourceError::Protocol("login timed out".into()))?
+        .map_err(|(e, _)| e)?;
+    Ok(session)
+}
+
+async fn greeted<T: Io>(mut client: Client<T>) -> Result<Client<T>, SourceError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.read_response()).await {
+        Ok(Ok(Some(_))) => Ok(client),
+        Ok(Ok(None)) => Err(SourceError::Protocol(
+            "the server closed the connection before its greeting".into(),
+        )),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(SourceError::Protocol("no greeting from the server".into())),
+    }
+}
+
+async fn tls(
+    s: &ImapSettings,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SourceError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = &s.ca_file {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(ca)
+            .map_err(|e| SourceError::Tls(format!("{}: {e}", ca.display())))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| SourceError::Tls(format!("{}: {e}", ca.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| SourceError::Tls(format!("{}: {e}", ca.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SourceError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(s.host.clone())
+        .map_err(|e| SourceError::Tls(format!("{}: {e}", s.host)))?;
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| SourceError::Protocol("TLS handshake timed out".into()))??;
+    Ok(stream)
+}
+
+/// Moves exactly these UIDs; with neither MOVE nor UIDPLUS the originals stay marked
+/// `\Deleted` for the mailbox's owner rather than expunging anything we did not file.
+async fn move_to(
+    session: &mut Session<Conn>,
+    caps: Caps,
+    uids: &[u32],
+    folder: &str,
+) -> Result<(), SourceError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let set = uid_set(uids);
+    if caps.mv {
+        return timed(session.uid_mv(&set, folder)).await;
+    }
+    timed(session.uid_copy(&set, folder)).await?;
+    timed(async {
+        session
+            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    if caps.uidplus {
+        timed(async {
+            session
+                .uid_expunge(&set)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn flag_seen(session: &mut Session<Conn>, uids: &[u32]) -> Result<(), SourceError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let set = uid_set(uids);
+    timed(async {
+        session
+            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    Ok(())
+}
+
+/// Runs one IMAP command with the session-wide timeout.
+async fn timed<T, E: Into<SourceError>>(
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, SourceError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(SourceError::Protocol(format!(
+            "the server did not answer within {} s",
+            COMMAND_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// A compact UID set: sorted UIDs as ranges, `1:5,9,11:12`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_set;
+
+    #[test]
+    fn uid_sets_are_compact_ranges() {
+        assert_eq!(uid_set(&[5, 1, 2, 3, 9, 11, 12]), "1:3,5,9,11:12");
+        assert_eq!(uid_set(&[7]), "7");
+        assert_eq!(uid_set(&[4, 4, 5]), "4:5");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

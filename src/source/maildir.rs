@@ -1,0 +1,118 @@
+//! A local Maildir as a mailbox (the embedded default): `new/` is the inbox; a filed message is
+//! renamed into `cur/` (marked seen), a quarantined one into the `.Quarantine` Maildir++ folder.
+//! The rename happens only after the batch committed, so a crash leaves the message in `new/`
+//! and the next pass finds it filed already.
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Ctx, Disposition, SourceError, sleep_or};
+use crate::config::MailboxSettings;
+use crate::ticket::ingest::{Incoming, Ingestor, SourceKey};
+
+const QUARANTINE: &str = ".Quarantine";
+
+/// Creates the Maildir (and its quarantine folder) when missing.
+pub fn ensure(dir: &Path) -> std::io::Result<()> {
+    for base in [dir.to_path_buf(), dir.join(QUARANTINE)] {
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(base.join(sub))?;
+        }
+    }
+    Ok(())
+}
+
+/// Files what arrives in `dir/new` until `stop`.
+pub async fn watch(
+    ctx: &Ctx,
+    mb: &MailboxSettings,
+    dir: &Path,
+    stop: &CancellationToken,
+) -> Result<(), SourceError> {
+    ensure(dir)?;
+    tracing::info!(path = %dir.display(), "watching Maildir");
+    let ingestor = Ingestor::new(&ctx.store, &ctx.config);
+    loop {
+        let names = list_new(dir)?;
+        for chunk in names.chunks(mb.batch_size) {
+            let mut raws: Vec<(&str, Vec<u8>)> = Vec::with_capacity(chunk.len());
+            for name in chunk {
+                match tokio::fs::read(dir.join("new").join(name)).await {
+                    Ok(bytes) => raws.push((name, bytes)),
+                    // Taken away meanwhile (by a mail client, say): nothing to file.
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let items: Vec<Incoming<'_>> = raws
+                .iter()
+                .map(|(name, bytes)| Incoming {
+                    raw: bytes,
+                    source: SourceKey::maildir(&mb.name, unique(name)),
+                })
+                .collect();
+            let outcomes = super::file_batch(ctx, &ingestor, &items).await?;
+            ctx.metrics.fetched(&mb.name, raws.len());
+            for ((name, _), outcome) in raws.iter().zip(&outcomes) {
+                ctx.metrics.filed(&mb.name, outcome);
+                let target = destination(dir, name, Disposition::of(outcome));
+                tokio::fs::rename(dir.join("new").join(name), &target).await?;
+            }
+            ctx.sender_wake.notify_one();
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+        }
+        ctx.metrics.polled(&mb.name);
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        sleep_or(stop, mb.poll_interval).await;
+    }
+}
+
+/// The messages in `new/`, oldest name first (Maildir names start with the delivery time).
+fn list_new(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("new"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The unique part of a Maildir file name, without the `:2,flags` info.
+fn unique(name: &str) -> &str {
+    name.split(':').next().unwrap_or(name)
+}
+
+fn destination(dir: &Path, name: &str, d: Disposition) -> PathBuf {
+    match d {
+        Disposition::Processed => dir.join("cur").join(format!("{}:2,S", unique(name))),
+        Disposition::Quarantine => dir
+            .join(QUARANTINE)
+            .join("cur")
+            .join(format!("{}:2,", unique(name))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filed_mail_goes_to_cur_marked_seen() {
+        let d = Path::new("/m");
+        assert_eq!(
+            destination(d, "1700000000.M1P2.host", Disposition::Processed),
+            Path::new("/m/cur/1700000000.M1P2.host:2,S")
+        );
+        assert_eq!(
+            destination(d, "1700000000.M1P2.host:2,", Disposition::Quarantine),
+            Path::new("/m/.Quarantine/cur/1700000000.M1P2.host:2,")
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The daemon's bookkeeping: where each mailbox stands, and which instance works on it.
+use sqlx::Row;
+
+use super::{Store, StoreError, now_micros};
+
+/// Where a mailbox stands: its UIDVALIDITY and the highest UID filed and moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailboxState {
+    pub uidvalidity: Option<u32>,
+    pub last_uid: u32,
+}
+
+impl Store {
+    pub async fn mailbox_state(&self, mailbox: &str) -> Result<Option<MailboxState>, StoreError> {
+        let row = sqlx::query("SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = $1")
+            .bind(mailbox)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some(MailboxState {
+                uidvalidity: r
+                    .try_get::<Option<i64>, _>(0)?
+                    .and_then(|v| u32::try_from(v).ok()),
+                last_uid: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+            }),
+            None => None,
+        })
+    }
+
+    /// Records progress; a poll that filed nothing still counts as a successful poll.
+    pub async fn save_mailbox_state(
+        &self,
+        mailbox: &str,
+        state: MailboxState,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid, polled_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (mailbox) DO UPDATE SET \
+             uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, \
+             polled_at = excluded.polled_at",
+        )
+        .bind(mailbox)
+        .bind(state.uidvalidity.map(i64::from))
+        .bind(i64::from(state.last_uid))
+        .bind(now_micros())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the lease `name` for `holder`, or renews it when `holder` has it already. Returns
+    /// false when another holder's lease has not expired. The upsert is one statement, so two
+    /// instances racing for an expired lease cannot both win.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_micros();
+        let until = now + i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX / 2);
+        let row = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Gives a lease up at shutdown so that another instance need not wait for it to expire.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The holder of a lease that has not expired.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT holder FROM leases WHERE name = $1 AND expires_at >= $2")
+                .bind(name)
+                .bind(now_micros())
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+}
