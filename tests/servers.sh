@@ -5,6 +5,9 @@
 # tests/run.sh, which stops them at exit with servers_stop. Exports:
 #   POSTSTELLE_TEST_SMTP=127.0.0.1:12525   POSTSTELLE_TEST_IMAP=127.0.0.1:11143
 #   POSTSTELLE_TEST_IMAPS=127.0.0.1:11993  POSTSTELLE_TEST_CA=<test CA certificate>
+#   POSTSTELLE_TEST_DOVECOT_CONF=<its config, for doveadm>
+#   POSTSTELLE_TEST_IMAP_FAULTS=127.0.0.1:11144 and POSTSTELLE_TEST_DOVECOT_FAULTS_CONF: a second
+#   Dovecot (same users) that the fault tests restart
 # Every test user's password is "secret". Mail to an address that is no user lands in
 # catchall@example.test's INBOX.
 
@@ -36,6 +39,73 @@ wait_port() { # host port what
     return 1
 }
 
+# Test users: the delivery tests use support, staff, erika, max; each daemon test has d01…d40
+# to itself, so that tests running in parallel never see each other's mail.
+SERVERS_USERS="support staff erika max catchall $(seq -f 'd%02g' 1 40 | tr '\n' ' ')"
+
+# Writes a Dovecot configuration for a server under $1 with IMAP on port $2 and IMAPS on $3.
+# Certificates and the passwd file are shared with the first server ($SERVERS_BASE).
+dovecot_conf() {
+    local b=$1
+    mkdir -p "$b/mail" "$b/run" "$b/state"
+    chown 5000:5000 "$b/mail"
+    cat > "$b/dovecot.conf" <<CONF
+base_dir = $b/run/dovecot
+state_dir = $b/state
+log_path = $b/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+ssl = yes
+ssl_cert = <$SERVERS_BASE/cert.pem
+ssl_key = <$SERVERS_BASE/key.pem
+passdb {
+  driver = passwd-file
+  args = $SERVERS_BASE/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $SERVERS_BASE/passwd
+  default_fields = home=$b/mail/%d/%n
+}
+mail_location = maildir:~/Maildir
+mail_uid = 5000
+mail_gid = 5000
+first_valid_uid = 1000
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Processed {
+    auto = create
+  }
+  mailbox Quarantine {
+    auto = create
+  }
+}
+protocol imap {
+  # The scale-out tests hold several sessions per user.
+  mail_max_userip_connections = 100
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $2
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $3
+    ssl = yes
+  }
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+CONF
+}
+
 servers_start() {
     servers_install
     SERVERS_BASE=$(mktemp -d /tmp/poststelle-servers.XXXXXX)
@@ -54,64 +124,14 @@ servers_start() {
         -days 2 -extfile "$b/san.ext" -out "$b/cert.pem" >/dev/null 2>&1
 
     : > "$b/passwd"
-    for u in support staff erika max catchall; do
+    for u in $SERVERS_USERS; do
         echo "$u@example.test:{PLAIN}secret:::::" >> "$b/passwd"
     done
 
-    cat > "$b/dovecot.conf" <<CONF
-base_dir = $b/run/dovecot
-state_dir = $b/state
-log_path = $b/dovecot.log
-protocols = imap lmtp
-listen = 127.0.0.1
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-ssl = yes
-ssl_cert = <$b/cert.pem
-ssl_key = <$b/key.pem
-passdb {
-  driver = passwd-file
-  args = $b/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $b/passwd
-  default_fields = home=$b/mail/%d/%n
-}
-mail_location = maildir:~/Maildir
-mail_uid = 5000
-mail_gid = 5000
-first_valid_uid = 1000
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Processed {
-    auto = create
-  }
-  mailbox Quarantine {
-    auto = create
-  }
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = 11143
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = 11993
-    ssl = yes
-  }
-}
-service lmtp {
-  unix_listener lmtp {
-    mode = 0666
-  }
-}
-CONF
+    dovecot_conf "$b" 11143 11993
 
     {
-        for u in support staff erika max catchall; do echo "$u@example.test dovecot"; done
+        for u in $SERVERS_USERS; do echo "$u@example.test dovecot"; done
         echo "@ catchall@example.test"
     } > "$b/vusers"
     cat > "$b/smtpd.conf" <<CONF
@@ -129,7 +149,13 @@ CONF
     smtpd -d -f "$b/smtpd.conf" >"$b/smtpd.out" 2>&1 &
     SERVERS_SMTPD_PID=$!
 
+    # A second Dovecot that the fault tests stop and start again, so that no other test
+    # loses its server.
+    dovecot_conf "$b/faults" 11144 11994
+    dovecot -c "$b/faults/dovecot.conf"
+
     wait_port 127.0.0.1 11143 Dovecot
+    wait_port 127.0.0.1 11144 "Dovecot (faults)"
     wait_port 127.0.0.1 12525 OpenSMTPD
     for _ in $(seq 1 50); do [ -S "$b/run/dovecot/lmtp" ] && break; sleep 0.1; done
 
@@ -137,12 +163,16 @@ CONF
     export POSTSTELLE_TEST_IMAP=127.0.0.1:11143
     export POSTSTELLE_TEST_IMAPS=127.0.0.1:11993
     export POSTSTELLE_TEST_CA=$b/ca.pem
+    export POSTSTELLE_TEST_DOVECOT_CONF=$b/dovecot.conf
+    export POSTSTELLE_TEST_IMAP_FAULTS=127.0.0.1:11144
+    export POSTSTELLE_TEST_DOVECOT_FAULTS_CONF=$b/faults/dovecot.conf
     echo "Dovecot and OpenSMTPD for the tests: $b" >&2
 }
 
 servers_stop() {
     [ -n "${SERVERS_SMTPD_PID:-}" ] && kill "$SERVERS_SMTPD_PID" 2>/dev/null
     [ -n "${SERVERS_DOVECOT_PID:-}" ] && kill "$SERVERS_DOVECOT_PID" 2>/dev/null
+    [ -n "${SERVERS_BASE:-}" ] && doveadm -c "$SERVERS_BASE/faults/dovecot.conf" stop 2>/dev/null
     wait 2>/dev/null
     [ -n "${SERVERS_BASE:-}" ] && rm -rf "$SERVERS_BASE"
     return 0

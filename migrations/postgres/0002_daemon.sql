@@ -6,7 +6,7 @@ CREATE TABLE mailbox_state (
     mailbox     TEXT    PRIMARY KEY,
     uidvalidity BIGINT,
     last_uid    BIGINT  NOT NULL DEFAULT 0,
-    polled_at
+    polled_at   BIGINT
 );
 
 -- Who works on what: one row per mailbox, held by one instance until expires_at (UTC µs).

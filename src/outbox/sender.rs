@@ -8,9 +8,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::Row;
 
@@ -48,7 +48,11 @@ pub enum Mailer {
         transport: AsyncFileTransport<Tokio1Executor>,
         dir: PathBuf,
     },
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp {
+        builder: Box<AsyncSmtpTransportBuilder>,
+        /// Replaced by a fresh one (new connections) after a temporary failure.
+        transport: tokio::sync::RwLock<AsyncSmtpTransport<Tokio1Executor>>,
+    },
 }
 
 impl Mailer {
@@ -100,7 +104,10 @@ impl Mailer {
                 if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
                     b = b.credentials(Credentials::new(user.clone(), pass.clone()));
                 }
-                Ok(Mailer::Smtp(b.build()))
+                Ok(Mailer::Smtp {
+                    transport: tokio::sync::RwLock::new(b.clone().build()),
+                    builder: Box::new(b),
+                })
             }
         }
     }
@@ -112,13 +119,32 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Temporary(format!("file transport: {e}"))),
-            Mailer::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| {
-                if e.is_permanent() {
-                    SendError::Permanent(e.to_string())
-                } else {
-                    SendError::Temporary(e.to_string())
-                }
-            }),
+            Mailer::Smtp { builder, transport } => {
+                let first = transport.read().await.send(msg.clone()).await;
+                let e = match first {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.is_permanent() => return Err(SendError::Permanent(e.to_string())),
+                    Err(e) => e,
+                };
+                // Servers limit what one connection may do ("452 Too many messages sent")
+                // and answer every later mail on it the same way; the pool would keep handing
+                // that connection out. Drop the pool and try once more on a new connection.
+                tracing::debug!(error = %e, "temporary SMTP failure; retrying on a new connection");
+                *transport.write().await = (**builder).clone().build();
+                transport
+                    .read()
+                    .await
+                    .send(msg)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            SendError::Permanent(e.to_string())
+                        } else {
+                            SendError::Temporary(e.to_string())
+                        }
+                    })
+            }
         }
     }
 
@@ -126,7 +152,7 @@ impl Mailer {
     pub fn sent_dir(&self) -> Option<&Path> {
         match self {
             Mailer::File { dir, .. } => Some(dir),
-            Mailer::Smtp(_) => None,
+            Mailer::Smtp { .. } => None,
         }
     }
 }

@@ -2,6 +2,7 @@
 mod cli;
 mod config_check;
 mod corpus;
+mod daemon;
 mod nutzerkonto;
 mod rules;
 mod sla;

@@ -67,6 +67,22 @@ impl TestDb {
         }
     }
 
+    /// The database URL, for a daemon started as a process of its own.
+    pub fn url(&self) -> String {
+        match &self.pg_name {
+            Some(name) => match admin_url().rsplit_once('/') {
+                Some((base, _)) => format!("{base}/{name}"),
+                None => admin_url(),
+            },
+            None => Store::default_url(
+                self._dir
+                    .as_ref()
+                    .map(|d| d.path())
+                    .unwrap_or(std::path::Path::new(".")),
+            ),
+        }
+    }
+
     pub async fn finish(self) {
         self.store.close().await;
         if let Some(name) = self.pg_name {
