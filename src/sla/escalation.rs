@@ -240,30 +240,37 @@ pub async fn next_due(store: &Store) -> Result<Option<Timestamp>, StoreError> {
 
 /// The escalation loop of the daemon: writes what is due, then sleeps until the next notice
 /// falls due, `wake` is notified (a ticket was opened or changed) or `shutdown` completes.
+/// `sender_wake` is notified when notices were written, so the outbox sends them at once.
 pub async fn run(
     store: Store,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    sender_wake: Arc<Notify>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
         let pause = match escalate_due(&store, &config, now).await {
-            Ok(_) => match next_due(&store).await {
-                Ok(Some(next)) => {
-                    let wait = next.duration_since(clock.now()).as_millis().max(0);
-                    // At least a second: a notice that keeps failing must not spin the loop.
-                    Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
-                        .clamp(Duration::from_secs(1), MAX_SLEEP)
+            Ok(written) => {
+                if !written.is_empty() {
+                    sender_wake.notify_one();
                 }
-                Ok(None) => MAX_SLEEP,
-                Err(e) => {
-                    tracing::error!(error = %e, "escalation: reading the next due instant failed");
-                    RETRY
+                match next_due(&store).await {
+                    Ok(Some(next)) => {
+                        let wait = next.duration_since(clock.now()).as_millis().max(0);
+                        // At least a second: a notice that keeps failing must not spin the loop.
+                        Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
+                            .clamp(Duration::from_secs(1), MAX_SLEEP)
+                    }
+                    Ok(None) => MAX_SLEEP,
+                    Err(e) => {
+                        tracing::error!(error = %e, "escalation: reading the next due instant failed");
+                        RETRY
+                    }
                 }
-            },
+            }
             Err(e) => {
                 tracing::error!(error = %e, "escalation round failed");
                 RETRY

@@ -603,8 +603,8 @@ hours = { mon = "08:00-09:00" }
 "#;
     let t = TempConfig::new(
         &text.replacen(
-            "name = \"support\"",
-            "name = \"support\"\ncalendar = \"bayern\"",
+            "[[queue]]\nname = \"support\"",
+            "[[queue]]\nname = \"support\"\ncalendar = \"bayern\"",
             1,
         ),
         &[],

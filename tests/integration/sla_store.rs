@@ -351,25 +351,30 @@ async fn a_restart_after_the_deadline_sends_the_breach_once(db: &TestDb) {
         ts("2026-11-27T15:00:00+01:00")
     );
     let monday = Arc::new(Fixed(ts("2026-11-30T08:00:00+01:00")));
-    // The daemon's loop comes up: it writes what fell due while it was away, then sleeps.
+    // The daemon's loop comes up: it writes what fell due while it was away, then sleeps;
+    // then it is restarted once more.
+    let mut first = true;
     for _ in 0..2 {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let wake = Arc::new(tokio::sync::Notify::new());
+        let sender_wake = Arc::new(tokio::sync::Notify::new());
         let task = tokio::spawn(escalation::run(
             db.store.clone(),
             Arc::new(poststelle::config::Config::load(None).expect("config")),
             monday.clone(),
             wake.clone(),
+            sender_wake.clone(),
             async {
                 let _ = stopped.await;
             },
         ));
-        for _ in 0..100 {
-            if !escalations(&db.store).await.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if first {
+            // The sender is told as soon as the breach is in the outbox.
+            tokio::time::timeout(Duration::from_secs(10), sender_wake.notified())
+                .await
+                .expect("the sender is woken");
         }
+        first = false;
         // A wake-up (a ticket changed) makes it look again: still nothing new.
         wake.notify_one();
         tokio::time::sleep(Duration::from_millis(200)).await;
