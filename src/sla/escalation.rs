@@ -27,8 +27,10 @@ use crate::ticket::ingest::audit;
 pub const WARNING_TEMPLATE: &str = "sla-vorwarnung";
 pub const BREACH_TEMPLATE: &str = "sla-fristverletzung";
 
-/// The loop looks again at least this often, for tickets another instance opened.
-const MAX_SLEEP: Duration = Duration::from_secs(15 * 60);
+/// The loop looks again at least this often: `tickets set` in another process and other
+/// instances on the same PostgreSQL change clocks without being able to wake this one, and a
+/// class raised to 1 can make a notice due at once. One indexed query a minute is cheap.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// After a failed round (database away), wait this long before the next.
 const RETRY: Duration = Duration::from_secs(30);
 
