@@ -259,6 +259,29 @@ fn write_calendar(out: &mut impl Write, cal: &Calendar, year: i16) -> Result<()>
         };
         writeln!(out, "  {day}  {hours}")?;
     }
+    let tz = cal.time_zone();
+    let start = Date::new(year, 1, 1)?.to_zoned(tz.clone())?.timestamp();
+    let end = Date::new(year, 12, 31)?
+        .tomorrow()?
+        .to_zoned(tz.clone())?
+        .timestamp();
+    // Service hours are wall-clock hours: these days are an hour shorter or longer.
+    let switches: Vec<String> = tz
+        .following(start)
+        .take_while(|t| t.timestamp() < end)
+        .map(|t| {
+            let before = tz.to_offset(t.timestamp() - jiff::SignedDuration::from_secs(1));
+            format!(
+                "{} ({} → {})",
+                t.timestamp().to_zoned(tz.clone()).date(),
+                before,
+                t.offset()
+            )
+        })
+        .collect();
+    if !switches.is_empty() {
+        writeln!(out, "clock changes in {year}: {}", switches.join(", "))?;
+    }
     writeln!(out, "closed days in {year}:")?;
     for (date, why) in cal.closed_days(year) {
         writeln!(out, "  {date} {}  {why}", date.strftime("%a"))?;

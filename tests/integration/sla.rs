@@ -575,6 +575,10 @@ fn configured_calendars_reach_the_commands() {
     assert!(out.contains("Mon  07:30-12:00, 13:00-17:00"), "{out}");
     assert!(out.contains("Fri  07:30-13:00"), "{out}");
     assert!(out.contains("Sat  closed"), "{out}");
+    assert!(
+        out.contains("clock changes in 2026: 2026-03-29 (+01 → +02), 2026-10-25 (+02 → +01)"),
+        "{out}"
+    );
     // Bavarian holidays (Heilige Drei Könige), the extra closed dates, not the opened 24 Dec.
     assert!(out.contains("2026-01-06 Tue  Heilige Drei Könige"), "{out}");
     assert!(
