@@ -134,6 +134,23 @@ pub async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Result<Ex
                 if let Some(l) = &s.linked_to {
                     writeln!(out, "Linked to: {l}")?;
                 }
+                if let Some(c) = &t.sla {
+                    writeln!(
+                        out,
+                        "Deadline:  {} (class {}, calendar {}; warning at {})",
+                        c.due, c.class, c.calendar, c.warn_at
+                    )?;
+                    match (&c.reacted, c.met) {
+                        (Some(at), Some(met)) => writeln!(
+                            out,
+                            "Reaction:  {at} by {} — {} after {} min of service time",
+                            c.reacted_by.as_deref().unwrap_or("?"),
+                            if met { "met" } else { "BREACHED" },
+                            c.service_used_minutes.unwrap_or(0)
+                        )?,
+                        _ => writeln!(out, "Reaction:  none yet")?,
+                    }
+                }
                 writeln!(out, "\nArticles:")?;
                 for a in &t.articles {
                     writeln!(

@@ -14,6 +14,7 @@ pub mod config;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
+pub mod sla;
 pub mod source;
 pub mod store;
 pub mod templates;

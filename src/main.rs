@@ -11,6 +11,7 @@ use poststelle::message::InboundMessage;
 use poststelle::store::Store;
 
 mod commands;
+mod sla_cmd;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -68,6 +69,9 @@ enum Command {
     /// Messages that could not be filed
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
+    /// Service levels: deadlines, calendars
+    #[command(subcommand)]
+    Sla(sla_cmd::SlaCmd),
 }
 
 #[derive(Args)]
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
         Command::Quarantine(cmd) => with_store(&cli.global, |rt, cfg, store| {
             rt.block_on(commands::quarantine(cfg, store, cmd))
         }),
+        Command::Sla(cmd) => sla_cmd::dispatch(&cli.global, cmd),
     };
     match result {
         Ok(code) => code,
@@ -282,13 +287,14 @@ fn check(g: &Global) -> Result<ExitCode> {
     match Config::load(g.config.as_deref()) {
         Ok(cfg) => {
             println!(
-                "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s)",
+                "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s)",
                 cfg.origin,
                 cfg.settings.queues.len(),
                 cfg.rules.rules.len(),
                 cfg.rules.sources.len(),
                 cfg.contacts.services.len(),
                 cfg.templates.count(),
+                cfg.settings.sla.calendars.names().count(),
             );
             Ok(ExitCode::SUCCESS)
         }

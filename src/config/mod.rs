@@ -2,6 +2,7 @@
 //! home state and the clearing queue. Loading validates everything the classifier will need
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
+mod calendars;
 mod diag;
 mod files;
 mod sources;
@@ -15,6 +16,7 @@ use toml::Spanned;
 
 use crate::classify::nutzerkonto::{ContactList, STATE_CODES};
 use crate::classify::rules::RuleSet;
+pub use calendars::SlaSettings;
 pub use diag::{Diagnostic, Diagnostics, SourceText};
 pub use files::Files;
 pub use sources::{
@@ -59,6 +61,10 @@ struct RawConfig {
     ingest: RawIngest,
     #[serde(default)]
     outbox: RawOutbox,
+    #[serde(default)]
+    sla: calendars::RawSla,
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
     daemon: sources::RawDaemon,
     #[serde(default, rename = "mailbox")]
@@ -140,6 +146,10 @@ struct RawQueue {
     escalation: Option<Spanned<String>>,
     #[serde(default)]
     description: String,
+    /// Service calendar of the queue's deadlines; default `sla.calendar`.
+    calendar: Option<Spanned<String>>,
+    /// The next support level's queue: SLA notices go to its staff address.
+    escalate_to: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,6 +304,10 @@ pub struct Queue {
     pub staff: Option<String>,
     pub escalation: Option<String>,
     pub description: String,
+    /// Name of the service calendar its deadlines run on.
+    pub calendar: String,
+    /// The next support level's queue (level by level: 1st → 2nd → 3rd).
+    pub escalate_to: Option<String>,
 }
 
 /// How Nutzerkonto mail (`HE_<Betreff>_NKB`) is routed beyond the contact list.
@@ -330,6 +344,7 @@ pub struct Settings {
     pub instance_id: u8,
     pub ingest: IngestSettings,
     pub outbox: OutboxSettings,
+    pub sla: SlaSettings,
     pub daemon: DaemonSettings,
     /// The mailboxes `poststelle run` watches.
     pub mailboxes: Vec<MailboxSettings>,
@@ -567,6 +582,7 @@ fn validate_settings(
         );
     }
 
+    let sla = calendars::validate(&raw.calendars, &raw.sla, src, diags);
     let mut queues: Vec<Queue> = Vec::new();
     for q in &raw.queues {
         let offset = q.span().start;
@@ -591,6 +607,15 @@ fn validate_settings(
         for addr in [&q.staff, &q.escalation].into_iter().flatten() {
             check_address(src, addr, diags);
         }
+        let calendar = match &q.calendar {
+            Some(c) => {
+                let c_name = c.get_ref().trim();
+                let what = format!("queue \"{name}\"");
+                calendars::need_calendar(&sla.calendars, c_name, at(c), &what, src, diags);
+                c_name.to_string()
+            }
+            None => sla.default_calendar.clone(),
+        };
         queues.push(Queue {
             name,
             staff: q.staff.as_ref().map(|a| a.get_ref().trim().to_string()),
@@ -599,7 +624,59 @@ fn validate_settings(
                 .as_ref()
                 .map(|a| a.get_ref().trim().to_string()),
             description: q.description.clone(),
+            calendar,
+            escalate_to: q
+                .escalate_to
+                .as_ref()
+                .map(|e| e.get_ref().trim().to_string()),
         });
+    }
+    for q in raw.queues.iter().map(Spanned::get_ref) {
+        let Some(next) = &q.escalate_to else {
+            continue;
+        };
+        let name = next.get_ref().trim();
+        let fix = if queues.iter().any(|o| o.name == name) {
+            None
+        } else {
+            Some(format!(
+                "name the queue of the next support level, one of: {}",
+                queues
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        };
+        if let Some(fix) = fix {
+            diags.push(
+                src,
+                at(next),
+                format!(
+                    "queue \"{}\" escalates to the unknown queue \"{name}\"",
+                    q.name.trim()
+                ),
+                fix,
+            );
+        } else if name == q.name.trim() {
+            diags.push(
+                src,
+                at(next),
+                format!("queue \"{name}\" escalates to itself"),
+                "name the queue of the next support level",
+            );
+        }
+        if q.escalation.is_some() {
+            diags.push(
+                src,
+                at(next),
+                format!(
+                    "queue \"{}\" has both escalation and escalate_to",
+                    q.name.trim()
+                ),
+                "keep one: escalation = an address, or escalate_to = the next level's queue",
+            );
+        }
     }
     if queues.is_empty() {
         diags.push(
@@ -668,6 +745,7 @@ fn validate_settings(
             auto_reply_limit_per_hour: raw.ingest.auto_reply_limit_per_hour,
         },
         outbox,
+        sla,
     }
 }
 

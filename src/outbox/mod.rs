@@ -12,8 +12,13 @@ use crate::store::StoreError;
 use crate::store::buffer::{Val, WriteBuffer};
 use crate::ticket::ingest::audit;
 
-/// Templates the ticket stage uses on its own: the routed copy for staff and forwards.
-pub const BUILT_IN_TEMPLATES: [&str; 2] = ["kopie-an-team", "weiterleitung"];
+/// Templates poststelle uses on its own: the routed copy for staff, forwards, SLA notices.
+pub const BUILT_IN_TEMPLATES: [&str; 4] = [
+    "kopie-an-team",
+    "weiterleitung",
+    crate::sla::escalation::WARNING_TEMPLATE,
+    crate::sla::escalation::BREACH_TEMPLATE,
+];
 
 /// Why a mail is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

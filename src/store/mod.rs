@@ -30,6 +30,10 @@ pub enum StoreError {
     Url(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("service level: {0}")]
+    Sla(#[from] crate::sla::SlaError),
+    #[error("stored instant out of range: {0}")]
+    Time(#[from] jiff::Error),
 }
 
 /// A connection pool on the configured database, schema migrated.

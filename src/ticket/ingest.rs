@@ -353,6 +353,16 @@ impl<'a> Ingestor<'a> {
                     }
                 }
                 self.add_article(conn, t.id, raw_id, msg, "inbound").await?;
+                let settings = &self.config.settings;
+                crate::sla::tickets::on_inbound_mail(
+                    conn,
+                    settings,
+                    t.id,
+                    &t.queue,
+                    &sender,
+                    self.now(),
+                )
+                .await?;
                 let new_state = if reopened || t.state == State::Pending.as_str() {
                     Some(State::Open)
                 } else {
@@ -515,6 +525,14 @@ impl<'a> Ingestor<'a> {
         .fetch_one(&mut *conn)
         .await?;
 
+        crate::sla::tickets::on_ticket_created(
+            buf,
+            s,
+            ticket_id,
+            &d.queue,
+            d.severity.into(),
+            now_ts,
+        );
         add_participant(buf, ticket_id, &requester, "requester");
         let ours = |a: &str| {
             a.eq_ignore_ascii_case(&s.outbox.from)

@@ -7,6 +7,7 @@ use sqlx::Row;
 use super::State;
 use super::ingest::audit;
 use crate::config::Config;
+use crate::sla::tickets as sla;
 use crate::store::buffer::WriteBuffer;
 use crate::store::{Store, StoreError};
 
@@ -114,6 +115,8 @@ pub struct TicketView {
     pub articles: Vec<ArticleView>,
     pub outbox: Vec<OutboxView>,
     pub audit: Vec<AuditView>,
+    /// The reaction clock; `None` for tickets opened before deadlines existed.
+    pub sla: Option<sla::SlaView>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,12 +194,15 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut conn = store.pool().acquire().await?;
+    let sla = sla::view(&mut conn, id).await?;
     Ok(TicketView {
         summary,
         category,
         articles,
         outbox,
         audit,
+        sla,
     })
 }
 
@@ -241,7 +247,8 @@ pub async fn set_ticket(
             "queue \"{q}\" is not configured"
         )));
     }
-    let now = jiff::Timestamp::now().as_microsecond();
+    let now_ts = jiff::Timestamp::now();
+    let now = now_ts.as_microsecond();
     let mut tx = store.begin_write().await?;
     let mut buf = WriteBuffer::default();
     let row = sqlx::query("SELECT state, severity, queue FROM tickets WHERE id = $1")
@@ -335,6 +342,15 @@ pub async fn set_ticket(
             "note_added",
             &json!({ "length": note.len() }),
         );
+    }
+    let new_sev = change.severity.map_or(old_sev, i64::from);
+    let new_queue = change.queue.unwrap_or(&old_queue);
+    if new_sev != old_sev || new_queue != old_queue {
+        sla::recompute(&mut tx, &config.settings, id, new_queue, new_sev).await?;
+    }
+    let state_changed = state.is_some_and(|s| s.as_str() != old_state);
+    if state_changed || change.note.is_some() {
+        sla::record_reaction(&mut tx, &config.settings, id, now_ts, change.actor).await?;
     }
     buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;

@@ -5,6 +5,8 @@ mod corpus;
 mod daemon;
 mod nutzerkonto;
 mod rules;
+mod sla;
+mod sla_store;
 mod smtp;
 mod store;
 mod support;

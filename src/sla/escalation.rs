@@ -1,0 +1,287 @@
+//! Escalation: the next support level is warned when a share of the reaction budget is used up
+//! and told when the deadline passes — each notice once per ticket and class, through the
+//! outbox. The next level is the staff address of the queue named by `escalate_to` (1st → 2nd
+//! → 3rd level, one step at a time), else the queue's `escalation` address.
+//!
+//! Exactly once, across restarts and instances: a notice is a row in `sla_escalations` keyed by
+//! (ticket, class, kind), inserted in the same transaction as its outbox mail; a second attempt
+//! finds the row and sends nothing. A notice that fell due while the daemon was down is found
+//! by the next run, because the query asks what is due *now*, not what changed. When the
+//! deadline has passed as well, only the breach is sent: a warning after the fact helps no one.
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::Row;
+use tokio::sync::Notify;
+
+use crate::config::{Config, Settings};
+use crate::outbox::{self, Kind, NewMail};
+use crate::store::buffer::WriteBuffer;
+use crate::store::{Store, StoreError};
+use crate::ticket::berlin;
+use crate::ticket::ingest::audit;
+
+pub const WARNING_TEMPLATE: &str = "sla-vorwarnung";
+pub const BREACH_TEMPLATE: &str = "sla-fristverletzung";
+
+/// The loop looks again at least this often: `tickets set` in another process and other
+/// instances on the same PostgreSQL change clocks without being able to wake this one, and a
+/// class raised to 1 can make a notice due at once. One indexed query a minute is cheap.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// After a failed round (database away), wait this long before the next.
+const RETRY: Duration = Duration::from_secs(30);
+
+/// Where "now" comes from: the system clock, or a controlled one in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// `sla.warn_at_percent` of the budget is used up.
+    Warning,
+    /// The deadline has passed without a reaction.
+    Breach,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Warning => "warning",
+            NoticeKind::Breach => "breach",
+        }
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            NoticeKind::Warning => WARNING_TEMPLATE,
+            NoticeKind::Breach => BREACH_TEMPLATE,
+        }
+    }
+}
+
+/// One notice written by [`escalate_due`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub ticket: String,
+    pub severity: i64,
+    pub kind: NoticeKind,
+    /// `None` when the queue has no escalation address (recorded, nothing sent).
+    pub recipient: Option<String>,
+}
+
+/// Candidates: clocks still running whose next notice is due at `now`.
+const DUE: &str = "SELECT s.ticket_id, s.severity, s.due_at, t.number, t.queue, t.subject, \
+     t.requester, s.received_at, s.calendar FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+     WHERE s.reacted_at IS NULL AND t.state <> 'closed' AND s.warn_at <= $1 \
+     AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+       AND e.severity = s.severity \
+       AND e.kind = CASE WHEN s.due_at <= $1 THEN 'breach' ELSE 'warning' END) \
+     AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+       AND e.severity = s.severity AND e.kind = 'breach') \
+     ORDER BY s.warn_at";
+
+/// Writes every notice due at `now` (each in its own transaction) and returns them.
+pub async fn escalate_due(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Vec<Notice>, StoreError> {
+    let rows = sqlx::query(DUE)
+        .bind(now.as_microsecond())
+        .fetch_all(store.pool())
+        .await?;
+    let mut notices = Vec::new();
+    for row in rows {
+        let ticket_id: i64 = row.try_get(0)?;
+        let severity: i64 = row.try_get(1)?;
+        let due = Timestamp::from_microsecond(row.try_get(2)?)?;
+        let number: String = row.try_get(3)?;
+        let queue: String = row.try_get(4)?;
+        let kind = if due <= now {
+            NoticeKind::Breach
+        } else {
+            NoticeKind::Warning
+        };
+        let mut tx = store.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO sla_escalations (ticket_id, severity, kind, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(ticket_id)
+        .bind(severity)
+        .bind(kind.as_str())
+        .bind(now.as_microsecond())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // Another instance wrote this notice since the query above.
+            continue;
+        }
+        let recipient = recipient(&config.settings, &queue);
+        let mut buf = WriteBuffer::default();
+        match &recipient {
+            Some(to) => {
+                let context = json!({
+                    "ticket_tag": config.settings.ticket_tag,
+                    "sender_name": config.settings.outbox.from_name,
+                    "ticket": {
+                        "number": number,
+                        "subject": row.try_get::<String, _>(5)?,
+                        "queue": queue,
+                        "severity": severity,
+                        "severity_name": crate::classify::class_name(u8::try_from(severity).unwrap_or(4)),
+                        "requester": row.try_get::<String, _>(6)?,
+                        "received_local": local(Timestamp::from_microsecond(row.try_get(7)?)?),
+                    },
+                    "sla": {
+                        "kind": kind.as_str(),
+                        "calendar": row.try_get::<String, _>(8)?,
+                        "due_local": local(due),
+                        "warn_at_percent": config.settings.sla.warn_at_percent,
+                    },
+                });
+                let message_id = outbox::enqueue(
+                    &mut tx,
+                    &mut buf,
+                    config,
+                    now,
+                    NewMail {
+                        ticket_id: Some(ticket_id),
+                        kind: Kind::Escalation,
+                        template: kind.template(),
+                        recipient: to,
+                        in_reply_to: None,
+                        references: Vec::new(),
+                        context: &context,
+                        attach_raw: None,
+                    },
+                )
+                .await?;
+                sqlx::query(
+                    "UPDATE sla_escalations SET message_id = $1 \
+                     WHERE ticket_id = $2 AND severity = $3 AND kind = $4",
+                )
+                .bind(&message_id)
+                .bind(ticket_id)
+                .bind(severity)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => audit(
+                &mut buf,
+                now.as_microsecond(),
+                Some(ticket_id),
+                None,
+                "poststelle",
+                "escalation_unsent",
+                &json!({ "kind": kind.as_str(), "why": format!("queue \"{queue}\" has no escalation address") }),
+            ),
+        }
+        buf.flush(&mut tx, store.backend()).await?;
+        tx.commit().await?;
+        tracing::info!(
+            ticket = number,
+            severity,
+            kind = kind.as_str(),
+            to = recipient.as_deref().unwrap_or(""),
+            due = %due,
+            "escalation"
+        );
+        notices.push(Notice {
+            ticket: number,
+            severity,
+            kind,
+            recipient,
+        });
+    }
+    Ok(notices)
+}
+
+/// Where a queue's notices go: the staff address of the next level's queue
+/// (`escalate_to`), else its `escalation` address.
+pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
+    let q = settings.queue(queue)?;
+    match &q.escalate_to {
+        Some(next) => settings.queue(next)?.staff.clone(),
+        None => q.escalation.clone(),
+    }
+}
+
+fn local(t: Timestamp) -> String {
+    t.to_zoned(berlin()).strftime("%d.%m.%Y %H:%M").to_string()
+}
+
+/// The next instant a notice falls due, if any clock is running.
+pub async fn next_due(store: &Store) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(CASE WHEN EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = s.severity AND e.kind = 'warning') THEN s.due_at ELSE s.warn_at END) \
+         FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE s.reacted_at IS NULL AND t.state <> 'closed' \
+         AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = s.severity AND e.kind = 'breach')",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok(next.map(Timestamp::from_microsecond).transpose()?)
+}
+
+/// The escalation loop of the daemon: writes what is due, then sleeps until the next notice
+/// falls due, `wake` is notified (a ticket was opened or changed) or `shutdown` completes.
+/// `sender_wake` is notified when notices were written, so the outbox sends them at once.
+pub async fn run(
+    store: Store,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    sender_wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let now = clock.now();
+        let pause = match escalate_due(&store, &config, now).await {
+            Ok(written) => {
+                if !written.is_empty() {
+                    sender_wake.notify_one();
+                }
+                match next_due(&store).await {
+                    Ok(Some(next)) => {
+                        let wait = next.duration_since(clock.now()).as_millis().max(0);
+                        // At least a second: a notice that keeps failing must not spin the loop.
+                        Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
+                            .clamp(Duration::from_secs(1), MAX_SLEEP)
+                    }
+                    Ok(None) => MAX_SLEEP,
+                    Err(e) => {
+                        tracing::error!(error = %e, "escalation: reading the next due instant failed");
+                        RETRY
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "escalation round failed");
+                RETRY
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}

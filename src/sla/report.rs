@@ -1,0 +1,267 @@
+//! The availability report (MISSION §4): per month and in total, the outage time of class-1
+//! incidents (report received → restoration, i.e. the ticket closed) inside service time,
+//! without announced maintenance, as availability against a target; and how many reaction
+//! deadlines were met or breached per class.
+//!
+//! Availability = 1 − outage / (service time − maintenance), all measured on the report's
+//! calendar. Overlapping incidents count once: an outage is an outage, however many report it.
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Calendar, SlaError};
+use crate::store::{Store, StoreError};
+
+/// A class-1 incident: received, and restored (`None` while it lasts).
+#[derive(Debug, Clone, Copy)]
+pub struct Incident {
+    pub received: Timestamp,
+    pub restored: Option<Timestamp>,
+}
+
+/// The reaction clock of one ticket, for the met/breached counts.
+#[derive(Debug, Clone, Copy)]
+pub struct ReactionRecord {
+    pub severity: i64,
+    pub received: Timestamp,
+    pub due: Timestamp,
+    /// `Some(true)` met, `Some(false)` breached, `None` no reaction yet.
+    pub met: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Reactions {
+    pub met: u32,
+    pub breached: u32,
+    /// No reaction yet and the deadline still ahead.
+    pub open: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Period {
+    /// `2026-11`, or `total`.
+    pub period: String,
+    pub service_seconds: i64,
+    pub maintenance_seconds: i64,
+    pub outage_seconds: i64,
+    pub availability_percent: f64,
+    pub target_percent: f64,
+    pub target_met: bool,
+    /// Classes 1–4.
+    pub reactions: [Reactions; 4],
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub calendar: String,
+    #[serde(serialize_with = "display")]
+    pub from: Date,
+    #[serde(serialize_with = "display")]
+    pub to: Date,
+    pub months: Vec<Period>,
+    pub total: Period,
+}
+
+fn display<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+/// Sorted, merged intervals.
+fn merge(mut v: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> {
+    v.retain(|(a, b)| a < b);
+    v.sort();
+    let mut out: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(v.len());
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// `a` without the parts covered by `b` (both merged).
+fn subtract(
+    a: &[(Timestamp, Timestamp)],
+    b: &[(Timestamp, Timestamp)],
+) -> Vec<(Timestamp, Timestamp)> {
+    let mut out = Vec::new();
+    for &(mut start, end) in a {
+        for &(bs, be) in b {
+            if be <= start || bs >= end {
+                continue;
+            }
+            if bs > start {
+                out.push((start, bs));
+            }
+            start = start.max(be);
+        }
+        if start < end {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+fn service_in(
+    cal: &Calendar,
+    intervals: &[(Timestamp, Timestamp)],
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<SignedDuration, SlaError> {
+    let mut total = SignedDuration::ZERO;
+    for &(a, b) in intervals {
+        total += cal.service_time(a.max(from), b.min(to))?;
+    }
+    Ok(total)
+}
+
+/// What a report is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    /// Class-1 incidents.
+    pub incidents: Vec<Incident>,
+    /// Announced maintenance windows.
+    pub maintenance: Vec<(Timestamp, Timestamp)>,
+    pub reactions: Vec<ReactionRecord>,
+}
+
+/// The report over `[from, to]` (whole local days) from already loaded records.
+pub fn compute(
+    cal: &Calendar,
+    from: Date,
+    to: Date,
+    target: f64,
+    now: Timestamp,
+    records: &Records,
+) -> Result<Report, SlaError> {
+    let (incidents, reactions) = (&records.incidents, &records.reactions);
+    let tz = cal.time_zone();
+    let midnight =
+        |d: Date| -> Result<Timestamp, SlaError> { Ok(d.to_zoned(tz.clone())?.timestamp()) };
+    let outages = merge(
+        incidents
+            .iter()
+            .map(|i| {
+                (
+                    i.received,
+                    i.restored.unwrap_or(now).min(now.max(i.received)),
+                )
+            })
+            .collect(),
+    );
+    let maintenance = merge(records.maintenance.clone());
+    let outages = subtract(&outages, &maintenance);
+
+    let period = |label: String, start: Timestamp, end: Timestamp| -> Result<Period, SlaError> {
+        let service = cal.service_time(start, end)?;
+        let maint = service_in(cal, &maintenance, start, end)?;
+        let outage = service_in(cal, &outages, start, end)?;
+        let agreed = service - maint;
+        let availability = if agreed.is_zero() {
+            100.0
+        } else {
+            100.0 * (1.0 - outage.as_secs_f64() / agreed.as_secs_f64())
+        };
+        let mut counts = [Reactions::default(); 4];
+        for r in reactions
+            .iter()
+            .filter(|r| r.received >= start && r.received < end)
+        {
+            let Some(c) = usize::try_from(r.severity - 1)
+                .ok()
+                .and_then(|i| counts.get_mut(i))
+            else {
+                continue;
+            };
+            match r.met {
+                Some(true) => c.met += 1,
+                Some(false) => c.breached += 1,
+                None if r.due < now => c.breached += 1,
+                None => c.open += 1,
+            }
+        }
+        Ok(Period {
+            period: label,
+            service_seconds: service.as_secs(),
+            maintenance_seconds: maint.as_secs(),
+            outage_seconds: outage.as_secs(),
+            availability_percent: (availability * 1000.0).round() / 1000.0,
+            target_percent: target,
+            target_met: availability >= target,
+            reactions: counts,
+        })
+    };
+
+    let end = midnight(to.tomorrow()?)?;
+    let mut months = Vec::new();
+    let mut month_start = from;
+    while month_start <= to {
+        let next = month_start.first_of_month().checked_add(1.month())?;
+        let stop = if next > to { to.tomorrow()? } else { next };
+        months.push(period(
+            month_start.strftime("%Y-%m").to_string(),
+            midnight(month_start)?,
+            midnight(stop)?,
+        )?);
+        month_start = next;
+    }
+    let total = period("total".into(), midnight(from)?, end)?;
+    Ok(Report {
+        calendar: cal.name().to_string(),
+        from,
+        to,
+        months,
+        total,
+    })
+}
+
+/// Loads the class-1 incidents, maintenance windows and reaction clocks of `cal` and computes
+/// the report.
+pub async fn report(
+    store: &Store,
+    cal: &Calendar,
+    from: Date,
+    to: Date,
+    target: f64,
+    now: Timestamp,
+) -> Result<Report, StoreError> {
+    let t = |v: i64| Timestamp::from_microsecond(v);
+    let rows = sqlx::query(
+        "SELECT s.severity, s.received_at, s.due_at, s.met, t.closed_at FROM ticket_sla s \
+         JOIN tickets t ON t.id = s.ticket_id WHERE s.calendar = $1",
+    )
+    .bind(cal.name())
+    .fetch_all(store.pool())
+    .await?;
+    let mut records = Records::default();
+    for r in &rows {
+        let severity: i64 = r.try_get(0)?;
+        let received = t(r.try_get(1)?)?;
+        let closed: Option<i64> = r.try_get(4)?;
+        if severity == 1 {
+            records.incidents.push(Incident {
+                received,
+                restored: closed.map(t).transpose()?,
+            });
+        }
+        let met: Option<i64> = r.try_get(3)?;
+        records.reactions.push(ReactionRecord {
+            severity,
+            received,
+            due: t(r.try_get(2)?)?,
+            met: met.map(|m| m != 0),
+        });
+    }
+    records.maintenance = sqlx::query(
+        "SELECT starts_at, ends_at FROM sla_maintenance WHERE calendar IS NULL OR calendar = $1",
+    )
+    .bind(cal.name())
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| Ok((t(r.try_get(0)?)?, t(r.try_get(1)?)?)))
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(compute(cal, from, to, target, now, &records)?)
+}

@@ -1,0 +1,307 @@
+//! `poststelle sla …`: a window into the deadline engine and its calendars.
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{Global, load_config, with_store};
+use clap::Subcommand;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use poststelle::config::Config;
+use poststelle::sla::{self, Calendar, Class, escalation, report};
+
+#[derive(Subcommand)]
+pub enum SlaCmd {
+    /// Print the reaction deadline of a report as RFC 3339 with the Europe/Berlin offset
+    Deadline {
+        /// A built-in (hessen, rlp) or configured calendar
+        #[arg(long)]
+        calendar: String,
+        /// 1–4 or verhindernd, behindernd, leicht, sonstige
+        #[arg(long)]
+        class: Class,
+        /// When the report arrived, RFC 3339 (2026-11-25T10:00:00+01:00)
+        #[arg(long)]
+        received: Timestamp,
+    },
+    /// List a calendar's weekly hours and the days it is closed in a year
+    Calendar {
+        name: String,
+        #[arg(long)]
+        year: i16,
+    },
+    /// Write the escalation notices that are due now, then exit (for cron and tests)
+    Escalate,
+    /// Availability and reaction deadlines met per month and in total
+    Report {
+        #[arg(long)]
+        calendar: String,
+        /// First day (YYYY-MM-DD, Europe/Berlin)
+        #[arg(long)]
+        from: Date,
+        /// Last day, included
+        #[arg(long)]
+        to: Date,
+        /// Availability target in percent
+        #[arg(long, default_value_t = 97.5)]
+        target: f64,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+/// Runs an `sla` command; only `escalate` and `report` open the store.
+pub fn dispatch(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cmd {
+        SlaCmd::Deadline {
+            calendar,
+            class,
+            received,
+        } => {
+            let cfg = load_config(g)?;
+            let cal = calendar_named(&cfg, calendar)?;
+            let due = sla::deadline(&cal, *class, *received)
+                .with_context(|| format!("computing the deadline on calendar \"{calendar}\""))?;
+            writeln!(out, "{}", local_rfc3339(&cal, due))?;
+        }
+        SlaCmd::Calendar { name, year } => {
+            let cfg = load_config(g)?;
+            let cal = calendar_named(&cfg, name)?;
+            write_calendar(&mut out, &cal, *year)?;
+        }
+        SlaCmd::Escalate => {
+            return with_store(g, |rt, cfg, store| {
+                let notices =
+                    rt.block_on(escalation::escalate_due(store, cfg, Timestamp::now()))?;
+                for n in &notices {
+                    writeln!(
+                        out,
+                        "{} class {} {} → {}",
+                        n.ticket,
+                        n.severity,
+                        n.kind.as_str(),
+                        n.recipient.as_deref().unwrap_or("(no escalation address)")
+                    )?;
+                }
+                writeln!(out, "{} notice(s) written to the outbox", notices.len())?;
+                Ok(ExitCode::SUCCESS)
+            });
+        }
+        SlaCmd::Report {
+            calendar,
+            from,
+            to,
+            target,
+            json,
+            csv,
+        } => {
+            if from > to {
+                bail!("--from {from} is after --to {to}");
+            }
+            return with_store(g, |rt, cfg, store| {
+                let cal = calendar_named(cfg, calendar)?;
+                let r = rt.block_on(report::report(
+                    store,
+                    &cal,
+                    *from,
+                    *to,
+                    *target,
+                    Timestamp::now(),
+                ))?;
+                if *json {
+                    serde_json::to_writer_pretty(&mut out, &r)?;
+                    writeln!(out)?;
+                } else if *csv {
+                    write_csv(&mut out, &r)?;
+                } else {
+                    write_report(&mut out, &r)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hours(seconds: i64) -> String {
+    format!("{:.2}", seconds as f64 / 3600.0)
+}
+
+fn write_report(out: &mut impl Write, r: &report::Report) -> Result<()> {
+    writeln!(
+        out,
+        "Availability on calendar {}, {} – {} (target {} %, announced maintenance excluded)",
+        r.calendar, r.from, r.to, r.total.target_percent
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>10} {:>8} {:>8} {:>8} {:<6}  {:>9} {:>9} {:>9} {:>9}",
+        "PERIOD",
+        "SERVICE h",
+        "MAINT h",
+        "OUTAGE h",
+        "AVAIL %",
+        "TARGET",
+        "C1 ok/mis",
+        "C2 ok/mis",
+        "C3 ok/mis",
+        "C4 ok/mis"
+    )?;
+    for p in r.months.iter().chain([&r.total]) {
+        let classes: Vec<String> = p
+            .reactions
+            .iter()
+            .map(|c| format!("{}/{}", c.met, c.breached))
+            .collect();
+        writeln!(
+            out,
+            "{:<8} {:>10} {:>8} {:>8} {:>8.3} {:<6}  {:>9} {:>9} {:>9} {:>9}",
+            p.period,
+            hours(p.service_seconds),
+            hours(p.maintenance_seconds),
+            hours(p.outage_seconds),
+            p.availability_percent,
+            if p.target_met { "met" } else { "MISSED" },
+            classes[0],
+            classes[1],
+            classes[2],
+            classes[3]
+        )?;
+    }
+    Ok(())
+}
+
+fn write_csv(out: &mut impl Write, r: &report::Report) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut head = vec![
+        "period",
+        "service_seconds",
+        "maintenance_seconds",
+        "outage_seconds",
+        "availability_percent",
+        "target_percent",
+        "target_met",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    for c in 1..=4 {
+        for k in ["met", "breached", "open"] {
+            head.push(format!("class{c}_{k}"));
+        }
+    }
+    w.write_record(&head)?;
+    for p in r.months.iter().chain([&r.total]) {
+        let mut row = vec![
+            p.period.clone(),
+            p.service_seconds.to_string(),
+            p.maintenance_seconds.to_string(),
+            p.outage_seconds.to_string(),
+            p.availability_percent.to_string(),
+            p.target_percent.to_string(),
+            p.target_met.to_string(),
+        ];
+        for c in &p.reactions {
+            row.extend([
+                c.met.to_string(),
+                c.breached.to_string(),
+                c.open.to_string(),
+            ]);
+        }
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn calendar_named(cfg: &Config, name: &str) -> Result<Arc<Calendar>> {
+    let cals = &cfg.settings.sla.calendars;
+    match cals.get(name) {
+        Some(c) => Ok(Arc::clone(c)),
+        None => bail!(
+            "unknown calendar \"{name}\"; use one of: {} (or define [calendars.{name}] in the configuration)",
+            cals.names().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// RFC 3339 with the calendar's UTC offset at that instant (`+01:00` or `+02:00` in Berlin).
+pub fn local_rfc3339(cal: &Calendar, t: Timestamp) -> String {
+    t.display_with_offset(cal.time_zone().to_offset(t))
+        .to_string()
+}
+
+fn write_calendar(out: &mut impl Write, cal: &Calendar, year: i16) -> Result<()> {
+    let spec = cal.spec();
+    let holidays = spec.holidays.map_or("no public holidays".to_string(), |s| {
+        format!("public holidays of {s}")
+    });
+    writeln!(out, "calendar {} — {holidays}, Europe/Berlin", spec.name)?;
+    writeln!(out, "weekly hours:")?;
+    for (day, spans) in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        .iter()
+        .zip(&spec.weekly)
+    {
+        let hours = if spans.is_empty() {
+            "closed".to_string()
+        } else {
+            spans
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(out, "  {day}  {hours}")?;
+    }
+    let tz = cal.time_zone();
+    let start = Date::new(year, 1, 1)?.to_zoned(tz.clone())?.timestamp();
+    let end = Date::new(year, 12, 31)?
+        .tomorrow()?
+        .to_zoned(tz.clone())?
+        .timestamp();
+    // Service hours are wall-clock hours: these days are an hour shorter or longer.
+    let switches: Vec<String> = tz
+        .following(start)
+        .take_while(|t| t.timestamp() < end)
+        .map(|t| {
+            let before = tz.to_offset(t.timestamp() - jiff::SignedDuration::from_secs(1));
+            format!(
+                "{} ({} → {})",
+                t.timestamp().to_zoned(tz.clone()).date(),
+                before,
+                t.offset()
+            )
+        })
+        .collect();
+    if !switches.is_empty() {
+        writeln!(out, "clock changes in {year}: {}", switches.join(", "))?;
+    }
+    writeln!(out, "closed days in {year}:")?;
+    for (date, why) in cal.closed_days(year) {
+        writeln!(out, "  {date} {}  {why}", date.strftime("%a"))?;
+    }
+    let open: Vec<_> = spec
+        .open
+        .iter()
+        .filter_map(|o| o.day.in_year(year).map(|d| (d, o)))
+        .collect();
+    if !open.is_empty() {
+        writeln!(out, "extra open days in {year}:")?;
+        for (date, o) in open {
+            let hours = o.hours.as_ref().map_or("weekly hours".to_string(), |h| {
+                h.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            writeln!(out, "  {date} {}  {hours}", date.strftime("%a"))?;
+        }
+    }
+    Ok(())
+}

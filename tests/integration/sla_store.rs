@@ -1,0 +1,586 @@
+//! Reaction clocks on tickets, first reactions and escalations, on SQLite and PostgreSQL, with
+//! a controlled clock.
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use poststelle::sla::escalation::{self, Clock, NoticeKind};
+use poststelle::sla::{Class, deadline};
+use poststelle::store::Store;
+use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
+use poststelle::ticket::ops;
+use sqlx::Row;
+
+use crate::store::TestDb;
+use crate::support::{DEFAULT, mail};
+
+/// Runs the test function of that name on both backends.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = TestDb::sqlite().await;
+                super::$name(&db).await;
+                db.finish().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = TestDb::postgres().await;
+                super::$name(&db).await;
+                db.finish().await;
+            }
+        }
+    };
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("RFC 3339")
+}
+
+const ESCALATION: &str = "servicedesk-leitung@kommunal-it.example";
+const STAFF: &str = "servicedesk@kommunal-it.example";
+
+/// Files a request into the `support` queue (calendar `hessen`) as if it arrived at `at`.
+async fn file_at(store: &Store, at: Timestamp, id: &str, from: &str, subject: &str) -> Outcome {
+    let mut ing = Ingestor::new(store, &DEFAULT);
+    ing.clock = Some(at);
+    let raw = mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Guten Tag,\r\nder Drucker im Bürgerbüro druckt nicht.\r\n",
+    );
+    ing.ingest(&raw, SourceKey::file(id)).await.expect("ingest")
+}
+
+async fn open_at(store: &Store, at: Timestamp, id: &str) -> String {
+    match file_at(store, at, id, "erika@example.org", "Drucker defekt").await {
+        Outcome::NewTicket { number, .. } => number,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+async fn set(store: &Store, number: &str, change: ops::Change<'_>) {
+    ops::set_ticket(store, &DEFAULT, number, change)
+        .await
+        .expect("set");
+}
+
+struct Clocks {
+    severity: i64,
+    received: Timestamp,
+    due: Timestamp,
+    warn: Timestamp,
+    reacted: Option<Timestamp>,
+    met: Option<i64>,
+    used: Option<SignedDuration>,
+    by: Option<String>,
+}
+
+async fn clocks(store: &Store, number: &str) -> Clocks {
+    let r = sqlx::query(
+        "SELECT s.severity, s.received_at, s.due_at, s.warn_at, s.reacted_at, s.met, \
+         s.service_used, s.reacted_by FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE t.number = $1",
+    )
+    .bind(number)
+    .fetch_one(store.pool())
+    .await
+    .expect("ticket_sla row");
+    let t = |v: i64| Timestamp::from_microsecond(v).expect("instant");
+    Clocks {
+        severity: r.get(0),
+        received: t(r.get(1)),
+        due: t(r.get(2)),
+        warn: t(r.get(3)),
+        reacted: r.get::<Option<i64>, _>(4).map(t),
+        met: r.get(5),
+        used: r.get::<Option<i64>, _>(6).map(SignedDuration::from_micros),
+        by: r.get(7),
+    }
+}
+
+async fn escalations(store: &Store) -> Vec<(String, String)> {
+    sqlx::query("SELECT recipient, template FROM outbox WHERE kind = 'escalation' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn hessen() -> Arc<poststelle::sla::Calendar> {
+    DEFAULT
+        .settings
+        .sla
+        .calendars
+        .get("hessen")
+        .cloned()
+        .expect("hessen")
+}
+
+both!(the_clock_starts_with_the_ticket_and_follows_its_class);
+async fn the_clock_starts_with_the_ticket_and_follows_its_class(db: &TestDb) {
+    let received = ts("2026-11-26T17:30:00+01:00");
+    let number = open_at(&db.store, received, "c1@example.org").await;
+    let c = clocks(&db.store, &number).await;
+    let class = Class::from_severity(c.severity).expect("class");
+    assert_eq!(c.received, received);
+    assert_eq!(
+        c.due,
+        deadline(&hessen(), class, received).expect("deadline")
+    );
+    assert!(c.reacted.is_none());
+
+    // Class 1 from the original receipt: MISSION §3's second example.
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = clocks(&db.store, &number).await;
+    assert_eq!(c.severity, 1);
+    assert_eq!(c.received, received);
+    assert_eq!(c.due, ts("2026-11-27T08:30:00+01:00"));
+    assert_eq!(c.warn, ts("2026-11-27T08:00:00+01:00"));
+    // A change of class is no reaction.
+    assert!(c.reacted.is_none());
+}
+
+both!(the_first_staff_reaction_is_recorded_once);
+async fn the_first_staff_reaction_is_recorded_once(db: &TestDb) {
+    // Received Wednesday 10:00; the staff address answers by mail at 10:30.
+    let received = ts("2026-11-25T10:00:00+01:00");
+    let number = open_at(&db.store, received, "r1@example.org").await;
+    let answered = ts("2026-11-25T10:30:00+01:00");
+    let follow_up = file_at(
+        &db.store,
+        answered,
+        "r2@example.org",
+        STAFF,
+        &format!("Re: [Ticket#{number}] Drucker defekt"),
+    )
+    .await;
+    assert!(
+        matches!(follow_up, Outcome::FollowUp { .. }),
+        "{follow_up:?}"
+    );
+    let c = clocks(&db.store, &number).await;
+    assert_eq!(c.reacted, Some(answered));
+    assert_eq!(c.met, Some(1));
+    assert_eq!(c.used, Some(SignedDuration::from_mins(30)));
+    assert_eq!(c.by.as_deref(), Some(STAFF));
+    let shown = ops::show_ticket(&db.store, &number)
+        .await
+        .expect("show")
+        .sla
+        .expect("clock");
+    assert_eq!(shown.received, "2026-11-25T10:00:00+01:00");
+    assert_eq!(shown.reacted.as_deref(), Some("2026-11-25T10:30:00+01:00"));
+    assert_eq!(shown.met, Some(true));
+    assert_eq!(shown.service_used_minutes, Some(30));
+
+    // A later note is no first reaction.
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            note: Some("Techniker informiert"),
+            actor: "jan",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(clocks(&db.store, &number).await.reacted, Some(answered));
+
+    // The requester writing again is no reaction either.
+    // (Received in January: `tickets set` acts at the real now, long after its deadline.)
+    let january = ts("2026-01-05T10:00:00+01:00");
+    let other = open_at(&db.store, january, "r3@example.org").await;
+    file_at(
+        &db.store,
+        january + SignedDuration::from_mins(5),
+        "r4@example.org",
+        "erika@example.org",
+        &format!("Re: [Ticket#{other}] Drucker defekt"),
+    )
+    .await;
+    assert!(clocks(&db.store, &other).await.reacted.is_none());
+
+    // A state change through `tickets set` is one; long after the deadline it is a breach.
+    set(
+        &db.store,
+        &other,
+        ops::Change {
+            state: Some("open"),
+            actor: "jan",
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = clocks(&db.store, &other).await;
+    assert!(c.reacted.is_some());
+    assert_eq!(c.met, Some(0));
+    assert_eq!(c.by.as_deref(), Some("jan"));
+    assert!(c.used.expect("used") > SignedDuration::from_hours(16));
+}
+
+both!(each_notice_is_written_exactly_once);
+async fn each_notice_is_written_exactly_once(db: &TestDb) {
+    let received = ts("2026-11-25T10:00:00+01:00");
+    let number = open_at(&db.store, received, "e1@example.org").await;
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        escalation::next_due(&db.store).await.expect("next"),
+        Some(ts("2026-11-25T11:30:00+01:00"))
+    );
+    let at = |t: &str| escalation::escalate_due(&db.store, &DEFAULT, ts(t));
+    assert!(
+        at("2026-11-25T11:29:59+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    let warned = at("2026-11-25T11:30:00+01:00").await.expect("run");
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0].kind, NoticeKind::Warning);
+    assert_eq!(warned[0].recipient.as_deref(), Some(ESCALATION));
+    assert!(
+        at("2026-11-25T11:45:00+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(
+        escalation::next_due(&db.store).await.expect("next"),
+        Some(ts("2026-11-25T12:00:00+01:00"))
+    );
+    let breached = at("2026-11-25T12:00:00+01:00").await.expect("run");
+    assert_eq!(breached.len(), 1);
+    assert_eq!(breached[0].kind, NoticeKind::Breach);
+    assert!(
+        at("2026-11-25T15:00:00+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(escalation::next_due(&db.store).await.expect("next"), None);
+    assert_eq!(
+        escalations(&db.store).await,
+        vec![
+            (ESCALATION.to_string(), "sla-vorwarnung".to_string()),
+            (ESCALATION.to_string(), "sla-fristverletzung".to_string()),
+        ]
+    );
+    let subject: String =
+        sqlx::query_scalar("SELECT subject FROM outbox WHERE template = 'sla-fristverletzung'")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("subject");
+    assert!(
+        subject.starts_with(&format!(
+            "[Ticket#{number}] Reaktionsfrist überschritten (Klasse 1)"
+        )),
+        "{subject}"
+    );
+
+    // A reaction in time stops the clock: no notice for a second ticket.
+    let quiet = open_at(&db.store, received, "e2@example.org").await;
+    set(
+        &db.store,
+        &quiet,
+        ops::Change {
+            note: Some("übernommen"),
+            actor: "jan",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        at("2026-11-30T12:00:00+01:00")
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(escalations(&db.store).await.len(), 2);
+}
+
+struct Fixed(Timestamp);
+
+impl Clock for Fixed {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+both!(a_restart_after_the_deadline_sends_the_breach_once);
+async fn a_restart_after_the_deadline_sends_the_breach_once(db: &TestDb) {
+    // Opened Friday 13:00 as class 1; the daemon was down from then until Monday.
+    let number = open_at(&db.store, ts("2026-11-27T13:00:00+01:00"), "d1@example.org").await;
+    set(
+        &db.store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        clocks(&db.store, &number).await.due,
+        ts("2026-11-27T15:00:00+01:00")
+    );
+    let monday = Arc::new(Fixed(ts("2026-11-30T08:00:00+01:00")));
+    // The daemon's loop comes up: it writes what fell due while it was away, then sleeps;
+    // then it is restarted once more.
+    let mut first = true;
+    for _ in 0..2 {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let sender_wake = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(escalation::run(
+            db.store.clone(),
+            Arc::new(poststelle::config::Config::load(None).expect("config")),
+            monday.clone(),
+            wake.clone(),
+            sender_wake.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        if first {
+            // The sender is told as soon as the breach is in the outbox.
+            tokio::time::timeout(Duration::from_secs(10), sender_wake.notified())
+                .await
+                .expect("the sender is woken");
+        }
+        first = false;
+        // A wake-up (a ticket changed) makes it look again: still nothing new.
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the loop stops on shutdown")
+            .expect("no panic");
+    }
+    assert_eq!(
+        escalations(&db.store).await,
+        vec![(ESCALATION.to_string(), "sla-fristverletzung".to_string())]
+    );
+}
+
+/// A class-1 incident of the `support` queue, received at `received` and closed at `closed`.
+async fn incident(store: &Store, id: &str, received: &str, closed: &str) -> String {
+    let number = open_at(store, ts(received), id).await;
+    set(
+        store,
+        &number,
+        ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    // Restoration at a chosen instant (`tickets set` would close it at the real now).
+    sqlx::query("UPDATE tickets SET state = 'closed', closed_at = $1 WHERE number = $2")
+        .bind(ts(closed).as_microsecond())
+        .bind(&number)
+        .execute(store.pool())
+        .await
+        .expect("close");
+    number
+}
+
+both!(the_report_reads_incidents_maintenance_and_reactions);
+async fn the_report_reads_incidents_maintenance_and_reactions(db: &TestDb) {
+    incident(
+        &db.store,
+        "i1@example.org",
+        "2026-11-18T10:00:00+01:00",
+        "2026-11-18T14:00:00+01:00",
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO sla_maintenance (calendar, starts_at, ends_at, announced_at, description) \
+         VALUES ('hessen', $1, $2, $3, 'Update')",
+    )
+    .bind(ts("2026-11-18T13:00:00+01:00").as_microsecond())
+    .bind(ts("2026-11-18T15:00:00+01:00").as_microsecond())
+    .bind(ts("2026-11-01T09:00:00+01:00").as_microsecond())
+    .execute(db.store.pool())
+    .await
+    .expect("maintenance");
+    let r = poststelle::sla::report::report(
+        &db.store,
+        &hessen(),
+        jiff::civil::date(2026, 11, 1),
+        jiff::civil::date(2026, 11, 30),
+        97.5,
+        ts("2026-12-01T00:00:00+01:00"),
+    )
+    .await
+    .expect("report");
+    assert_eq!(r.total.outage_seconds, 3 * 3600);
+    assert_eq!(r.total.maintenance_seconds, 2 * 3600);
+    assert_eq!(r.total.service_seconds, 219 * 3600);
+    // No reaction to the incident before its deadline passed.
+    assert_eq!(r.total.reactions[0].breached, 1);
+    assert_eq!(r.total.reactions[0].met, 0);
+}
+
+#[tokio::test]
+async fn sla_report_and_escalate_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(&Store::default_url(dir.path()))
+        .await
+        .expect("store");
+    incident(
+        &store,
+        "cli1@example.org",
+        "2026-11-18T10:00:00+01:00",
+        "2026-11-18T12:30:00+01:00",
+    )
+    .await;
+    // A class-2 ticket from January, never answered: its breach is due (and, not being an
+    // outage, it does not count against availability).
+    let stale = open_at(&store, ts("2026-01-05T10:00:00+01:00"), "cli2@example.org").await;
+    set(
+        &store,
+        &stale,
+        ops::Change {
+            severity: Some(2),
+            actor: "leitstelle",
+            ..Default::default()
+        },
+    )
+    .await;
+    store.close().await;
+
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_poststelle"))
+            .env_remove("POSTSTELLE_CONFIG")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let base = [
+        "sla",
+        "report",
+        "--calendar",
+        "hessen",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+    ];
+    let text = run(&base);
+    assert!(text.contains("target 97.5 %"), "{text}");
+    let nov = text
+        .lines()
+        .find(|l| l.starts_with("2026-11"))
+        .expect("month row");
+    // 2.5 h outage of 219 h: 98.858 %.
+    assert!(
+        nov.contains("2.50") && nov.contains("98.858") && nov.contains("met"),
+        "{nov}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("total")), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&[&base[..], &["--json"]].concat())).expect("JSON");
+    assert_eq!(json["total"]["outage_seconds"], 9000);
+    assert_eq!(json["months"][0]["period"], "2026-11");
+    assert_eq!(json["from"], "2026-11-01");
+
+    let csv = run(&[&base[..], &["--csv"]].concat());
+    let mut lines = csv.lines();
+    assert!(lines.next().expect("header").starts_with(
+        "period,service_seconds,maintenance_seconds,outage_seconds,availability_percent"
+    ));
+    assert!(
+        lines
+            .next()
+            .expect("row")
+            .starts_with("2026-11,788400,0,9000,98.858,"),
+        "{csv}"
+    );
+
+    let first = run(&["sla", "escalate"]);
+    assert!(
+        first.contains(&format!("{stale} class 2 breach → {ESCALATION}")),
+        "{first}"
+    );
+    assert!(
+        first.ends_with("1 notice(s) written to the outbox\n"),
+        "{first}"
+    );
+    let second = run(&["sla", "escalate"]);
+    assert_eq!(second, "0 notice(s) written to the outbox\n");
+}
+
+both!(notices_go_one_level_up);
+async fn notices_go_one_level_up(db: &TestDb) {
+    // 1st level (support) escalates to the 2nd level's queue (betrieb), not to an address.
+    let text = crate::support::TempConfig::shipped_text().replacen(
+        "escalation = \"servicedesk-leitung@kommunal-it.example\"",
+        "escalate_to = \"betrieb\"",
+        1,
+    );
+    let t = crate::support::TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let mut ing = Ingestor::new(&db.store, &cfg);
+    ing.clock = Some(ts("2026-11-25T10:00:00+01:00"));
+    let raw = mail(
+        &[
+            "From: erika@example.org",
+            "Subject: Drucker defekt",
+            "Message-ID: <lvl@example.org>",
+        ],
+        "Der Drucker druckt nicht.\r\n",
+    );
+    ing.ingest(&raw, SourceKey::file("lvl"))
+        .await
+        .expect("ingest");
+    let notices = escalation::escalate_due(&db.store, &cfg, ts("2026-12-31T12:00:00+01:00"))
+        .await
+        .expect("run");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].kind, NoticeKind::Breach);
+    assert_eq!(
+        escalations(&db.store).await,
+        vec![(
+            "betrieb@kommunal-it.example".to_string(),
+            "sla-fristverletzung".to_string()
+        )]
+    );
+}
