@@ -28,7 +28,9 @@ fn main() {
         std::env::var("POSTSTELLE_TEST_IMAP"),
         std::env::var("POSTSTELLE_TEST_DOVECOT_CONF"),
     ) else {
-        eprintln!("daemon bench: no test servers ($POSTSTELLE_TEST_IMAP); run tests/bench-daemon.sh");
+        eprintln!(
+            "daemon bench: no test servers ($POSTSTELLE_TEST_IMAP); run tests/bench-daemon.sh"
+        );
         return;
     };
     let n = if full { 10_000 } else { 200 };
@@ -165,11 +167,15 @@ fn mail(i: usize, pdf: Option<&str>) -> Vec<u8> {
     let mut body = String::from("Guten Tag,\r\n\r\n");
     let mut k = i;
     while body.len() < 3500 {
-        k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        k = k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         body.push_str(words[(k >> 33) as usize % words.len()]);
         body.push_str(if (k >> 40) % 11 == 0 { "\r\n" } else { " " });
     }
-    body.push_str(&format!("\r\n\r\nMit freundlichen Grüßen\r\nPerson {i}\r\n"));
+    body.push_str(&format!(
+        "\r\n\r\nMit freundlichen Grüßen\r\nPerson {i}\r\n"
+    ));
     let head = format!(
         "From: Person {i} <p{}@gemeinde{}.example>\r\nTo: support@example.test\r\n\
          Subject: {} {} in Amt {}\r\nMessage-ID: <bench{i}.{}@gemeinde.example>\r\n\

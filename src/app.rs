@@ -1,7 +1,7 @@
-//! The daemon, `poststelle run`: one task per mailbox, the outbox sender and the HTTP listener,
-//! all on one cancellation token. On a stop signal the mailbox tasks finish the batch in flight
-//! and stop fetching, the sender finishes the mail it is sending, and the process exits within
-//! the configured deadline.
+//! The daemon, `poststelle run`: one task per mailbox, the SLA escalation loop, the outbox
+//! sender and the HTTP listener, all on one cancellation token. On a stop signal the mailbox
+//! tasks finish the batch in flight and stop fetching, the sender finishes the mail it is
+//! sending, and the process exits within the configured deadline.
 use std::fs::{File, OpenOptions, TryLockError};
 use std::future::Future;
 use std::io::{Read, Write};
@@ -54,12 +54,14 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let sender_wake = Arc::new(Notify::new());
+    let sla_wake = Arc::new(Notify::new());
     let ctx = Arc::new(Ctx {
         store: store.clone(),
         config: config.clone(),
         metrics: metrics.clone(),
         holder: holder_name(),
         sender_wake: sender_wake.clone(),
+        sla_wake: sla_wake.clone(),
     });
 
     for mb in &settings.mailboxes {
@@ -73,6 +75,14 @@ pub async fn run(
         }
         tracker.spawn(source::run_mailbox(ctx.clone(), mb.clone(), cancel.clone()));
     }
+    tracker.spawn(crate::sla::escalation::run(
+        store.clone(),
+        config.clone(),
+        Arc::new(crate::sla::escalation::SystemClock),
+        sla_wake,
+        sender_wake.clone(),
+        cancel.clone().cancelled_owned(),
+    ));
     let mailer = Mailer::from_settings(&settings.outbox, &settings.data_dir)?;
     tracker.spawn(send_loop(
         store.clone(),

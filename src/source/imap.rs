@@ -188,7 +188,7 @@ pub async fn session(
                         Disposition::Quarantine => quarantine.push(*uid),
                     }
                 }
-                ctx.sender_wake.notify_one();
+                ctx.committed();
             }
             // The batch is committed: now, and only now, it leaves the inbox.
             match mb.after {

@@ -59,7 +59,7 @@ pub async fn watch(
                 let target = destination(dir, name, Disposition::of(outcome));
                 tokio::fs::rename(dir.join("new").join(name), &target).await?;
             }
-            ctx.sender_wake.notify_one();
+            ctx.committed();
             if stop.is_cancelled() {
                 return Ok(());
             }

@@ -26,6 +26,16 @@ pub struct Ctx {
     pub holder: String,
     /// Woken after each commit, so the sender sends acknowledgements at once.
     pub sender_wake: Arc<Notify>,
+    /// Woken after each commit: new tickets bring new escalation instants.
+    pub sla_wake: Arc<Notify>,
+}
+
+impl Ctx {
+    /// A batch was committed: what it caused is due now.
+    pub fn committed(&self) {
+        self.sender_wake.notify_one();
+        self.sla_wake.notify_one();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
