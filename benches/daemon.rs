@@ -171,7 +171,11 @@ fn mail(i: usize, pdf: Option<&str>) -> Vec<u8> {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         body.push_str(words[(k >> 33) as usize % words.len()]);
-        body.push_str(if (k >> 40).is_multiple_of(11) { "\r\n" } else { " " });
+        body.push_str(if (k >> 40).is_multiple_of(11) {
+            "\r\n"
+        } else {
+            " "
+        });
     }
     body.push_str(&format!(
         "\r\n\r\nMit freundlichen Grüßen\r\nPerson {i}\r\n"

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_imap::types::UnsolicitedResponse;
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -116,6 +117,8 @@ pub async fn session(
     let ingestor = Ingestor::new(&ctx.store, &ctx.config);
     let limit = ctx.config.settings.ingest.max_message_size;
     loop {
+        // The search sees everything announced so far; what arrives later shows up as EXISTS.
+        while session.unsolicited_responses.try_recv().is_ok() {}
         let mut uids: Vec<u32> = timed(session.uid_search(format!("UID {}:*", state.last_uid + 1)))
             .await?
             .into_iter()
@@ -230,9 +233,16 @@ async fn wait(
         timed(session.noop()).await?;
         return Ok(session);
     }
+    // Mail that arrived while the last batch was being filed was announced as EXISTS to
+    // another command; IDLE would wait for it in vain.
+    let news = session.unsolicited_responses.clone();
+    if announced_new_mail(&news) {
+        return Ok(session);
+    }
     let mut handle = session.idle();
     timed(handle.init()).await?;
-    {
+    // The same for mail announced between the last command and the start of IDLE.
+    if !announced_new_mail(&news) {
         let (idle, interrupt) = handle.wait_with_timeout(imap.idle_timeout);
         tokio::pin!(idle);
         // async-imap's own timeout restarts with every keep-alive the server sends; this one
@@ -246,6 +256,18 @@ async fn wait(
         }
     }
     timed(handle.done()).await
+}
+
+/// Whether the server announced new messages (EXISTS or RECENT) since the channel was drained.
+fn announced_new_mail(rx: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
+    let mut new = false;
+    while let Ok(r) = rx.try_recv() {
+        new |= matches!(
+            r,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    new
 }
 
 async fn connect(s: &ImapSettings) -> Result<Session<Conn>, SourceError> {

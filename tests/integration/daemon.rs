@@ -698,6 +698,80 @@ async fn idle_files_a_new_mail_within_two_seconds() {
     );
 }
 
+/// STARTTLS on the plain port, the server checked against the test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_custom_ca() {
+    let imap = env("POSTSTELLE_TEST_IMAP");
+    let (user, tag) = ("d24", unique());
+    reset(&imap, user).await;
+    let mailbox = format!(
+        "[[mailbox]]\nname = \"st\"\nkind = \"imap\"\nhost = \"localhost\"\nport = {}\n\
+         tls = \"starttls\"\nca_file = {:?}\nusername = \"{user}@example.test\"\n\
+         password_env = \"POSTSTELLE_TEST_IMAP_PASSWORD\"\n",
+        port_of(&imap),
+        env("POSTSTELLE_TEST_CA")
+    );
+    let cfg = TempConfig::new(&config_text(&mailbox, ""), &[]);
+    append_all(&imap, user, "INBOX", &requests(3, "d25", &tag)).await;
+    let log = cfg.dir.path().join("run.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("run")
+        .env("POSTSTELLE_TEST_IMAP_PASSWORD", "secret")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("run");
+    let mut daemon = Daemon { child, log };
+    until(Duration::from_secs(30), "3 filed over STARTTLS", || async {
+        count(&imap, user, "Verarbeitet").await == 3
+    })
+    .await;
+    assert!(
+        daemon
+            .term(Duration::from_secs(12))
+            .is_some_and(|s| s.success())
+    );
+}
+
+/// `first_run = "new"`: what the mailbox held before the first connection stays untouched;
+/// only what arrives later is filed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_new_files_only_what_arrives_later() {
+    let imap = env("POSTSTELLE_TEST_IMAP");
+    let (user, tag) = ("d26", unique());
+    reset(&imap, user).await;
+    let text = config_text(
+        &imap_mailbox("fr", &imap, user, "INBOX", "first_run = \"new\""),
+        "",
+    );
+    let cfg = TempConfig::new(&text, &[]);
+    let mails = requests(4, "d27", &tag);
+    append_all(&imap, user, "INBOX", &mails[..3]).await;
+    let mut daemon = Daemon::start(&cfg, "run");
+    until(Duration::from_secs(30), "first connection made", || async {
+        daemon.log().contains("mailbox selected")
+    })
+    .await;
+    append_all(&imap, user, "INBOX", &mails[3..]).await;
+    until(Duration::from_secs(30), "the new one filed", || async {
+        count(&imap, user, "Verarbeitet").await == 1
+    })
+    .await;
+    let store = sqlite_of(&cfg).await;
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM tickets").await, 1);
+    assert_eq!(count(&imap, user, "INBOX").await, 3, "the old mail stays");
+    let filed = message_ids(&messages(&imap, user, "Verarbeitet").await);
+    assert_eq!(filed, vec![format!("{tag}.3@example.test")]);
+    assert!(
+        daemon
+            .term(Duration::from_secs(12))
+            .is_some_and(|s| s.success())
+    );
+    store.close().await;
+}
+
 /// A mailbox that cannot be reached makes /healthz fail once its limit has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_fails_when_a_mailbox_is_not_polled() {
