@@ -64,6 +64,16 @@ pub async fn run(
         sla_wake: sla_wake.clone(),
     });
 
+    // Announces this instance while it lives, so that instances share the mailboxes.
+    let instance_lease = format!("instance:{}", ctx.holder);
+    store
+        .acquire_lease(&instance_lease, &ctx.holder, settings.daemon.lease)
+        .await?;
+    tracker.spawn(heartbeat(
+        ctx.clone(),
+        instance_lease.clone(),
+        cancel.clone(),
+    ));
     for mb in &settings.mailboxes {
         // Created before READY, so that a new user finds new/ to drop mail into.
         if let MailboxKind::Maildir { path } = &mb.kind {
@@ -160,6 +170,21 @@ pub async fn run(
     }
     store.close().await;
     Ok(())
+}
+
+/// Renews this instance's lease until shutdown, then gives it up.
+async fn heartbeat(ctx: Arc<Ctx>, name: String, cancel: CancellationToken) {
+    let lease = ctx.config.settings.daemon.lease;
+    while !cancel.is_cancelled() {
+        source::sleep_or(&cancel, lease / 3).await;
+        if cancel.is_cancelled() {
+            break;
+        }
+        if let Err(e) = ctx.store.acquire_lease(&name, &ctx.holder, lease).await {
+            tracing::warn!(error = %e, "renewing the instance lease failed");
+        }
+    }
+    let _ = ctx.store.release_lease(&name, &ctx.holder).await;
 }
 
 /// Sends what the outbox holds: at once when a mailbox task filed something, else when the

@@ -136,6 +136,10 @@ pub async fn run_mailbox(ctx: Arc<Ctx>, mb: MailboxSettings, shutdown: Cancellat
         let lease = ctx.config.settings.daemon.lease;
         let mut waiting_logged = false;
         while !shutdown.is_cancelled() {
+            if over_share(&ctx, 1).await {
+                sleep_or(&shutdown, lease / 3).await;
+                continue;
+            }
             match ctx
                 .store
                 .acquire_lease(&lease_name, &ctx.holder, lease)
@@ -212,6 +216,17 @@ async fn work(ctx: &Ctx, mb: &MailboxSettings, stop: &CancellationToken) {
     }
 }
 
+/// Whether this instance would hold more than its share of the mailboxes with `extra` more:
+/// the share is the configured mailboxes divided by the live instances, rounded up, so every
+/// mailbox has a holder and none holds much more than another. Unknown load counts as fine.
+async fn over_share(ctx: &Ctx, extra: i64) -> bool {
+    let total = ctx.config.settings.mailboxes.len() as i64;
+    match ctx.store.lease_load(&ctx.holder).await {
+        Ok((held, instances)) => held + extra > (total + instances.max(1) - 1) / instances.max(1),
+        Err(_) => false,
+    }
+}
+
 /// Renews the lease every third of its time; cancels `held` when it is lost.
 async fn keep_lease(
     ctx: Arc<Ctx>,
@@ -231,7 +246,18 @@ async fn keep_lease(
             .acquire_lease(&lease_name, &ctx.holder, lease)
             .await
         {
-            Ok(true) => renewed = std::time::Instant::now(),
+            Ok(true) => {
+                renewed = std::time::Instant::now();
+                // Another instance has joined: hand this mailbox over to even out the work.
+                if over_share(&ctx, 0).await {
+                    tracing::info!("handing the mailbox over to share the work");
+                    if let Err(e) = ctx.store.release_lease(&lease_name, &ctx.holder).await {
+                        tracing::warn!(error = %e, "releasing the mailbox lease failed");
+                    }
+                    held.cancel();
+                    return;
+                }
+            }
             Ok(false) => {
                 tracing::warn!("mailbox lease taken over by another instance; stopping work");
                 held.cancel();

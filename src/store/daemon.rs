@@ -95,4 +95,19 @@ impl Store {
                 .await?,
         )
     }
+
+    /// How many mailbox leases `holder` has, and how many live instances there are (each
+    /// keeps an `instance:` lease while it runs), for sharing mailboxes fairly.
+    pub async fn lease_load(&self, holder: &str) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM leases WHERE name LIKE 'mailbox:%' AND holder = $1 \
+             AND expires_at >= $2), \
+             (SELECT COUNT(*) FROM leases WHERE name LIKE 'instance:%' AND expires_at >= $2)",
+        )
+        .bind(holder)
+        .bind(now_micros())
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
 }

@@ -927,12 +927,32 @@ async fn two_instances_share_four_mailboxes() {
     let cfg_a = TempConfig::new(&text(11), &[]);
     let cfg_b = TempConfig::new(&text(12), &[]);
     let mails = requests(1000, "d22", &tag);
-    for (i, f) in folders.iter().enumerate() {
-        append_all(&imap, user, f, &mails[i * 250..(i + 1) * 250]).await;
+    for f in folders {
+        append_all(&imap, user, f, &[]).await;
     }
     let mut a = Daemon::start(&cfg_a, "a");
     let b = Daemon::start(&cfg_b, "b");
     let store = &db.store;
+    // Whoever starts first takes everything; at its next renewal it hands half over.
+    until(
+        Duration::from_secs(lease * 3),
+        "two mailboxes each",
+        || async {
+            let per_holder: Vec<i64> = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM leases WHERE name LIKE 'mailbox:%' AND expires_at > $1 \
+             GROUP BY holder",
+            )
+            .bind(jiff::Timestamp::now().as_microsecond())
+            .fetch_all(store.pool())
+            .await
+            .expect("leases");
+            per_holder == vec![2, 2]
+        },
+    )
+    .await;
+    for (i, f) in folders.iter().enumerate() {
+        append_all(&imap, user, f, &mails[i * 250..(i + 1) * 250]).await;
+    }
     until(Duration::from_secs(30), "both at work", || async {
         scalar(store, "SELECT COUNT(*) FROM raw_messages").await >= 100
     })
@@ -943,12 +963,13 @@ async fn two_instances_share_four_mailboxes() {
         Duration::from_secs(lease * 3),
         "b holds all four",
         || async {
-            let holders: Vec<(String, String)> =
-                sqlx::query_as("SELECT name, holder FROM leases WHERE expires_at > $1")
-                    .bind(jiff::Timestamp::now().as_microsecond())
-                    .fetch_all(store.pool())
-                    .await
-                    .expect("leases");
+            let holders: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, holder FROM leases WHERE name LIKE 'mailbox:%' AND expires_at > $1",
+            )
+            .bind(jiff::Timestamp::now().as_microsecond())
+            .fetch_all(store.pool())
+            .await
+            .expect("leases");
             let distinct: BTreeSet<&str> = holders.iter().map(|(_, h)| h.as_str()).collect();
             holders.len() == 4 && distinct.len() == 1
         },
@@ -982,7 +1003,10 @@ async fn two_instances_share_four_mailboxes() {
     .expect("per instance")
     .into_iter()
     .collect();
-    assert!(per_instance.contains_key("12"), "b filed: {per_instance:?}");
+    assert!(
+        per_instance.contains_key("11") && per_instance.contains_key("12"),
+        "both filed: {per_instance:?}"
+    );
     drop(b);
     db.finish().await;
 }
