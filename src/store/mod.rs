@@ -8,13 +8,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The backend a connection talks to.
+    pub fn of(conn: &AnyConnection) -> Backend {
+        if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +38,9 @@ pub enum StoreError {
     Url(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A batch wrote more rows than it reserved ids for: a bug, never the input's fault.
+    #[error("internal error: no id reserved for a new row in {0}")]
+    IdsExhausted(&'static str),
 }
 
 /// A connection pool on the configured database, schema migrated.
@@ -143,6 +157,96 @@ fn with_create_mode(url: &str) -> String {
     } else {
         format!("{url}?mode=rwc")
     }
+}
+
+/// Bound parameters per statement. SQLite takes at most 32,766, PostgreSQL 65,535; batched
+/// statements stay well below both and are split where they would not.
+pub const MAX_PARAMS: usize = 16_000;
+
+/// `n` comma-separated placeholders for the parameters at positions `first`, `first + 1`, …
+/// (1-based). SQLite gets `?`, bound by position: sqlx looks `$n` up by name there, which is
+/// quadratic in the number of parameters. A statement must not mix the two forms.
+pub fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 4);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => s.push('?'),
+            Backend::Postgres => {
+                s.push('$');
+                s.push_str(&(first + i).to_string());
+            }
+        }
+    }
+    s
+}
+
+/// Reserves `n` ids in each of the given tables (whose `id` is an `INTEGER PRIMARY KEY` on
+/// SQLite and a `BIGSERIAL` on PostgreSQL), in the caller's write transaction, so that rows
+/// referring to each other can be written with multi-row INSERTs without reading ids back.
+/// Returns the ids per table, ascending.
+///
+/// SQLite: the transaction holds the database's only write lock, so the ids after the
+/// current maximum stay free until it commits. PostgreSQL: `nextval`, safe however many
+/// instances file at once (ids left unused are gaps, as after any rollback).
+pub async fn reserve_ids(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    wanted: &[(&'static str, usize)],
+) -> Result<Vec<Vec<i64>>, StoreError> {
+    let mut out: Vec<Vec<i64>> = wanted.iter().map(|(_, n)| Vec::with_capacity(*n)).collect();
+    let asked: Vec<usize> = (0..wanted.len()).filter(|&i| wanted[i].1 > 0).collect();
+    if asked.is_empty() {
+        return Ok(out);
+    }
+    match backend {
+        Backend::Sqlite => {
+            let columns: Vec<String> = asked
+                .iter()
+                .map(|&i| format!("(SELECT COALESCE(MAX(id), 0) FROM {})", wanted[i].0))
+                .collect();
+            // Table names are compile-time constants.
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {}",
+                columns.join(", ")
+            )))
+            .fetch_one(&mut *conn)
+            .await?;
+            for (c, &i) in asked.iter().enumerate() {
+                let max: i64 = row.try_get(c)?;
+                out[i].extend((1..=wanted[i].1 as i64).map(|k| max + k));
+            }
+        }
+        Backend::Postgres => {
+            let parts: Vec<String> = asked
+                .iter()
+                .enumerate()
+                .map(|(c, &i)| {
+                    format!(
+                        "SELECT CAST({i} AS BIGINT), nextval('{}_id_seq') FROM generate_series(1, ${})",
+                        wanted[i].0,
+                        c + 1
+                    )
+                })
+                .collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(parts.join(" UNION ALL ")));
+            for &i in &asked {
+                q = q.bind(wanted[i].1 as i64);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let (i, id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                if let Some(ids) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                    ids.push(id);
+                }
+            }
+            for ids in &mut out {
+                ids.sort_unstable();
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Now, in UTC microseconds since the epoch: the one unit instants are stored in.
