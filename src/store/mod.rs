@@ -73,13 +73,21 @@ impl Store {
                     std::fs::create_dir_all(dir)?;
                 }
                 // SQLite has one writer at a time: more connections only add lock waits.
+                // A batch of mail dirties megabytes of pages: a page cache of 16 MiB (default
+                // 2 MiB) holds them until the commit instead of spilling them to the WAL
+                // mid-transaction and reading them back; statement journals of multi-row
+                // INSERTs stay in memory; and the WAL is copied back into the database every
+                // ~40 MiB instead of every 4 MiB, i.e. not after every batch, each copy
+                // costing two fsyncs.
                 options
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                                 PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
+                                 PRAGMA wal_autocheckpoint = 10000;",
                             )
                             .await?;
                             Ok(())
