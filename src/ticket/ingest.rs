@@ -142,6 +142,59 @@ struct Prepared<'a> {
     parsed: Result<(InboundMessage, Decision), String>,
 }
 
+/// Messages parsed and classified (phase 1), ready for [`Ingestor::ingest_prepared`].
+/// Preparing needs no database: a caller can prepare the next batch — on a blocking thread,
+/// it is CPU work — while the current one is being filed, and still acknowledge each message
+/// only after its own batch committed.
+pub struct PreparedBatch<'a> {
+    items: Vec<Prepared<'a>>,
+}
+
+impl<'a> PreparedBatch<'a> {
+    pub fn new(config: &Config, items: &[Incoming<'a>]) -> PreparedBatch<'a> {
+        PreparedBatch {
+            items: items.iter().map(|it| Self::prepare(config, it)).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Phase 1: hash, size limit, parse, classify.
+    fn prepare(config: &Config, it: &Incoming<'a>) -> Prepared<'a> {
+        let limit = config.settings.ingest.max_message_size;
+        let hash = hex(&Sha256::digest(it.raw));
+        let parsed = if it.raw.len() as u64 > limit {
+            Err(format!(
+                "message of {} bytes exceeds the limit of {limit} bytes",
+                it.raw.len()
+            ))
+        } else {
+            InboundMessage::parse(it.raw)
+                .map(|m| {
+                    let d = classify::classify(config, &m);
+                    (m, d)
+                })
+                .map_err(|e| e.to_string())
+        };
+        let message_id = parsed.as_ref().ok().and_then(|(m, _)| m.message_id.clone());
+        let dedup_key = format!("{} {hash}", message_id.as_deref().unwrap_or(""));
+        Prepared {
+            raw: it.raw,
+            source: it.source.clone(),
+            hash,
+            message_id,
+            dedup_key,
+            parsed,
+        }
+    }
+}
+
 impl Prepared<'_> {
     /// What the raw message's row records as the reason of its outcome.
     fn reason(&self) -> &str {
@@ -178,7 +231,17 @@ impl<'a> Ingestor<'a> {
     /// before the transaction opens, so it is held only for the reads and writes. The batch
     /// shares one instant: every row it writes carries the same time.
     pub async fn ingest_batch(&self, items: &[Incoming<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        let prepared: Vec<Prepared<'_>> = items.iter().map(|it| self.prepare(it)).collect();
+        self.ingest_prepared(PreparedBatch::new(self.config, items))
+            .await
+    }
+
+    /// [`Ingestor::ingest_batch`] for a batch prepared beforehand, e.g. on a blocking thread
+    /// while the previous batch was being filed.
+    pub async fn ingest_prepared(
+        &self,
+        batch: PreparedBatch<'_>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let prepared = batch.items;
         let now = self.now();
         let backend = self.store.backend();
 
@@ -213,35 +276,6 @@ impl<'a> Ingestor<'a> {
             );
         }
         Ok(outcomes)
-    }
-
-    /// Phase 1: hash, size limit, parse, classify.
-    fn prepare<'i>(&self, it: &Incoming<'i>) -> Prepared<'i> {
-        let limit = self.config.settings.ingest.max_message_size;
-        let hash = hex(&Sha256::digest(it.raw));
-        let parsed = if it.raw.len() as u64 > limit {
-            Err(format!(
-                "message of {} bytes exceeds the limit of {limit} bytes",
-                it.raw.len()
-            ))
-        } else {
-            InboundMessage::parse(it.raw)
-                .map(|m| {
-                    let d = classify::classify(self.config, &m);
-                    (m, d)
-                })
-                .map_err(|e| e.to_string())
-        };
-        let message_id = parsed.as_ref().ok().and_then(|(m, _)| m.message_id.clone());
-        let dedup_key = format!("{} {hash}", message_id.as_deref().unwrap_or(""));
-        Prepared {
-            raw: it.raw,
-            source: it.source.clone(),
-            hash,
-            message_id,
-            dedup_key,
-            parsed,
-        }
     }
 
     /// Phases 4 and 5: reserves ids and ticket numbers, turns every step into rows, writes
