@@ -75,13 +75,38 @@ impl WriteBuffer {
         }
     }
 
+    /// Takes the rows buffered so far, to be written while more are buffered. What the
+    /// filing logic sees of them ([`WriteBuffer::participants`], [`WriteBuffer::auto_replies`])
+    /// stays until [`WriteBuffer::flush`].
+    pub fn take_rows(&mut self) -> Rows {
+        Rows {
+            tables: std::mem::take(&mut self.tables),
+        }
+    }
+
     /// Writes every buffered row in the caller's transaction.
     pub async fn flush(
         &mut self,
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> Result<(), StoreError> {
-        let mut tables = std::mem::take(&mut self.tables);
+        self.take_rows().write(conn, backend).await?;
+        self.participants.clear();
+        self.auto_replies.clear();
+        Ok(())
+    }
+}
+
+/// Rows taken from a [`WriteBuffer`].
+#[derive(Debug, Default)]
+pub struct Rows {
+    tables: Vec<Table>,
+}
+
+impl Rows {
+    /// Writes the rows in the caller's transaction, parents before children.
+    pub async fn write(self, conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+        let mut tables = self.tables;
         // A stable sort keeps push order among tables of equal rank.
         tables.sort_by_key(|t| {
             let rank = TABLE_ORDER
@@ -93,8 +118,6 @@ impl WriteBuffer {
         for table in tables {
             insert_rows(conn, backend, table).await?;
         }
-        self.participants.clear();
-        self.auto_replies.clear();
         Ok(())
     }
 }

@@ -332,12 +332,33 @@ impl<'a> Ingestor<'a> {
             tickets,
             auto_replies: &known.auto_replies,
         };
-        let mut outcomes: Vec<Outcome> = Vec::with_capacity(steps.len());
-        for (p, step) in prepared.iter().zip(steps) {
-            let outcome = w.file(p, step, slots, &outcomes)?;
-            outcomes.push(outcome);
-        }
-        w.buf.flush(conn, backend).await?;
+        // Rows of the first messages are written while the next ones are rendered: the
+        // statements run on SQLite's worker thread or in the PostgreSQL server meanwhile.
+        // Both halves run in this task; the renderer yields after each chunk, so the writer
+        // can send the next statement.
+        let (rows_tx, mut rows_rx) = tokio::sync::mpsc::unbounded_channel();
+        let render = async {
+            let mut outcomes: Vec<Outcome> = Vec::with_capacity(steps.len());
+            for (p, step) in prepared.iter().zip(steps) {
+                let outcome = w.file(p, step, slots, &outcomes)?;
+                outcomes.push(outcome);
+                if outcomes.len().is_multiple_of(WRITE_CHUNK) {
+                    // The writer holds the receiver until it fails, and then this fails too.
+                    let _ = rows_tx.send(w.buf.take_rows());
+                    tokio::task::yield_now().await;
+                }
+            }
+            let _ = rows_tx.send(w.buf.take_rows());
+            drop(rows_tx);
+            Ok::<_, StoreError>(outcomes)
+        };
+        let write = async {
+            while let Some(rows) = rows_rx.recv().await {
+                rows.write(&mut *conn, backend).await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        let (outcomes, ()) = tokio::try_join!(render, write)?;
 
         // Follow-ups on stored tickets: reopened ones (state, closed_at) and the others.
         let at = now.as_microsecond();
@@ -365,6 +386,9 @@ impl<'a> Ingestor<'a> {
         Ok(outcomes)
     }
 }
+
+/// Messages rendered into rows before they are handed to the writer.
+const WRITE_CHUNK: usize = 64;
 
 /// `UPDATE tickets SET <set> <at> WHERE id IN (<ids>)`, split where the list is too long.
 async fn update_tickets(
