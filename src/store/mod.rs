@@ -5,6 +5,8 @@
 pub mod buffer;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -48,6 +50,8 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// A background WAL checkpoint is running (SQLite).
+    checkpointing: Arc<AtomicBool>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -98,7 +102,11 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(8).connect(url).await?,
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            checkpointing: Arc::new(AtomicBool::new(false)),
+        };
         match backend {
             Backend::Sqlite => {
                 // sqlx takes no lock around SQLite migrations: two processes opening a new
@@ -142,6 +150,25 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// After a large write on SQLite: copies the WAL back into the database on another
+    /// connection, in the background, so that the next write transaction need not wait for it
+    /// (a checkpoint costs two fsyncs; SQLite's automatic one runs in the committing
+    /// connection). A passive checkpoint never blocks readers or writers; at most one runs at
+    /// a time. Nothing to do on PostgreSQL. Needs a Tokio runtime.
+    pub fn checkpoint_in_background(&self) {
+        if self.backend != Backend::Sqlite || self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let running = Arc::clone(&self.checkpointing);
+        tokio::spawn(async move {
+            if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::debug!(error = %e, "background WAL checkpoint failed");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     pub async fn close(&self) {

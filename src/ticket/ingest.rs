@@ -265,6 +265,7 @@ impl<'a> Ingestor<'a> {
             )
             .await?;
         tx.commit().await?;
+        self.store.checkpoint_in_background();
 
         for (p, o) in prepared.iter().zip(&outcomes) {
             tracing::info!(
