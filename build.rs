@@ -7,6 +7,9 @@ const DIRS: &[&str] = &["poststelle.toml", "contacts", "rules", "templates"];
 fn main() -> io::Result<()> {
     let root = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let mut files = Vec::new();
+    // sqlx::migrate! embeds the migrations when the crate compiles, but does not notice a new
+    // file: rebuild when the folders change.
+    println!("cargo:rerun-if-changed=migrations");
     for dir in DIRS {
         println!("cargo:rerun-if-changed={dir}");
         collect(Path::new(&root), Path::new(dir), &mut files)?;

@@ -7,9 +7,13 @@ use jiff::Timestamp;
 use serde_json::json;
 use sqlx::AnyConnection;
 
+use std::collections::HashMap;
+
+use sqlx::Row;
+
 use crate::config::Config;
-use crate::store::StoreError;
 use crate::store::buffer::{Val, WriteBuffer};
+use crate::store::{Backend, MAX_PARAMS, StoreError, placeholders};
 use crate::ticket::ingest::audit;
 
 /// Templates poststelle uses on its own: the routed copy for staff, forwards, SLA notices.
@@ -59,6 +63,18 @@ impl Kind {
     }
 }
 
+/// Columns of an outbound article row, its reserved id first.
+const ARTICLE_COLUMNS_WITH_ID: [&str; 8] = [
+    "id",
+    "ticket_id",
+    "kind",
+    "message_id",
+    "sender",
+    "subject",
+    "body",
+    "created_at",
+];
+
 /// Row states.
 pub const SCHEDULED: &str = "scheduled";
 pub const SENT: &str = "sent";
@@ -90,23 +106,79 @@ pub async fn enqueue(
     now: Timestamp,
     mail: NewMail<'_>,
 ) -> Result<String, StoreError> {
+    let stored = if mail.kind.is_auto_reply() {
+        let backend = Backend::of(conn);
+        recent_auto_replies(conn, backend, &[mail.recipient], now)
+            .await?
+            .remove(mail.recipient)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(enqueue_buffered(
+        buf,
+        config,
+        now,
+        mail,
+        stored,
+        &mut std::iter::empty(),
+    ))
+}
+
+/// Automatic replies written to each of `recipients` in the hour before `now` (held-back ones
+/// not counted), for the loop brake: one query for a whole batch. Recipients with none are
+/// missing from the map.
+pub async fn recent_auto_replies(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    recipients: &[&str],
+    now: Timestamp,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let since = now.as_microsecond() - 3_600_000_000;
+    let mut counts = HashMap::new();
+    for chunk in recipients.chunks(MAX_PARAMS - 1) {
+        let sql = format!(
+            "SELECT recipient, COUNT(*) FROM outbox WHERE recipient IN ({}) \
+             AND kind IN ('acknowledgement', 'auto_reply') AND state <> 'suppressed' \
+             AND created_at > {} GROUP BY recipient",
+            placeholders(backend, 1, chunk.len()),
+            placeholders(backend, chunk.len() + 1, 1),
+        );
+        // Only placeholders are formatted in; the statement differs with the list's length.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for r in chunk {
+            q = q.bind(*r);
+        }
+        for row in q.bind(since).fetch_all(&mut *conn).await? {
+            counts.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+        }
+    }
+    Ok(counts)
+}
+
+/// [`enqueue`] without a database round trip: the row, its article and audit line go to the
+/// buffer. `stored_auto_replies` is the recipient's count from [`recent_auto_replies`]; the
+/// loop brake adds the automatic replies already in the buffer. The outbound article takes its
+/// id from `article_ids` (ids the caller reserved), else the next free one.
+pub fn enqueue_buffered(
+    buf: &mut WriteBuffer,
+    config: &Config,
+    now: Timestamp,
+    mail: NewMail<'_>,
+    stored_auto_replies: i64,
+    article_ids: &mut dyn Iterator<Item = i64>,
+) -> String {
     let s = &config.settings;
     let at = now.as_microsecond();
-    let message_id = format!("{}@{}", uuid::Uuid::new_v4(), s.outbox.message_id_domain);
+    // Time-ordered (UUIDv7, 74 random bits): new ids land at the end of the unique indexes on
+    // outbox and articles instead of on a random page each, which a batch would all dirty.
+    let message_id = format!("{}@{}", uuid::Uuid::now_v7(), s.outbox.message_id_domain);
 
     let mut state = SCHEDULED;
     let mut last_error: Option<String> = None;
     if mail.kind.is_auto_reply() {
-        let since = at - 3_600_000_000;
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind IN ('acknowledgement', 'auto_reply') \
-             AND state <> 'suppressed' AND created_at > $2",
-        )
-        .bind(mail.recipient)
-        .bind(since)
-        .fetch_one(&mut *conn)
-        .await?;
-        let recent = stored + buf.auto_replies.get(mail.recipient).copied().unwrap_or(0);
+        let recent =
+            stored_auto_replies + buf.auto_replies.get(mail.recipient).copied().unwrap_or(0);
         if recent >= i64::from(s.ingest.auto_reply_limit_per_hour) {
             state = SUPPRESSED;
             last_error = Some(format!(
@@ -183,27 +255,24 @@ pub async fn enqueue(
 
     if let Some(ticket_id) = mail.ticket_id {
         if state != SUPPRESSED {
-            buf.push(
-                "articles",
-                &[
-                    "ticket_id",
-                    "kind",
-                    "message_id",
-                    "sender",
-                    "subject",
-                    "body",
-                    "created_at",
-                ],
-                vec![
-                    Val::Int(ticket_id),
-                    Val::Text("outbound".into()),
-                    Val::Text(message_id.clone()),
-                    Val::Text(s.outbox.from.clone()),
-                    Val::Text(subject),
-                    Val::Text(text),
-                    Val::Int(at),
-                ],
-            );
+            let row = vec![
+                Val::Int(ticket_id),
+                Val::Text("outbound".into()),
+                Val::Text(message_id.clone()),
+                Val::Text(s.outbox.from.clone()),
+                Val::Text(subject),
+                Val::Text(text),
+                Val::Int(at),
+            ];
+            match article_ids.next() {
+                Some(id) => buf.push("articles", &ARTICLE_COLUMNS_WITH_ID, {
+                    let mut r = Vec::with_capacity(8);
+                    r.push(Val::Int(id));
+                    r.extend(row);
+                    r
+                }),
+                None => buf.push("articles", &ARTICLE_COLUMNS_WITH_ID[1..], row),
+            }
         }
         audit(
             buf,
@@ -220,5 +289,5 @@ pub async fn enqueue(
                      "message_id": message_id, "error": last_error }),
         );
     }
-    Ok(message_id)
+    message_id
 }

@@ -1,12 +1,12 @@
-//! Rows that nothing reads back before the transaction commits (audit lines, participants,
-//! outgoing mail and its articles) are gathered here and written with one multi-row INSERT per
-//! table, instead of one round trip per row: per-statement latency, not the database's work,
-//! dominates filing a message.
+//! Rows that nothing reads back before the transaction commits (raw messages, tickets,
+//! articles, audit lines, participants, outgoing mail) are gathered here and written with one
+//! multi-row INSERT per table, instead of one round trip per row: per-statement latency, not
+//! the database's work, dominates filing a message.
 use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
-use super::{Backend, StoreError};
+use super::{Backend, MAX_PARAMS, StoreError, placeholders};
 
 /// One value of a buffered row.
 #[derive(Debug, Clone)]
@@ -15,6 +15,7 @@ pub enum Val {
     OptInt(Option<i64>),
     Text(String),
     OptText(Option<String>),
+    Blob(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -24,8 +25,26 @@ struct Table {
     rows: Vec<Vec<Val>>,
 }
 
-/// Both backends take at least 32,766 bound parameters per statement; stay well below.
-const MAX_PARAMS: usize = 16_000;
+impl Table {
+    /// Rows that bring their own id go before rows of the same table that take the next free
+    /// one: on SQLite "next free" is MAX(id) + 1, which would take an id reserved for them.
+    fn has_id(&self) -> bool {
+        self.columns.first() == Some(&"id")
+    }
+}
+
+/// Parents before children: foreign keys are checked at the end of each statement, so a row
+/// must not be written before the row it references. Tables not named here come last, in the
+/// order they were first pushed.
+const TABLE_ORDER: [&str; 7] = [
+    "raw_messages",
+    "tickets",
+    "articles",
+    "attachments",
+    "participants",
+    "outbox",
+    "audit",
+];
 
 /// Rows waiting for [`WriteBuffer::flush`], plus what the filing logic must see of them before.
 #[derive(Debug, Default)]
@@ -38,9 +57,15 @@ pub struct WriteBuffer {
 }
 
 impl WriteBuffer {
+    /// Buffers one row. Rows of one table with the same columns are written together, in the
+    /// order they were pushed.
     pub fn push(&mut self, table: &'static str, columns: &'static [&'static str], row: Vec<Val>) {
         debug_assert_eq!(columns.len(), row.len());
-        match self.tables.iter_mut().find(|t| t.name == table) {
+        match self
+            .tables
+            .iter_mut()
+            .find(|t| t.name == table && t.columns == columns)
+        {
             Some(t) => t.rows.push(row),
             None => self.tables.push(Table {
                 name: table,
@@ -50,60 +75,93 @@ impl WriteBuffer {
         }
     }
 
+    /// Takes the rows buffered so far, to be written while more are buffered. What the
+    /// filing logic sees of them ([`WriteBuffer::participants`], [`WriteBuffer::auto_replies`])
+    /// stays until [`WriteBuffer::flush`].
+    pub fn take_rows(&mut self) -> Rows {
+        Rows {
+            tables: std::mem::take(&mut self.tables),
+        }
+    }
+
     /// Writes every buffered row in the caller's transaction.
     pub async fn flush(
         &mut self,
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> Result<(), StoreError> {
-        for table in self.tables.drain(..) {
-            let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
-            for chunk in table.rows.chunks(per_statement) {
-                let mut sql = format!(
-                    "INSERT INTO {} ({}) VALUES ",
-                    table.name,
-                    table.columns.join(", ")
-                );
-                let mut n = 0;
-                for (r, row) in chunk.iter().enumerate() {
-                    if r > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push('(');
-                    for c in 0..row.len() {
-                        n += 1;
-                        if c > 0 {
-                            sql.push_str(", ");
-                        }
-                        // sqlx looks `$n` up by name in SQLite, which is quadratic in the number
-                        // of parameters; `?` binds by position.
-                        match backend {
-                            Backend::Sqlite => sql.push('?'),
-                            Backend::Postgres => sql.push_str(&format!("${n}")),
-                        }
-                    }
-                    sql.push(')');
-                }
-                if table.name == "participants" {
-                    sql.push_str(" ON CONFLICT DO NOTHING");
-                }
-                // Table and column names are compile-time constants; values are bound.
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for row in chunk {
-                    for v in row {
-                        q = match v {
-                            Val::Int(i) => q.bind(*i),
-                            Val::OptInt(i) => q.bind(*i),
-                            Val::Text(s) => q.bind(s.clone()),
-                            Val::OptText(s) => q.bind(s.clone()),
-                        };
-                    }
-                }
-                q.execute(&mut *conn).await?;
-            }
-        }
+        self.take_rows().write(conn, backend).await?;
         self.participants.clear();
         self.auto_replies.clear();
         Ok(())
     }
+}
+
+/// Rows taken from a [`WriteBuffer`].
+#[derive(Debug, Default)]
+pub struct Rows {
+    tables: Vec<Table>,
+}
+
+impl Rows {
+    /// Writes the rows in the caller's transaction, parents before children.
+    pub async fn write(self, conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+        let mut tables = self.tables;
+        // A stable sort keeps push order among tables of equal rank.
+        tables.sort_by_key(|t| {
+            let rank = TABLE_ORDER
+                .iter()
+                .position(|n| *n == t.name)
+                .unwrap_or(TABLE_ORDER.len());
+            (rank, !t.has_id())
+        });
+        for table in tables {
+            insert_rows(conn, backend, table).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: Table,
+) -> Result<(), StoreError> {
+    let width = table.columns.len();
+    let per_statement = (MAX_PARAMS / width).max(1);
+    let mut rows = table.rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per_statement).collect();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            table.name,
+            table.columns.join(", ")
+        );
+        for r in 0..chunk.len() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders(backend, r * width + 1, width));
+            sql.push(')');
+        }
+        if table.name == "participants" {
+            sql.push_str(" ON CONFLICT DO NOTHING");
+        }
+        // Table and column names are compile-time constants; values are bound. The statement's
+        // text changes with its row count: not worth a place in the prepared-statement cache.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        // Moved, not copied: sqlx's `Any` arguments own their values.
+        for v in chunk.into_iter().flatten() {
+            q = match v {
+                Val::Int(i) => q.bind(i),
+                Val::OptInt(i) => q.bind(i),
+                Val::Text(s) => q.bind(s),
+                Val::OptText(s) => q.bind(s),
+                Val::Blob(b) => q.bind(b),
+            };
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Tickets: numbers, filing of inbound mail (new ticket, follow-up, note), and staff's basic
 //! operations.
 pub mod ingest;
+mod lookup;
 pub mod ops;
 
 use jiff::Timestamp;
@@ -50,13 +51,35 @@ pub async fn next_number(
     instance_id: u8,
     now: Timestamp,
 ) -> Result<String, StoreError> {
+    let mut numbers = reserve_numbers(conn, instance_id, now, 1).await?;
+    numbers
+        .pop()
+        .ok_or(StoreError::IdsExhausted("ticket_counters"))
+}
+
+/// `n` consecutive ticket numbers (see [`next_number`]) with one statement. The counter row
+/// stays locked (PostgreSQL) or the database write-locked (SQLite) until the caller's
+/// transaction ends, so no two transactions get the same numbers; reserve as late as possible.
+pub async fn reserve_numbers(
+    conn: &mut AnyConnection,
+    instance_id: u8,
+    now: Timestamp,
+    n: usize,
+) -> Result<Vec<String>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let day = now.to_zoned(berlin()).strftime("%Y%m%d").to_string();
-    let value: i64 = sqlx::query_scalar(
-        "INSERT INTO ticket_counters (day, value) VALUES ($1, 1) \
-         ON CONFLICT (day) DO UPDATE SET value = ticket_counters.value + 1 RETURNING value",
+    let n = n as i64;
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO ticket_counters (day, value) VALUES ($1, $2) \
+         ON CONFLICT (day) DO UPDATE SET value = ticket_counters.value + excluded.value RETURNING value",
     )
     .bind(&day)
+    .bind(n)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(format!("{day}{instance_id:02}{value:06}"))
+    Ok((last - n + 1..=last)
+        .map(|value| format!("{day}{instance_id:02}{value:06}"))
+        .collect())
 }

@@ -15,6 +15,8 @@ use crate::support::{DEFAULT, corpus, mail};
 /// A store for one test, dropped (PostgreSQL database included) at the end.
 pub struct TestDb {
     pub store: Store,
+    /// Where the store is, for more stores on the same database (other "processes").
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
 }
@@ -29,11 +31,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("tmp");
-        let store = Store::open(&Store::default_url(dir.path()))
-            .await
-            .expect("sqlite store");
+        let url = Store::default_url(dir.path());
+        let store = Store::open(&url).await.expect("sqlite store");
         TestDb {
             store,
+            url,
             _dir: Some(dir),
             pg_name: None,
         }
@@ -62,6 +64,7 @@ impl TestDb {
         let store = Store::open(&url).await.expect("postgres store");
         TestDb {
             store,
+            url,
             _dir: None,
             pg_name: Some(name),
         }
@@ -921,6 +924,266 @@ async fn one_batch_counts_its_own_replies_and_participants(db: &TestDb) {
         }
     );
     assert!(matches!(&outcomes[1], Outcome::NewTicket { linked_to: Some(n), .. } if *n == first));
+}
+
+fn batch<'a>(raws: &'a [(Vec<u8>, &str)]) -> Vec<poststelle::ticket::ingest::Incoming<'a>> {
+    raws.iter()
+        .map(|(raw, key)| poststelle::ticket::ingest::Incoming {
+            raw,
+            source: SourceKey::file(key),
+        })
+        .collect()
+}
+
+both!(one_batch_threads_replies_onto_tickets_opened_earlier_in_it);
+async fn one_batch_threads_replies_onto_tickets_opened_earlier_in_it(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let first = "From: Erika <erika@example.org>\r\nTo: support@kommunal-it.example\r\n\
+        Subject: Drucker druckt nicht\r\nMessage-ID: <p0@example.org>\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"xx\"\r\n\r\n--xx\r\n\
+        Content-Type: text/plain; charset=utf-8\r\n\r\nDer Drucker druckt nicht.\r\n--xx\r\n\
+        Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"fehler.pdf\"\r\n\r\n\
+        %PDF-1.4\r\n--xx--\r\n"
+        .as_bytes()
+        .to_vec();
+    let raws = vec![
+        (first.clone(), "p0"),
+        // A reply to the first mail, and one that only names it in References.
+        (
+            mail(
+                &[
+                    "From: erika@example.org",
+                    "Subject: AW: Drucker druckt nicht",
+                    "Message-ID: <p1@example.org>",
+                    "In-Reply-To: <p0@example.org>",
+                ],
+                "Noch ein Nachtrag.",
+            ),
+            "p1",
+        ),
+        (
+            mail(
+                &[
+                    "From: erika@example.org",
+                    "Subject: Noch etwas",
+                    "Message-ID: <p2@example.org>",
+                    "References: <p0@example.org> <p1@example.org>",
+                ],
+                "Und noch einer.",
+            ),
+            "p2",
+        ),
+        // The first mail again from another source, and the second from the same source.
+        (first, "p0-copy"),
+        (
+            mail(&["Subject: egal", "Message-ID: <p9@example.org>"], "x"),
+            "p1",
+        ),
+        // A stranger replying to the thread gets a new ticket that points at it.
+        (
+            mail(
+                &[
+                    "From: max@andere-gemeinde.example",
+                    "Subject: AW: Drucker druckt nicht",
+                    "Message-ID: <p3@example.org>",
+                    "In-Reply-To: <p2@example.org>",
+                ],
+                "Bei uns auch.",
+            ),
+            "p3",
+        ),
+    ];
+    let outcomes = ing.ingest_batch(&batch(&raws)).await.expect("batch");
+    let number = new_number(&outcomes[0]);
+    let follow_up = Outcome::FollowUp {
+        number: number.clone(),
+        reopened: false,
+    };
+    assert_eq!(outcomes[1], follow_up);
+    assert_eq!(outcomes[2], follow_up);
+    assert_eq!(
+        outcomes[3],
+        Outcome::Duplicate {
+            previous: "new_ticket".into(),
+            number: Some(number.clone())
+        }
+    );
+    assert_eq!(
+        outcomes[4],
+        Outcome::Duplicate {
+            previous: "follow_up".into(),
+            number: Some(number.clone())
+        }
+    );
+    assert!(
+        matches!(&outcomes[5], Outcome::NewTicket { linked_to: Some(n), .. } if *n == number),
+        "{:?}",
+        outcomes[5]
+    );
+    assert_eq!(count(db, "SELECT COUNT(*) FROM raw_messages").await, 4);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 2);
+
+    let t = ops::show_ticket(&db.store, &number).await.expect("show");
+    let inbound: Vec<Option<&str>> = t
+        .articles
+        .iter()
+        .filter(|a| a.kind == "inbound")
+        .map(|a| a.message_id.as_deref())
+        .collect();
+    assert_eq!(
+        inbound,
+        [
+            Some("p0@example.org"),
+            Some("p1@example.org"),
+            Some("p2@example.org")
+        ]
+    );
+    // Articles in the order they happened: each inbound mail before the mail it caused.
+    let kinds: Vec<&str> = t.articles.iter().map(|a| a.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "inbound", "outbound", "outbound", "inbound", "outbound", "inbound", "outbound"
+        ]
+    );
+    let attached: Vec<(String, String)> = sqlx::query(
+        "SELECT a.message_id, x.name FROM attachments x JOIN articles a ON a.id = x.article_id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .expect("attachments")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(
+        attached,
+        [("p0@example.org".to_string(), "fehler.pdf".to_string())]
+    );
+    let rows = outbox_rows(db, &number).await;
+    assert_eq!(rows.iter().filter(|r| r.0 == "acknowledgement").count(), 1);
+    assert_eq!(rows.iter().filter(|r| r.0 == "staff_copy").count(), 3);
+    // The whole batch again changes nothing.
+    let again = ing.ingest_batch(&batch(&raws)).await.expect("batch");
+    assert!(again.iter().all(|o| matches!(o, Outcome::Duplicate { .. })));
+    assert_eq!(count(db, "SELECT COUNT(*) FROM raw_messages").await, 4);
+}
+
+both!(one_batch_reopens_a_closed_ticket_once);
+async fn one_batch_reopens_a_closed_ticket_once(db: &TestDb) {
+    let ing = Ingestor::new(&db.store, cfg());
+    let number = new_number(
+        &ing.ingest(
+            &request("erika@example.org", "Scanner", "z0@example.org"),
+            SourceKey::file("z0"),
+        )
+        .await
+        .expect("ingest"),
+    );
+    ops::set_ticket(
+        &db.store,
+        cfg(),
+        &number,
+        ops::Change {
+            state: Some("closed"),
+            actor: "test",
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("close");
+    let raws: Vec<(Vec<u8>, &str)> = ["z1", "z2"]
+        .into_iter()
+        .map(|k| {
+            (
+                request(
+                    "erika@example.org",
+                    &format!("Re: [Ticket#{number}] Scanner"),
+                    &format!("{k}@example.org"),
+                ),
+                k,
+            )
+        })
+        .collect();
+    let outcomes = ing.ingest_batch(&batch(&raws)).await.expect("batch");
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::FollowUp {
+                number: number.clone(),
+                reopened: true
+            },
+            Outcome::FollowUp {
+                number: number.clone(),
+                reopened: false
+            }
+        ]
+    );
+    let t = ops::show_ticket(&db.store, &number).await.expect("show");
+    assert_eq!(t.summary.state, "open");
+    let reopens = t
+        .audit
+        .iter()
+        .filter(|a| a.event == "state_changed" && a.actor == "poststelle")
+        .count();
+    assert_eq!(reopens, 1);
+    let closed_at: Option<i64> = sqlx::query_scalar("SELECT closed_at FROM tickets")
+        .fetch_one(db.store.pool())
+        .await
+        .expect("closed_at");
+    assert_eq!(closed_at, None);
+}
+
+both!(ticket_numbers_stay_unique_across_instances_filing_batches);
+/// Several instances (here: one store, i.e. pool, each) filing batches into one database at
+/// once: every ticket number is handed out once, and none is skipped.
+async fn ticket_numbers_stay_unique_across_instances_filing_batches(db: &TestDb) {
+    let mut tasks = Vec::new();
+    for instance in 0..4 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let store = Store::open(&url).await.expect("store");
+            let ing = Ingestor::new(&store, cfg());
+            let mut numbers = Vec::new();
+            for b in 0..5 {
+                let raws: Vec<(Vec<u8>, String)> = (0..8)
+                    .map(|i| {
+                        let id = format!("i{instance}b{b}m{i}");
+                        (
+                            request(
+                                &format!("{id}@example.org"),
+                                &format!("Parallel {id}"),
+                                &format!("{id}@example.org"),
+                            ),
+                            id,
+                        )
+                    })
+                    .collect();
+                let items: Vec<poststelle::ticket::ingest::Incoming<'_>> = raws
+                    .iter()
+                    .map(|(raw, key)| poststelle::ticket::ingest::Incoming {
+                        raw,
+                        source: SourceKey::file(key),
+                    })
+                    .collect();
+                for o in ing.ingest_batch(&items).await.expect("batch") {
+                    numbers.push(new_number(&o));
+                }
+            }
+            store.close().await;
+            numbers
+        }));
+    }
+    let mut numbers = std::collections::BTreeSet::new();
+    for t in tasks {
+        numbers.extend(t.await.expect("task"));
+    }
+    assert_eq!(numbers.len(), 160);
+    let counters: std::collections::BTreeSet<u32> = numbers
+        .iter()
+        .map(|n| n[10..].parse().expect("counter"))
+        .collect();
+    assert_eq!(counters, (1..=160).collect());
+    assert_eq!(count(db, "SELECT COUNT(*) FROM articles").await, 480);
 }
 
 /// Several processes (here: pools) opening a new SQLite file at once all get a migrated store.
