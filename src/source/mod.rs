@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::config::{Config, MailboxKind, MailboxSettings};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
-use crate::ticket::ingest::{Incoming, Ingestor, Outcome};
+use crate::ticket::ingest::{Incoming, Ingestor, Outcome, PreparedBatch};
 
 /// What every source task shares.
 pub struct Ctx {
@@ -78,7 +78,12 @@ pub async fn file_batch(
     ingestor: &Ingestor<'_>,
     items: &[Incoming<'_>],
 ) -> Result<Vec<Outcome>, SourceError> {
-    let err = match ingestor.ingest_batch(items).await {
+    // Parsing and classifying use every core; this blocks one runtime thread meanwhile, which
+    // the multi-threaded runtime of `poststelle run` makes up for.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let batch =
+        tokio::task::block_in_place(|| PreparedBatch::new_parallel(&ctx.config, items, threads));
+    let err = match ingestor.ingest_prepared(batch).await {
         Ok(outcomes) => return Ok(outcomes),
         Err(e) => e,
     };

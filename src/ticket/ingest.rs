@@ -157,6 +157,33 @@ impl<'a> PreparedBatch<'a> {
         }
     }
 
+    /// [`PreparedBatch::new`] on `threads` threads at once: parsing and classifying is the
+    /// CPU part of filing, and messages are independent of each other.
+    pub fn new_parallel(
+        config: &Config,
+        items: &[Incoming<'a>],
+        threads: usize,
+    ) -> PreparedBatch<'a> {
+        let per_thread = items.len().div_ceil(threads.max(1)).max(1);
+        if per_thread >= items.len() {
+            return Self::new(config, items);
+        }
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = items
+                .chunks(per_thread)
+                .map(|part| scope.spawn(move || Self::new(config, part)))
+                .collect();
+            let mut all = Vec::with_capacity(items.len());
+            for part in parts {
+                match part.join() {
+                    Ok(batch) => all.extend(batch.items),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            PreparedBatch { items: all }
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }

@@ -1207,3 +1207,54 @@ async fn concurrent_first_opens_of_a_sqlite_file_all_succeed() {
         store.close().await;
     }
 }
+
+/// Preparing a batch on several threads files it exactly as one thread does: in order, so a
+/// reply in the second half threads onto the ticket its first half opened.
+both!(parallel_preparation_keeps_the_order);
+async fn parallel_preparation_keeps_the_order(db: &TestDb) {
+    use poststelle::ticket::ingest::{Incoming, PreparedBatch};
+    let raws: Vec<Vec<u8>> = (0..40)
+        .map(|i| {
+            if i < 20 {
+                request(
+                    &format!("p{i}@gemeinde.example"),
+                    &format!("Drucker {i}"),
+                    &format!("par{i}@gemeinde.example"),
+                )
+            } else {
+                let j = i - 20;
+                mail(
+                    &[
+                        &format!("From: p{j}@gemeinde.example"),
+                        &format!("Subject: AW: Drucker {j}"),
+                        &format!("Message-ID: <par{i}@gemeinde.example>"),
+                        &format!("In-Reply-To: <par{j}@gemeinde.example>"),
+                    ],
+                    "Noch eine Frage.\r\n",
+                )
+            }
+        })
+        .collect();
+    let items: Vec<Incoming<'_>> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| Incoming {
+            raw,
+            source: SourceKey::file(&format!("par/{i}")),
+        })
+        .collect();
+    let batch = PreparedBatch::new_parallel(cfg(), &items, 4);
+    assert_eq!(batch.len(), 40);
+    let outcomes = Ingestor::new(&db.store, cfg())
+        .ingest_prepared(batch)
+        .await
+        .expect("ingest");
+    for i in 0..20 {
+        let opened = new_number(&outcomes[i]);
+        match &outcomes[i + 20] {
+            Outcome::FollowUp { number, .. } => assert_eq!(number, &opened, "reply {i}"),
+            other => panic!("reply {i}: {other:?}"),
+        }
+    }
+    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 20);
+}
