@@ -1208,8 +1208,8 @@ async fn concurrent_first_opens_of_a_sqlite_file_all_succeed() {
     }
 }
 
-/// Preparing a batch on several threads files it exactly as one thread does: in order, so a
-/// reply in the second half threads onto the ticket its first half opened.
+// Preparing a batch on several threads files it exactly as one thread does: in order, so a
+// reply in the second half threads onto the ticket its first half opened.
 both!(parallel_preparation_keeps_the_order);
 async fn parallel_preparation_keeps_the_order(db: &TestDb) {
     use poststelle::ticket::ingest::{Incoming, PreparedBatch};
