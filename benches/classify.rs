@@ -278,9 +278,10 @@ fn print_setup() {
     );
     for f in &config.rules.fields {
         eprintln!(
-            "  {:<40} {:>4} patterns",
+            "  {:<40} {:>4} patterns ({})",
             f.field.to_string(),
-            f.patterns.len()
+            f.patterns.len(),
+            f.summary()
         );
     }
     for (name, input, parsed) in [
