@@ -22,6 +22,7 @@
 //! Run: `cargo bench --bench classify`. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
 //! over a few small mails, as a smoke test.
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -278,9 +279,10 @@ fn print_setup() {
     );
     for f in &config.rules.fields {
         eprintln!(
-            "  {:<40} {:>4} patterns",
+            "  {:<40} {:>4} patterns ({})",
             f.field.to_string(),
-            f.patterns.len()
+            f.patterns.len(),
+            f.summary()
         );
     }
     for (name, input, parsed) in [
@@ -289,6 +291,15 @@ fn print_setup() {
     ] {
         let sizes = input.mails.iter().map(Vec::len);
         let (min, max) = (sizes.clone().min().unwrap_or(0), sizes.max().unwrap_or(0));
+        // Every decision, hashed: equal digests before and after an optimisation show that
+        // the classifier still decides alike on every mail.
+        let mut digest = std::hash::DefaultHasher::new();
+        for msg in parsed {
+            let d = classify(config, msg);
+            serde_json::to_string(&d)
+                .expect("a decision serialises")
+                .hash(&mut digest);
+        }
         let mut matched = 0;
         let mut queues = std::collections::BTreeMap::<String, usize>::new();
         // A sample keeps start-up short: classifying everything once takes as long as a bench.
@@ -302,11 +313,13 @@ fn print_setup() {
         }
         eprintln!(
             "{name}: {} mails, {} bytes (mean {}, min {min}, max {max}); {} parsed; \
+             decisions digest {:016x}; \
              of the first {}: {:.2} rules matched per mail, action/queue {queues:?}",
             input.mails.len(),
             input.bytes,
             input.bytes / input.mails.len().max(1),
             parsed.len(),
+            digest.finish(),
             sample.len(),
             matched as f64 / sample.len().max(1) as f64,
         );

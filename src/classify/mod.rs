@@ -4,11 +4,13 @@
 //! Order of work: loop detection, subject normalisation and ticket tag, the Nutzerkonto scheme,
 //! then the rules in priority order (the Nutzerkonto router takes its configured place among
 //! them), then the defaults for whatever no rule set.
+pub mod fieldset;
 pub mod loops;
 pub mod nutzerkonto;
 pub mod rules;
 pub mod subject;
 
+use regex_automata::{PatternID, PatternSet};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -141,28 +143,36 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// Lazily computed matches of each field's regex set against the message.
+/// Lazily computed matches of each field's patterns against the message.
 struct Matches<'r> {
     rules: &'r RuleSet,
-    cache: Vec<Option<Vec<bool>>>,
+    found: Vec<Option<PatternSet>>,
+    /// Scratch space of [`FieldSet::mark`](fieldset::FieldSet::mark).
+    pending: Vec<PatternID>,
 }
 
 impl<'r> Matches<'r> {
     fn new(rules: &'r RuleSet) -> Self {
         Matches {
             rules,
-            cache: vec![None; rules.fields.len()],
+            found: vec![None; rules.fields.len()],
+            pending: Vec::new(),
         }
     }
 
     fn get(&mut self, facts: &Facts<'_>, field: usize, pattern: usize) -> bool {
         let fs = &self.rules.fields[field];
-        let bits = self.cache[field].get_or_insert_with(|| {
-            let mut bits = vec![false; fs.patterns.len()];
-            facts.values(&fs.field, |v| fs.mark(v, &mut bits));
-            bits
+        if pattern >= fs.patterns.len() {
+            // The field's patterns failed to compile together (`check` reports it).
+            return false;
+        }
+        let pending = &mut self.pending;
+        let found = self.found[field].get_or_insert_with(|| {
+            let mut found = fs.pattern_set();
+            facts.values(&fs.field, |v| fs.mark(v, &mut found, pending));
+            found
         });
-        bits.get(pattern).copied().unwrap_or(false)
+        PatternID::new(pattern).is_ok_and(|pid| found.contains(pid))
     }
 }
 
