@@ -158,6 +158,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(cfg: &TempConfig, name: &str) -> Daemon {
+        Self::start_with(cfg, name, &[])
+    }
+
+    fn start_with(cfg: &TempConfig, name: &str, envs: &[(&str, &str)]) -> Daemon {
         let log = cfg.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
             .arg("--config")
@@ -165,6 +169,7 @@ impl Daemon {
             .arg("run")
             .env_remove("POSTSTELLE_CONFIG")
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -191,6 +196,16 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// SIGTERM; the daemon must exit 0 within the 10 s deadline (plus slack).
+    fn stop_ok(&mut self) {
+        let status = self.term(Duration::from_secs(12));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "exit 0 within the deadline: {status:?}\n{}",
+            self.log()
+        );
     }
 
     fn kill9(&mut self) {
@@ -401,12 +416,7 @@ async fn end_to_end(tls: bool, support: &str, requester: &str, staff: &str) {
     );
     assert_eq!(http_get(&metrics, "/healthz").await.0, 200);
 
-    let status = daemon.term(Duration::from_secs(12));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "exit 0 within the 10 s deadline: {status:?}\n{}",
-        daemon.log()
-    );
+    daemon.stop_ok();
     store.close().await;
 }
 
@@ -484,11 +494,7 @@ async fn dovecot_restart_mid_run_loses_nothing() {
         "the restart was noticed:\n{}",
         daemon.log()
     );
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
     store.close().await;
 }
 
@@ -531,11 +537,7 @@ async fn sigkill_mid_batch_then_restart_files_each_once() {
     let ids = message_ids(&messages(&imap, user, "Verarbeitet").await);
     assert_eq!(ids.len(), 300, "each message once in the processed folder");
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 300);
-    assert!(
-        again
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    again.stop_ok();
     store.close().await;
 }
 
@@ -561,11 +563,7 @@ async fn uidvalidity_change_files_nothing_twice() {
         scalar(&store, "SELECT COUNT(*) FROM raw_messages").await == 20
     })
     .await;
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
     let status = Command::new("doveadm")
         .args([
             "-c",
@@ -619,11 +617,7 @@ async fn uidvalidity_change_files_nothing_twice() {
         25,
         "flag mode leaves mail in place"
     );
-    assert!(
-        again
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    again.stop_ok();
     store.close().await;
 }
 
@@ -655,11 +649,7 @@ async fn unparseable_mail_goes_to_the_quarantine_folder() {
         1
     );
     assert_eq!(scalar(&store, "SELECT COUNT(*) FROM tickets").await, 1);
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
     store.close().await;
 }
 
@@ -691,11 +681,7 @@ async fn idle_files_a_new_mail_within_two_seconds() {
     .await;
     let took = appended.elapsed();
     assert!(took < Duration::from_secs(2), "filed after {took:?}");
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
 }
 
 /// STARTTLS on the plain port, the server checked against the test CA.
@@ -713,26 +699,13 @@ async fn starttls_with_a_custom_ca() {
     );
     let cfg = TempConfig::new(&config_text(&mailbox, ""), &[]);
     append_all(&imap, user, "INBOX", &requests(3, "d25", &tag)).await;
-    let log = cfg.dir.path().join("run.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
-        .arg("--config")
-        .arg(cfg.path())
-        .arg("run")
-        .env("POSTSTELLE_TEST_IMAP_PASSWORD", "secret")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("run");
-    let mut daemon = Daemon { child, log };
+    let mut daemon =
+        Daemon::start_with(&cfg, "run", &[("POSTSTELLE_TEST_IMAP_PASSWORD", "secret")]);
     until(Duration::from_secs(30), "3 filed over STARTTLS", || async {
         count(&imap, user, "Verarbeitet").await == 3
     })
     .await;
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
 }
 
 /// `first_run = "new"`: what the mailbox held before the first connection stays untouched;
@@ -764,11 +737,7 @@ async fn first_run_new_files_only_what_arrives_later() {
     assert_eq!(count(&imap, user, "INBOX").await, 3, "the old mail stays");
     let filed = message_ids(&messages(&imap, user, "Verarbeitet").await);
     assert_eq!(filed, vec![format!("{tag}.3@example.test")]);
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
     store.close().await;
 }
 
@@ -798,11 +767,7 @@ async fn healthz_fails_when_a_mailbox_is_not_polled() {
         m.contains("poststelle_mailbox_reconnects_total{mailbox=\"dead\"}"),
         "{m}"
     );
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
 }
 
 /// SQLite is single-instance: a second `run` on the same database refuses to start.
@@ -824,11 +789,7 @@ async fn a_second_instance_on_sqlite_refuses_to_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already running"), "{err}");
-    assert!(
-        first
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    first.stop_ok();
     store.close().await;
 }
 
@@ -1064,18 +1025,15 @@ fn tells_systemd_ready_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let log = cfg.dir.path().join("run.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
-        .arg("--config")
-        .arg(cfg.path())
-        .arg("run")
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "200000")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("run");
-    let mut daemon = Daemon { child, log };
+    let socket_env = socket_path.to_string_lossy().into_owned();
+    let mut daemon = Daemon::start_with(
+        &cfg,
+        "run",
+        &[
+            ("NOTIFY_SOCKET", socket_env.as_str()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
     // WATCHDOG_PID unset: the watchdog is meant for whoever reads it.
     let mut seen = Vec::new();
     let mut buf = [0u8; 512];
@@ -1084,11 +1042,7 @@ fn tells_systemd_ready_watchdog_and_stopping() {
         seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
     assert!(seen[0].contains("READY=1"), "{seen:?}");
-    assert!(
-        daemon
-            .term(Duration::from_secs(12))
-            .is_some_and(|s| s.success())
-    );
+    daemon.stop_ok();
     let mut rest = Vec::new();
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
