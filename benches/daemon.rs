@@ -19,7 +19,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use tokio::net::TcpStream;
+
+// The test suite's IMAP helpers; the benchmark uses some of them.
+#[allow(dead_code)]
+#[path = "../tests/integration/imap.rs"]
+mod imap;
 
 const USER: &str = "d40";
 
@@ -47,7 +51,7 @@ async fn bench(imap: &str, conf: &Path, n: usize) {
         .parent()
         .expect("server dir")
         .join(format!("mail/example.test/{USER}/Maildir"));
-    reset(imap).await;
+    imap::reset(imap, USER).await;
     let bytes = deliver(&maildir, n);
     println!(
         "daemon bench: {n} mails, {:.1} MB ({} with a 100 KB attachment)",
@@ -72,7 +76,7 @@ async fn bench(imap: &str, conf: &Path, n: usize) {
         (false, "end to end, filing only"),
     ] {
         if !send {
-            reset(imap).await;
+            imap::reset(imap, USER).await;
             deliver(&maildir, n);
         }
         let (secs, rss_kb) = end_to_end(imap, n, send).await;
@@ -87,51 +91,6 @@ async fn bench(imap: &str, conf: &Path, n: usize) {
         );
     }
     println!("  goals: end to end ≥ 50 % of raw; peak RSS < 100 MB");
-}
-
-async fn login(addr: &str) -> async_imap::Session<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.expect("IMAP connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut client = async_imap::Client::new(tcp);
-    client.read_response().await.expect("greeting");
-    client
-        .login(format!("{USER}@example.test"), "secret")
-        .await
-        .map_err(|(e, _)| e)
-        .expect("login")
-}
-
-/// Deletes what an earlier run left: every folder but INBOX, and INBOX's messages.
-async fn reset(addr: &str) {
-    let mut s = login(addr).await;
-    let names: Vec<String> = s
-        .list(Some(""), Some("*"))
-        .await
-        .expect("list")
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("list")
-        .iter()
-        .map(|n| n.name().to_string())
-        .collect();
-    for name in names.iter().filter(|n| n.as_str() != "INBOX") {
-        s.delete(name).await.expect("delete");
-    }
-    if s.select("INBOX").await.expect("select").exists > 0 {
-        s.store("1:*", "+FLAGS.SILENT (\\Deleted)")
-            .await
-            .expect("store")
-            .try_collect::<Vec<_>>()
-            .await
-            .expect("store");
-        s.expunge()
-            .await
-            .expect("expunge")
-            .try_collect::<Vec<_>>()
-            .await
-            .expect("expunge");
-    }
-    s.logout().await.expect("logout");
 }
 
 /// Writes `n` mails into the user's Maildir/new, owned by Dovecot's mail user.
@@ -231,7 +190,7 @@ fn attachment() -> String {
 
 /// Seconds for one `UID FETCH 1:* BODY.PEEK[]` of the whole INBOX, every body read.
 async fn raw_fetch(addr: &str, n: usize) -> f64 {
-    let mut s = login(addr).await;
+    let mut s = imap::login(addr, USER).await;
     let exists = s.select("INBOX").await.expect("select").exists as usize;
     assert_eq!(exists, n, "INBOX holds the delivered mails");
     let start = Instant::now();
@@ -303,7 +262,7 @@ async fn end_to_end(addr: &str, n: usize, send: bool) -> (f64, u64) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("poststelle run");
-    let mut watcher = login(addr).await;
+    let mut watcher = imap::login(addr, USER).await;
     loop {
         let done = watcher
             .status("Verarbeitet", "(MESSAGES)")

@@ -11,29 +11,8 @@ use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
 use poststelle::ticket::ops;
 use sqlx::Row;
 
-use crate::store::TestDb;
+use crate::store::{TestDb, both};
 use crate::support::{DEFAULT, mail};
-
-/// Runs the test function of that name on both backends.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = TestDb::sqlite().await;
-                super::$name(&db).await;
-                db.finish().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let db = TestDb::postgres().await;
-                super::$name(&db).await;
-                db.finish().await;
-            }
-        }
-    };
-}
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("RFC 3339")

@@ -3,7 +3,6 @@
 //! their addresses; without them these tests fail.
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use poststelle::outbox::sender::{Mailer, Sender};
 use poststelle::store::Store;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
@@ -22,33 +21,7 @@ fn server(var: &str) -> String {
 
 /// Every message in a user's INBOX, read over IMAP.
 async fn inbox(user: &str) -> Vec<Vec<u8>> {
-    let tcp = TcpStream::connect(server("POSTSTELLE_TEST_IMAP"))
-        .await
-        .expect("IMAP connect");
-    let mut client = async_imap::Client::new(tcp);
-    client.read_response().await.expect("greeting");
-    let mut session = client
-        .login(format!("{user}@example.test"), "secret")
-        .await
-        .map_err(|(e, _)| e)
-        .expect("IMAP login");
-    let mailbox = session.select("INBOX").await.expect("select");
-    let mut out = Vec::new();
-    if mailbox.exists > 0 {
-        let fetches: Vec<_> = session
-            .fetch("1:*", "BODY.PEEK[]")
-            .await
-            .expect("fetch")
-            .try_collect()
-            .await
-            .expect("fetch results");
-        out = fetches
-            .iter()
-            .filter_map(|f| f.body().map(<[u8]>::to_vec))
-            .collect();
-    }
-    session.logout().await.expect("logout");
-    out
+    crate::imap::messages(&server("POSTSTELLE_TEST_IMAP"), user, "INBOX").await
 }
 
 /// A TCP forwarder to the SMTP server that the test switches on when it wants the "server" up.

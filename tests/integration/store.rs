@@ -121,6 +121,7 @@ macro_rules! both {
         }
     };
 }
+pub(crate) use both;
 
 fn cfg() -> &'static Config {
     &DEFAULT
