@@ -62,6 +62,7 @@ pub async fn run(
         holder: holder_name(),
         sender_wake: sender_wake.clone(),
         sla_wake: sla_wake.clone(),
+        parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     });
 
     // Announces this instance while it lives, so that instances share the mailboxes.

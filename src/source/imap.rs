@@ -209,7 +209,10 @@ pub async fn session(
                 break;
             }
         }
-        ctx.store.save_mailbox_state(&mb.name, state).await?;
+        // Each batch recorded its progress; an empty poll still records when it happened.
+        if uids.is_empty() {
+            ctx.store.save_mailbox_state(&mb.name, state).await?;
+        }
         ctx.metrics.polled(&mb.name);
         if stop.is_cancelled() {
             let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;

@@ -28,6 +28,8 @@ pub struct Ctx {
     pub sender_wake: Arc<Notify>,
     /// Woken after each commit: new tickets bring new escalation instants.
     pub sla_wake: Arc<Notify>,
+    /// Threads that parse and classify a batch (the machine's cores).
+    pub parse_threads: usize,
 }
 
 impl Ctx {
@@ -80,9 +82,9 @@ pub async fn file_batch(
 ) -> Result<Vec<Outcome>, SourceError> {
     // Parsing and classifying use every core; this blocks one runtime thread meanwhile, which
     // the multi-threaded runtime of `poststelle run` makes up for.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let batch =
-        tokio::task::block_in_place(|| PreparedBatch::new_parallel(&ctx.config, items, threads));
+    let batch = tokio::task::block_in_place(|| {
+        PreparedBatch::new_parallel(&ctx.config, items, ctx.parse_threads)
+    });
     let err = match ingestor.ingest_prepared(batch).await {
         Ok(outcomes) => return Ok(outcomes),
         Err(e) => e,
