@@ -181,6 +181,16 @@ pub async fn session(
                         ))
                     })
                     .collect();
+                // A message the server did not hand over would otherwise be passed by with
+                // the batch's highest UID and never filed: try the batch again later (a
+                // message expunged meanwhile is not searched again).
+                if items.len() < small.len() {
+                    return Err(SourceError::Protocol(format!(
+                        "asked for {} messages, got {}; retrying",
+                        small.len(),
+                        items.len()
+                    )));
+                }
                 ctx.metrics.fetched(&mb.name, items.len());
                 let (item_uids, items): (Vec<u32>, Vec<Incoming<'_>>) = items.into_iter().unzip();
                 let outcomes = super::file_batch(ctx, &ingestor, &items).await?;
