@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_imap::types::UnsolicitedResponse;
+use async_imap::types::{Fetch, UnsolicitedResponse};
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Ctx, Disposition, SourceError};
 use crate::config::{After, FirstRun, ImapSettings, ImapTls, MailboxSettings};
 use crate::store::MailboxState;
-use crate::ticket::ingest::{Incoming, Ingestor, SourceKey};
+use crate::ticket::ingest::{Incoming, Ingestor, Outcome, SourceKey};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// No single command (a batch fetch included) may stall a session longer than this.
@@ -41,7 +41,7 @@ struct Caps {
 
 /// One session on the mailbox; returns `Ok` at `stop`, `Err` on any network or server error.
 pub async fn session(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     mb: &MailboxSettings,
     imap: &ImapSettings,
     stop: &CancellationToken,
@@ -114,7 +114,6 @@ pub async fn session(
         "mailbox selected"
     );
 
-    let ingestor = Ingestor::new(&ctx.store, &ctx.config);
     let limit = ctx.config.settings.ingest.max_message_size;
     loop {
         // The search sees everything announced so far; what arrives later shows up as EXISTS.
@@ -126,98 +125,36 @@ pub async fn session(
             .filter(|&u| u > state.last_uid)
             .collect();
         uids.sort_unstable();
-        for chunk in uids.chunks(mb.batch_size) {
-            let set = uid_set(chunk);
-            // Sizes first, so an oversized message is never downloaded.
-            let sizes: Vec<(u32, u32)> = timed(async {
-                session
-                    .uid_fetch(&set, "(UID RFC822.SIZE)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
-            .collect();
-            let (small, big): (Vec<_>, Vec<_>) = sizes
-                .into_iter()
-                .partition(|&(_, size)| u64::from(size) <= limit);
-            let mut processed = Vec::new();
-            let mut quarantine: Vec<u32> = big.iter().map(|&(u, _)| u).collect();
-            for (uid, size) in &big {
-                tracing::warn!(
-                    uid,
-                    size,
-                    limit,
-                    "message over max_message_size: moved to the quarantine folder unread"
-                );
-                ctx.metrics.filed(
-                    &mb.name,
-                    &crate::ticket::ingest::Outcome::Quarantined {
-                        reason: "too large".into(),
-                    },
-                );
-            }
-            if !small.is_empty() {
-                let small_set = uid_set(&small.iter().map(|&(u, _)| u).collect::<Vec<_>>());
-                let fetches = timed(async {
-                    session
-                        .uid_fetch(&small_set, "(UID BODY.PEEK[])")
-                        .await?
-                        .try_collect::<Vec<_>>()
-                        .await
-                })
-                .await?;
-                let items: Vec<(u32, Incoming<'_>)> = fetches
-                    .iter()
-                    .filter_map(|f| {
-                        Some((
-                            f.uid?,
-                            Incoming {
-                                raw: f.body()?,
-                                source: SourceKey::imap(&key, uidvalidity, f.uid?),
-                            },
-                        ))
-                    })
-                    .collect();
-                // A message the server did not hand over would otherwise be passed by with
-                // the batch's highest UID and never filed: try the batch again later (a
-                // message expunged meanwhile is not searched again).
-                if items.len() < small.len() {
-                    return Err(SourceError::Protocol(format!(
-                        "asked for {} messages, got {}; retrying",
-                        small.len(),
-                        items.len()
-                    )));
+        // Batches overlap: while batch k is parsed, classified and committed in a task of its
+        // own, this session moves batch k-1 (committed by then) and fetches batch k+1. Each
+        // batch still leaves the inbox only after its own commit, and the recorded UID only
+        // ever covers moved batches.
+        let mut in_flight: Option<Filing> = None;
+        let result = async {
+            for chunk in uids.chunks(mb.batch_size) {
+                let fetched =
+                    fetch_batch(&mut session, ctx, mb, &key, uidvalidity, chunk, limit).await?;
+                let filing = Filing::start(ctx, &mb.name, fetched);
+                if let Some(done) = in_flight.replace(filing) {
+                    finish(&mut session, ctx, mb, imap, caps, &mut state, done).await?;
                 }
-                ctx.metrics.fetched(&mb.name, items.len());
-                let (item_uids, items): (Vec<u32>, Vec<Incoming<'_>>) = items.into_iter().unzip();
-                let outcomes = super::file_batch(ctx, &ingestor, &items).await?;
-                for (uid, outcome) in item_uids.iter().zip(&outcomes) {
-                    ctx.metrics.filed(&mb.name, outcome);
-                    match Disposition::of(outcome) {
-                        Disposition::Processed => processed.push(*uid),
-                        Disposition::Quarantine => quarantine.push(*uid),
-                    }
+                if stop.is_cancelled() {
+                    break;
                 }
-                ctx.committed();
             }
-            // The batch is committed: now, and only now, it leaves the inbox.
-            match mb.after {
-                After::Move => {
-                    move_to(&mut session, caps, &processed, &imap.processed_folder).await?
-                }
-                After::Flag => flag_seen(&mut session, &processed).await?,
+            if let Some(done) = in_flight.take() {
+                finish(&mut session, ctx, mb, imap, caps, &mut state, done).await?;
             }
-            move_to(&mut session, caps, &quarantine, &imap.quarantine_folder).await?;
-            if let Some(&max) = chunk.last() {
-                state.last_uid = max;
+            Ok::<_, SourceError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            // A batch still being filed commits or fails on its own; wait for it, so that the
+            // next session does not file the same messages beside it.
+            if let Some(f) = in_flight.take() {
+                let _ = f.task.await;
             }
-            ctx.store.save_mailbox_state(&mb.name, state).await?;
-            if stop.is_cancelled() {
-                break;
-            }
+            return Err(e);
         }
         // Each batch recorded its progress; an empty poll still records when it happened.
         if uids.is_empty() {
@@ -230,6 +167,184 @@ pub async fn session(
         }
         session = wait(session, caps, mb, imap, stop).await?;
     }
+}
+
+/// One batch as the server handed it over.
+struct Fetched {
+    /// The bodies of the messages within the size limit, each with its UID.
+    bodies: Vec<Fetch>,
+    /// Messages over the size limit: they go to the quarantine folder unread.
+    too_big: Vec<u32>,
+    /// The highest UID of the batch, read or not.
+    last_uid: u32,
+}
+
+/// Fetches one batch: sizes first, so an oversized message is never downloaded, then the
+/// bodies of the others.
+async fn fetch_batch(
+    session: &mut Session<Conn>,
+    ctx: &Ctx,
+    mb: &MailboxSettings,
+    key: &str,
+    uidvalidity: u32,
+    chunk: &[u32],
+    limit: u64,
+) -> Result<(Fetched, Vec<SourceKey>), SourceError> {
+    let set = uid_set(chunk);
+    let sizes: Vec<(u32, u32)> = timed(async {
+        session
+            .uid_fetch(&set, "(UID RFC822.SIZE)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?
+    .iter()
+    .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+    .collect();
+    let (small, big): (Vec<_>, Vec<_>) = sizes
+        .into_iter()
+        .partition(|&(_, size)| u64::from(size) <= limit);
+    for (uid, size) in &big {
+        tracing::warn!(
+            uid,
+            size,
+            limit,
+            "message over max_message_size: moved to the quarantine folder unread"
+        );
+        ctx.metrics.filed(
+            &mb.name,
+            &Outcome::Quarantined {
+                reason: "too large".into(),
+            },
+        );
+    }
+    let mut bodies = Vec::new();
+    if !small.is_empty() {
+        let small_set = uid_set(&small.iter().map(|&(u, _)| u).collect::<Vec<_>>());
+        bodies = timed(async {
+            session
+                .uid_fetch(&small_set, "(UID BODY.PEEK[])")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        bodies.retain(|f| f.uid.is_some() && f.body().is_some());
+        // A message the server did not hand over would otherwise be passed by with the
+        // batch's highest UID and never filed: try the batch again later (a message
+        // expunged meanwhile is not searched again).
+        if bodies.len() < small.len() {
+            return Err(SourceError::Protocol(format!(
+                "asked for {} messages, got {}; retrying",
+                small.len(),
+                bodies.len()
+            )));
+        }
+        ctx.metrics.fetched(&mb.name, bodies.len());
+    }
+    let sources = bodies
+        .iter()
+        .filter_map(|f| Some(SourceKey::imap(key, uidvalidity, f.uid?)))
+        .collect();
+    Ok((
+        Fetched {
+            bodies,
+            too_big: big.iter().map(|&(u, _)| u).collect(),
+            last_uid: chunk.last().copied().unwrap_or(0),
+        },
+        sources,
+    ))
+}
+
+/// A batch being filed in a task of its own.
+struct Filing {
+    task: tokio::task::JoinHandle<Result<Vec<(u32, Disposition)>, SourceError>>,
+    too_big: Vec<u32>,
+    last_uid: u32,
+}
+
+impl Filing {
+    fn start(
+        ctx: &Arc<Ctx>,
+        mailbox: &str,
+        (fetched, sources): (Fetched, Vec<SourceKey>),
+    ) -> Filing {
+        let Fetched {
+            bodies,
+            too_big,
+            last_uid,
+        } = fetched;
+        let ctx = Arc::clone(ctx);
+        let mailbox = mailbox.to_string();
+        let task = tokio::spawn(async move {
+            if bodies.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (uids, items): (Vec<u32>, Vec<Incoming<'_>>) = bodies
+                .iter()
+                .zip(sources)
+                .filter_map(|(f, source)| {
+                    Some((
+                        f.uid?,
+                        Incoming {
+                            raw: f.body()?,
+                            source,
+                        },
+                    ))
+                })
+                .unzip();
+            let ingestor = Ingestor::new(&ctx.store, &ctx.config);
+            let outcomes = super::file_batch(&ctx, &ingestor, &items).await?;
+            ctx.committed();
+            Ok(uids
+                .into_iter()
+                .zip(&outcomes)
+                .map(|(uid, outcome)| {
+                    ctx.metrics.filed(&mailbox, outcome);
+                    (uid, Disposition::of(outcome))
+                })
+                .collect())
+        });
+        Filing {
+            task,
+            too_big,
+            last_uid,
+        }
+    }
+}
+
+/// Waits for a batch's commit, then moves (or flags) its messages and records its last UID.
+async fn finish(
+    session: &mut Session<Conn>,
+    ctx: &Ctx,
+    mb: &MailboxSettings,
+    imap: &ImapSettings,
+    caps: Caps,
+    state: &mut MailboxState,
+    filing: Filing,
+) -> Result<(), SourceError> {
+    let filed = filing
+        .task
+        .await
+        .map_err(|e| SourceError::Protocol(format!("filing a batch failed: {e}")))??;
+    let mut processed = Vec::with_capacity(filed.len());
+    let mut quarantine = filing.too_big;
+    for (uid, disposition) in filed {
+        match disposition {
+            Disposition::Processed => processed.push(uid),
+            Disposition::Quarantine => quarantine.push(uid),
+        }
+    }
+    // The batch is committed: now, and only now, it leaves the inbox.
+    match mb.after {
+        After::Move => move_to(session, caps, &processed, &imap.processed_folder).await?,
+        After::Flag => flag_seen(session, &processed).await?,
+    }
+    move_to(session, caps, &quarantine, &imap.quarantine_folder).await?;
+    state.last_uid = state.last_uid.max(filing.last_uid);
+    ctx.store.save_mailbox_state(&mb.name, *state).await?;
+    Ok(())
 }
 
 /// Waits for new mail: IDLE when the server offers it, else the poll interval.

@@ -196,7 +196,7 @@ pub async fn run_mailbox(ctx: Arc<Ctx>, mb: MailboxSettings, shutdown: Cancellat
 }
 
 /// Runs sessions on the mailbox until `stop`, reconnecting with backoff.
-async fn work(ctx: &Ctx, mb: &MailboxSettings, stop: &CancellationToken) {
+async fn work(ctx: &Arc<Ctx>, mb: &MailboxSettings, stop: &CancellationToken) {
     let mut backoff = Backoff::default();
     while !stop.is_cancelled() {
         let started = std::time::Instant::now();
