@@ -180,8 +180,8 @@ fn ingest_tickets_and_outbox_on_the_embedded_default() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let samples = crate::support::repo().join("samples");
-    let samples = samples.to_str().expect("utf8");
+    let samples = crate::support::fresh_samples();
+    let samples = samples.path().to_str().expect("utf8");
     let first = run(&["ingest", samples]);
     assert_eq!(
         first.trim(),

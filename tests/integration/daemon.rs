@@ -726,7 +726,8 @@ async fn embedded_default_files_a_dropped_message() {
         async move { ok }
     })
     .await;
-    std::fs::copy(repo().join("samples/01-stoerung.eml"), new.join("1.eml")).expect("drop");
+    let samples = crate::support::fresh_samples();
+    std::fs::copy(samples.path().join("01-stoerung.eml"), new.join("1.eml")).expect("drop");
     let cur = data.join("inbox/cur/1.eml:2,S");
     until(Duration::from_secs(15), "filed into cur/", || {
         let ok = cur.exists();

@@ -111,3 +111,52 @@ impl TempConfig {
         }
     }
 }
+
+/// The shipped samples, copied into a temporary directory with their Date headers moved to
+/// the last minutes (same order and spacing): mail older than `ack_max_age_hours` gets no
+/// acknowledgement, and the samples are dated when they were written.
+pub fn fresh_samples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut samples: Vec<(PathBuf, String, jiff::Timestamp)> =
+        std::fs::read_dir(repo().join("samples"))
+            .expect("samples")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                let text = std::fs::read_to_string(&path).expect("sample is UTF-8");
+                let date = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Date:"))
+                    .and_then(|d| jiff::fmt::rfc2822::parse(d.trim()).ok())
+                    .map(|z| z.timestamp())
+                    .unwrap_or_else(|| panic!("{} has a Date header", path.display()));
+                (path, text, date)
+            })
+            .collect();
+    samples.sort_by(|a, b| a.0.cmp(&b.0));
+    let newest = samples.iter().map(|s| s.2).max().expect("samples exist");
+    let shift = jiff::Timestamp::now().duration_since(newest) - jiff::SignedDuration::from_secs(60);
+    for (path, text, date) in samples {
+        let moved = (date + shift).in_tz("Europe/Berlin").expect("time zone");
+        let line = format!(
+            "Date: {}",
+            jiff::fmt::rfc2822::to_string(&moved).expect("date")
+        );
+        let text: Vec<String> = text
+            .split_inclusive('\n')
+            .map(|l| {
+                if l.starts_with("Date:") {
+                    let end = if l.ends_with("\r\n") { "\r\n" } else { "\n" };
+                    format!("{line}{end}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join(path.file_name().expect("name")),
+            text.concat(),
+        )
+        .expect("write sample");
+    }
+    dir
+}
