@@ -173,6 +173,8 @@ pub async fn session(
 struct Fetched {
     /// The bodies of the messages within the size limit, each with its UID.
     bodies: Vec<Fetch>,
+    /// The store's key of each body.
+    sources: Vec<SourceKey>,
     /// Messages over the size limit: they go to the quarantine folder unread.
     too_big: Vec<u32>,
     /// The highest UID of the batch, read or not.
@@ -189,7 +191,7 @@ async fn fetch_batch(
     uidvalidity: u32,
     chunk: &[u32],
     limit: u64,
-) -> Result<(Fetched, Vec<SourceKey>), SourceError> {
+) -> Result<Fetched, SourceError> {
     let set = uid_set(chunk);
     let sizes: Vec<(u32, u32)> = timed(async {
         session
@@ -247,14 +249,12 @@ async fn fetch_batch(
         .iter()
         .filter_map(|f| Some(SourceKey::imap(key, uidvalidity, f.uid?)))
         .collect();
-    Ok((
-        Fetched {
-            bodies,
-            too_big: big.iter().map(|&(u, _)| u).collect(),
-            last_uid: chunk.last().copied().unwrap_or(0),
-        },
+    Ok(Fetched {
+        bodies,
         sources,
-    ))
+        too_big: big.iter().map(|&(u, _)| u).collect(),
+        last_uid: chunk.last().copied().unwrap_or(0),
+    })
 }
 
 /// A batch being filed in a task of its own.
@@ -265,13 +265,10 @@ struct Filing {
 }
 
 impl Filing {
-    fn start(
-        ctx: &Arc<Ctx>,
-        mailbox: &str,
-        (fetched, sources): (Fetched, Vec<SourceKey>),
-    ) -> Filing {
+    fn start(ctx: &Arc<Ctx>, mailbox: &str, fetched: Fetched) -> Filing {
         let Fetched {
             bodies,
+            sources,
             too_big,
             last_uid,
         } = fetched;
