@@ -19,7 +19,7 @@
 //! - `inbound_parse_*`: `InboundMessage::parse(raw)` alone (the message model);
 //! - `classify_only_*`: `classify` of messages parsed beforehand;
 //!
-//! Run: `cargo bench --bench classify`. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
+//! Run: `cargo bench --bench classify`; for instruction counts, see [`profile`]. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
 //! over a few small mails, as a smoke test.
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -46,8 +46,65 @@ const GENERATED_RULE_FILE: &str = "50-bench-generated.toml";
 const STATS_SAMPLE: usize = 300;
 
 fn main() {
+    if let Ok(what) = std::env::var("CLASSIFY_PROFILE") {
+        profile(&what);
+        return;
+    }
     print_setup();
     divan::main();
+}
+
+/// `CLASSIFY_PROFILE=<bench> <bench binary> --bench`: runs one benchmark's work a few
+/// times without divan, for `valgrind --tool=callgrind --toggle-collect=classify::profile_round`,
+/// whose instruction counts (unlike wall-clock time) do not depend on what else the machine
+/// is doing. `<bench>` is one of the benchmark names above.
+fn profile(what: &str) {
+    let config: &Config = &CONFIG;
+    let (input, parsed) = if what.ends_with("_4k") {
+        (&*GENERATED, &*PARSED_GENERATED)
+    } else {
+        (&*CORPUS, &*PARSED_CORPUS)
+    };
+    // The first round fills the lazy DFAs' caches, as the warm-up of a benchmark does; it is
+    // not in `profile_round`, so callgrind leaves it out.
+    run_round(what, config, input, parsed);
+    let rounds = 3;
+    for _ in 0..rounds {
+        black_box(profile_round(what, config, input, parsed));
+    }
+    eprintln!(
+        "{what}: {rounds} rounds (after one for warm-up) of {} mails",
+        input.mails.len()
+    );
+}
+
+/// The work callgrind counts: one round, called (not jumped to) so that callgrind sees it
+/// begin and end.
+#[inline(never)]
+fn profile_round(what: &str, config: &Config, input: &Input, parsed: &[InboundMessage]) -> usize {
+    run_round(what, config, input, parsed);
+    black_box(input.mails.len())
+}
+
+#[inline(never)]
+fn run_round(what: &str, config: &Config, input: &Input, parsed: &[InboundMessage]) {
+    match what.rsplit_once('_').map_or(what, |(kind, _)| kind) {
+        "bare_parse" => input.mails.iter().for_each(|raw| {
+            black_box(MessageParser::default().parse(black_box(raw.as_slice())));
+        }),
+        "parse_classify" => input.mails.iter().for_each(|raw| {
+            if let Ok(msg) = InboundMessage::parse(black_box(raw)) {
+                black_box(classify(config, &msg));
+            }
+        }),
+        "inbound_parse" => input.mails.iter().for_each(|raw| {
+            let _ = black_box(InboundMessage::parse(black_box(raw)));
+        }),
+        "classify_only" => parsed.iter().for_each(|msg| {
+            black_box(classify(config, black_box(msg)));
+        }),
+        other => panic!("no benchmark {other}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexBuilder};
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::nfa::thompson;
 use regex_automata::util::pool::Pool;
 use regex_automata::{Input, MatchKind, PatternID, PatternSet, hybrid};
@@ -246,28 +247,70 @@ impl Engine {
         let mut sid = dfa
             .start_state_forward(cache, &Input::new(haystack))
             .map_err(|_| GaveUp)?;
-        for &byte in haystack.as_bytes() {
-            sid = dfa.next_state(cache, sid, byte).map_err(|_| GaveUp)?;
-            if sid.is_tagged() {
-                if sid.is_dead() {
-                    // Every pattern is anchored at the start, and none can match now.
-                    return Ok(());
-                }
-                if sid.is_match() {
-                    for i in 0..dfa.match_len(cache, sid) {
-                        on_match(dfa.match_pattern(cache, sid, i));
-                    }
+        let bytes = haystack.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let byte = bytes[at];
+            at += 1;
+            // The hot path: from an ordinary state along a transition already computed. Every
+            // other case (a match to report, a transition not computed yet, the dead state) is
+            // tagged and rare, and goes the long way.
+            if !sid.is_tagged() {
+                // SAFETY: `sid` is untagged and came from this DFA and this cache (the start
+                // state or a transition of it; the cache is only cleared inside `step`, which
+                // returns a state of the cleared cache), as `next_state_untagged_unchecked`
+                // requires. This is how regex-automata's own searches run.
+                let next = unsafe { dfa.next_state_untagged_unchecked(cache, sid, byte) };
+                if !next.is_tagged() {
+                    sid = next;
+                    continue;
                 }
             }
+            sid = match Engine::step(dfa, cache, sid, byte, &mut on_match)? {
+                Some(next) => next,
+                // Every pattern is anchored at the start, and none can match now.
+                None => return Ok(()),
+            };
         }
+        if sid.is_dead() {
+            return Ok(());
+        }
+        Engine::report(dfa, cache, sid, &mut on_match);
         // DFAs see a match one byte late: the end of the text is the last "byte".
         sid = dfa.next_eoi_state(cache, sid).map_err(|_| GaveUp)?;
+        Engine::report(dfa, cache, sid, &mut on_match);
+        Ok(())
+    }
+
+    /// One transition the slow way: reports the matches of `sid`, computes the transition if
+    /// the lazy DFA has not yet, and returns the next state, or `None` once nothing can match.
+    #[inline(never)]
+    fn step(
+        dfa: &hybrid::dfa::DFA,
+        cache: &mut hybrid::dfa::Cache,
+        sid: LazyStateID,
+        byte: u8,
+        on_match: &mut impl FnMut(PatternID),
+    ) -> Result<Option<LazyStateID>, GaveUp> {
+        if sid.is_dead() {
+            return Ok(None);
+        }
+        Engine::report(dfa, cache, sid, on_match);
+        let next = dfa.next_state(cache, sid, byte).map_err(|_| GaveUp)?;
+        Ok((!next.is_dead()).then_some(next))
+    }
+
+    fn report(
+        dfa: &hybrid::dfa::DFA,
+        cache: &hybrid::dfa::Cache,
+        sid: LazyStateID,
+        on_match: &mut impl FnMut(PatternID),
+    ) {
         if sid.is_match() {
             for i in 0..dfa.match_len(cache, sid) {
                 on_match(dfa.match_pattern(cache, sid, i));
             }
         }
-        Ok(())
     }
 
     fn memory_usage(&self) -> usize {
