@@ -10,7 +10,6 @@ pub mod nutzerkonto;
 pub mod rules;
 pub mod subject;
 
-use regex_automata::{PatternID, PatternSet};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -146,17 +145,22 @@ impl<'a> Facts<'a> {
 /// Lazily computed matches of each field's patterns against the message.
 struct Matches<'r> {
     rules: &'r RuleSet,
-    found: Vec<Option<PatternSet>>,
+    /// Per pattern of every field (numbered as [`RuleSet::pattern_offsets`] says): whether it
+    /// matches. Valid for the fields marked in `scanned`. One table rather than a set per
+    /// field: a message reads a dozen fields, and each set was an allocation.
+    found: Vec<bool>,
+    scanned: Vec<bool>,
     /// Scratch space of [`FieldSet::mark`](fieldset::FieldSet::mark).
-    pending: Vec<PatternID>,
+    pending: Vec<usize>,
 }
 
 impl<'r> Matches<'r> {
     fn new(rules: &'r RuleSet) -> Self {
         Matches {
             rules,
-            found: vec![None; rules.fields.len()],
-            pending: Vec::new(),
+            found: vec![false; rules.pattern_offsets.last().copied().unwrap_or(0)],
+            scanned: vec![false; rules.fields.len()],
+            pending: Vec::with_capacity(16),
         }
     }
 
@@ -166,13 +170,14 @@ impl<'r> Matches<'r> {
             // The field's patterns failed to compile together (`check` reports it).
             return false;
         }
-        let pending = &mut self.pending;
-        let found = self.found[field].get_or_insert_with(|| {
-            let mut found = fs.pattern_set();
-            facts.values(&fs.field, |v| fs.mark(v, &mut found, pending));
-            found
-        });
-        PatternID::new(pattern).is_ok_and(|pid| found.contains(pid))
+        let start = self.rules.pattern_offsets[field];
+        let found = &mut self.found[start..start + fs.patterns.len()];
+        if !self.scanned[field] {
+            self.scanned[field] = true;
+            let pending = &mut self.pending;
+            facts.values(&fs.field, |v| fs.mark(v, found, pending));
+        }
+        found[pattern]
     }
 }
 

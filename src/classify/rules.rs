@@ -114,6 +114,9 @@ pub struct Rule {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub fields: Vec<FieldSet>,
+    /// Where each field's patterns begin when the patterns of all fields are numbered in one
+    /// row (as the classifier's per-message match table is); the last entry is the total.
+    pub pattern_offsets: Vec<usize>,
     pub sources: Vec<SourceText>,
 }
 
@@ -571,10 +574,17 @@ impl RuleSet {
                     FieldSet::empty(field)
                 })
             })
+            .collect::<Vec<_>>();
+        let pattern_offsets = std::iter::once(0)
+            .chain(fields.iter().scan(0, |total, f| {
+                *total += f.patterns.len();
+                Some(*total)
+            }))
             .collect();
         RuleSet {
             rules,
             fields,
+            pattern_offsets,
             sources,
         }
     }
