@@ -21,10 +21,6 @@
 //!
 //! Run: `cargo bench --bench classify`; for instruction counts, see [`profile`]. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
 //! over a few small mails, as a smoke test.
-/// The allocator of the `poststelle` binary, for bare parsing and poststelle alike.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
