@@ -2,6 +2,7 @@
 //! mail-parser. Decoding never panics; a message with no header at all is a [`ParseError`] and
 //! goes to quarantine.
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use mail_parser::{Address, Header, HeaderName, HeaderValue, MessageParser, MimeHeaders};
@@ -110,31 +111,31 @@ impl Headers {
             .push((to_u32(name_end), to_u32(self.text.len())));
     }
 
+    /// Per field, in order: where its name and its value lie in `text`.
+    fn spans(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
+        let mut start = 0;
+        self.bounds.iter().map(move |&(name_end, value_end)| {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            let spans = (start..name_end, name_end..value_end);
+            start = value_end;
+            spans
+        })
+    }
+
     /// The values of the fields named `name` (any case). Called a few dozen times per
     /// message by loop detection and rules, so names are compared by length first and
     /// values sliced only for a field that matches.
     fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        let mut start = 0;
-        self.bounds
-            .iter()
-            .filter_map(move |&(name_end, value_end)| {
-                let (name_start, name_end) = (start, name_end as usize);
-                start = value_end as usize;
-                let field = self.text.as_bytes().get(name_start..name_end)?;
-                (field.len() == name.len() && field.eq_ignore_ascii_case(name.as_bytes()))
-                    .then(|| self.text.get(name_end..value_end as usize))
-                    .flatten()
+        self.spans()
+            .filter(move |(n, _)| {
+                n.len() == name.len()
+                    && self.text.as_bytes()[n.clone()].eq_ignore_ascii_case(name.as_bytes())
             })
+            .map(|(_, v)| &self.text[v])
     }
 
     fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let mut start = 0;
-        self.bounds.iter().map(move |&(name_end, value_end)| {
-            let (name_end, value_end) = (name_end as usize, value_end as usize);
-            let field = (&self.text[start..name_end], &self.text[name_end..value_end]);
-            start = value_end;
-            field
-        })
+        self.spans().map(|(n, v)| (&self.text[n], &self.text[v]))
     }
 }
 

@@ -79,8 +79,7 @@ impl FieldSet {
         let mut hirs = Vec::with_capacity(patterns.len());
         let mut entries = Vec::with_capacity(patterns.len());
         let mut exact = Vec::with_capacity(patterns.len());
-        for (i, p) in patterns.iter().enumerate() {
-            let pattern = i;
+        for (pattern, p) in patterns.iter().enumerate() {
             let hir = ParserBuilder::new()
                 .case_insensitive(true)
                 .build()
