@@ -53,6 +53,7 @@ pub(super) struct RawMailbox {
     after: Option<Spanned<String>>,
     first_run: Option<Spanned<String>>,
     batch_size: Option<usize>,
+    move_batch_size: Option<usize>,
     poll_interval_seconds: Option<u64>,
     idle: Option<bool>,
     idle_timeout_seconds: Option<u64>,
@@ -133,6 +134,8 @@ pub struct MailboxSettings {
     pub first_run: FirstRun,
     /// Messages per fetch and per transaction.
     pub batch_size: usize,
+    /// Up to this many committed messages are moved (or flagged) with one IMAP command.
+    pub move_batch_size: usize,
     /// Between polls when there is no IDLE.
     pub poll_interval: Duration,
     /// `/healthz` fails when the mailbox has not been polled for this long.
@@ -274,6 +277,7 @@ pub(super) fn validate_mailboxes(
             after,
             first_run,
             batch_size: m.batch_size.unwrap_or(100).clamp(1, 5000),
+            move_batch_size: m.move_batch_size.unwrap_or(1000).clamp(1, 20_000),
             poll_interval,
             max_silence,
         });

@@ -2,12 +2,12 @@
 //!
 //! One session: log in, select the folder, compare UIDVALIDITY with the store, then repeat:
 //! fetch what is new in batches (`BODY.PEEK[]`, so nothing is marked read before it is filed),
-//! file each batch in one transaction, then move (or flag) the batch on the server and record
-//! the highest UID; then wait in IDLE (or sleep) for more. Mail is never deleted: a move is
+//! file each batch in one transaction, then move (or flag) the committed messages on the server,
+//! several batches with one command, and record the highest UID moved; then wait in IDLE (or sleep) for more. Mail is never deleted: a move is
 //! UID MOVE, or COPY + `\Deleted` + UID EXPUNGE of exactly those UIDs.
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_imap::types::{Fetch, UnsolicitedResponse};
 use async_imap::{Client, Session};
@@ -26,6 +26,8 @@ use crate::ticket::ingest::{Incoming, Ingestor, Outcome, SourceKey};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// No single command (a batch fetch included) may stall a session longer than this.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+/// Committed messages wait at most about this long for more to be moved with them.
+const MOVE_DELAY: Duration = Duration::from_secs(2);
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Io for T {}
@@ -126,31 +128,41 @@ pub async fn session(
             .collect();
         uids.sort_unstable();
         // Batches overlap: while batch k is parsed, classified and committed in a task of its
-        // own, this session moves batch k-1 (committed by then) and fetches batch k+1. Each
-        // batch still leaves the inbox only after its own commit, and the recorded UID only
-        // ever covers moved batches.
+        // own, this session fetches batch k+1 and moves what is committed by then. Moves are
+        // gathered over batches, since a server's cost for a move is mostly per command. A
+        // message still leaves the inbox only after its commit, and the recorded UID only ever
+        // covers moved batches.
         let mut in_flight: Option<Filing> = None;
+        let mut committed = Committed::default();
         let result = async {
             for chunk in uids.chunks(mb.batch_size) {
                 let fetched =
                     fetch_batch(&mut session, ctx, mb, &key, uidvalidity, chunk, limit).await?;
                 let filing = Filing::start(ctx, &mb.name, fetched);
                 if let Some(done) = in_flight.replace(filing) {
-                    finish(&mut session, ctx, mb, imap, caps, &mut state, done).await?;
+                    committed.add(done).await?;
+                    if committed.due(mb.move_batch_size) {
+                        committed
+                            .leave_inbox(&mut session, ctx, mb, imap, caps, &mut state)
+                            .await?;
+                    }
                 }
                 if stop.is_cancelled() {
                     break;
                 }
             }
             if let Some(done) = in_flight.take() {
-                finish(&mut session, ctx, mb, imap, caps, &mut state, done).await?;
+                committed.add(done).await?;
             }
-            Ok::<_, SourceError>(())
+            committed
+                .leave_inbox(&mut session, ctx, mb, imap, caps, &mut state)
+                .await
         }
         .await;
         if let Err(e) = result {
             // A batch still being filed commits or fails on its own; wait for it, so that the
-            // next session does not file the same messages beside it.
+            // next session does not file the same messages beside it. Committed messages not
+            // moved yet are found again and recognised as filed.
             if let Some(f) = in_flight.take() {
                 let _ = f.task.await;
             }
@@ -311,37 +323,65 @@ impl Filing {
     }
 }
 
-/// Waits for a batch's commit, then moves (or flags) its messages and records its last UID.
-async fn finish(
-    session: &mut Session<Conn>,
-    ctx: &Ctx,
-    mb: &MailboxSettings,
-    imap: &ImapSettings,
-    caps: Caps,
-    state: &mut MailboxState,
-    filing: Filing,
-) -> Result<(), SourceError> {
-    let filed = filing
-        .task
-        .await
-        .map_err(|e| SourceError::Protocol(format!("filing a batch failed: {e}")))??;
-    let mut processed = Vec::with_capacity(filed.len());
-    let mut quarantine = filing.too_big;
-    for (uid, disposition) in filed {
-        match disposition {
-            Disposition::Processed => processed.push(uid),
-            Disposition::Quarantine => quarantine.push(uid),
+/// Committed messages that have not left the inbox yet.
+#[derive(Default)]
+struct Committed {
+    processed: Vec<u32>,
+    quarantine: Vec<u32>,
+    /// The highest UID of the batches gathered.
+    last_uid: u32,
+    /// When the oldest of them was committed.
+    since: Option<Instant>,
+}
+
+impl Committed {
+    /// Waits for a batch's commit and adds its messages.
+    async fn add(&mut self, filing: Filing) -> Result<(), SourceError> {
+        let filed = filing
+            .task
+            .await
+            .map_err(|e| SourceError::Protocol(format!("filing a batch failed: {e}")))??;
+        for (uid, disposition) in filed {
+            match disposition {
+                Disposition::Processed => self.processed.push(uid),
+                Disposition::Quarantine => self.quarantine.push(uid),
+            }
         }
+        self.quarantine.extend(filing.too_big);
+        self.last_uid = self.last_uid.max(filing.last_uid);
+        self.since.get_or_insert_with(Instant::now);
+        Ok(())
     }
-    // The batch is committed: now, and only now, it leaves the inbox.
-    match mb.after {
-        After::Move => move_to(session, caps, &processed, &imap.processed_folder).await?,
-        After::Flag => flag_seen(session, &processed).await?,
+
+    /// Whether to move now rather than gather more.
+    fn due(&self, move_batch_size: usize) -> bool {
+        self.processed.len() + self.quarantine.len() >= move_batch_size
+            || self.since.is_some_and(|t| t.elapsed() >= MOVE_DELAY)
     }
-    move_to(session, caps, &quarantine, &imap.quarantine_folder).await?;
-    state.last_uid = state.last_uid.max(filing.last_uid);
-    ctx.store.save_mailbox_state(&mb.name, *state).await?;
-    Ok(())
+
+    /// Moves (or flags) the messages gathered and records the highest UID.
+    async fn leave_inbox(
+        &mut self,
+        session: &mut Session<Conn>,
+        ctx: &Ctx,
+        mb: &MailboxSettings,
+        imap: &ImapSettings,
+        caps: Caps,
+        state: &mut MailboxState,
+    ) -> Result<(), SourceError> {
+        if self.since.is_none() {
+            return Ok(());
+        }
+        match mb.after {
+            After::Move => move_to(session, caps, &self.processed, &imap.processed_folder).await?,
+            After::Flag => flag_seen(session, &self.processed).await?,
+        }
+        move_to(session, caps, &self.quarantine, &imap.quarantine_folder).await?;
+        state.last_uid = state.last_uid.max(self.last_uid);
+        ctx.store.save_mailbox_state(&mb.name, *state).await?;
+        *self = Committed::default();
+        Ok(())
+    }
 }
 
 /// Waits for new mail: IDLE when the server offers it, else the poll interval.
