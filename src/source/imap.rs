@@ -128,12 +128,13 @@ pub async fn session(
             .collect();
         uids.sort_unstable();
         // Batches overlap: while batch k is parsed, classified and committed in a task of its
-        // own, this session fetches batch k+1 and moves what is committed by then. Moves are
+        // own, this session fetches batch k+1, and what is committed by then is moved. Moves are
         // gathered over batches, since a server's cost for a move is mostly per command. A
         // message still leaves the inbox only after its commit, and the recorded UID only ever
-        // covers moved batches.
+        // covers moved messages.
         let mut in_flight: Option<Filing> = None;
         let mut committed = Committed::default();
+        let mut mover = Mover::open(uids.len() > mb.batch_size, imap, uidvalidity).await;
         let result = async {
             for chunk in uids.chunks(mb.batch_size) {
                 let fetched =
@@ -142,8 +143,9 @@ pub async fn session(
                 if let Some(done) = in_flight.replace(filing) {
                     committed.add(done).await?;
                     if committed.due(mb.move_batch_size) {
-                        committed
-                            .leave_inbox(&mut session, ctx, mb, imap, caps, &mut state)
+                        let ready = std::mem::take(&mut committed);
+                        mover
+                            .submit(ready, &mut session, ctx, mb, imap, caps, &mut state)
                             .await?;
                     }
                 }
@@ -154,18 +156,21 @@ pub async fn session(
             if let Some(done) = in_flight.take() {
                 committed.add(done).await?;
             }
-            committed
-                .leave_inbox(&mut session, ctx, mb, imap, caps, &mut state)
-                .await
+            let ready = std::mem::take(&mut committed);
+            mover
+                .submit(ready, &mut session, ctx, mb, imap, caps, &mut state)
+                .await?;
+            mover.finish(&mut state).await
         }
         .await;
         if let Err(e) = result {
-            // A batch still being filed commits or fails on its own; wait for it, so that the
-            // next session does not file the same messages beside it. Committed messages not
-            // moved yet are found again and recognised as filed.
+            // A batch still being filed commits or fails on its own, and so does a move under
+            // way; wait for them, so that the next session does not work beside them.
+            // Committed messages not moved yet are found again and recognised as filed.
             if let Some(f) = in_flight.take() {
                 let _ = f.task.await;
             }
+            let _ = mover.finish(&mut state).await;
             return Err(e);
         }
         // Each batch recorded its progress; an empty poll still records when it happened.
@@ -361,16 +366,16 @@ impl Committed {
 
     /// Moves (or flags) the messages gathered and records the highest UID.
     async fn leave_inbox(
-        &mut self,
+        self,
         session: &mut Session<Conn>,
         ctx: &Ctx,
         mb: &MailboxSettings,
         imap: &ImapSettings,
         caps: Caps,
-        state: &mut MailboxState,
-    ) -> Result<(), SourceError> {
+        mut state: MailboxState,
+    ) -> Result<MailboxState, SourceError> {
         if self.since.is_none() {
-            return Ok(());
+            return Ok(state);
         }
         match mb.after {
             After::Move => move_to(session, caps, &self.processed, &imap.processed_folder).await?,
@@ -378,10 +383,117 @@ impl Committed {
         }
         move_to(session, caps, &self.quarantine, &imap.quarantine_folder).await?;
         state.last_uid = state.last_uid.max(self.last_uid);
-        ctx.store.save_mailbox_state(&mb.name, *state).await?;
-        *self = Committed::default();
+        ctx.store.save_mailbox_state(&mb.name, state).await?;
+        Ok(state)
+    }
+}
+
+/// A move on the second connection; it hands the connection back when done.
+type MoveTask = tokio::task::JoinHandle<(Session<Conn>, Result<MailboxState, SourceError>)>;
+
+/// Where committed messages leave the inbox. A round of more than one batch moves over a
+/// second connection, so that the server's work for a move (with Maildir storage it costs
+/// more than the fetch) overlaps with the fetches of the next batches; a short round, or a
+/// server that refuses a second connection, moves over the session's own.
+enum Mover {
+    Own,
+    Second {
+        idle: Option<Session<Conn>>,
+        running: Option<MoveTask>,
+    },
+}
+
+impl Mover {
+    async fn open(wanted: bool, imap: &ImapSettings, uidvalidity: u32) -> Mover {
+        if !wanted {
+            return Mover::Own;
+        }
+        let second = async {
+            let mut s = connect(imap).await?;
+            let selected = timed(s.select(&imap.folder)).await?;
+            Ok::<_, SourceError>((s, selected.uid_validity))
+        };
+        match second.await {
+            Ok((s, v)) if v == Some(uidvalidity) => Mover::Second {
+                idle: Some(s),
+                running: None,
+            },
+            Ok(_) => {
+                tracing::warn!("UIDVALIDITY differs on a second connection; moving over one");
+                Mover::Own
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "no second connection for moves; moving over one");
+                Mover::Own
+            }
+        }
+    }
+
+    /// Starts moving `ready` once the move before it is done; `state` follows what is moved.
+    #[allow(clippy::too_many_arguments)]
+    async fn submit(
+        &mut self,
+        ready: Committed,
+        session: &mut Session<Conn>,
+        ctx: &Arc<Ctx>,
+        mb: &MailboxSettings,
+        imap: &ImapSettings,
+        caps: Caps,
+        state: &mut MailboxState,
+    ) -> Result<(), SourceError> {
+        match self {
+            Mover::Own => {
+                *state = ready
+                    .leave_inbox(session, ctx, mb, imap, caps, *state)
+                    .await?;
+            }
+            Mover::Second { idle, running } => {
+                let mut second = match running.take() {
+                    Some(task) => joined(task, state).await?,
+                    None => idle.take().ok_or_else(|| {
+                        SourceError::Protocol("the second connection was lost".into())
+                    })?,
+                };
+                if ready.since.is_none() {
+                    *idle = Some(second);
+                    return Ok(());
+                }
+                let (ctx, mb, imap, start) = (Arc::clone(ctx), mb.clone(), imap.clone(), *state);
+                *running = Some(tokio::spawn(async move {
+                    let r = ready
+                        .leave_inbox(&mut second, &ctx, &mb, &imap, caps, start)
+                        .await;
+                    (second, r)
+                }));
+            }
+        }
         Ok(())
     }
+
+    /// Waits for the move under way and closes the second connection.
+    async fn finish(&mut self, state: &mut MailboxState) -> Result<(), SourceError> {
+        let Mover::Second { idle, running } = self else {
+            return Ok(());
+        };
+        let result = match running.take() {
+            Some(task) => joined(task, state).await.map(|s| *idle = Some(s)),
+            None => Ok(()),
+        };
+        if let Some(mut s) = idle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+        }
+        *self = Mover::Own;
+        result
+    }
+}
+
+/// The connection of a finished move; `state` takes what it recorded.
+async fn joined(task: MoveTask, state: &mut MailboxState) -> Result<Session<Conn>, SourceError> {
+    let (session, moved) = task
+        .await
+        .map_err(|e| SourceError::Protocol(format!("moving messages failed: {e}")))?;
+    *state = moved?;
+    Ok(session)
 }
 
 /// Waits for new mail: IDLE when the server offers it, else the poll interval.
