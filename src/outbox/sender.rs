@@ -212,12 +212,14 @@ impl Sender<'_> {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
+        let gate = self.store.write_gate().await;
         let rows = sqlx::query(sql)
             .bind(until)
             .bind(now)
             .bind(limit)
             .fetch_all(self.store.pool())
             .await?;
+        drop(gate);
         let mut summary = Summary::default();
         for row in rows {
             let c = Claimed {
@@ -344,6 +346,7 @@ impl Sender<'_> {
                 (TEMPORARY_FAILURE, Some(e), now + delay.as_micros() as i64)
             }
         };
+        let _gate = self.store.write_gate().await;
         sqlx::query(
             "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
              claimed_until = NULL, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",

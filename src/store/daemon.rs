@@ -33,6 +33,7 @@ impl Store {
         mailbox: &str,
         state: MailboxState,
     ) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
         sqlx::query(
             "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid, polled_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (mailbox) DO UPDATE SET \
@@ -59,6 +60,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_micros();
         let until = now + i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX / 2);
+        let _gate = self.write_gate().await;
         let row = sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -77,6 +79,7 @@ impl Store {
 
     /// Gives a lease up at shutdown so that another instance need not wait for it to expire.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)
             .bind(holder)

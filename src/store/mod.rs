@@ -60,6 +60,36 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// A background WAL checkpoint is running (SQLite).
     checkpointing: Arc<AtomicBool>,
+    /// SQLite: this process's writers take turns here, in the order they came. SQLite's own
+    /// busy handler polls with sleeps of up to 100 ms, and a writer that commits and begins
+    /// again at once wins nearly every time: beside a busy mailbox, the sender's updates
+    /// waited more than a second for the lock.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction ([`Store::begin_write`]); on SQLite it holds the write gate.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -121,6 +151,7 @@ impl Store {
             backend,
             sqlite_file: sqlite_path(url).map(Into::into),
             checkpointing: Arc::new(AtomicBool::new(false)),
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
         };
         match backend {
             Backend::Sqlite => {
@@ -165,11 +196,30 @@ impl Store {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once, so two writers
     /// never deadlock upgrading read locks; PostgreSQL locks rows as it goes.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let gate = self.write_gate().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _gate: gate,
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _gate: None,
+            },
         })
+    }
+
+    /// On SQLite, a single write outside [`Store::begin_write`] waits its turn with this held;
+    /// `None` on PostgreSQL, which locks rows. Never while holding a [`WriteTx`]: the gate is
+    /// not reentrant.
+    pub async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(Arc::clone(&self.write_gate).lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// After a large write on SQLite: copies the WAL back into the database on another
