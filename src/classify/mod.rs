@@ -150,6 +150,10 @@ struct Matches<'r> {
     /// field: a message reads a dozen fields, and each set was an allocation.
     found: Vec<bool>,
     scanned: Vec<bool>,
+    /// The fields scanned, as a bit mask (fields from the 65th on are not in it).
+    scanned_mask: u64,
+    /// Per rule: one of its patterns matched in a field scanned so far.
+    candidate: Vec<bool>,
     /// Scratch space of [`FieldSet::mark`](fieldset::FieldSet::mark).
     pending: Vec<usize>,
 }
@@ -160,8 +164,15 @@ impl<'r> Matches<'r> {
             rules,
             found: vec![false; rules.pattern_offsets.last().copied().unwrap_or(0)],
             scanned: vec![false; rules.fields.len()],
+            scanned_mask: 0,
+            candidate: vec![false; rules.rules.len()],
             pending: Vec::with_capacity(16),
         }
+    }
+
+    /// Whether rule `i` cannot match, known without evaluating it ([`rules::Skip`]).
+    fn cannot_match(&self, i: usize) -> bool {
+        !self.candidate[i] && self.rules.skip.fields[i].is_some_and(|f| f & !self.scanned_mask == 0)
     }
 
     fn get(&mut self, facts: &Facts<'_>, field: usize, pattern: usize) -> bool {
@@ -176,6 +187,14 @@ impl<'r> Matches<'r> {
             self.scanned[field] = true;
             let pending = &mut self.pending;
             facts.values(&fs.field, |v| fs.mark(v, found, pending));
+            if let Some(bit) = 1u64.checked_shl(field as u32) {
+                self.scanned_mask |= bit;
+            }
+            for (p, _) in found.iter().enumerate().filter(|(_, hit)| **hit) {
+                for &r in &self.rules.skip.rules_of_pattern[start + p] {
+                    self.candidate[r] = true;
+                }
+            }
         }
         found[pattern]
     }
@@ -361,7 +380,7 @@ fn run(config: &Config, msg: &InboundMessage, mut trace: Option<&mut Vec<RuleTra
     let mut nk_done = facts.nk.is_none();
     let mut stopped = false;
 
-    for rule in &rules.rules {
+    for (i, rule) in rules.rules.iter().enumerate() {
         if !nk_done && rule.priority >= nk_priority {
             nk_done = true;
             if let Some(nk) = &facts.nk {
@@ -386,7 +405,7 @@ fn run(config: &Config, msg: &InboundMessage, mut trace: Option<&mut Vec<RuleTra
             }
             break;
         }
-        let matched = eval(&rule.cond, &facts, &mut m);
+        let matched = !m.cannot_match(i) && eval(&rule.cond, &facts, &mut m);
         if let Some(t) = trace.as_deref_mut() {
             let (src, line) = rules.source_of(rule);
             let mut detail = Vec::new();

@@ -117,7 +117,66 @@ pub struct RuleSet {
     /// Where each field's patterns begin when the patterns of all fields are numbered in one
     /// row (as the classifier's per-message match table is); the last entry is the total.
     pub pattern_offsets: Vec<usize>,
+    pub skip: Skip,
     pub sources: Vec<SourceText>,
+}
+
+/// What lets the classifier pass a rule by without evaluating it: a rule whose condition can
+/// only hold when one of its patterns matches ([`Cond::needs_match`]), once every field it
+/// reads has been scanned and none of its patterns matched. Most of a large rule set is such
+/// keyword rules, and most of them match nothing in a given message.
+#[derive(Debug, Clone, Default)]
+pub struct Skip {
+    /// Per rule: the fields it reads as a bit mask, or `None` when it is always evaluated.
+    pub fields: Vec<Option<u64>>,
+    /// Per pattern of every field (numbered as [`RuleSet::pattern_offsets`] says): the rules
+    /// that use it.
+    pub rules_of_pattern: Vec<Vec<usize>>,
+}
+
+impl Skip {
+    fn new(rules: &[Rule], fields: &[FieldSet], offsets: &[usize]) -> Skip {
+        let mut rules_of_pattern = vec![Vec::new(); offsets.last().copied().unwrap_or(0)];
+        let fields = rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let mut mask = Some(0u64);
+                rule.cond.for_each_match(&mut |field, pattern| {
+                    mask = mask.zip(1u64.checked_shl(field as u32)).map(|(m, b)| m | b);
+                    if pattern < fields[field].patterns.len() {
+                        rules_of_pattern[offsets[field] + pattern].push(i);
+                    }
+                });
+                mask.filter(|_| rule.cond.needs_match())
+            })
+            .collect();
+        Skip {
+            fields,
+            rules_of_pattern,
+        }
+    }
+}
+
+impl Cond {
+    /// Whether the condition can hold only when at least one of its patterns matches.
+    pub fn needs_match(&self) -> bool {
+        match self {
+            Cond::Match { .. } => true,
+            Cond::All(list) => list.iter().any(Cond::needs_match),
+            Cond::Any(list) => !list.is_empty() && list.iter().all(Cond::needs_match),
+            _ => false,
+        }
+    }
+
+    fn for_each_match(&self, f: &mut impl FnMut(usize, usize)) {
+        match self {
+            Cond::Match { field, pattern } => f(*field, *pattern),
+            Cond::All(list) | Cond::Any(list) => list.iter().for_each(|c| c.for_each_match(f)),
+            Cond::Not(c) => c.for_each_match(f),
+            _ => {}
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -580,11 +639,13 @@ impl RuleSet {
                 *total += f.patterns.len();
                 Some(*total)
             }))
-            .collect();
+            .collect::<Vec<_>>();
+        let skip = Skip::new(&rules, &fields, &pattern_offsets);
         RuleSet {
             rules,
             fields,
             pattern_offsets,
+            skip,
             sources,
         }
     }
@@ -613,5 +674,71 @@ impl RuleSet {
                 .filter(|t| !t.is_empty())
                 .map(|t| (&self.sources[r.source], r.template_offset, t))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str) -> RuleSet {
+        let mut diags = Diagnostics::default();
+        let set = RuleSet::compile(
+            vec![SourceText {
+                name: "test.toml".into(),
+                text: text.into(),
+            }],
+            &mut diags,
+        );
+        assert!(diags.0.is_empty(), "{:?}", diags.0);
+        set
+    }
+
+    fn skippable(set: &RuleSet, name: &str) -> Option<u64> {
+        let i = set.rules.iter().position(|r| r.name == name).expect("rule");
+        set.skip.fields[i]
+    }
+
+    #[test]
+    fn only_rules_that_need_a_match_are_passed_by() {
+        let set = compile(
+            r#"
+[[rule]]
+name = "keyword"
+when.any = [ { subject = 'drucker' }, { body = 'toner' } ]
+[[rule]]
+name = "keyword-and-fact"
+when.all = [ { subject = 'vpn' }, { has_ticket_ref = false } ]
+[[rule]]
+name = "keyword-but-not"
+when.all = [ { subject = 'scanner' }, { not = { body = 'papier' } } ]
+[[rule]]
+name = "negation"
+when.not = { subject = 'newsletter' }
+[[rule]]
+name = "keyword-or-fact"
+when.any = [ { subject = 'kasse' }, { has_ticket_ref = true } ]
+[[rule]]
+name = "fact"
+when.auto_generated = ["bounce"]
+"#,
+        );
+        let field = |name: &str| {
+            set.fields
+                .iter()
+                .position(|f| f.field.to_string() == name)
+                .expect("field")
+        };
+        let (subject, body) = (1u64 << field("subject"), 1u64 << field("body"));
+        assert_eq!(skippable(&set, "keyword"), Some(subject | body));
+        assert_eq!(skippable(&set, "keyword-and-fact"), Some(subject));
+        // Passed by only once the body is scanned too: its patterns count as read.
+        assert_eq!(skippable(&set, "keyword-but-not"), Some(subject | body));
+        assert_eq!(skippable(&set, "negation"), None);
+        assert_eq!(skippable(&set, "keyword-or-fact"), None);
+        assert_eq!(skippable(&set, "fact"), None);
+        // Each pattern knows the rules that use it.
+        let users: usize = set.skip.rules_of_pattern.iter().map(Vec::len).sum();
+        assert_eq!(users, 7);
     }
 }

@@ -119,6 +119,81 @@ fn stop_ends_evaluation_and_not_negates() {
     assert_eq!(d.severity, 1);
 }
 
+/// The classifier passes by keyword rules none of whose patterns matched; rules with `not`,
+/// or with a condition that holds without any pattern, must still be evaluated, whichever
+/// fields earlier rules have scanned.
+const PASSED_BY: &str = r#"
+[[rule]]
+name = "t-body-first"
+priority = 10
+when.body = 'toner'
+
+[[rule]]
+name = "t-scanner-not-papier"
+priority = 20
+when.all = [ { subject = 'scanner' }, { not = { body = 'papier' } } ]
+
+[[rule]]
+name = "t-not-newsletter"
+priority = 30
+when.not = { subject = 'newsletter' }
+
+[[rule]]
+name = "t-kasse-or-ref"
+priority = 40
+when.any = [ { subject = 'kasse' }, { has_ticket_ref = true } ]
+
+[[rule]]
+name = "t-drucker"
+priority = 50
+when.any = [ { subject = 'drucker' }, { body = 'drucker' } ]
+
+[[rule]]
+name = "t-drucker-and-no-ref"
+priority = 60
+when.all = [ { body = 'drucker' }, { has_ticket_ref = false } ]
+"#;
+
+#[test]
+fn rules_passed_by_decide_as_evaluated_ones() {
+    let (_t, cfg) = config_with_rules(&[("20-passed-by.toml", PASSED_BY)]);
+    let ours = |subject: &str, body: &str| {
+        let raw = mail(
+            &[
+                "From: Amt <amt@stadt-a.example>",
+                &format!("Subject: {subject}"),
+            ],
+            body,
+        );
+        classify_with(&cfg, &raw)
+            .1
+            .rules
+            .into_iter()
+            .filter(|r| r.starts_with("t-"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ours("Scanner defekt", "Kein Papier mehr"),
+        ["t-not-newsletter"]
+    );
+    assert_eq!(
+        ours("Scanner defekt", "geht nicht"),
+        ["t-scanner-not-papier", "t-not-newsletter"]
+    );
+    assert_eq!(
+        ours("Re: [Ticket#2026120210000001] Rückfrage", "Toner leer"),
+        ["t-body-first", "t-not-newsletter", "t-kasse-or-ref"]
+    );
+    assert_eq!(
+        ours("Newsletter Dezember", "Drucker im Angebot"),
+        ["t-drucker", "t-drucker-and-no-ref"]
+    );
+    assert_eq!(
+        ours("[Ticket#2026120210000002] Drucker", "Drucker steht"),
+        ["t-not-newsletter", "t-kasse-or-ref", "t-drucker"]
+    );
+}
+
 #[test]
 fn header_attachment_recipient_and_body_conditions() {
     let (_t, cfg) = config_with_rules(&[("20-routing.toml", ROUTING)]);
