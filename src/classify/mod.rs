@@ -375,7 +375,16 @@ fn run(config: &Config, msg: &InboundMessage, mut trace: Option<&mut Vec<RuleTra
     let s = &config.settings;
     let rules = &config.rules;
     let mut m = Matches::new(rules);
-    let mut out = Outcome::default();
+    // Room for what a message typically matches: growing these vectors step by step cost
+    // more than the rules' actions themselves.
+    let mut out = Outcome {
+        rules: Vec::with_capacity(16),
+        actions: Actions {
+            tags: Vec::with_capacity(8),
+            ..Actions::default()
+        },
+        ..Outcome::default()
+    };
     let nk_priority = s.nutzerkonto.priority;
     let mut nk_done = facts.nk.is_none();
     let mut stopped = false;
