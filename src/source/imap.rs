@@ -134,7 +134,9 @@ pub async fn session(
         // covers moved messages.
         let mut in_flight: Option<Filing> = None;
         let mut committed = Committed::default();
-        let mut mover = Mover::open(uids.len() > mb.batch_size, imap, uidvalidity).await;
+        // A second connection helps only when the round moves more than once.
+        let several_moves = uids.len() > mb.move_batch_size.max(mb.batch_size);
+        let mut mover = Mover::open(several_moves, imap, uidvalidity, stop).await;
         let result = async {
             for chunk in uids.chunks(mb.batch_size) {
                 let fetched =
@@ -170,7 +172,9 @@ pub async fn session(
             if let Some(f) = in_flight.take() {
                 let _ = f.task.await;
             }
-            let _ = mover.finish(&mut state).await;
+            if let Err(moving) = mover.finish(&mut state).await {
+                tracing::warn!(error = %moving, "moving committed messages failed too");
+            }
             return Err(e);
         }
         // Each batch recorded its progress; an empty poll still records when it happened.
@@ -210,17 +214,25 @@ async fn fetch_batch(
     limit: u64,
 ) -> Result<Fetched, SourceError> {
     let set = uid_set(chunk);
-    let sizes: Vec<(u32, u32)> = timed(async {
+    let fetched = timed(async {
         session
             .uid_fetch(&set, "(UID RFC822.SIZE)")
             .await?
             .try_collect::<Vec<_>>()
             .await
     })
-    .await?
-    .iter()
-    .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
-    .collect();
+    .await?;
+    // Only the batch's own messages, each once: while a second connection flags or moves
+    // earlier ones, a server may report those changes as untagged FETCH responses here too.
+    let mut sizes = std::collections::BTreeMap::<u32, u32>::new();
+    for f in &fetched {
+        if let Some(uid) = f.uid
+            && chunk.binary_search(&uid).is_ok()
+        {
+            let size = sizes.entry(uid).or_default();
+            *size = (*size).max(f.size.unwrap_or(0));
+        }
+    }
     let (small, big): (Vec<_>, Vec<_>) = sizes
         .into_iter()
         .partition(|&(_, size)| u64::from(size) <= limit);
@@ -240,7 +252,8 @@ async fn fetch_batch(
     }
     let mut bodies = Vec::new();
     if !small.is_empty() {
-        let small_set = uid_set(&small.iter().map(|&(u, _)| u).collect::<Vec<_>>());
+        let wanted: Vec<u32> = small.iter().map(|&(u, _)| u).collect();
+        let small_set = uid_set(&wanted);
         bodies = timed(async {
             session
                 .uid_fetch(&small_set, "(UID BODY.PEEK[])")
@@ -249,7 +262,11 @@ async fn fetch_batch(
                 .await
         })
         .await?;
-        bodies.retain(|f| f.uid.is_some() && f.body().is_some());
+        bodies.retain(|f| {
+            f.uid.is_some_and(|u| wanted.binary_search(&u).is_ok()) && f.body().is_some()
+        });
+        bodies.sort_by_key(|f| f.uid);
+        bodies.dedup_by_key(|f| f.uid);
         // A message the server did not hand over would otherwise be passed by with the
         // batch's highest UID and never filed: try the batch again later (a message
         // expunged meanwhile is not searched again).
@@ -377,11 +394,16 @@ impl Committed {
         if self.since.is_none() {
             return Ok(state);
         }
-        match mb.after {
-            After::Move => move_to(session, caps, &self.processed, &imap.processed_folder).await?,
-            After::Flag => flag_seen(session, &self.processed).await?,
+        // The last batch gathered may take a command past `move_batch_size`.
+        for part in self.processed.chunks(mb.move_batch_size) {
+            match mb.after {
+                After::Move => move_to(session, caps, part, &imap.processed_folder).await?,
+                After::Flag => flag_seen(session, part).await?,
+            }
         }
-        move_to(session, caps, &self.quarantine, &imap.quarantine_folder).await?;
+        for part in self.quarantine.chunks(mb.move_batch_size) {
+            move_to(session, caps, part, &imap.quarantine_folder).await?;
+        }
         state.last_uid = state.last_uid.max(self.last_uid);
         ctx.store.save_mailbox_state(&mb.name, state).await?;
         Ok(state)
@@ -404,26 +426,43 @@ enum Mover {
 }
 
 impl Mover {
-    async fn open(wanted: bool, imap: &ImapSettings, uidvalidity: u32) -> Mover {
+    async fn open(
+        wanted: bool,
+        imap: &ImapSettings,
+        uidvalidity: u32,
+        stop: &CancellationToken,
+    ) -> Mover {
         if !wanted {
             return Mover::Own;
         }
-        let second = async {
+        // Short, and given up at shutdown: the session's own connection can always move.
+        let second = tokio::time::timeout(CONNECT_TIMEOUT, async {
             let mut s = connect(imap).await?;
             let selected = timed(s.select(&imap.folder)).await?;
             Ok::<_, SourceError>((s, selected.uid_validity))
+        });
+        let opened = tokio::select! {
+            r = second => r,
+            _ = stop.cancelled() => return Mover::Own,
         };
-        match second.await {
-            Ok((s, v)) if v == Some(uidvalidity) => Mover::Second {
-                idle: Some(s),
-                running: None,
-            },
-            Ok(_) => {
+        match opened {
+            Ok(Ok((s, v))) if v == Some(uidvalidity) => {
+                tracing::info!("moving over a second connection while fetching");
+                Mover::Second {
+                    idle: Some(s),
+                    running: None,
+                }
+            }
+            Ok(Ok(_)) => {
                 tracing::warn!("UIDVALIDITY differs on a second connection; moving over one");
                 Mover::Own
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::info!(error = %e, "no second connection for moves; moving over one");
+                Mover::Own
+            }
+            Err(_) => {
+                tracing::info!("a second connection for moves took too long; moving over one");
                 Mover::Own
             }
         }

@@ -65,6 +65,10 @@ impl Disposition {
     pub fn of(outcome: &Outcome) -> Disposition {
         match outcome {
             Outcome::Quarantined { .. } => Disposition::Quarantine,
+            // Quarantined before and found again, say after a crash before its move.
+            Outcome::Duplicate { previous, .. } if previous == "quarantined" => {
+                Disposition::Quarantine
+            }
             _ => Disposition::Processed,
         }
     }
@@ -294,6 +298,24 @@ pub(crate) async fn sleep_or(token: &CancellationToken, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quarantined_mail_found_again_goes_to_quarantine_again() {
+        let dup = |previous: &str| Outcome::Duplicate {
+            previous: previous.into(),
+            number: None,
+        };
+        assert_eq!(
+            Disposition::of(&dup("quarantined")),
+            Disposition::Quarantine
+        );
+        assert_eq!(Disposition::of(&dup("new_ticket")), Disposition::Processed);
+        assert_eq!(Disposition::of(&dup("ignored")), Disposition::Processed);
+        let q = Outcome::Quarantined {
+            reason: "no header".into(),
+        };
+        assert_eq!(Disposition::of(&q), Disposition::Quarantine);
+    }
 
     #[test]
     fn backoff_doubles_up_to_five_minutes() {

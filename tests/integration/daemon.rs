@@ -353,7 +353,15 @@ async fn dovecot_restart_mid_run_loses_nothing() {
     let (user, tag) = ("d10", unique());
     reset(&imap, user).await;
     let text = config_text(
-        &imap_mailbox("faults", &imap, user, "INBOX", "batch_size = 5"),
+        // Moves of 15 over a second connection: committed messages wait unmoved while
+        // Dovecot restarts.
+        &imap_mailbox(
+            "faults",
+            &imap,
+            user,
+            "INBOX",
+            "batch_size = 5\nmove_batch_size = 15",
+        ),
         "",
     );
     let cfg = TempConfig::new(&text, &[]);
@@ -405,6 +413,11 @@ async fn dovecot_restart_mid_run_loses_nothing() {
         "the restart was noticed:\n{}",
         daemon.log()
     );
+    assert!(
+        daemon.log().contains("moving over a second connection"),
+        "{}",
+        daemon.log()
+    );
     daemon.stop_ok();
     store.close().await;
 }
@@ -417,7 +430,13 @@ async fn sigkill_mid_batch_then_restart_files_each_once() {
     let (user, tag) = ("d12", unique());
     reset(&imap, user).await;
     let text = config_text(
-        &imap_mailbox("kill", &imap, user, "INBOX", "batch_size = 20"),
+        &imap_mailbox(
+            "kill",
+            &imap,
+            user,
+            "INBOX",
+            "batch_size = 20\nmove_batch_size = 50",
+        ),
         "",
     );
     let cfg = TempConfig::new(&text, &[]);
@@ -462,7 +481,14 @@ async fn uidvalidity_change_files_nothing_twice() {
     reset(&imap, user).await;
     // "flag" leaves the mail in place, so the resync sees all of it again.
     let text = config_text(
-        &imap_mailbox("uv", &imap, user, "INBOX", "after = \"flag\""),
+        // Batches of 5 flagged 5 at a time over a second connection, beside the fetches.
+        &imap_mailbox(
+            "uv",
+            &imap,
+            user,
+            "INBOX",
+            "after = \"flag\"\nbatch_size = 5\nmove_batch_size = 5",
+        ),
         "",
     );
     let cfg = TempConfig::new(&text, &[]);
