@@ -18,6 +18,9 @@
 //! - `parse_classify_*`: `InboundMessage::parse(raw)` then `classify(&config, &msg)`;
 //! - `inbound_parse_*`: `InboundMessage::parse(raw)` alone (the message model);
 //! - `classify_only_*`: `classify` of messages parsed beforehand;
+//! - `body_scan_*`: only the one pass of the body rules' automaton (all their patterns at
+//!   once) over each parsed message's text: what any classifier of these rules pays for
+//!   reading the body, the floor under `classify_only`.
 //!
 //! Run: `cargo bench --bench classify`; for instruction counts, see [`profile`]. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
 //! over a few small mails, as a smoke test.
@@ -30,6 +33,8 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
 use mail_parser::MessageParser;
 use poststelle::classify::classify;
+use poststelle::classify::fieldset::FieldSet;
+use poststelle::classify::rules::Field;
 use poststelle::config::Config;
 use poststelle::message::InboundMessage;
 
@@ -103,6 +108,10 @@ fn run_round(what: &str, config: &Config, input: &Input, parsed: &[InboundMessag
         "classify_only" => parsed.iter().for_each(|msg| {
             black_box(classify(config, black_box(msg)));
         }),
+        "body_scan" => {
+            let mut scan = BodyScan::new(config);
+            parsed.iter().for_each(|msg| scan.run(msg));
+        }
         other => panic!("no benchmark {other}"),
     }
 }
@@ -150,6 +159,16 @@ fn classify_only_4k(bencher: Bencher) {
     classify_only(bencher, &GENERATED, &PARSED_GENERATED);
 }
 
+#[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
+fn body_scan_corpus(bencher: Bencher) {
+    body_scan(bencher, &CORPUS, &PARSED_CORPUS);
+}
+
+#[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
+fn body_scan_4k(bencher: Bencher) {
+    body_scan(bencher, &GENERATED, &PARSED_GENERATED);
+}
+
 fn counted<'a, 'b>(bencher: Bencher<'a, 'b>, input: &Input) -> Bencher<'a, 'b> {
     bencher
         .counter(BytesCount::new(input.bytes))
@@ -190,6 +209,45 @@ fn classify_only(bencher: Bencher, input: &Input, parsed: &[InboundMessage]) {
             black_box(classify(config, black_box(msg)));
         }
     });
+}
+
+fn body_scan(bencher: Bencher, input: &Input, parsed: &[InboundMessage]) {
+    let mut scan = BodyScan::new(&CONFIG);
+    counted(bencher, input).bench_local(|| {
+        for msg in parsed {
+            scan.run(msg);
+        }
+    });
+}
+
+/// The body rules' automaton and its scratch space.
+struct BodyScan<'c> {
+    body: &'c FieldSet,
+    found: Vec<bool>,
+    pending: Vec<usize>,
+}
+
+impl<'c> BodyScan<'c> {
+    fn new(config: &'c Config) -> Self {
+        let body = config
+            .rules
+            .fields
+            .iter()
+            .find(|f| matches!(f.field, Field::Body))
+            .expect("the benchmark rules read the body");
+        BodyScan {
+            body,
+            found: vec![false; body.patterns.len()],
+            pending: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, msg: &InboundMessage) {
+        self.found.fill(false);
+        self.body
+            .mark(black_box(&msg.body), &mut self.found, &mut self.pending);
+        black_box(&self.found);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
