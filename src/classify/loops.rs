@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
+use super::subject;
 use crate::message::{InboundMessage, ReturnPath};
 
 /// The kind of machine-made mail.
@@ -88,6 +89,31 @@ static AUTO_REPLY_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+
+/// How failure reports of MTAs open, in the words of Exim, Postfix, qmail, Sendmail,
+/// Exchange (English, German, French) and of mail gateways. Decoration lines of stars or dashes
+/// may come first.
+static MTA_OPENING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?xi)^[\s*=_\-\#]*(?:
+          this\s+message\s+was\s+created\s+automatically\s+by\s+mail\s+delivery\s+software
+        | this\s+is\s+the\s+(?:mail\s+system|postfix\s+program)\s+at\s+host
+        | hi\.\s+this\s+is\s+the\s+qmail-send\s+program
+        | the\s+original\s+message\s+was\s+received\s+at
+        | your\s+message\s+did\s+not\s+reach\s+some\s+or\s+all\s+of\s+the\s+intended\s+recipients
+        | delivery\s+(?:to\s+the\s+following\s+recipients?\s+(?:has\s+)?failed|has\s+failed\s+to\s+these\s+recipients)
+        | ihre\s+nachricht\s+hat\s+einige\s+oder\s+alle\s+empfänger\s+nicht\s+erreicht
+        | die\s+nachricht\s+konnte\s+nicht\s+(?:an\s+die\s+folgenden\s+empfänger\s+)?zugestellt\s+werden
+        | votre\s+message\s+n'a\s+pas\s+pu\s+[eê]tre\s+d[eé]livr[eé]
+        | (?:your\s+message|ihre\s+nachricht)\b[^\n]{0,200}\n?[^\n]{0,200}?
+          (?:could\s+not\s+be\s+delivered|was\s+not\s+delivered|konnte\s+nicht\s+zugestellt\s+werden|wurde\s+nicht\s+zugestellt)
+        )",
+    )
+    .expect("static regex")
+});
+
+/// How far into the body a failure report's opening is looked for.
+const OPENING: usize = 600;
 
 static MAILER_HINT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)vacation|autorespond|auto-?reply|out of office").expect("static regex")
@@ -194,6 +220,23 @@ pub fn detect(msg: &InboundMessage, loop_header: &str) -> Option<Verdict> {
         );
     }
 
+    // Gateways and misconfigured servers that send failure reports under an ordinary sender:
+    // the subject of a delivery failure, no reply or forward prefix, and a body that opens in
+    // an MTA's words. A person who forwards a bounce to the helpdesk writes a greeting first,
+    // or forwards it with a prefix.
+    if BOUNCE_SUBJECT.is_match(&msg.subject)
+        && !subject::has_reply_prefix(&msg.subject)
+        && MTA_OPENING.is_match(opening(&msg.body))
+    {
+        return verdict(
+            Bounce,
+            format!(
+                "delivery-failure subject \"{}\" and a body that opens as an MTA's report",
+                msg.subject
+            ),
+        );
+    }
+
     // Automatic replies (RFC 3834 and the headers of common responders).
     if let Some(v) = sig.get("auto-submitted") {
         let token = v.split(';').next().unwrap_or("").trim();
@@ -276,6 +319,15 @@ pub fn detect(msg: &InboundMessage, loop_header: &str) -> Option<Verdict> {
         return verdict(List, format!("Precedence: {p}"));
     }
     None
+}
+
+/// The first [`OPENING`] bytes of a body, cut at a character boundary.
+fn opening(body: &str) -> &str {
+    let mut end = body.len().min(OPENING);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
 }
 
 /// Hints that alone do not prove an automatic reply but make an out-of-office subject one.

@@ -30,6 +30,11 @@ pub fn ticket_ref(subject: &str, tag: &Regex) -> Option<String> {
         .map(|m| m.as_str().to_string())
 }
 
+/// Whether a subject starts with a reply or forward prefix.
+pub fn has_reply_prefix(subject: &str) -> bool {
+    PREFIX.is_match(subject)
+}
+
 /// Strips every reply/forward prefix and every ticket tag, collapses whitespace and trims.
 pub fn normalize(subject: &str, tag: &Regex) -> String {
     let without_tags = tag.replace_all(subject, " ");
