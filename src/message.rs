@@ -599,6 +599,20 @@ mod tests {
         };
         let raw = cr_to_lf(skip_preamble(raw));
         let reference = MessageParser::default().parse(&raw[..]).expect("parses");
+        // Where the default parser's Date swallowed the next field (see `DATE_PARSER`), it is
+        // no reference.
+        let swallowed = reference.headers().iter().any(|h| {
+            h.name == HeaderName::Date
+                && raw
+                    .get(h.offset_start() as usize..h.offset_end() as usize)
+                    .unwrap_or_default()
+                    .trim_ascii_end()
+                    .windows(2)
+                    .any(|w| w[0] == b'\n' && !w[1].is_ascii_whitespace())
+        });
+        if swallowed {
+            return;
+        }
         let expected: Vec<(String, String)> = reference
             .headers()
             .iter()
