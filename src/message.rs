@@ -144,12 +144,12 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The fields mail-parser must parse for poststelle: addresses, ids, the subject and the MIME
-/// fields that shape the body. The Date is parsed on its own ([`parse_date`]). Every other field only needs its raw value, which
+/// The fields mail-parser must parse for poststelle: addresses, ids, the date, the subject and
+/// the MIME fields that shape the body. Every other field only needs its raw value, which
 /// [`push_header`] reads from the offsets mail-parser records for any field; parsing e.g.
 /// Received fields into their parts took an eighth of all parsing time.
-static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
-    MessageParser::new()
+fn parser(date: bool) -> MessageParser {
+    let p = MessageParser::new()
         .with_mime_headers()
         .header_comma_separated(HeaderName::ContentLanguage)
         .header_address(HeaderName::From)
@@ -162,18 +162,39 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
         .header_text(HeaderName::Subject)
         .header_text(HeaderName::Comments)
         .header_comma_separated(HeaderName::Keywords)
-        .default_header_ignore()
-});
+        .default_header_ignore();
+    if date {
+        p.header_date(HeaderName::Date)
+    } else {
+        p
+    }
+}
+
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| parser(true));
 
 /// mail-parser's date parser reads the two bytes after the first letter of an alphabetic zone
 /// unseen: for a one- or two-letter zone at the end of the field (`UT`, military `Z`, both
-/// allowed by RFC 5322 4.3) that is the line break, and the field after Date was swallowed.
-/// So the Date goes through it alone, where what follows is the end of the text.
+/// allowed by RFC 5322 4.3) that is the line break, and the field after the Date is swallowed.
+/// Such a message is parsed again without the Date, which then goes through the date parser
+/// alone, where what follows is the end of the text.
+static PARSER_WITHOUT_DATE: LazyLock<MessageParser> = LazyLock::new(|| parser(false));
+
 static DATE_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
     MessageParser::new()
         .header_date(HeaderName::Date)
         .default_header_ignore()
 });
+
+/// Whether a Date field took in the line of the field after it (see [`PARSER_WITHOUT_DATE`]).
+fn swallowed_next_field(h: &Header<'_>, raw: &[u8]) -> bool {
+    h.name == HeaderName::Date
+        && raw
+            .get(h.offset_start() as usize..h.offset_end() as usize)
+            .unwrap_or_default()
+            .trim_ascii_end()
+            .windows(2)
+            .any(|w| w[0] == b'\n' && !w[1].is_ascii_whitespace())
+}
 
 /// A Date field's value as a Unix timestamp; `None` when it is no date.
 fn parse_date(value: &str) -> Option<i64> {
@@ -193,7 +214,12 @@ impl InboundMessage {
         if !starts_with_field(raw) {
             return Err(ParseError::NoHeaders);
         }
-        let msg = PARSER.parse(raw).ok_or(ParseError::NoHeaders)?;
+        let mut msg = PARSER.parse(raw).ok_or(ParseError::NoHeaders)?;
+        if msg.headers().iter().any(|h| swallowed_next_field(h, raw)) {
+            msg = PARSER_WITHOUT_DATE
+                .parse(raw)
+                .ok_or(ParseError::NoHeaders)?;
+        }
         if msg.headers().is_empty() {
             return Err(ParseError::NoHeaders);
         }
@@ -297,7 +323,10 @@ impl InboundMessage {
             }
         };
 
-        let date = headers.values("date").next().and_then(parse_date);
+        let date = match msg.date() {
+            Some(d) => Some(d.to_timestamp()),
+            None => headers.values("date").next().and_then(parse_date),
+        };
         Ok(InboundMessage {
             message_id: msg.message_id().map(clean_id),
             from: msg.from().and_then(first_mailbox),
@@ -599,18 +628,13 @@ mod tests {
         };
         let raw = cr_to_lf(skip_preamble(raw));
         let reference = MessageParser::default().parse(&raw[..]).expect("parses");
-        // Where the default parser's Date swallowed the next field (see `DATE_PARSER`), it is
-        // no reference.
-        let swallowed = reference.headers().iter().any(|h| {
-            h.name == HeaderName::Date
-                && raw
-                    .get(h.offset_start() as usize..h.offset_end() as usize)
-                    .unwrap_or_default()
-                    .trim_ascii_end()
-                    .windows(2)
-                    .any(|w| w[0] == b'\n' && !w[1].is_ascii_whitespace())
-        });
-        if swallowed {
+        // Where the default parser's Date swallowed the next field (see
+        // `PARSER_WITHOUT_DATE`), it is no reference.
+        if reference
+            .headers()
+            .iter()
+            .any(|h| swallowed_next_field(h, &raw))
+        {
             return;
         }
         let expected: Vec<(String, String)> = reference
