@@ -74,10 +74,25 @@ static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-/// Out-of-office and automatic-reply subjects as a prefix, the way mail clients write them.
+/// Out-of-office and automatic-reply subjects as a prefix, the way mail clients write them:
+/// Outlook and Exchange put "<automatic reply>: " in the language of the mailbox before the
+/// subject, some servers drop the diacritics. European languages, Turkish, Cyrillic, Greek and
+/// the CJK forms.
 static AUTO_REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:automatic\s+reply|auto[-\s]?reply|auto[-\s]?response|automatische\s+antwort|abwesenheitsnotiz|abwesenheitsmeldung|out\s+of\s+(?:the\s+)?office(?:\s+reply)?|réponse\s+automatique|respuesta\s+automática|risposta\s+automatica|automatisch\s+antwoord|autosvar)\s*:",
+        r"(?xi)^\s*(?:
+          automatic\s+reply | auto[-\s]?reply | auto[-\s]?response | out\s+of\s+(?:the\s+)?office(?:\s+auto-?reply|\s+reply)?
+        | automatische\s+antwort | abwesenheitsnotiz | abwesenheitsmeldung
+        | r[ée]ponse\s+automatique | respuesta\s+autom[aá]tica | risposta\s+automatica
+        | resposta\s+autom[aá]tica | automatisch\s+antwoord | autosvar | automatisk\s+svar
+        | automaattinen\s+vastaus | automaatvastus | automatyczna\s+odpowied[zź]
+        | automatick[aá]\s+odpov[eě][dď] | automatikus\s+v[aá]lasz | samodejni\s+odgovor
+        | automatski\s+odgovor | r[ăa]spuns\s+automat | otomatik\s+yan[ıi]t
+        | (?:[aā]rpus\s+biroja\s+(?:atra[sš]an[aā]s\s+)?)?autom[aā]tisk[aā]\s+atbilde
+        | automatinis\s+atsakymas
+        | автоматический\s+ответ | автоматичен\s+отговор | автоматична\s+відповідь
+        | αυτόματη\s+απάντηση | 自動応答 | 自动答复 | 自動回覆 | 자동\s*회신
+        )\s*[:：]",
     )
     .expect("static regex")
 });
