@@ -77,10 +77,11 @@ static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
 /// Out-of-office and automatic-reply subjects as a prefix, the way mail clients write them:
 /// Outlook and Exchange put "<automatic reply>: " in the language of the mailbox before the
 /// subject, some servers drop the diacritics. European languages, Turkish, Cyrillic, Greek and
-/// the CJK forms.
+/// the CJK forms. Ticket systems (Request Tracker, OTRS) put their tag first:
+/// `[support.example #33575] AutoReply: …`.
 static AUTO_REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?xi)^\s*(?:
+        r"(?xi)^\s*(?:\[[^\]]{1,100}\]\s*)?(?:
           automatic\s+reply | auto[-\s]?reply | auto[-\s]?response | out\s+of\s+(?:the\s+)?office(?:\s+auto-?reply|\s+reply)?
         | automatische\s+antwort | abwesenheitsnotiz | abwesenheitsmeldung
         | r[ée]ponse\s+automatique | respuesta\s+autom[aá]tica | risposta\s+automatica

@@ -308,6 +308,7 @@ fn automatic_reply_prefixes_in_exchanges_languages() {
         "Автоматический ответ: Antrag",
         "自動応答: Antrag",
         "Risposta automatica: Antrag",
+        "[support.example.de #33575] AutoReply: FYI: Antrag",
     ] {
         let d = classify(subject);
         assert_eq!(
