@@ -2,9 +2,10 @@
 //!
 //! One session: log in, select the folder, compare UIDVALIDITY with the store, then repeat:
 //! fetch what is new in batches (`BODY.PEEK[]`, so nothing is marked read before it is filed),
-//! file each batch in one transaction, then move (or flag) the committed messages on the server,
-//! several batches with one command, and record the highest UID moved; then wait in IDLE (or sleep) for more. Mail is never deleted: a move is
-//! UID MOVE, or COPY + `\Deleted` + UID EXPUNGE of exactly those UIDs.
+//! file each batch in one transaction, then move (or flag) the committed messages on the
+//! server, several batches with one command, and record the highest UID moved; then wait in
+//! IDLE (or sleep) for more. Mail is never deleted: a move is UID MOVE, or COPY + `\Deleted`
+//! + UID EXPUNGE of exactly those UIDs.
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -413,7 +414,7 @@ impl Committed {
 /// A move on the second connection; it hands the connection back when done.
 type MoveTask = tokio::task::JoinHandle<(Session<Conn>, Result<MailboxState, SourceError>)>;
 
-/// Where committed messages leave the inbox. A round of more than one batch moves over a
+/// Where committed messages leave the inbox. A round that moves more than once moves over a
 /// second connection, so that the server's work for a move (with Maildir storage it costs
 /// more than the fetch) overlaps with the fetches of the next batches; a short round, or a
 /// server that refuses a second connection, moves over the session's own.
