@@ -50,6 +50,7 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let _lock = single_instance_lock(&store)?;
     let settings = &config.settings;
+    take_over_dead(&store, settings.instance_id).await?;
     let metrics = Arc::new(Metrics::new());
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -59,7 +60,7 @@ pub async fn run(
         store: store.clone(),
         config: config.clone(),
         metrics: metrics.clone(),
-        holder: holder_name(),
+        holder: crate::holder::this_process(settings.instance_id),
         sender_wake: sender_wake.clone(),
         sla_wake: sla_wake.clone(),
         parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -320,14 +321,21 @@ fn single_instance_lock(store: &Store) -> Result<Option<File>, AppError> {
     }
 }
 
-/// This instance's name in lease rows: host, process and a random part (a restarted process
-/// may get the same pid).
-fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}:{}:{}", std::process::id(), &id[..8])
+/// Takes over at once what a process of this instance left behind when it died (SIGKILL, a
+/// crash, power loss): its mailbox leases, which another instance would wait `lease_seconds`
+/// for, and its claims on outgoing mail, which would wait `claim_seconds`. On SQLite the lock
+/// file proves that no other daemon runs, so every lease is free.
+async fn take_over_dead(store: &Store, instance_id: u8) -> Result<(), StoreError> {
+    let taken = store
+        .take_over_dead(|holder| crate::holder::is_gone(holder, instance_id))
+        .await?;
+    for holder in &taken.leases {
+        tracing::info!(%holder, "took over the leases of a process that is gone");
+    }
+    for (holder, rows) in &taken.claims {
+        tracing::info!(%holder, rows, "released outgoing mail claimed by a process that is gone");
+    }
+    Ok(())
 }
 
 fn notify(state: &[NotifyState]) {

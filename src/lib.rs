@@ -11,6 +11,7 @@
 pub mod app;
 pub mod classify;
 pub mod config;
+pub mod holder;
 pub mod message;
 pub mod metrics;
 pub mod outbox;

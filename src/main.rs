@@ -499,7 +499,7 @@ impl Table {
     }
 }
 
-/// Expands a path into message files: a file itself; a Maildir's `new/` then `cur/`; a
+/// Expands a path into message files: a file itself; a Maildir's `new/` and `cur/` in delivery order; a
 /// directory's files in name order, descending into subdirectories.
 pub(crate) fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
@@ -511,6 +511,14 @@ pub(crate) fn expand(path: &Path) -> Result<Vec<PathBuf>> {
         for sub in ["new", "cur"] {
             list_dir(&path.join(sub), &mut out, false)?;
         }
+        // A Maildir is a conversation log: file it in delivery order, whichever of new/ and
+        // cur/ a message is in, as the daemon does.
+        out.sort_by(|a, b| {
+            let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+            let (a, b) = (name(a).unwrap_or_default(), name(b).unwrap_or_default());
+            poststelle::source::maildir::delivery_key(&a)
+                .cmp(&poststelle::source::maildir::delivery_key(&b))
+        });
     } else {
         list_dir(path, &mut out, true)?;
     }

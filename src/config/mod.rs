@@ -104,6 +104,8 @@ struct RawOutbox {
     transport: Spanned<String>,
     #[serde(default = "default_max_attempts")]
     max_attempts: u32,
+    #[serde(default = "default_claim_seconds")]
+    claim_seconds: Spanned<u64>,
     smtp: Option<RawSmtp>,
 }
 
@@ -115,6 +117,7 @@ impl Default for RawOutbox {
             message_id_domain: None,
             transport: default_transport(),
             max_attempts: default_max_attempts(),
+            claim_seconds: default_claim_seconds(),
             smtp: None,
         }
     }
@@ -231,6 +234,9 @@ fn default_from_name() -> String {
 fn default_transport() -> Spanned<String> {
     Spanned::new(0..0, "file".into())
 }
+fn default_claim_seconds() -> Spanned<u64> {
+    Spanned::new(0..0, 120)
+}
 fn default_max_attempts() -> u32 {
     10
 }
@@ -295,6 +301,9 @@ pub struct OutboxSettings {
     pub message_id_domain: String,
     pub transport: Transport,
     pub max_attempts: u32,
+    /// How long a sender's claim on an outbox row lasts: another instance sends a row whose
+    /// claim ran out, so this must exceed the time one mail takes to send.
+    pub claim: std::time::Duration,
 }
 
 /// A department's queue: where its tickets live and who gets copies and escalations.
@@ -801,12 +810,29 @@ fn validate_outbox(
             Transport::File
         }
     };
+    let mut claim = *raw.claim_seconds.get_ref();
+    let (min_claim, why) = match &transport {
+        Transport::Smtp(smtp) => (smtp.timeout.as_secs() * 2, "twice the SMTP timeout"),
+        Transport::File => (10, "for the file transport"),
+    };
+    if at(&raw.claim_seconds).is_none() {
+        claim = claim.max(min_claim);
+    } else if claim < min_claim {
+        diags.push(
+            src,
+            at(&raw.claim_seconds),
+            format!("outbox.claim_seconds = {claim} is shorter than sending one mail may take"),
+            format!("use at least {min_claim} ({why}), or leave it out for 120"),
+        );
+        claim = min_claim;
+    }
     OutboxSettings {
         from,
         from_name: raw.from_name.clone(),
         message_id_domain: raw.message_id_domain.clone().unwrap_or(domain),
         transport,
         max_attempts: raw.max_attempts.max(1),
+        claim: std::time::Duration::from_secs(claim),
     }
 }
 

@@ -11,15 +11,12 @@ use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::Row;
 
 use super::{PERMANENT_FAILURE, SENT, TEMPORARY_FAILURE};
 use crate::config::{Config, OutboxSettings, SmtpTls, Transport};
 use crate::store::{Backend, Store, StoreError};
-
-/// How long a claimed row is ours; a sender that dies releases its rows after this.
-const CLAIM_LEASE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -44,10 +41,9 @@ pub enum SetupError {
 
 /// Where mail goes.
 pub enum Mailer {
-    File {
-        transport: AsyncFileTransport<Tokio1Executor>,
-        dir: PathBuf,
-    },
+    /// Each mail as `<Message-ID>.eml` in `dir`: a mail sent again after a crash (between
+    /// writing it and recording it as sent) replaces its own file instead of adding a second.
+    File { dir: PathBuf },
     Smtp {
         builder: Box<AsyncSmtpTransportBuilder>,
         /// Replaced by a fresh one (new connections) after a temporary failure.
@@ -64,10 +60,7 @@ impl Mailer {
                     path: dir.clone(),
                     source,
                 })?;
-                Ok(Mailer::File {
-                    transport: AsyncFileTransport::new(&dir),
-                    dir,
-                })
+                Ok(Mailer::File { dir })
             }
             Transport::Smtp(smtp) => {
                 let host = smtp.host.clone();
@@ -112,13 +105,19 @@ impl Mailer {
         }
     }
 
-    async fn send(&self, msg: Message) -> Result<(), SendError> {
+    async fn send(&self, msg: Message, message_id: &str) -> Result<(), SendError> {
         match self {
-            Mailer::File { transport, .. } => transport
-                .send(msg)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError::Temporary(format!("file transport: {e}"))),
+            Mailer::File { dir } => {
+                let name = file_name(message_id);
+                // Written aside and renamed: a crash mid-write leaves no half mail under the
+                // real name (names starting with a dot are not mail).
+                let part = dir.join(format!(".{name}.part"));
+                let io = |e: std::io::Error| {
+                    SendError::Temporary(format!("file transport {}: {e}", dir.display()))
+                };
+                tokio::fs::write(&part, msg.formatted()).await.map_err(io)?;
+                tokio::fs::rename(&part, dir.join(name)).await.map_err(io)
+            }
             Mailer::Smtp { builder, transport } => {
                 let first = transport.read().await.send(msg.clone()).await;
                 let e = match first {
@@ -170,13 +169,13 @@ pub struct Summary {
     pub permanent_failures: usize,
 }
 
-const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1 WHERE id IN (\
+const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
      SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
      AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
      RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
      auto_submitted, raw_message_id, attempts";
 
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1 WHERE id IN (\
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
      SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
      AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
@@ -206,8 +205,13 @@ pub struct Sender<'a> {
 impl Sender<'_> {
     /// Claims up to `limit` due rows and sends them, one after the other.
     pub async fn send_due(&self, limit: i64) -> Result<Summary, StoreError> {
+        let claim = self.config.settings.outbox.claim;
         let now = Timestamp::now().as_microsecond();
-        let until = now + CLAIM_LEASE.as_micros() as i64;
+        let until = now + claim.as_micros() as i64;
+        // A row still being sent when its claim runs out may be sent by another instance too:
+        // rows not begun before half the claim is used up are handed back instead.
+        let begin_by = now + (claim / 2).as_micros() as i64;
+        let holder = crate::holder::this_process(self.config.settings.instance_id);
         let sql = match self.store.backend() {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
@@ -217,11 +221,21 @@ impl Sender<'_> {
             .bind(until)
             .bind(now)
             .bind(limit)
+            .bind(&holder)
             .fetch_all(self.store.pool())
             .await?;
         drop(gate);
         let mut summary = Summary::default();
-        for row in rows {
+        let mut rows = rows.into_iter();
+        while let Some(row) = rows.next() {
+            if Timestamp::now().as_microsecond() > begin_by {
+                let rest: Vec<i64> = std::iter::once(row)
+                    .chain(rows)
+                    .filter_map(|r| r.try_get(0).ok())
+                    .collect();
+                self.unclaim(&rest, &holder).await?;
+                break;
+            }
             let c = Claimed {
                 id: row.try_get(0)?,
                 recipient: row.try_get(1)?,
@@ -236,12 +250,28 @@ impl Sender<'_> {
                 attempts: row.try_get(10)?,
             };
             let result = match self.build(&c).await {
-                Ok(msg) => self.mailer.send(msg).await,
+                Ok(msg) => self.mailer.send(msg, &c.message_id).await,
                 Err(e) => Err(e),
             };
             self.record(&c, result, &mut summary).await?;
         }
         Ok(summary)
+    }
+
+    /// Hands claimed rows back unsent, for the next round.
+    async fn unclaim(&self, ids: &[i64], holder: &str) -> Result<(), StoreError> {
+        let _gate = self.store.write_gate().await;
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
+                 WHERE id = $1 AND claimed_by = $2",
+            )
+            .bind(id)
+            .bind(holder)
+            .execute(self.store.pool())
+            .await?;
+        }
+        Ok(())
     }
 
     async fn build(&self, c: &Claimed) -> Result<Message, SendError> {
@@ -349,7 +379,7 @@ impl Sender<'_> {
         let _gate = self.store.write_gate().await;
         sqlx::query(
             "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
-             claimed_until = NULL, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
+             claimed_until = NULL, claimed_by = NULL, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
         )
         .bind(state)
         .bind(attempts)
@@ -392,6 +422,24 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs_f64(base as f64 * jitter)
 }
 
+/// The file transport's name for a mail: its Message-ID, with anything but letters, digits
+/// and `@._+-=` replaced, so that no Message-ID can name a path elsewhere.
+fn file_name(message_id: &str) -> String {
+    let safe: String = message_id
+        .chars()
+        .take(200)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@._+-=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    format!("{}.eml", if safe.is_empty() { "_" } else { safe })
+}
+
 /// A display name as RFC 5322 wants it when it holds specials.
 fn quote_name(name: &str) -> String {
     let clean: String = name
@@ -399,4 +447,21 @@ fn quote_name(name: &str) -> String {
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
         .collect();
     format!("\"{clean}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn file_names_come_from_the_message_id_and_stay_in_the_directory() {
+        assert_eq!(
+            file_name("0193a1b2c3d4@kommunal-it.example"),
+            "0193a1b2c3d4@kommunal-it.example.eml"
+        );
+        assert_eq!(file_name("../../etc/passwd"), "_.._etc_passwd.eml");
+        assert_eq!(file_name("a/b\\c d"), "a_b_c_d.eml");
+        assert_eq!(file_name(""), "_.eml");
+        assert_eq!(file_name("..."), "_.eml");
+    }
 }

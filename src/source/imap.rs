@@ -2,7 +2,7 @@
 //!
 //! One session: log in, select the folder, compare UIDVALIDITY with the store, then repeat:
 //! fetch what is new in batches (`BODY.PEEK[]`, so nothing is marked read before it is filed),
-//! file each batch in one transaction, then move (or flag) the committed messages on the
+//! file each batch in one transaction, strictly in UID order, then move (or flag) the committed messages on the
 //! server, several batches with one command, and record the highest UID moved; then wait in
 //! IDLE (or sleep) for more. Mail is never deleted: a move is UID MOVE, or COPY + `\Deleted`
 //! + UID EXPUNGE of exactly those UIDs.
@@ -129,11 +129,16 @@ pub async fn session(
             .collect();
         uids.sort_unstable();
         // Batches overlap: while batch k is parsed, classified and committed in a task of its
-        // own, this session fetches batch k+1, and what is committed by then is moved. Moves are
+        // own, this session fetches batch k+1 and starts parsing it, and what is committed by
+        // then is moved. Commits stay in UID order: batch k+1 opens its transaction only after
+        // batch k committed (a reply filed before its request would open a ticket of its
+        // own). Moves are
         // gathered over batches, since a server's cost for a move is mostly per command. A
         // message still leaves the inbox only after its commit, and the recorded UID only ever
         // covers moved messages.
         let mut in_flight: Option<Filing> = None;
+        // Resolves when the batch last started has committed: the next one waits for it.
+        let mut turn: Option<Turn> = None;
         let mut committed = Committed::default();
         // A second connection helps only when the round moves more than once.
         let several_moves = uids.len() > mb.move_batch_size.max(mb.batch_size);
@@ -142,7 +147,8 @@ pub async fn session(
             for chunk in uids.chunks(mb.batch_size) {
                 let fetched =
                     fetch_batch(&mut session, ctx, mb, &key, uidvalidity, chunk, limit).await?;
-                let filing = Filing::start(ctx, &mb.name, fetched);
+                let (filing, next) = Filing::start(ctx, &mb.name, fetched, turn.take());
+                turn = Some(next);
                 if let Some(done) = in_flight.replace(filing) {
                     committed.add(done).await?;
                     if committed.due(mb.move_batch_size) {
@@ -292,6 +298,9 @@ async fn fetch_batch(
     })
 }
 
+/// Resolves when a batch has committed; fails when it was not filed.
+type Turn = tokio::sync::oneshot::Receiver<()>;
+
 /// A batch being filed in a task of its own.
 struct Filing {
     task: tokio::task::JoinHandle<Result<Vec<(u32, Disposition)>, SourceError>>,
@@ -300,7 +309,15 @@ struct Filing {
 }
 
 impl Filing {
-    fn start(ctx: &Arc<Ctx>, mailbox: &str, fetched: Fetched) -> Filing {
+    /// Starts parsing and classifying at once; the batch commits only after `ahead`, the
+    /// batch before it in the mailbox, committed. The returned [`Turn`] does the same for the
+    /// batch after this one.
+    fn start(
+        ctx: &Arc<Ctx>,
+        mailbox: &str,
+        fetched: Fetched,
+        ahead: Option<Turn>,
+    ) -> (Filing, Turn) {
         let Fetched {
             bodies,
             sources,
@@ -309,8 +326,19 @@ impl Filing {
         } = fetched;
         let ctx = Arc::clone(ctx);
         let mailbox = mailbox.to_string();
+        let (done, next) = tokio::sync::oneshot::channel();
+        let ahead = async move {
+            match ahead {
+                None => Ok(()),
+                Some(rx) => rx.await.map_err(|_| {
+                    SourceError::Protocol("the batch before this one was not filed".into())
+                }),
+            }
+        };
         let task = tokio::spawn(async move {
             if bodies.is_empty() {
+                ahead.await?;
+                let _ = done.send(());
                 return Ok(Vec::new());
             }
             let (uids, items): (Vec<u32>, Vec<Incoming<'_>>) = bodies
@@ -327,7 +355,9 @@ impl Filing {
                 })
                 .unzip();
             let ingestor = Ingestor::new(&ctx.store, &ctx.config);
-            let outcomes = super::file_batch(&ctx, &ingestor, &items).await?;
+            let outcomes = super::file_batch_after(&ctx, &ingestor, &items, ahead).await?;
+            // The receiver is gone only when the session gave up; nothing waits then.
+            let _ = done.send(());
             ctx.committed();
             Ok(uids
                 .into_iter()
@@ -338,11 +368,12 @@ impl Filing {
                 })
                 .collect())
         });
-        Filing {
+        let filing = Filing {
             task,
             too_big,
             last_uid,
-        }
+        };
+        (filing, next)
     }
 }
 

@@ -72,7 +72,7 @@ pub async fn watch(
     }
 }
 
-/// The messages in `new/`, oldest name first (Maildir names start with the delivery time).
+/// The messages in `new/`, in delivery order.
 fn list_new(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("new"))?
         .filter_map(|e| e.ok())
@@ -80,8 +80,34 @@ fn list_new(dir: &Path) -> std::io::Result<Vec<String>> {
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
         .collect();
-    names.sort();
+    names.sort_by(|a, b| delivery_key(a).cmp(&delivery_key(b)));
     Ok(names)
+}
+
+/// When a message was delivered, from its unique name: `<seconds>.<parts>.<host>`, where the
+/// parts of the modern form carry the microseconds as `M<µs>` (Dovecot `1700000000.M42P7.h`,
+/// `1700000000.V803I12M42.h`). A plain sort of the names would put `M100000` before `M42`
+/// within one second, and a reply delivered right after its request would be filed first.
+/// Names of other forms (old qmail `<seconds>.<pid>_<n>.<host>`) sort by name within their
+/// second.
+pub fn delivery_key(name: &str) -> (u64, u64, &str) {
+    let name = unique(name);
+    let mut fields = name.splitn(3, '.');
+    let Some(secs) = fields.next().and_then(|s| s.parse::<u64>().ok()) else {
+        return (u64::MAX, 0, name);
+    };
+    let micros = fields
+        .next()
+        .and_then(|parts| {
+            let at = parts.find('M')?;
+            let digits = &parts[at + 1..];
+            let end = digits
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(digits.len());
+            digits[..end].parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    (secs, micros, name)
 }
 
 /// The unique part of a Maildir file name, without the `:2,flags` info.
@@ -102,6 +128,32 @@ fn destination(dir: &Path, name: &str, d: Disposition) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_order_follows_the_time_stamp_not_the_spelling() {
+        let mut names = vec![
+            "1700000001.M5P7.host",
+            "1700000000.M100000P7.host:2,",
+            "1700000000.M42P7.host",
+            "1700000000.V803I12M7.host",
+            "1700000000.4711_2.host",
+            "999999999.M1P1.host",
+            "not-a-maildir-name",
+        ];
+        names.sort_by(|a, b| delivery_key(a).cmp(&delivery_key(b)));
+        assert_eq!(
+            names,
+            vec![
+                "999999999.M1P1.host",
+                "1700000000.4711_2.host",
+                "1700000000.V803I12M7.host",
+                "1700000000.M42P7.host",
+                "1700000000.M100000P7.host:2,",
+                "1700000001.M5P7.host",
+                "not-a-maildir-name",
+            ]
+        );
+    }
 
     #[test]
     fn filed_mail_goes_to_cur_marked_seen() {

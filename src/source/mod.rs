@@ -84,11 +84,26 @@ pub async fn file_batch(
     ingestor: &Ingestor<'_>,
     items: &[Incoming<'_>],
 ) -> Result<Vec<Outcome>, SourceError> {
+    file_batch_after(ctx, ingestor, items, async { Ok(()) }).await
+}
+
+/// [`file_batch`] for a batch that must not commit before the one ahead of it in its mailbox:
+/// parsing and classifying run at once, the transaction only after `turn` resolved. A mailbox
+/// is a conversation log, so a reply must never be filed before the request it answers, and
+/// batches that overlap would otherwise commit in the order their parsing happened to finish.
+/// When `turn` fails (the batch ahead was not filed), this one is not filed either.
+pub async fn file_batch_after(
+    ctx: &Ctx,
+    ingestor: &Ingestor<'_>,
+    items: &[Incoming<'_>],
+    turn: impl std::future::Future<Output = Result<(), SourceError>>,
+) -> Result<Vec<Outcome>, SourceError> {
     // Parsing and classifying use every core; this blocks one runtime thread meanwhile, which
     // the multi-threaded runtime of `poststelle run` makes up for.
     let batch = tokio::task::block_in_place(|| {
         PreparedBatch::new_parallel(&ctx.config, items, ctx.parse_threads)
     });
+    turn.await?;
     let err = match ingestor.ingest_prepared(batch).await {
         Ok(outcomes) => return Ok(outcomes),
         Err(e) => e,

@@ -114,3 +114,82 @@ impl Store {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 }
+
+/// What a restart took over from processes of its own that died.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TakenOver {
+    /// Holders whose leases were given up.
+    pub leases: Vec<String>,
+    /// Holders whose outbox claims were released, with the number of rows.
+    pub claims: Vec<(String, u64)>,
+}
+
+impl Store {
+    /// Gives up the leases and outbox claims of holders that `gone` says are dead, so that a
+    /// restart need not wait for them to expire. On SQLite every lease counts as dead (the
+    /// caller holds the lock file: no other instance runs); outbox claims there may also come
+    /// from `poststelle outbox send`, so they are asked about like PostgreSQL's, and so are
+    /// claims without a holder, made by a version before holders were recorded.
+    pub async fn take_over_dead(
+        &self,
+        gone: impl Fn(&str) -> bool,
+    ) -> Result<TakenOver, StoreError> {
+        let sqlite = self.backend == super::Backend::Sqlite;
+        let mut taken = TakenOver::default();
+        let holders: Vec<String> = sqlx::query_scalar("SELECT DISTINCT holder FROM leases")
+            .fetch_all(self.pool())
+            .await?;
+        for holder in holders {
+            if sqlite || gone(&holder) {
+                let _gate = self.write_gate().await;
+                sqlx::query("DELETE FROM leases WHERE holder = $1")
+                    .bind(&holder)
+                    .execute(self.pool())
+                    .await?;
+                taken.leases.push(holder);
+            }
+        }
+        let claimers: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT DISTINCT claimed_by FROM outbox \
+             WHERE state IN ('scheduled', 'temporary_failure') AND claimed_until IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for claimer in claimers {
+            let dead = match &claimer {
+                Some(h) => gone(h),
+                None => sqlite,
+            };
+            if !dead {
+                continue;
+            }
+            let _gate = self.write_gate().await;
+            let released = match &claimer {
+                Some(h) => {
+                    sqlx::query(
+                        "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
+                         WHERE state IN ('scheduled', 'temporary_failure') \
+                         AND claimed_until IS NOT NULL AND claimed_by = $1",
+                    )
+                    .bind(h)
+                    .execute(self.pool())
+                    .await?
+                }
+                None => {
+                    sqlx::query(
+                        "UPDATE outbox SET claimed_until = NULL \
+                         WHERE state IN ('scheduled', 'temporary_failure') \
+                         AND claimed_until IS NOT NULL AND claimed_by IS NULL",
+                    )
+                    .execute(self.pool())
+                    .await?
+                }
+            }
+            .rows_affected();
+            taken
+                .claims
+                .push((claimer.unwrap_or_else(|| "-".into()), released));
+        }
+        Ok(taken)
+    }
+}

@@ -5,7 +5,7 @@
 pub mod buffer;
 mod daemon;
 
-pub use daemon::MailboxState;
+pub use daemon::{MailboxState, TakenOver};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,12 +65,22 @@ pub struct Store {
     /// again at once wins nearly every time: beside a busy mailbox, the sender's updates
     /// waited more than a second for the lock.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: transactions ([`Store::begin_write`]) line up here before they join the write
+    /// gate, so at most one of them waits at the gate at a time. Single statements (the
+    /// sender recording a mail as sent, leases, mailbox state) join the gate directly and wait
+    /// for at most one transaction, not for every batch of every mailbox queued before them:
+    /// the time between a mail's hand-over and its "sent" record is the window in which a
+    /// crash sends it twice.
+    transactions: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A write transaction ([`Store::begin_write`]); on SQLite it holds the write gate.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _gate: Option<(
+        tokio::sync::OwnedMutexGuard<()>,
+        tokio::sync::OwnedMutexGuard<()>,
+    )>,
 }
 
 impl WriteTx {
@@ -152,6 +162,7 @@ impl Store {
             sqlite_file: sqlite_path(url).map(Into::into),
             checkpointing: Arc::new(AtomicBool::new(false)),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            transactions: Arc::new(tokio::sync::Mutex::new(())),
         };
         match backend {
             Backend::Sqlite => {
@@ -199,10 +210,11 @@ impl Store {
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                let gate = self.write_gate().await;
+                let line = Arc::clone(&self.transactions).lock_owned().await;
+                let gate = Arc::clone(&self.write_gate).lock_owned().await;
                 WriteTx {
                     tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _gate: gate,
+                    _gate: Some((gate, line)),
                 }
             }
             Backend::Postgres => WriteTx {
@@ -212,9 +224,9 @@ impl Store {
         })
     }
 
-    /// On SQLite, a single write outside [`Store::begin_write`] waits its turn with this held;
-    /// `None` on PostgreSQL, which locks rows. Never while holding a [`WriteTx`]: the gate is
-    /// not reentrant.
+    /// On SQLite, a single write outside [`Store::begin_write`] waits its turn with this held,
+    /// ahead of transactions that have not reached the gate yet; `None` on PostgreSQL, which
+    /// locks rows. Never while holding a [`WriteTx`]: the gate is not reentrant.
     pub async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self.backend {
             Backend::Sqlite => Some(Arc::clone(&self.write_gate).lock_owned().await),

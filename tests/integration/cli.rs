@@ -103,15 +103,17 @@ fn json_lines_have_exactly_the_documented_fields_in_path_order() {
     assert_eq!(rows[2]["forward_to"], serde_json::json!([]));
 }
 
+/// A Maildir is read in delivery order (the time stamps of the names), whether a message is in
+/// `new/` or `cur/`; `tmp/` holds mail still being delivered.
 #[test]
-fn maildir_new_then_cur_and_quarantine() {
+fn maildir_in_delivery_order_and_quarantine() {
     let dir = tempfile::tempdir().expect("tmp");
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
     }
-    std::fs::write(dir.path().join("cur/1.x:2,S"), mail(&["Subject: alt"], "x")).expect("w");
-    std::fs::write(dir.path().join("new/2.x"), mail(&["Subject: neu"], "x")).expect("w");
     std::fs::write(dir.path().join("new/3.x"), b"\x00\x01 kein header").expect("w");
+    std::fs::write(dir.path().join("new/2.x"), mail(&["Subject: neu"], "x")).expect("w");
+    std::fs::write(dir.path().join("cur/1.x:2,S"), mail(&["Subject: alt"], "x")).expect("w");
     std::fs::write(dir.path().join("tmp/4.x"), mail(&["Subject: halb"], "x")).expect("w");
     let (code, out) = classify(&["--json", dir.path().to_str().expect("utf8")]);
     assert_eq!(code, 0);
@@ -123,9 +125,9 @@ fn maildir_new_then_cur_and_quarantine() {
         .iter()
         .map(|r| r["subject"].as_str().unwrap_or("?"))
         .collect();
-    assert_eq!(subjects, vec!["neu", "", "alt"]);
-    assert_eq!(rows[1]["action"], "quarantine");
-    assert_eq!(rows[1]["queue"], serde_json::Value::Null);
+    assert_eq!(subjects, vec!["alt", "neu", ""]);
+    assert_eq!(rows[2]["action"], "quarantine");
+    assert_eq!(rows[2]["queue"], serde_json::Value::Null);
 }
 
 #[test]

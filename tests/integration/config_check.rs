@@ -201,3 +201,37 @@ fn template_syntax_errors_are_reported() {
     assert_eq!(code, 1);
     assert!(out.contains("kaputt.txt:2: template syntax error"), "{out}");
 }
+
+#[test]
+fn a_claim_shorter_than_a_send_names_file_line_and_minimum() {
+    let text = TempConfig::shipped_text().replace(
+        "max_attempts = 10",
+        "max_attempts = 10\nclaim_seconds = 5\n[outbox.smtp]\nhost = \"mail.example\"\ntimeout_seconds = 40",
+    )
+    .replace("transport = \"file\"", "transport = \"smtp\"");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("claim_seconds"))
+        .expect("line")
+        + 1;
+    let t = TempConfig::new(&text, &[]);
+    let (code, out) = check(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("poststelle.toml:{line}: outbox.claim_seconds = 5")),
+        "{out}"
+    );
+    assert!(out.contains("use at least 80"), "{out}");
+
+    // Left out, it grows with the SMTP timeout instead of failing.
+    let t = TempConfig::new(&text.replace("claim_seconds = 5\n", ""), &[]);
+    let cfg = t.load();
+    assert_eq!(cfg.settings.outbox.claim.as_secs(), 120);
+    let t = TempConfig::new(
+        &text
+            .replace("claim_seconds = 5\n", "")
+            .replace("timeout_seconds = 40", "timeout_seconds = 90"),
+        &[],
+    );
+    assert_eq!(t.load().settings.outbox.claim.as_secs(), 180);
+}

@@ -16,7 +16,7 @@ use crate::imap::{append_all, count, messages, reset};
 use crate::store::TestDb;
 use crate::support::{TempConfig, mail, repo};
 
-fn env(var: &str) -> String {
+pub(crate) fn env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!(
             "${var} is not set: run the tests with tests/run.sh, which starts Dovecot and OpenSMTPD"
@@ -24,20 +24,20 @@ fn env(var: &str) -> String {
     })
 }
 
-fn port_of(addr: &str) -> u16 {
+pub(crate) fn port_of(addr: &str) -> u16 {
     addr.rsplit_once(':')
         .and_then(|(_, p)| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {addr}"))
 }
 
-fn unique() -> String {
+pub(crate) fn unique() -> String {
     format!("{}", jiff::Timestamp::now().as_microsecond())
 }
 
 // ---------------------------------------------------------------------------------------------
 // IMAP from the test's side
 
-fn message_ids(raws: &[Vec<u8>]) -> Vec<String> {
+pub(crate) fn message_ids(raws: &[Vec<u8>]) -> Vec<String> {
     raws.iter()
         .filter_map(|r| poststelle::InboundMessage::parse(r).ok())
         .filter_map(|m| m.message_id)
@@ -62,17 +62,17 @@ fn requests(n: usize, from: &str, tag: &str) -> Vec<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // The daemon as a process
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(cfg: &TempConfig, name: &str) -> Daemon {
+    pub(crate) fn start(cfg: &TempConfig, name: &str) -> Daemon {
         Self::start_with(cfg, name, &[])
     }
 
-    fn start_with(cfg: &TempConfig, name: &str, envs: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start_with(cfg: &TempConfig, name: &str, envs: &[(&str, &str)]) -> Daemon {
         let log = cfg.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
             .arg("--config")
@@ -88,12 +88,12 @@ impl Daemon {
         Daemon { child, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then the exit status (or `None` if it did not exit within `limit`).
-    fn term(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn term(&mut self, limit: Duration) -> Option<ExitStatus> {
         let ok = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -110,7 +110,7 @@ impl Daemon {
     }
 
     /// SIGTERM; the daemon must exit 0 within the 10 s deadline (plus slack).
-    fn stop_ok(&mut self) {
+    pub(crate) fn stop_ok(&mut self) {
         let status = self.term(Duration::from_secs(12));
         assert!(
             status.is_some_and(|s| s.success()),
@@ -119,7 +119,7 @@ impl Daemon {
         );
     }
 
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
     }
@@ -133,7 +133,7 @@ impl Drop for Daemon {
 }
 
 /// Waits for `cond`, failing the test with `what` after `limit`.
-async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F)
+pub(crate) async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -145,7 +145,7 @@ where
     }
 }
 
-async fn scalar(store: &Store, sql: &'static str) -> i64 {
+pub(crate) async fn scalar(store: &Store, sql: &'static str) -> i64 {
     sqlx::query_scalar::<_, i64>(sql)
         .fetch_one(store.pool())
         .await
@@ -153,7 +153,7 @@ async fn scalar(store: &Store, sql: &'static str) -> i64 {
 }
 
 /// The shipped configuration with the test's mailboxes instead of the default Maildir.
-fn config_text(mailboxes: &str, extra: &str) -> String {
+pub(crate) fn config_text(mailboxes: &str, extra: &str) -> String {
     let shipped = TempConfig::shipped_text();
     let start = shipped.find("[[mailbox]]").expect("shipped [[mailbox]]");
     let end = shipped[start..]
@@ -172,7 +172,13 @@ fn config_text(mailboxes: &str, extra: &str) -> String {
     format!("data_dir = \"data\"\n{text}\n{mailboxes}\n{extra}\n")
 }
 
-fn imap_mailbox(name: &str, addr: &str, user: &str, folder: &str, extra: &str) -> String {
+pub(crate) fn imap_mailbox(
+    name: &str,
+    addr: &str,
+    user: &str,
+    folder: &str,
+    extra: &str,
+) -> String {
     format!(
         "[[mailbox]]\nname = \"{name}\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\n\
          tls = \"none\"\nusername = \"{user}@example.test\"\npassword = \"secret\"\n\
@@ -181,7 +187,7 @@ fn imap_mailbox(name: &str, addr: &str, user: &str, folder: &str, extra: &str) -
     )
 }
 
-async fn sqlite_of(cfg: &TempConfig) -> Store {
+pub(crate) async fn sqlite_of(cfg: &TempConfig) -> Store {
     Store::open(&Store::default_url(&cfg.dir.path().join("data")))
         .await
         .expect("store")
@@ -204,7 +210,7 @@ async fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

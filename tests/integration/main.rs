@@ -3,6 +3,7 @@ mod cli;
 mod config_check;
 mod corpus;
 mod daemon;
+mod filing_order;
 mod imap;
 mod nutzerkonto;
 mod rules;

@@ -1259,3 +1259,124 @@ async fn parallel_preparation_keeps_the_order(db: &TestDb) {
     }
     assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 20);
 }
+
+both!(a_restart_takes_over_what_dead_processes_of_its_own_held);
+/// Leases and outbox claims of a process of this host and instance that no longer runs are
+/// given up at once; those of a live process or of another instance are not (on SQLite,
+/// where the lock file proves no other daemon runs, every lease is).
+async fn a_restart_takes_over_what_dead_processes_of_its_own_held(db: &TestDb) {
+    use poststelle::holder;
+    let me = holder::this_process(10);
+    let host = me.split(':').next().expect("host");
+    let dead = format!("{host}:10:{}:1:dead01", u32::MAX);
+    let other_instance = format!("{host}:11:{}:1:other1", u32::MAX);
+    let ttl = std::time::Duration::from_secs(300);
+    for (name, holder) in [
+        ("mailbox:a", &dead),
+        ("mailbox:b", &other_instance),
+        ("mailbox:c", &me),
+    ] {
+        assert!(
+            db.store
+                .acquire_lease(name, holder, ttl)
+                .await
+                .expect("lease")
+        );
+    }
+    let ing = Ingestor::new(&db.store, cfg());
+    for i in 0..3 {
+        ing.ingest(
+            &request(
+                "Erika <erika@example.org>",
+                "Drucker",
+                &format!("c{i}@example.org"),
+            ),
+            SourceKey::file(&format!("c{i}")),
+        )
+        .await
+        .expect("ingest");
+    }
+    // Six rows: two claimed by each holder.
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+        .fetch_all(db.store.pool())
+        .await
+        .expect("ids");
+    assert_eq!(ids.len(), 6);
+    let far = Timestamp::now().as_microsecond() + 3_600_000_000;
+    for (id, holder) in ids
+        .iter()
+        .zip([&dead, &dead, &other_instance, &other_instance, &me, &me])
+    {
+        sqlx::query("UPDATE outbox SET claimed_until = $1, claimed_by = $2 WHERE id = $3")
+            .bind(far)
+            .bind(holder)
+            .bind(id)
+            .execute(db.store.pool())
+            .await
+            .expect("claim");
+    }
+
+    let taken = db
+        .store
+        .take_over_dead(|h| holder::is_gone(h, 10))
+        .await
+        .expect("take over");
+    let sqlite = db.store.backend() == poststelle::store::Backend::Sqlite;
+    let mut leases: Vec<String> = sqlx::query_scalar("SELECT name FROM leases ORDER BY name")
+        .fetch_all(db.store.pool())
+        .await
+        .expect("leases");
+    leases.sort();
+    if sqlite {
+        assert!(leases.is_empty(), "{leases:?}");
+        assert_eq!(taken.leases.len(), 3);
+    } else {
+        assert_eq!(leases, vec!["mailbox:b", "mailbox:c"]);
+        assert_eq!(taken.leases, vec![dead.clone()]);
+    }
+    assert_eq!(taken.claims, vec![(dead.clone(), 2)]);
+    let claimed: Vec<String> = sqlx::query_scalar(
+        "SELECT claimed_by FROM outbox WHERE claimed_until IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .expect("claims");
+    assert_eq!(
+        claimed,
+        vec![other_instance.clone(), other_instance, me.clone(), me]
+    );
+}
+
+/// On SQLite a single write (the sender recording a mail as sent) waits for the transaction
+/// under way, but not for transactions queued after it: the window in which a crash sends a
+/// mail twice stays one transaction wide, whatever the mailboxes have queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_writes_go_ahead_of_queued_transactions() {
+    use std::sync::{Arc, Mutex};
+    let db = TestDb::sqlite().await;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let first = db.store.begin_write().await.expect("first transaction");
+    let queued = {
+        let (store, order) = (db.store.clone(), Arc::clone(&order));
+        tokio::spawn(async move {
+            let tx = store.begin_write().await.expect("second transaction");
+            order.lock().expect("order").push("transaction");
+            tx.commit().await.expect("commit");
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let single = {
+        let (store, order) = (db.store.clone(), Arc::clone(&order));
+        tokio::spawn(async move {
+            let _gate = store.write_gate().await;
+            order.lock().expect("order").push("single");
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(order.lock().expect("order").is_empty(), "both wait");
+    first.commit().await.expect("commit");
+    single.await.expect("single");
+    queued.await.expect("queued");
+    assert_eq!(*order.lock().expect("order"), vec!["single", "transaction"]);
+    db.finish().await;
+}
