@@ -11,6 +11,8 @@
 pub mod app;
 pub mod classify;
 pub mod config;
+pub mod diag;
+pub mod files;
 pub mod holder;
 pub mod message;
 pub mod metrics;
@@ -20,6 +22,7 @@ pub mod source;
 pub mod store;
 pub mod templates;
 pub mod ticket;
+pub mod time;
 
 pub use classify::{Action, Decision, classify, classify_raw, explain};
 pub use config::Config;

@@ -5,7 +5,20 @@ use std::collections::BTreeSet;
 
 use minijinja::Environment;
 
-use crate::config::{Diagnostics, Files};
+use crate::diag::Diagnostics;
+use crate::files::Files;
+
+/// The routed copy of a ticket's mail for the queue's staff.
+pub const STAFF_COPY: &str = "kopie-an-team";
+/// A mail forwarded by a rule or to another state's Nutzerkonto office.
+pub const FORWARD: &str = "weiterleitung";
+/// The notice to the next support level at `sla.warn_at_percent` of the reaction budget.
+pub const SLA_WARNING: &str = "sla-vorwarnung";
+/// The notice to the next support level when the reaction deadline has passed.
+pub const SLA_BREACH: &str = "sla-fristverletzung";
+
+/// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
+pub const BUILT_IN: [&str; 4] = [STAFF_COPY, FORWARD, SLA_WARNING, SLA_BREACH];
 
 /// The loaded and syntax-checked templates.
 #[derive(Debug)]
@@ -65,7 +78,7 @@ impl Templates {
                 available.insert((lang.to_string(), file.trim_end_matches(".txt").to_string()));
             }
             if let Err(e) = env.add_template_owned(rel.clone(), src.text.clone()) {
-                diags.0.push(crate::config::Diagnostic {
+                diags.0.push(crate::diag::Diagnostic {
                     file: src.name.clone(),
                     line: e.line(),
                     message: format!("template syntax error: {}", e.detail().unwrap_or("")),

@@ -5,7 +5,8 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::config::{Diagnostics, Files, SourceText, check_address};
+use crate::diag::{Diagnostics, SourceText, check_address};
+use crate::files::Files;
 
 /// The 16 state codes, as the user accounts write them.
 pub const STATE_CODES: [&str; 16] = [

@@ -114,7 +114,7 @@ pub(super) fn validate(
             continue;
         }
         if let Some(spec) = spec(name, table.get_ref(), offset, src, diags) {
-            let Ok(tz) = crate::sla::berlin() else {
+            let Ok(tz) = crate::time::berlin() else {
                 continue;
             };
             match Calendar::new(spec, tz) {

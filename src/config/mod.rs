@@ -3,8 +3,6 @@
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
 mod calendars;
-mod diag;
-mod files;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -17,8 +15,8 @@ use toml::Spanned;
 use crate::classify::nutzerkonto::{ContactList, STATE_CODES};
 use crate::classify::rules::RuleSet;
 pub use calendars::SlaSettings;
-pub use diag::{Diagnostic, Diagnostics, SourceText};
-pub use files::Files;
+pub use crate::diag::{Diagnostic, Diagnostics, SourceText, check_address, is_plausible_address};
+pub use crate::files::Files;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
@@ -499,7 +497,7 @@ impl Config {
             need_template(file, offset, name);
         }
         // Mail the ticket stage writes whatever the rules say.
-        for name in crate::outbox::BUILT_IN_TEMPLATES {
+        for name in crate::templates::BUILT_IN {
             if !self.templates.has(name, &s.language) {
                 diags.push(
                     src,
@@ -949,30 +947,3 @@ fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
-/// A light syntax check; the mail library validates addresses again when it sends.
-pub fn is_plausible_address(addr: &str) -> bool {
-    let addr = addr.trim();
-    match addr.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !addr
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]".contains(c))
-        }
-        None => false,
-    }
-}
-
-pub(crate) fn check_address(src: &SourceText, addr: &Spanned<String>, diags: &mut Diagnostics) {
-    if !is_plausible_address(addr.get_ref()) {
-        diags.push(
-            src,
-            Some(addr.span().start),
-            format!("\"{}\" is not an e-mail address", addr.get_ref()),
-            "write a plain address such as \"support@example.org\" (no name, no angle brackets)",
-        );
-    }
-}

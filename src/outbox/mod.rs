@@ -16,14 +16,6 @@ use crate::store::buffer::{Val, WriteBuffer};
 use crate::store::{Backend, MAX_PARAMS, StoreError, placeholders};
 use crate::ticket::ingest::audit;
 
-/// Templates poststelle uses on its own: the routed copy for staff, forwards, SLA notices.
-pub const BUILT_IN_TEMPLATES: [&str; 4] = [
-    "kopie-an-team",
-    "weiterleitung",
-    crate::sla::escalation::WARNING_TEMPLATE,
-    crate::sla::escalation::BREACH_TEMPLATE,
-];
-
 /// Why a mail is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

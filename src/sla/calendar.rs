@@ -665,7 +665,7 @@ mod tests {
         spec.open
             .push(OpenDay::parse("2026-12-24 09:00-11:00").expect("valid"));
         spec.open.push(OpenDay::parse("2026-12-31").expect("valid"));
-        let cal = Calendar::new(spec, super::super::berlin().expect("tz")).expect("calendar");
+        let cal = Calendar::new(spec, crate::time::berlin().expect("tz")).expect("calendar");
         let hours = |d| cal.intervals_on(d).expect("day");
         assert_eq!(
             hours(date(2026, 12, 24)),
@@ -684,14 +684,14 @@ mod tests {
         let mut spec = CalendarSpec::rlp();
         spec.weekly = Default::default();
         assert!(matches!(
-            Calendar::new(spec, super::super::berlin().expect("tz")),
+            Calendar::new(spec, crate::time::berlin().expect("tz")),
             Err(SlaError::NoServiceHours { .. })
         ));
     }
 
     #[test]
     fn years_outside_the_tables_are_errors_not_panics() {
-        let cal = Calendar::new(CalendarSpec::hessen(), super::super::berlin().expect("tz"))
+        let cal = Calendar::new(CalendarSpec::hessen(), crate::time::berlin().expect("tz"))
             .expect("calendar");
         let far: Timestamp = "2300-01-01T00:00:00Z".parse().expect("ts");
         assert!(matches!(

@@ -21,11 +21,8 @@ use crate::config::{Config, Settings};
 use crate::outbox::{self, Kind, NewMail};
 use crate::store::buffer::WriteBuffer;
 use crate::store::{Store, StoreError};
-use crate::ticket::berlin;
 use crate::ticket::ingest::audit;
 
-pub const WARNING_TEMPLATE: &str = "sla-vorwarnung";
-pub const BREACH_TEMPLATE: &str = "sla-fristverletzung";
 
 /// The loop looks again at least this often: `tickets set` in another process and other
 /// instances on the same PostgreSQL change clocks without being able to wake this one, and a
@@ -65,8 +62,8 @@ impl NoticeKind {
 
     fn template(self) -> &'static str {
         match self {
-            NoticeKind::Warning => WARNING_TEMPLATE,
-            NoticeKind::Breach => BREACH_TEMPLATE,
+            NoticeKind::Warning => crate::templates::SLA_WARNING,
+            NoticeKind::Breach => crate::templates::SLA_BREACH,
         }
     }
 }
@@ -103,6 +100,7 @@ pub async fn escalate_due(
         .fetch_all(store.pool())
         .await?;
     let mut notices = Vec::new();
+    let tz = crate::time::berlin()?;
     for row in rows {
         let ticket_id: i64 = row.try_get(0)?;
         let severity: i64 = row.try_get(1)?;
@@ -144,12 +142,12 @@ pub async fn escalate_due(
                         "severity": severity,
                         "severity_name": crate::classify::class_name(u8::try_from(severity).unwrap_or(4)),
                         "requester": row.try_get::<String, _>(6)?,
-                        "received_local": local(Timestamp::from_microsecond(row.try_get(7)?)?),
+                        "received_local": local(Timestamp::from_microsecond(row.try_get(7)?)?, &tz),
                     },
                     "sla": {
                         "kind": kind.as_str(),
                         "calendar": row.try_get::<String, _>(8)?,
-                        "due_local": local(due),
+                        "due_local": local(due, &tz),
                         "warn_at_percent": config.settings.sla.warn_at_percent,
                     },
                 });
@@ -221,8 +219,8 @@ pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
     }
 }
 
-fn local(t: Timestamp) -> String {
-    t.to_zoned(berlin()).strftime("%d.%m.%Y %H:%M").to_string()
+fn local(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    t.to_zoned(tz.clone()).strftime("%d.%m.%Y %H:%M").to_string()
 }
 
 /// The next instant a notice falls due, if any clock is running.

@@ -17,7 +17,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use jiff::SignedDuration;
-use jiff::tz::TimeZone;
 
 pub use calendar::{Calendar, CalendarSpec};
 pub use deadline::{Deadline, deadline};
@@ -38,11 +37,6 @@ pub enum SlaError {
     TimeZone(jiff::Error),
     #[error("date or time out of range: {0}")]
     Time(#[from] jiff::Error),
-}
-
-/// The time zone of every service calendar.
-pub fn berlin() -> Result<TimeZone, SlaError> {
-    TimeZone::get("Europe/Berlin").map_err(SlaError::TimeZone)
 }
 
 /// Incident class (Störungsklasse), MISSION §2.
@@ -126,7 +120,7 @@ pub struct Calendars {
 impl Calendars {
     /// `hessen` and `rlp`.
     pub fn builtin() -> Result<Calendars, SlaError> {
-        let tz = berlin()?;
+        let tz = crate::time::berlin().map_err(SlaError::TimeZone)?;
         let mut cals = Calendars::default();
         for spec in [CalendarSpec::hessen(), CalendarSpec::rlp()] {
             cals.insert(Calendar::new(spec, tz.clone())?);

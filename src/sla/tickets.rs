@@ -257,7 +257,7 @@ pub async fn view(conn: &mut AnyConnection, ticket_id: i64) -> Result<Option<Sla
     else {
         return Ok(None);
     };
-    let tz = crate::ticket::berlin();
+    let tz = crate::time::berlin()?;
     let local = |v: i64| -> Result<String, StoreError> {
         let t = Timestamp::from_microsecond(v)?;
         Ok(t.display_with_offset(tz.to_offset(t)).to_string())

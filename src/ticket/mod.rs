@@ -5,15 +5,9 @@ mod lookup;
 pub mod ops;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use sqlx::AnyConnection;
 
 use crate::store::StoreError;
-
-/// The time zone of every date a person sees.
-pub fn berlin() -> TimeZone {
-    TimeZone::get("Europe/Berlin").unwrap_or(TimeZone::UTC)
-}
 
 /// A ticket's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -69,7 +63,7 @@ pub async fn reserve_numbers(
     if n == 0 {
         return Ok(Vec::new());
     }
-    let day = now.to_zoned(berlin()).strftime("%Y%m%d").to_string();
+    let day = now.to_zoned(crate::time::berlin()?).strftime("%Y%m%d").to_string();
     let n = n as i64;
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO ticket_counters (day, value) VALUES ($1, $2) \

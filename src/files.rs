@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::diag::{Diagnostic, SourceText};
+use crate::diag::{Diagnostic, SourceText};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

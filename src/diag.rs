@@ -2,6 +2,8 @@
 //! who has to fix them: which file, which line, what is wrong and what to do.
 use std::fmt;
 
+use toml::Spanned;
+
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -102,5 +104,34 @@ fn toml_fix(message: &str) -> String {
         "give the value the type named above, e.g. a quoted string, a number or a list".into()
     } else {
         "correct the TOML syntax at this line (https://toml.io)".into()
+    }
+}
+
+/// A light syntax check; the mail library validates addresses again when it sends.
+pub fn is_plausible_address(addr: &str) -> bool {
+    let addr = addr.trim();
+    match addr.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !addr
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]".contains(c))
+        }
+        None => false,
+    }
+}
+
+/// A diagnostic when `addr` is not a plausible address.
+pub fn check_address(src: &SourceText, addr: &Spanned<String>, diags: &mut Diagnostics) {
+    if !is_plausible_address(addr.get_ref()) {
+        diags.push(
+            src,
+            Some(addr.span().start),
+            format!("\"{}\" is not an e-mail address", addr.get_ref()),
+            "write a plain address such as \"support@example.org\" (no name, no angle brackets)",
+        );
     }
 }
