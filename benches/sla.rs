@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
 use jiff::Timestamp;
-use poststelle::sla::{Calendar, CalendarSpec, Calendars, Class, berlin, deadline};
+use poststelle::sla::{Calendar, CalendarSpec, Calendars, Class, deadline};
+use poststelle::time::berlin;
 
 const RECEIPTS: usize = 10_000;
 

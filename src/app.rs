@@ -87,10 +87,10 @@ pub async fn run(
         }
         tracker.spawn(source::run_mailbox(ctx.clone(), mb.clone(), cancel.clone()));
     }
-    tracker.spawn(crate::sla::escalation::run(
+    tracker.spawn(crate::jobs::escalation::run(
         store.clone(),
         config.clone(),
-        Arc::new(crate::sla::escalation::SystemClock),
+        Arc::new(crate::jobs::escalation::SystemClock),
         sla_wake,
         sender_wake.clone(),
         cancel.clone().cancelled_owned(),

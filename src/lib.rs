@@ -14,6 +14,7 @@ pub mod config;
 pub mod diag;
 pub mod files;
 pub mod holder;
+pub mod jobs;
 pub mod message;
 pub mod metrics;
 pub mod outbox;

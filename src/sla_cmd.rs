@@ -10,7 +10,8 @@ use clap::Subcommand;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use poststelle::config::Config;
-use poststelle::sla::{self, Calendar, Class, escalation, report};
+use poststelle::jobs::{escalation, report};
+use poststelle::sla::{self, Calendar, Class};
 
 #[derive(Subcommand)]
 pub enum SlaCmd {
@@ -133,7 +134,7 @@ fn hours(seconds: i64) -> String {
     format!("{:.2}", seconds as f64 / 3600.0)
 }
 
-fn write_report(out: &mut impl Write, r: &report::Report) -> Result<()> {
+fn write_report(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
     writeln!(
         out,
         "Availability on calendar {}, {} – {} (target {} %, announced maintenance excluded)",
@@ -177,7 +178,7 @@ fn write_report(out: &mut impl Write, r: &report::Report) -> Result<()> {
     Ok(())
 }
 
-fn write_csv(out: &mut impl Write, r: &report::Report) -> Result<()> {
+fn write_csv(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let mut head = vec![
         "period",

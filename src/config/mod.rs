@@ -14,9 +14,9 @@ use toml::Spanned;
 
 use crate::classify::nutzerkonto::{ContactList, STATE_CODES};
 use crate::classify::rules::RuleSet;
-pub use calendars::SlaSettings;
 pub use crate::diag::{Diagnostic, Diagnostics, SourceText, check_address, is_plausible_address};
 pub use crate::files::Files;
+pub use calendars::SlaSettings;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
@@ -946,4 +946,3 @@ fn at<T>(v: &Spanned<T>) -> Option<usize> {
 fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
-

@@ -6,10 +6,8 @@
 //! Europe/Berlin with its daylight-saving switches.
 pub mod calendar;
 pub mod deadline;
-pub mod escalation;
 pub mod holidays;
 pub mod report;
-pub mod tickets;
 
 use std::collections::BTreeMap;
 use std::fmt;

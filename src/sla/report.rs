@@ -8,10 +8,8 @@
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Calendar, SlaError};
-use crate::store::{Store, StoreError};
 
 /// A class-1 incident: received, and restored (`None` while it lasts).
 #[derive(Debug, Clone, Copy)]
@@ -215,53 +213,4 @@ pub fn compute(
         months,
         total,
     })
-}
-
-/// Loads the class-1 incidents, maintenance windows and reaction clocks of `cal` and computes
-/// the report.
-pub async fn report(
-    store: &Store,
-    cal: &Calendar,
-    from: Date,
-    to: Date,
-    target: f64,
-    now: Timestamp,
-) -> Result<Report, StoreError> {
-    let t = |v: i64| Timestamp::from_microsecond(v);
-    let rows = sqlx::query(
-        "SELECT s.severity, s.received_at, s.due_at, s.met, t.closed_at FROM ticket_sla s \
-         JOIN tickets t ON t.id = s.ticket_id WHERE s.calendar = $1",
-    )
-    .bind(cal.name())
-    .fetch_all(store.pool())
-    .await?;
-    let mut records = Records::default();
-    for r in &rows {
-        let severity: i64 = r.try_get(0)?;
-        let received = t(r.try_get(1)?)?;
-        let closed: Option<i64> = r.try_get(4)?;
-        if severity == 1 {
-            records.incidents.push(Incident {
-                received,
-                restored: closed.map(t).transpose()?,
-            });
-        }
-        let met: Option<i64> = r.try_get(3)?;
-        records.reactions.push(ReactionRecord {
-            severity,
-            received,
-            due: t(r.try_get(2)?)?,
-            met: met.map(|m| m != 0),
-        });
-    }
-    records.maintenance = sqlx::query(
-        "SELECT starts_at, ends_at FROM sla_maintenance WHERE calendar IS NULL OR calendar = $1",
-    )
-    .bind(cal.name())
-    .fetch_all(store.pool())
-    .await?
-    .iter()
-    .map(|r| Ok((t(r.try_get(0)?)?, t(r.try_get(1)?)?)))
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(compute(cal, from, to, target, now, &records)?)
 }

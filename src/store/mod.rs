@@ -4,6 +4,7 @@
 //! placeholders, `ON CONFLICT`, `RETURNING`) and asks [`Store::backend`] where they differ.
 pub mod buffer;
 mod daemon;
+pub mod sla;
 
 pub use daemon::{MailboxState, TakenOver};
 

@@ -416,7 +416,7 @@ impl<'a> Ingestor<'a> {
         // After the rows: a ticket opened earlier in this batch has its clock by now.
         let settings = &self.config.settings;
         for (id, queue, sender) in &w.follow_ups {
-            crate::sla::tickets::on_inbound_mail(conn, settings, *id, queue, sender, now).await?;
+            super::clock::on_inbound_mail(conn, settings, *id, queue, sender, now).await?;
         }
         Ok(outcomes)
     }
@@ -1018,7 +1018,7 @@ impl Writer<'_> {
                 Val::Int(self.at),
             ],
         );
-        crate::sla::tickets::on_ticket_created(
+        super::clock::on_ticket_created(
             &mut self.buf,
             s,
             ticket_id,

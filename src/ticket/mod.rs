@@ -1,5 +1,6 @@
 //! Tickets: numbers, filing of inbound mail (new ticket, follow-up, note), and staff's basic
 //! operations.
+pub mod clock;
 pub mod ingest;
 mod lookup;
 pub mod ops;
@@ -63,7 +64,10 @@ pub async fn reserve_numbers(
     if n == 0 {
         return Ok(Vec::new());
     }
-    let day = now.to_zoned(crate::time::berlin()?).strftime("%Y%m%d").to_string();
+    let day = now
+        .to_zoned(crate::time::berlin()?)
+        .strftime("%Y%m%d")
+        .to_string();
     let n = n as i64;
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO ticket_counters (day, value) VALUES ($1, $2) \

@@ -5,9 +5,9 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::State;
+use super::clock as sla;
 use super::ingest::audit;
 use crate::config::Config;
-use crate::sla::tickets as sla;
 use crate::store::buffer::WriteBuffer;
 use crate::store::{Store, StoreError};
 
@@ -194,8 +194,7 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let mut conn = store.pool().acquire().await?;
-    let sla = sla::view(&mut conn, id).await?;
+    let sla = sla::view(store, id).await?;
     Ok(TicketView {
         summary,
         category,

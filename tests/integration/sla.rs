@@ -7,7 +7,8 @@ use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use poststelle::sla::calendar::{CalendarSpec, Span};
 use poststelle::sla::holidays::{State, holidays};
-use poststelle::sla::{Calendar, Calendars, Class, Deadline, berlin, deadline};
+use poststelle::sla::{Calendar, Calendars, Class, Deadline, deadline};
+use poststelle::time::berlin;
 use proptest::prelude::*;
 
 use crate::support::TempConfig;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use poststelle::sla::escalation::{self, Clock, NoticeKind};
+use poststelle::jobs::escalation::{self, Clock, NoticeKind};
 use poststelle::sla::{Class, deadline};
 use poststelle::store::Store;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
@@ -411,7 +411,7 @@ async fn the_report_reads_incidents_maintenance_and_reactions(db: &TestDb) {
     .execute(db.store.pool())
     .await
     .expect("maintenance");
-    let r = poststelle::sla::report::report(
+    let r = poststelle::jobs::report::report(
         &db.store,
         &hessen(),
         jiff::civil::date(2026, 11, 1),

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::{Calendar, Class, Deadline};
 use crate::config::Settings;
-use crate::store::StoreError;
-use crate::store::buffer::{Val, WriteBuffer};
+use crate::sla::{Calendar, Class, Deadline};
+use crate::store::buffer::WriteBuffer;
+use crate::store::sla::{self as rows, NewClock};
+use crate::store::{Store, StoreError};
 
 /// The calendar of a queue: its own, else the configured default.
 pub fn calendar_of<'a>(settings: &'a Settings, queue: &str) -> Option<&'a Arc<Calendar>> {
@@ -43,16 +44,24 @@ fn micros(d: SignedDuration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-const COLUMNS: &[&str] = &[
-    "ticket_id",
-    "calendar",
-    "severity",
-    "received_at",
-    "clock_start",
-    "warn_at",
-    "due_at",
-    "budget",
-];
+fn new_clock(
+    ticket_id: i64,
+    cal: &Calendar,
+    severity: i64,
+    received: Timestamp,
+    d: &Deadline,
+) -> NewClock {
+    NewClock {
+        ticket_id,
+        calendar: cal.name().to_string(),
+        severity,
+        received_at: received.as_microsecond(),
+        clock_start: d.clock_start.as_microsecond(),
+        warn_at: d.warn_at.as_microsecond(),
+        due_at: d.due.as_microsecond(),
+        budget: micros(d.budget),
+    }
+}
 
 /// Starts the clock of a new ticket (written with the ingest batch).
 pub fn on_ticket_created(
@@ -64,20 +73,7 @@ pub fn on_ticket_created(
     received: Timestamp,
 ) {
     if let Some((cal, d)) = compute(settings, queue, severity, received) {
-        buf.push(
-            "ticket_sla",
-            COLUMNS,
-            vec![
-                Val::Int(ticket_id),
-                Val::Text(cal.name().to_string()),
-                Val::Int(severity),
-                Val::Int(received.as_microsecond()),
-                Val::Int(d.clock_start.as_microsecond()),
-                Val::Int(d.warn_at.as_microsecond()),
-                Val::Int(d.due.as_microsecond()),
-                Val::Int(micros(d.budget)),
-            ],
-        );
+        buf.clock(&new_clock(ticket_id, &cal, severity, received, &d));
     }
 }
 
@@ -99,16 +95,8 @@ pub async fn recompute(
     queue: &str,
     severity: i64,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query(
-        "SELECT t.created_at, s.received_at, s.reacted_at FROM tickets t \
-         LEFT JOIN ticket_sla s ON s.ticket_id = t.id WHERE t.id = $1",
-    )
-    .bind(ticket_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let created: i64 = row.try_get(0)?;
-    let received: Option<i64> = row.try_get(1)?;
-    let reacted: Option<i64> = row.try_get(2)?;
+    let basis = rows::clock_basis(conn, ticket_id).await?;
+    let (created, received, reacted) = (basis.created_at, basis.received_at, basis.reacted_at);
     let received = Timestamp::from_microsecond(received.unwrap_or(created))?;
     let Some((cal, d)) = compute(settings, queue, severity, received) else {
         return Ok(());
@@ -117,29 +105,9 @@ pub async fn recompute(
         Some(r) => Some(judge(&cal, &d, Timestamp::from_microsecond(r)?)?),
         None => None,
     };
-    sqlx::query(
-        "INSERT INTO ticket_sla (ticket_id, calendar, severity, received_at, clock_start, warn_at, \
-         due_at, budget) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (ticket_id) DO UPDATE SET calendar = $2, severity = $3, clock_start = $5, \
-         warn_at = $6, due_at = $7, budget = $8",
-    )
-    .bind(ticket_id)
-    .bind(cal.name())
-    .bind(severity)
-    .bind(received.as_microsecond())
-    .bind(d.clock_start.as_microsecond())
-    .bind(d.warn_at.as_microsecond())
-    .bind(d.due.as_microsecond())
-    .bind(micros(d.budget))
-    .execute(&mut *conn)
-    .await?;
+    rows::replace_clock(conn, &new_clock(ticket_id, &cal, severity, received, &d)).await?;
     if let Some(r) = reaction {
-        sqlx::query("UPDATE ticket_sla SET met = $1, service_used = $2 WHERE ticket_id = $3")
-            .bind(i64::from(r.met))
-            .bind(micros(r.service_used))
-            .bind(ticket_id)
-            .execute(&mut *conn)
-            .await?;
+        rows::judge_reaction(conn, ticket_id, r.met, micros(r.service_used)).await?;
     }
     tracing::info!(ticket_id, severity, calendar = cal.name(), due = %d.due, "deadline recomputed");
     Ok(())
@@ -163,19 +131,12 @@ pub async fn record_reaction(
     at: Timestamp,
     by: &str,
 ) -> Result<Option<Reaction>, StoreError> {
-    let row = sqlx::query(
-        "SELECT calendar, clock_start, due_at FROM ticket_sla \
-         WHERE ticket_id = $1 AND reacted_at IS NULL",
-    )
-    .bind(ticket_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let Some(running) = rows::running_clock(conn, ticket_id).await? else {
         return Ok(None);
     };
-    let calendar: String = row.try_get(0)?;
-    let clock_start = Timestamp::from_microsecond(row.try_get(1)?)?;
-    let due = Timestamp::from_microsecond(row.try_get(2)?)?;
+    let calendar = running.calendar;
+    let clock_start = Timestamp::from_microsecond(running.clock_start)?;
+    let due = Timestamp::from_microsecond(running.due_at)?;
     let Some(cal) = settings.sla.calendars.get(&calendar) else {
         tracing::warn!(
             ticket_id,
@@ -190,16 +151,14 @@ pub async fn record_reaction(
         met: at <= due,
         service_used,
     };
-    sqlx::query(
-        "UPDATE ticket_sla SET reacted_at = $1, reacted_by = $2, service_used = $3, met = $4 \
-         WHERE ticket_id = $5 AND reacted_at IS NULL",
+    rows::stop_clock(
+        conn,
+        ticket_id,
+        at.as_microsecond(),
+        by,
+        micros(service_used),
+        reaction.met,
     )
-    .bind(at.as_microsecond())
-    .bind(by)
-    .bind(micros(service_used))
-    .bind(i64::from(reaction.met))
-    .bind(ticket_id)
-    .execute(&mut *conn)
     .await?;
     tracing::info!(
         ticket_id,
@@ -246,15 +205,8 @@ pub struct SlaView {
 }
 
 /// The clock of one ticket, if it has one.
-pub async fn view(conn: &mut AnyConnection, ticket_id: i64) -> Result<Option<SlaView>, StoreError> {
-    let Some(r) = sqlx::query(
-        "SELECT calendar, severity, received_at, clock_start, warn_at, due_at, reacted_at, \
-         reacted_by, met, service_used FROM ticket_sla WHERE ticket_id = $1",
-    )
-    .bind(ticket_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+pub async fn view(store: &Store, ticket_id: i64) -> Result<Option<SlaView>, StoreError> {
+    let Some(r) = rows::clock_of(store, ticket_id).await? else {
         return Ok(None);
     };
     let tz = crate::time::berlin()?;
@@ -262,19 +214,16 @@ pub async fn view(conn: &mut AnyConnection, ticket_id: i64) -> Result<Option<Sla
         let t = Timestamp::from_microsecond(v)?;
         Ok(t.display_with_offset(tz.to_offset(t)).to_string())
     };
-    let reacted: Option<i64> = r.try_get(6)?;
-    let met: Option<i64> = r.try_get(8)?;
-    let used: Option<i64> = r.try_get(9)?;
     Ok(Some(SlaView {
-        calendar: r.try_get(0)?,
-        class: r.try_get(1)?,
-        received: local(r.try_get(2)?)?,
-        clock_start: local(r.try_get(3)?)?,
-        warn_at: local(r.try_get(4)?)?,
-        due: local(r.try_get(5)?)?,
-        reacted: reacted.map(local).transpose()?,
-        reacted_by: r.try_get(7)?,
-        met: met.map(|m| m != 0),
-        service_used_minutes: used.map(|u| u / 60_000_000),
+        calendar: r.calendar,
+        class: r.severity,
+        received: local(r.received_at)?,
+        clock_start: local(r.clock_start)?,
+        warn_at: local(r.warn_at)?,
+        due: local(r.due_at)?,
+        reacted: r.reacted_at.map(local).transpose()?,
+        reacted_by: r.reacted_by,
+        met: r.met.map(|m| m != 0),
+        service_used_minutes: r.service_used.map(|u| u / 60_000_000),
     }))
 }

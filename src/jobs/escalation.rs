@@ -14,15 +14,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::Row;
 use tokio::sync::Notify;
 
 use crate::config::{Config, Settings};
 use crate::outbox::{self, Kind, NewMail};
 use crate::store::buffer::WriteBuffer;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::ticket::ingest::audit;
-
 
 /// The loop looks again at least this often: `tickets set` in another process and other
 /// instances on the same PostgreSQL change clocks without being able to wake this one, and a
@@ -78,53 +76,34 @@ pub struct Notice {
     pub recipient: Option<String>,
 }
 
-/// Candidates: clocks still running whose next notice is due at `now`.
-const DUE: &str = "SELECT s.ticket_id, s.severity, s.due_at, t.number, t.queue, t.subject, \
-     t.requester, s.received_at, s.calendar FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
-     WHERE s.reacted_at IS NULL AND t.state <> 'closed' AND s.warn_at <= $1 \
-     AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
-       AND e.severity = s.severity \
-       AND e.kind = CASE WHEN s.due_at <= $1 THEN 'breach' ELSE 'warning' END) \
-     AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
-       AND e.severity = s.severity AND e.kind = 'breach') \
-     ORDER BY s.warn_at";
-
 /// Writes every notice due at `now` (each in its own transaction) and returns them.
 pub async fn escalate_due(
     store: &Store,
     config: &Config,
     now: Timestamp,
 ) -> Result<Vec<Notice>, StoreError> {
-    let rows = sqlx::query(DUE)
-        .bind(now.as_microsecond())
-        .fetch_all(store.pool())
-        .await?;
+    let rows = store::sla::due_notices(store, now.as_microsecond()).await?;
     let mut notices = Vec::new();
     let tz = crate::time::berlin()?;
     for row in rows {
-        let ticket_id: i64 = row.try_get(0)?;
-        let severity: i64 = row.try_get(1)?;
-        let due = Timestamp::from_microsecond(row.try_get(2)?)?;
-        let number: String = row.try_get(3)?;
-        let queue: String = row.try_get(4)?;
+        let (ticket_id, severity) = (row.ticket_id, row.severity);
+        let due = Timestamp::from_microsecond(row.due_at)?;
+        let (number, queue) = (row.number, row.queue);
         let kind = if due <= now {
             NoticeKind::Breach
         } else {
             NoticeKind::Warning
         };
         let mut tx = store.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO sla_escalations (ticket_id, severity, kind, at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
+        let claimed = store::sla::claim_notice(
+            &mut tx,
+            ticket_id,
+            severity,
+            kind.as_str(),
+            now.as_microsecond(),
         )
-        .bind(ticket_id)
-        .bind(severity)
-        .bind(kind.as_str())
-        .bind(now.as_microsecond())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        .await?;
+        if !claimed {
             // Another instance wrote this notice since the query above.
             continue;
         }
@@ -137,16 +116,16 @@ pub async fn escalate_due(
                     "sender_name": config.settings.outbox.from_name,
                     "ticket": {
                         "number": number,
-                        "subject": row.try_get::<String, _>(5)?,
+                        "subject": row.subject,
                         "queue": queue,
                         "severity": severity,
                         "severity_name": crate::classify::class_name(u8::try_from(severity).unwrap_or(4)),
-                        "requester": row.try_get::<String, _>(6)?,
-                        "received_local": local(Timestamp::from_microsecond(row.try_get(7)?)?, &tz),
+                        "requester": row.requester,
+                        "received_local": local(Timestamp::from_microsecond(row.received_at)?, &tz),
                     },
                     "sla": {
                         "kind": kind.as_str(),
-                        "calendar": row.try_get::<String, _>(8)?,
+                        "calendar": row.calendar,
                         "due_local": local(due, &tz),
                         "warn_at_percent": config.settings.sla.warn_at_percent,
                     },
@@ -168,15 +147,13 @@ pub async fn escalate_due(
                     },
                 )
                 .await?;
-                sqlx::query(
-                    "UPDATE sla_escalations SET message_id = $1 \
-                     WHERE ticket_id = $2 AND severity = $3 AND kind = $4",
+                store::sla::notice_sent_as(
+                    &mut tx,
+                    ticket_id,
+                    severity,
+                    kind.as_str(),
+                    &message_id,
                 )
-                .bind(&message_id)
-                .bind(ticket_id)
-                .bind(severity)
-                .bind(kind.as_str())
-                .execute(&mut *tx)
                 .await?;
             }
             None => audit(
@@ -220,21 +197,14 @@ pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
 }
 
 fn local(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%d.%m.%Y %H:%M").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%d.%m.%Y %H:%M")
+        .to_string()
 }
 
 /// The next instant a notice falls due, if any clock is running.
 pub async fn next_due(store: &Store) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(CASE WHEN EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
-           AND e.severity = s.severity AND e.kind = 'warning') THEN s.due_at ELSE s.warn_at END) \
-         FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
-         WHERE s.reacted_at IS NULL AND t.state <> 'closed' \
-         AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
-           AND e.severity = s.severity AND e.kind = 'breach')",
-    )
-    .fetch_one(store.pool())
-    .await?;
+    let next = store::sla::next_notice_at(store).await?;
     Ok(next.map(Timestamp::from_microsecond).transpose()?)
 }
 

@@ -1,0 +1,301 @@
+//! Reaction clocks (`ticket_sla`), escalation notices sent (`sla_escalations`), announced
+//! maintenance (`sla_maintenance`): the rows behind the service-level features. The maths on
+//! them lives in `sla/` and `ticket::clock`; this module only reads and writes.
+use sqlx::{AnyConnection, FromRow};
+
+use super::buffer::{Val, WriteBuffer};
+use super::{Store, StoreError};
+
+/// A ticket's reaction clock as computed (instants in UTC µs, the budget in µs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClock {
+    pub ticket_id: i64,
+    pub calendar: String,
+    pub severity: i64,
+    pub received_at: i64,
+    pub clock_start: i64,
+    pub warn_at: i64,
+    pub due_at: i64,
+    pub budget: i64,
+}
+
+impl NewClock {
+    const COLUMNS: &[&str] = &[
+        "ticket_id",
+        "calendar",
+        "severity",
+        "received_at",
+        "clock_start",
+        "warn_at",
+        "due_at",
+        "budget",
+    ];
+}
+
+impl WriteBuffer {
+    /// The clock of a new ticket, written with the batch that opens it.
+    pub fn clock(&mut self, c: &NewClock) {
+        self.push(
+            "ticket_sla",
+            NewClock::COLUMNS,
+            vec![
+                Val::Int(c.ticket_id),
+                Val::Text(c.calendar.clone()),
+                Val::Int(c.severity),
+                Val::Int(c.received_at),
+                Val::Int(c.clock_start),
+                Val::Int(c.warn_at),
+                Val::Int(c.due_at),
+                Val::Int(c.budget),
+            ],
+        );
+    }
+}
+
+/// What a recomputation starts from: the ticket's creation, its clock's receipt and reaction.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClockBasis {
+    pub created_at: i64,
+    pub received_at: Option<i64>,
+    pub reacted_at: Option<i64>,
+}
+
+pub async fn clock_basis(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<ClockBasis, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT t.created_at, s.received_at, s.reacted_at FROM tickets t \
+         LEFT JOIN ticket_sla s ON s.ticket_id = t.id WHERE t.id = $1",
+    )
+    .bind(ticket_id)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Writes a clock, replacing the ticket's earlier one (its receipt and reaction stay).
+pub async fn replace_clock(conn: &mut AnyConnection, c: &NewClock) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO ticket_sla (ticket_id, calendar, severity, received_at, clock_start, warn_at, \
+         due_at, budget) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (ticket_id) DO UPDATE SET calendar = $2, severity = $3, clock_start = $5, \
+         warn_at = $6, due_at = $7, budget = $8",
+    )
+    .bind(c.ticket_id)
+    .bind(&c.calendar)
+    .bind(c.severity)
+    .bind(c.received_at)
+    .bind(c.clock_start)
+    .bind(c.warn_at)
+    .bind(c.due_at)
+    .bind(c.budget)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records how a reaction fares against the (re)computed deadline.
+pub async fn judge_reaction(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    met: bool,
+    service_used: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE ticket_sla SET met = $1, service_used = $2 WHERE ticket_id = $3")
+        .bind(i64::from(met))
+        .bind(service_used)
+        .bind(ticket_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A clock that is still waiting for its first reaction.
+#[derive(Debug, Clone, FromRow)]
+pub struct RunningClock {
+    pub calendar: String,
+    pub clock_start: i64,
+    pub due_at: i64,
+}
+
+pub async fn running_clock(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+) -> Result<Option<RunningClock>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT calendar, clock_start, due_at FROM ticket_sla \
+         WHERE ticket_id = $1 AND reacted_at IS NULL",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Stops a running clock with staff's first reaction; a clock stopped meanwhile stays as it is.
+pub async fn stop_clock(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    at: i64,
+    by: &str,
+    service_used: i64,
+    met: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE ticket_sla SET reacted_at = $1, reacted_by = $2, service_used = $3, met = $4 \
+         WHERE ticket_id = $5 AND reacted_at IS NULL",
+    )
+    .bind(at)
+    .bind(by)
+    .bind(service_used)
+    .bind(i64::from(met))
+    .bind(ticket_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A ticket's clock as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClockRow {
+    pub calendar: String,
+    pub severity: i64,
+    pub received_at: i64,
+    pub clock_start: i64,
+    pub warn_at: i64,
+    pub due_at: i64,
+    pub reacted_at: Option<i64>,
+    pub reacted_by: Option<String>,
+    pub met: Option<i64>,
+    pub service_used: Option<i64>,
+}
+
+pub async fn clock_of(store: &Store, ticket_id: i64) -> Result<Option<ClockRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT calendar, severity, received_at, clock_start, warn_at, due_at, reacted_at, \
+         reacted_by, met, service_used FROM ticket_sla WHERE ticket_id = $1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(store.pool())
+    .await?)
+}
+
+/// A running clock whose next notice (warning, or breach once the deadline passed) is due.
+#[derive(Debug, Clone, FromRow)]
+pub struct DueNotice {
+    pub ticket_id: i64,
+    pub severity: i64,
+    pub due_at: i64,
+    pub number: String,
+    pub queue: String,
+    pub subject: String,
+    pub requester: String,
+    pub received_at: i64,
+    pub calendar: String,
+}
+
+/// Clocks still running whose next notice is due at `now`, oldest warning first. A notice is
+/// sent once per ticket, class and kind; after the breach nothing more.
+pub async fn due_notices(store: &Store, now: i64) -> Result<Vec<DueNotice>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.ticket_id, s.severity, s.due_at, t.number, t.queue, t.subject, \
+         t.requester, s.received_at, s.calendar FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE s.reacted_at IS NULL AND t.state <> 'closed' AND s.warn_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = s.severity \
+           AND e.kind = CASE WHEN s.due_at <= $1 THEN 'breach' ELSE 'warning' END) \
+         AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = s.severity AND e.kind = 'breach') \
+         ORDER BY s.warn_at",
+    )
+    .bind(now)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// Claims a notice for this transaction; `false` when another instance wrote it first.
+pub async fn claim_notice(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    severity: i64,
+    kind: &str,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO sla_escalations (ticket_id, severity, kind, at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ticket_id)
+    .bind(severity)
+    .bind(kind)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
+}
+
+/// The Message-ID of the mail that carried a notice.
+pub async fn notice_sent_as(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    severity: i64,
+    kind: &str,
+    message_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sla_escalations SET message_id = $1 \
+         WHERE ticket_id = $2 AND severity = $3 AND kind = $4",
+    )
+    .bind(message_id)
+    .bind(ticket_id)
+    .bind(severity)
+    .bind(kind)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The next instant a notice falls due, if any clock is running.
+pub async fn next_notice_at(store: &Store) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(CASE WHEN EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = s.severity AND e.kind = 'warning') THEN s.due_at ELSE s.warn_at END) \
+         FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE s.reacted_at IS NULL AND t.state <> 'closed' \
+         AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = s.severity AND e.kind = 'breach')",
+    )
+    .fetch_one(store.pool())
+    .await?)
+}
+
+/// One ticket's clock for the availability report.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReportRow {
+    pub severity: i64,
+    pub received_at: i64,
+    pub due_at: i64,
+    pub met: Option<i64>,
+    pub closed_at: Option<i64>,
+}
+
+/// Every clock on `calendar`, with its ticket's closing time.
+pub async fn report_rows(store: &Store, calendar: &str) -> Result<Vec<ReportRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.severity, s.received_at, s.due_at, s.met, t.closed_at FROM ticket_sla s \
+         JOIN tickets t ON t.id = s.ticket_id WHERE s.calendar = $1",
+    )
+    .bind(calendar)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// Announced maintenance windows (start, end) that apply to `calendar`.
+pub async fn maintenance(store: &Store, calendar: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT starts_at, ends_at FROM sla_maintenance WHERE calendar IS NULL OR calendar = $1",
+    )
+    .bind(calendar)
+    .fetch_all(store.pool())
+    .await?)
+}
