@@ -14,7 +14,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use sd_notify::NotifyState;
-use sqlx::Row;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -228,15 +227,7 @@ async fn send_loop(
 
 /// Time until the next outbox row falls due (or its claim by another instance runs out).
 async fn next_due(store: &Store) -> Option<Duration> {
-    let row = sqlx::query(
-        "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
-         THEN claimed_until ELSE next_attempt_at END) FROM outbox \
-         WHERE state IN ('scheduled', 'temporary_failure')",
-    )
-    .fetch_one(store.pool())
-    .await
-    .ok()?;
-    let wait = match row.try_get::<Option<i64>, _>(0).ok()? {
+    let wait = match store.next_outbox_due().await.ok()? {
         None => Duration::from_secs(60),
         Some(at) => {
             let micros = at.saturating_sub(crate::store::now_micros()).max(0) as u64;
@@ -249,12 +240,7 @@ async fn next_due(store: &Store) -> Option<Duration> {
 type HttpState = (Store, Arc<Metrics>);
 
 async fn serve_metrics(State((store, metrics)): State<HttpState>) -> impl IntoResponse {
-    if let Ok(n) = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM outbox WHERE state IN ('scheduled', 'temporary_failure')",
-    )
-    .fetch_one(store.pool())
-    .await
-    {
+    if let Ok(n) = store.outbox_pending().await {
         metrics.set_outbox_pending(n);
     }
     (

@@ -18,9 +18,9 @@ use tokio::sync::Notify;
 
 use crate::config::{Config, Settings};
 use crate::outbox::{self, Kind, NewMail};
+use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
 use crate::store::{self, Store, StoreError};
-use crate::ticket::ingest::audit;
 
 /// The loop looks again at least this often: `tickets set` in another process and other
 /// instances on the same PostgreSQL change clocks without being able to wake this one, and a

@@ -1,6 +1,6 @@
 //! The outbox: every outgoing mail is a row written in the same transaction as the change that
-//! causes it, rendered at that moment, and sent later by [`sender`]. A row is Scheduled, Sent,
-//! TemporaryFailure, PermanentFailure, or Suppressed (held back by the loop brake).
+//! causes it, rendered at that moment, and sent later by [`sender`]. A row's state is an
+//! [`OutboxState`]; the loop brake holds automatic replies back as Suppressed.
 pub mod sender;
 
 use jiff::Timestamp;
@@ -9,12 +9,11 @@ use sqlx::AnyConnection;
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use crate::config::Config;
-use crate::store::buffer::{Val, WriteBuffer};
-use crate::store::{Backend, MAX_PARAMS, StoreError, placeholders};
-use crate::ticket::ingest::audit;
+use crate::store::audit::audit;
+use crate::store::buffer::WriteBuffer;
+use crate::store::outbox::{NewOutboundArticle, NewOutbox, OutboxState};
+use crate::store::{self, Backend, StoreError};
 
 /// Why a mail is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,25 +53,6 @@ impl Kind {
         matches!(self, Kind::Acknowledgement | Kind::AutoReply)
     }
 }
-
-/// Columns of an outbound article row, its reserved id first.
-const ARTICLE_COLUMNS_WITH_ID: [&str; 8] = [
-    "id",
-    "ticket_id",
-    "kind",
-    "message_id",
-    "sender",
-    "subject",
-    "body",
-    "created_at",
-];
-
-/// Row states.
-pub const SCHEDULED: &str = "scheduled";
-pub const SENT: &str = "sent";
-pub const TEMPORARY_FAILURE: &str = "temporary_failure";
-pub const PERMANENT_FAILURE: &str = "permanent_failure";
-pub const SUPPRESSED: &str = "suppressed";
 
 /// A mail to enqueue.
 pub struct NewMail<'a> {
@@ -127,25 +107,7 @@ pub async fn recent_auto_replies(
     now: Timestamp,
 ) -> Result<HashMap<String, i64>, StoreError> {
     let since = now.as_microsecond() - 3_600_000_000;
-    let mut counts = HashMap::new();
-    for chunk in recipients.chunks(MAX_PARAMS - 1) {
-        let sql = format!(
-            "SELECT recipient, COUNT(*) FROM outbox WHERE recipient IN ({}) \
-             AND kind IN ('acknowledgement', 'auto_reply') AND state <> 'suppressed' \
-             AND created_at > {} GROUP BY recipient",
-            placeholders(backend, 1, chunk.len()),
-            placeholders(backend, chunk.len() + 1, 1),
-        );
-        // Only placeholders are formatted in; the statement differs with the list's length.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for r in chunk {
-            q = q.bind(*r);
-        }
-        for row in q.bind(since).fetch_all(&mut *conn).await? {
-            counts.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
-        }
-    }
-    Ok(counts)
+    store::outbox::recent_auto_replies(conn, backend, recipients, since).await
 }
 
 /// [`enqueue`] without a database round trip: the row, its article and audit line go to the
@@ -166,13 +128,13 @@ pub fn enqueue_buffered(
     // outbox and articles instead of on a random page each, which a batch would all dirty.
     let message_id = format!("{}@{}", uuid::Uuid::now_v7(), s.outbox.message_id_domain);
 
-    let mut state = SCHEDULED;
+    let mut state = OutboxState::Scheduled;
     let mut last_error: Option<String> = None;
     if mail.kind.is_auto_reply() {
         let recent =
             stored_auto_replies + buf.auto_replies.get(mail.recipient).copied().unwrap_or(0);
         if recent >= i64::from(s.ingest.auto_reply_limit_per_hour) {
-            state = SUPPRESSED;
+            state = OutboxState::Suppressed;
             last_error = Some(format!(
                 "loop brake: {recent} automatic replies to {} in the last hour",
                 mail.recipient
@@ -191,80 +153,47 @@ pub fn enqueue_buffered(
     let (subject, text, html) = match rendered {
         Ok(r) => (r.subject, r.text, r.html),
         Err(e) => {
-            state = PERMANENT_FAILURE;
+            state = OutboxState::PermanentFailure;
             last_error = Some(format!("template {}: {e}", mail.template));
             (String::new(), String::new(), None)
         }
     };
     let refs = (!mail.references.is_empty()).then(|| mail.references.join(" "));
 
-    if mail.kind.is_auto_reply() && state != SUPPRESSED {
+    if mail.kind.is_auto_reply() && state != OutboxState::Suppressed {
         *buf.auto_replies
             .entry(mail.recipient.to_string())
             .or_default() += 1;
     }
-    buf.push(
-        "outbox",
-        &[
-            "ticket_id",
-            "kind",
-            "template",
-            "recipient",
-            "message_id",
-            "in_reply_to",
-            "refs",
-            "subject",
-            "body_text",
-            "body_html",
-            "auto_submitted",
-            "raw_message_id",
-            "state",
-            "attempts",
-            "next_attempt_at",
-            "last_error",
-            "created_at",
-        ],
-        vec![
-            Val::OptInt(mail.ticket_id),
-            Val::Text(mail.kind.as_str().into()),
-            Val::Text(mail.template.into()),
-            Val::Text(mail.recipient.into()),
-            Val::Text(message_id.clone()),
-            Val::OptText(mail.in_reply_to.map(str::to_string)),
-            Val::OptText(refs),
-            Val::Text(subject.clone()),
-            Val::Text(text.clone()),
-            Val::OptText(html),
-            Val::Text(mail.kind.auto_submitted().into()),
-            Val::OptInt(mail.attach_raw),
-            Val::Text(state.into()),
-            Val::Int(0),
-            Val::Int(at),
-            Val::OptText(last_error.clone()),
-            Val::Int(at),
-        ],
-    );
+    buf.outbox(NewOutbox {
+        ticket_id: mail.ticket_id,
+        kind: mail.kind.as_str(),
+        template: mail.template.into(),
+        recipient: mail.recipient.into(),
+        message_id: message_id.clone(),
+        in_reply_to: mail.in_reply_to.map(str::to_string),
+        refs,
+        subject: subject.clone(),
+        body_text: text.clone(),
+        body_html: html,
+        auto_submitted: mail.kind.auto_submitted(),
+        raw_message_id: mail.attach_raw,
+        state,
+        last_error: last_error.clone(),
+        at,
+    });
 
     if let Some(ticket_id) = mail.ticket_id {
-        if state != SUPPRESSED {
-            let row = vec![
-                Val::Int(ticket_id),
-                Val::Text("outbound".into()),
-                Val::Text(message_id.clone()),
-                Val::Text(s.outbox.from.clone()),
-                Val::Text(subject),
-                Val::Text(text),
-                Val::Int(at),
-            ];
-            match article_ids.next() {
-                Some(id) => buf.push("articles", &ARTICLE_COLUMNS_WITH_ID, {
-                    let mut r = Vec::with_capacity(8);
-                    r.push(Val::Int(id));
-                    r.extend(row);
-                    r
-                }),
-                None => buf.push("articles", &ARTICLE_COLUMNS_WITH_ID[1..], row),
-            }
+        if state != OutboxState::Suppressed {
+            buf.outbound_article(NewOutboundArticle {
+                id: article_ids.next(),
+                ticket_id,
+                message_id: message_id.clone(),
+                sender: s.outbox.from.clone(),
+                subject,
+                body: text,
+                at,
+            });
         }
         audit(
             buf,
@@ -272,7 +201,7 @@ pub fn enqueue_buffered(
             Some(ticket_id),
             None,
             "poststelle",
-            if state == SUPPRESSED {
+            if state == OutboxState::Suppressed {
                 "mail_suppressed"
             } else {
                 "mail_enqueued"

@@ -12,11 +12,10 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sqlx::Row;
 
-use super::{PERMANENT_FAILURE, SENT, TEMPORARY_FAILURE};
 use crate::config::{Config, OutboxSettings, SmtpTls, Transport};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::outbox::{Attempt, Claimed, OutboxState};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -169,32 +168,6 @@ pub struct Summary {
     pub permanent_failures: usize,
 }
 
-const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
-     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
-     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
-     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
-     auto_submitted, raw_message_id, attempts";
-
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
-     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
-     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
-     auto_submitted, raw_message_id, attempts";
-
-struct Claimed {
-    id: i64,
-    recipient: String,
-    message_id: String,
-    in_reply_to: Option<String>,
-    refs: Option<String>,
-    subject: String,
-    body_text: String,
-    body_html: Option<String>,
-    auto_submitted: String,
-    raw_message_id: Option<i64>,
-    attempts: i64,
-}
-
 /// Sends what is due.
 pub struct Sender<'a> {
     pub store: &'a Store,
@@ -212,66 +185,21 @@ impl Sender<'_> {
         // rows not begun before half the claim is used up are handed back instead.
         let begin_by = now + (claim / 2).as_micros() as i64;
         let holder = crate::holder::this_process(self.config.settings.instance_id);
-        let sql = match self.store.backend() {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
-        };
-        let gate = self.store.write_gate().await;
-        let rows = sqlx::query(sql)
-            .bind(until)
-            .bind(now)
-            .bind(limit)
-            .bind(&holder)
-            .fetch_all(self.store.pool())
-            .await?;
-        drop(gate);
+        let rows = self.store.claim_outbox(now, until, limit, &holder).await?;
         let mut summary = Summary::default();
-        let mut rows = rows.into_iter();
-        while let Some(row) = rows.next() {
+        for (i, c) in rows.iter().enumerate() {
             if Timestamp::now().as_microsecond() > begin_by {
-                let rest: Vec<i64> = std::iter::once(row)
-                    .chain(rows)
-                    .filter_map(|r| r.try_get(0).ok())
-                    .collect();
-                self.unclaim(&rest, &holder).await?;
+                let rest: Vec<i64> = rows[i..].iter().map(|c| c.id).collect();
+                self.store.unclaim_outbox(&rest, &holder).await?;
                 break;
             }
-            let c = Claimed {
-                id: row.try_get(0)?,
-                recipient: row.try_get(1)?,
-                message_id: row.try_get(2)?,
-                in_reply_to: row.try_get(3)?,
-                refs: row.try_get(4)?,
-                subject: row.try_get(5)?,
-                body_text: row.try_get(6)?,
-                body_html: row.try_get(7)?,
-                auto_submitted: row.try_get(8)?,
-                raw_message_id: row.try_get(9)?,
-                attempts: row.try_get(10)?,
-            };
-            let result = match self.build(&c).await {
+            let result = match self.build(c).await {
                 Ok(msg) => self.mailer.send(msg, &c.message_id).await,
                 Err(e) => Err(e),
             };
-            self.record(&c, result, &mut summary).await?;
+            self.record(c, result, &mut summary).await?;
         }
         Ok(summary)
-    }
-
-    /// Hands claimed rows back unsent, for the next round.
-    async fn unclaim(&self, ids: &[i64], holder: &str) -> Result<(), StoreError> {
-        let _gate = self.store.write_gate().await;
-        for id in ids {
-            sqlx::query(
-                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
-                 WHERE id = $1 AND claimed_by = $2",
-            )
-            .bind(id)
-            .bind(holder)
-            .execute(self.store.pool())
-            .await?;
-        }
-        Ok(())
     }
 
     async fn build(&self, c: &Claimed) -> Result<Message, SendError> {
@@ -307,13 +235,11 @@ impl Sender<'_> {
             b = b.raw_header(HeaderValue::new(name, value));
         }
         let original = match c.raw_message_id {
-            Some(id) => {
-                sqlx::query_scalar::<_, Vec<u8>>("SELECT bytes FROM raw_messages WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(self.store.pool())
-                    .await
-                    .map_err(|e| SendError::Temporary(e.to_string()))?
-            }
+            Some(id) => self
+                .store
+                .raw_bytes(id)
+                .await
+                .map_err(|e| SendError::Temporary(e.to_string()))?,
             None => None,
         };
         let text = SinglePart::plain(c.body_text.clone());
@@ -353,18 +279,18 @@ impl Sender<'_> {
             Ok(()) => {
                 summary.sent += 1;
                 tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, "sent");
-                (SENT, None, now)
+                (OutboxState::Sent, None, now)
             }
             Err(SendError::Permanent(e)) => {
                 summary.permanent_failures += 1;
                 tracing::error!(outbox = c.id, to = %c.recipient, error = %e, "permanent failure");
-                (PERMANENT_FAILURE, Some(e), now)
+                (OutboxState::PermanentFailure, Some(e), now)
             }
             Err(SendError::Temporary(e)) if attempts >= max => {
                 summary.permanent_failures += 1;
                 tracing::error!(outbox = c.id, to = %c.recipient, error = %e, attempts, "giving up");
                 (
-                    PERMANENT_FAILURE,
+                    OutboxState::PermanentFailure,
                     Some(format!("gave up after {attempts} attempts: {e}")),
                     now,
                 )
@@ -373,23 +299,25 @@ impl Sender<'_> {
                 summary.temporary_failures += 1;
                 let delay = backoff(attempts);
                 tracing::warn!(outbox = c.id, to = %c.recipient, error = %e, retry_in_s = delay.as_secs(), "temporary failure");
-                (TEMPORARY_FAILURE, Some(e), now + delay.as_micros() as i64)
+                (
+                    OutboxState::TemporaryFailure,
+                    Some(e),
+                    now + delay.as_micros() as i64,
+                )
             }
         };
-        let _gate = self.store.write_gate().await;
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
-             claimed_until = NULL, claimed_by = NULL, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
-        )
-        .bind(state)
-        .bind(attempts)
-        .bind(error.as_deref())
-        .bind(next)
-        .bind(now)
-        .bind(c.id)
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
+        self.store
+            .record_attempt(
+                c.id,
+                &Attempt {
+                    state,
+                    attempts,
+                    error: error.as_deref(),
+                    next_attempt_at: next,
+                    at: now,
+                },
+            )
+            .await
     }
 }
 

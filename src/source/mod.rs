@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::config::{Config, MailboxKind, MailboxSettings};
 use crate::metrics::Metrics;
+use crate::store::raw::RawOutcome;
 use crate::store::{Store, StoreError};
 use crate::ticket::ingest::{Incoming, Ingestor, Outcome, PreparedBatch};
 
@@ -66,9 +67,10 @@ impl Disposition {
         match outcome {
             Outcome::Quarantined { .. } => Disposition::Quarantine,
             // Quarantined before and found again, say after a crash before its move.
-            Outcome::Duplicate { previous, .. } if previous == "quarantined" => {
-                Disposition::Quarantine
-            }
+            Outcome::Duplicate {
+                previous: RawOutcome::Quarantined,
+                ..
+            } => Disposition::Quarantine,
             _ => Disposition::Processed,
         }
     }
@@ -129,7 +131,7 @@ pub async fn file_batch_after(
 }
 
 async fn database_answers(store: &Store) -> bool {
-    sqlx::query("SELECT 1").execute(store.pool()).await.is_ok()
+    store.ping().await.is_ok()
 }
 
 /// Exponential backoff for reconnects: 1 s, 2 s, 4 s … capped at five minutes.
@@ -316,16 +318,22 @@ mod tests {
 
     #[test]
     fn quarantined_mail_found_again_goes_to_quarantine_again() {
-        let dup = |previous: &str| Outcome::Duplicate {
-            previous: previous.into(),
+        let dup = |previous: RawOutcome| Outcome::Duplicate {
+            previous,
             number: None,
         };
         assert_eq!(
-            Disposition::of(&dup("quarantined")),
+            Disposition::of(&dup(RawOutcome::Quarantined)),
             Disposition::Quarantine
         );
-        assert_eq!(Disposition::of(&dup("new_ticket")), Disposition::Processed);
-        assert_eq!(Disposition::of(&dup("ignored")), Disposition::Processed);
+        assert_eq!(
+            Disposition::of(&dup(RawOutcome::NewTicket)),
+            Disposition::Processed
+        );
+        assert_eq!(
+            Disposition::of(&dup(RawOutcome::Ignored)),
+            Disposition::Processed
+        );
         let q = Outcome::Quarantined {
             reason: "no header".into(),
         };

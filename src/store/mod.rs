@@ -2,9 +2,13 @@
 //! behind sqlx's `Any` driver with runtime queries. This module is the only place that knows
 //! which backend is in use; the rest of the crate writes SQL that both accept (`$n`
 //! placeholders, `ON CONFLICT`, `RETURNING`) and asks [`Store::backend`] where they differ.
+pub mod audit;
 pub mod buffer;
 mod daemon;
+pub mod outbox;
+pub mod raw;
 pub mod sla;
+pub mod tickets;
 
 pub use daemon::{MailboxState, TakenOver};
 
@@ -85,8 +89,8 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
     }
 }
 
@@ -252,6 +256,12 @@ impl Store {
             }
             running.store(false, Ordering::Release);
         });
+    }
+
+    /// Whether the database answers at all.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub async fn close(&self) {

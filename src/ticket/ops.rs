@@ -1,15 +1,16 @@
 //! Staff's basic operations and the read side: list and show tickets, change state, class and
 //! queue, add notes; list the outbox and quarantine. Every change is audited with its time.
-use serde::Serialize;
-use serde_json::json;
-use sqlx::Row;
-
 use super::State;
 use super::clock as sla;
-use super::ingest::audit;
 use crate::config::Config;
+use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
+use crate::store::outbox::OutboxState;
+use crate::store::raw;
+use crate::store::tickets::{self, FieldChange, TicketListRow};
 use crate::store::{Store, StoreError};
+use serde::Serialize;
+use serde_json::json;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketSummary {
@@ -46,33 +47,28 @@ async fn select_tickets(
     queue: Option<&str>,
     number: Option<&str>,
 ) -> Result<Vec<TicketSummary>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT t.number, t.state, t.queue, t.severity, t.subject, t.requester, \
-         (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id), t.created_at, l.number \
-         FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id \
-         WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) \
-         AND ($3 IS NULL OR t.number = $3) ORDER BY t.id",
-    )
-    .bind(state)
-    .bind(queue)
-    .bind(number)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TicketSummary {
-                number: r.try_get(0)?,
-                state: r.try_get(1)?,
-                queue: r.try_get(2)?,
-                severity: r.try_get(3)?,
-                subject: r.try_get(4)?,
-                requester: r.try_get(5)?,
-                articles: r.try_get(6)?,
-                created: rfc3339(r.try_get(7)?),
-                linked_to: r.try_get(8)?,
-            })
-        })
-        .collect()
+    Ok(store
+        .tickets(state, queue, number)
+        .await?
+        .into_iter()
+        .map(TicketSummary::from)
+        .collect())
+}
+
+impl From<TicketListRow> for TicketSummary {
+    fn from(r: TicketListRow) -> Self {
+        TicketSummary {
+            number: r.number,
+            state: r.state,
+            queue: r.queue,
+            severity: r.severity,
+            subject: r.subject,
+            requester: r.requester,
+            articles: r.articles,
+            created: rfc3339(r.created_at),
+            linked_to: r.linked_to,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,70 +129,50 @@ pub enum OpsError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for OpsError {
-    fn from(e: sqlx::Error) -> Self {
-        OpsError::Store(e.into())
-    }
-}
-
 async fn ticket_id(store: &Store, number: &str) -> Result<i64, OpsError> {
-    sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
-        .bind(number)
-        .fetch_optional(store.pool())
+    store
+        .ticket_id(number)
         .await?
         .ok_or_else(|| OpsError::NoTicket(number.to_string()))
 }
 
 pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsError> {
     let id = ticket_id(store, number).await?;
-    let summary = select_tickets(store, None, None, Some(number))
+    let row = store
+        .tickets(None, None, Some(number))
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| OpsError::NoTicket(number.to_string()))?;
-    let category: Option<String> = sqlx::query_scalar("SELECT category FROM tickets WHERE id = $1")
-        .bind(id)
-        .fetch_one(store.pool())
-        .await?;
-    let articles = sqlx::query(
-        "SELECT kind, message_id, sender, subject, body, created_at FROM articles WHERE ticket_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(store.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(ArticleView {
-            kind: r.try_get(0)?,
-            message_id: r.try_get(1)?,
-            sender: r.try_get(2)?,
-            subject: r.try_get(3)?,
-            body: r.try_get(4)?,
-            created: rfc3339(r.try_get(5)?),
+    let category = row.category.clone();
+    let articles = store
+        .articles_of(id)
+        .await?
+        .into_iter()
+        .map(|r| ArticleView {
+            kind: r.kind,
+            message_id: r.message_id,
+            sender: r.sender,
+            subject: r.subject,
+            body: r.body,
+            created: rfc3339(r.created_at),
         })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     let outbox = list_outbox(store, None, Some(id)).await?;
-    let audit =
-        sqlx::query("SELECT at, actor, event, detail FROM audit WHERE ticket_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(store.pool())
-            .await?
-            .iter()
-            .map(|r| {
-                let detail: String = r.try_get(3)?;
-                Ok(AuditView {
-                    at: rfc3339(r.try_get(0)?),
-                    actor: r.try_get(1)?,
-                    event: r.try_get(2)?,
-                    detail: serde_json::from_str(&detail)
-                        .unwrap_or(serde_json::Value::String(detail)),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let audit = store
+        .audit_of(id)
+        .await?
+        .into_iter()
+        .map(|r| AuditView {
+            at: rfc3339(r.at),
+            actor: r.actor,
+            event: r.event,
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
+        })
+        .collect();
     let sla = sla::view(store, id).await?;
     Ok(TicketView {
-        summary,
+        summary: TicketSummary::from(row),
         category,
         articles,
         outbox,
@@ -250,88 +226,39 @@ pub async fn set_ticket(
     let now = now_ts.as_microsecond();
     let mut tx = store.begin_write().await?;
     let mut buf = WriteBuffer::default();
-    let row = sqlx::query("SELECT state, severity, queue FROM tickets WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let (old_state, old_sev, old_queue): (String, i64, String) =
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    if let Some(s) = state
-        && s.as_str() != old_state
-    {
-        sqlx::query(
-            "UPDATE tickets SET state = $1, updated_at = $2, \
-                 closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3",
-        )
-        .bind(s.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut buf,
-            now,
-            Some(id),
-            None,
-            change.actor,
-            "state_changed",
-            &json!({ "from": old_state, "to": s.as_str() }),
-        );
-    }
-    if let Some(sev) = change.severity
-        && i64::from(sev) != old_sev
-    {
-        sqlx::query("UPDATE tickets SET severity = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(sev))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        audit(
-            &mut buf,
-            now,
-            Some(id),
-            None,
-            change.actor,
-            "severity_changed",
-            &json!({ "from": old_sev, "to": sev }),
-        );
-    }
-    if let Some(q) = change.queue
-        && q != old_queue
-    {
-        sqlx::query("UPDATE tickets SET queue = $1, updated_at = $2 WHERE id = $3")
-            .bind(q)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        audit(
-            &mut buf,
-            now,
-            Some(id),
-            None,
-            change.actor,
-            "queue_changed",
-            &json!({ "from": old_queue, "to": q }),
-        );
+    let old = tickets::changeable(&mut tx, id).await?;
+    let new_sev = change.severity.map_or(old.severity, i64::from);
+    let new_queue = change.queue.unwrap_or(&old.queue);
+    let changes = [
+        state.filter(|s| s.as_str() != old.state).map(|s| {
+            (
+                FieldChange::State(s),
+                "state_changed",
+                json!({ "from": old.state, "to": s.as_str() }),
+            )
+        }),
+        (new_sev != old.severity).then(|| {
+            (
+                FieldChange::Severity(new_sev),
+                "severity_changed",
+                json!({ "from": old.severity, "to": new_sev }),
+            )
+        }),
+        (new_queue != old.queue).then(|| {
+            (
+                FieldChange::Queue(new_queue),
+                "queue_changed",
+                json!({ "from": old.queue, "to": new_queue }),
+            )
+        }),
+    ];
+    let state_changed = changes[0].is_some();
+    for (field, event, detail) in changes.into_iter().flatten() {
+        tickets::change_field(&mut tx, id, field, now).await?;
+        audit(&mut buf, now, Some(id), None, change.actor, event, &detail);
     }
     if let Some(note) = change.note {
-        sqlx::query(
-            "INSERT INTO articles (ticket_id, kind, sender, subject, body, created_at) \
-             VALUES ($1, 'note', $2, '', $3, $4)",
-        )
-        .bind(id)
-        .bind(change.actor)
-        .bind(note)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        tickets::add_note(&mut tx, id, change.actor, note, now).await?;
         audit(
             &mut buf,
             now,
@@ -342,12 +269,9 @@ pub async fn set_ticket(
             &json!({ "length": note.len() }),
         );
     }
-    let new_sev = change.severity.map_or(old_sev, i64::from);
-    let new_queue = change.queue.unwrap_or(&old_queue);
-    if new_sev != old_sev || new_queue != old_queue {
+    if new_sev != old.severity || new_queue != old.queue {
         sla::recompute(&mut tx, &config.settings, id, new_queue, new_sev).await?;
     }
-    let state_changed = state.is_some_and(|s| s.as_str() != old_state);
     if state_changed || change.note.is_some() {
         sla::record_reaction(&mut tx, &config.settings, id, now_ts, change.actor).await?;
     }
@@ -360,59 +284,46 @@ pub async fn list_outbox(
     store: &Store,
     state: Option<&str>,
     ticket_id: Option<i64>,
-) -> Result<Vec<OutboxView>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT o.id, t.number, o.kind, o.recipient, o.subject, o.state, o.attempts, o.next_attempt_at, \
-         o.last_error, o.message_id FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id \
-         WHERE ($1 IS NULL OR o.state = $1) AND ($2 IS NULL OR o.ticket_id = $2) ORDER BY o.id",
-    )
-    .bind(state)
-    .bind(ticket_id)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OutboxView {
-                id: r.try_get(0)?,
-                ticket: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                recipient: r.try_get(3)?,
-                subject: r.try_get(4)?,
-                state: r.try_get(5)?,
-                attempts: r.try_get(6)?,
-                next_attempt: rfc3339(r.try_get(7)?),
-                last_error: r.try_get(8)?,
-                message_id: r.try_get(9)?,
+) -> Result<Vec<OutboxView>, OpsError> {
+    let state = state
+        .map(|s| {
+            OutboxState::parse(s).ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "outbox state \"{s}\" is unknown: use scheduled, sent, temporary_failure, \
+                     permanent_failure or suppressed"
+                ))
             })
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+        .transpose()?;
+    Ok(store
+        .outbox_rows(state, ticket_id)
+        .await?
+        .into_iter()
+        .map(|r| OutboxView {
+            id: r.id,
+            ticket: r.ticket,
+            kind: r.kind,
+            recipient: r.recipient,
+            subject: r.subject,
+            state: r.state,
+            attempts: r.attempts,
+            next_attempt: rfc3339(r.next_attempt_at),
+            last_error: r.last_error,
+            message_id: r.message_id,
+        })
+        .collect())
 }
 
 /// Puts a failed row back in line, to be sent at once.
 pub async fn retry_outbox(store: &Store, id: i64) -> Result<(), OpsError> {
     let now = jiff::Timestamp::now().as_microsecond();
-    let done = sqlx::query(
-        "UPDATE outbox SET state = 'scheduled', next_attempt_at = $1, claimed_until = NULL \
-         WHERE id = $2 AND state IN ('temporary_failure', 'permanent_failure', 'suppressed')",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(store.pool())
-    .await?;
-    if done.rows_affected() == 0 {
-        let exists: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(store.pool())
-            .await?;
-        return match exists {
-            None => Err(OpsError::NoOutboxRow(id)),
-            Some(s) => Err(OpsError::Invalid(format!(
-                "outbox row {id} is {s}; only failed or suppressed rows can be retried"
-            ))),
-        };
+    match store.retry_outbox(id, now).await? {
+        Ok(()) => Ok(()),
+        Err(None) => Err(OpsError::NoOutboxRow(id)),
+        Err(Some(s)) => Err(OpsError::Invalid(format!(
+            "outbox row {id} is {s}; only failed or suppressed rows can be retried"
+        ))),
     }
-    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -425,54 +336,54 @@ pub struct QuarantineView {
 }
 
 pub async fn list_quarantine(store: &Store) -> Result<Vec<QuarantineView>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, source_key, size, reason, received_at FROM raw_messages WHERE outcome = 'quarantined' ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(QuarantineView {
-                id: r.try_get(0)?,
-                source: r.try_get(1)?,
-                size: r.try_get(2)?,
-                reason: r.try_get(3)?,
-                received: rfc3339(r.try_get(4)?),
-            })
+    Ok(store
+        .quarantined()
+        .await?
+        .into_iter()
+        .map(|r| QuarantineView {
+            id: r.id,
+            source: r.source_key,
+            size: r.size,
+            reason: r.reason,
+            received: rfc3339(r.received_at),
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+        .collect())
 }
 
 /// The raw bytes of a quarantined message.
 pub async fn quarantined_bytes(store: &Store, id: i64) -> Result<Vec<u8>, OpsError> {
-    sqlx::query_scalar("SELECT bytes FROM raw_messages WHERE id = $1 AND outcome = 'quarantined'")
-        .bind(id)
-        .fetch_optional(store.pool())
+    Ok(store
+        .quarantined_message(id)
         .await?
-        .ok_or(OpsError::NoQuarantined(id))
+        .ok_or(OpsError::NoQuarantined(id))?
+        .0)
 }
 
-/// Files a quarantined message again (after a fix: a new rule, a larger size limit). The old
-/// row makes way, so the message is not taken for a duplicate of itself.
+/// Files a quarantined message again (after a fix: a new rule, a larger size limit), in one
+/// transaction with moving its old row out of the way (so it is not taken for a duplicate of
+/// itself): if filing fails, the message stays in the quarantine list as it was.
 pub async fn replay_quarantined(
     store: &Store,
     config: &Config,
     id: i64,
 ) -> Result<super::ingest::Outcome, OpsError> {
-    let bytes = quarantined_bytes(store, id).await?;
-    let source: String = sqlx::query_scalar("SELECT source_key FROM raw_messages WHERE id = $1")
-        .bind(id)
-        .fetch_one(store.pool())
-        .await?;
-    let mut tx = store.begin_write().await?;
-    sqlx::query("UPDATE raw_messages SET source_key = $1, dedup_key = $1, outcome = 'replayed' WHERE id = $2")
-        .bind(format!("replayed:{id}"))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let (bytes, source) = store
+        .quarantined_message(id)
+        .await?
+        .ok_or(OpsError::NoQuarantined(id))?;
     let ingestor = super::ingest::Ingestor::new(store, config);
     let key = super::ingest::SourceKey::from_stored(&source);
-    Ok(ingestor.ingest(&bytes, key).await?)
+    let item = [super::ingest::Incoming {
+        raw: &bytes,
+        source: key,
+    }];
+    let batch = super::ingest::PreparedBatch::new(config, &item);
+    let mut tx = store.begin_write().await?;
+    if !raw::make_way_for_replay(&mut tx, id).await? {
+        return Err(OpsError::NoQuarantined(id));
+    }
+    let mut outcomes = ingestor.file_in(&mut tx, batch).await?;
+    tx.commit().await?;
+    store.checkpoint_in_background();
+    outcomes.pop().ok_or(OpsError::NoQuarantined(id))
 }

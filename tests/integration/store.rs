@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jiff::{Timestamp, ToSpan};
 use poststelle::config::Config;
 use poststelle::store::Store;
+use poststelle::store::raw::RawOutcome;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
 use poststelle::ticket::ops;
 use sqlx::Row;
@@ -241,7 +242,7 @@ async fn the_same_message_twice_changes_nothing(db: &TestDb) {
     assert_eq!(
         again,
         Outcome::Duplicate {
-            previous: "new_ticket".into(),
+            previous: RawOutcome::NewTicket,
             number: Some(number.clone())
         }
     );
@@ -1005,14 +1006,14 @@ async fn one_batch_threads_replies_onto_tickets_opened_earlier_in_it(db: &TestDb
     assert_eq!(
         outcomes[3],
         Outcome::Duplicate {
-            previous: "new_ticket".into(),
+            previous: RawOutcome::NewTicket,
             number: Some(number.clone())
         }
     );
     assert_eq!(
         outcomes[4],
         Outcome::Duplicate {
-            previous: "follow_up".into(),
+            previous: RawOutcome::FollowUp,
             number: Some(number.clone())
         }
     );

@@ -1,0 +1,376 @@
+//! The outbox: every outgoing mail is a row, written in the transaction of the change that
+//! causes it and sent by the sender, which claims rows, sends them and records the result.
+//! States are [`OutboxState`]; a claim names its holder (see `holder.rs`), so that a restart
+//! can release the claims of its own dead process at once.
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, FromRow, Row};
+
+use super::buffer::{Val, WriteBuffer};
+use super::{Backend, MAX_PARAMS, Store, StoreError, placeholders};
+
+/// Where an outgoing mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its (first or next) attempt.
+    Scheduled,
+    /// The server (or the file system) took it; never sent again.
+    Sent,
+    /// The last attempt failed in a way that may pass; tried again later.
+    TemporaryFailure,
+    /// Given up: refused for good, too many attempts, or not renderable.
+    PermanentFailure,
+    /// Held back by the loop brake.
+    Suppressed,
+}
+
+impl OutboxState {
+    pub const ALL: [OutboxState; 5] = [
+        OutboxState::Scheduled,
+        OutboxState::Sent,
+        OutboxState::TemporaryFailure,
+        OutboxState::PermanentFailure,
+        OutboxState::Suppressed,
+    ];
+
+    /// The text stored in `outbox.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Scheduled => "scheduled",
+            OutboxState::Sent => "sent",
+            OutboxState::TemporaryFailure => "temporary_failure",
+            OutboxState::PermanentFailure => "permanent_failure",
+            OutboxState::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutboxState> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A row to write ([`WriteBuffer::outbox`]).
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub ticket_id: Option<i64>,
+    pub kind: &'static str,
+    pub template: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub refs: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub auto_submitted: &'static str,
+    pub raw_message_id: Option<i64>,
+    pub state: OutboxState,
+    pub last_error: Option<String>,
+    pub at: i64,
+}
+
+/// An outbound article: what a ticket shows of a mail sent on it.
+#[derive(Debug, Clone)]
+pub struct NewOutboundArticle {
+    /// A reserved id, or `None` for the next free one.
+    pub id: Option<i64>,
+    pub ticket_id: i64,
+    pub message_id: String,
+    pub sender: String,
+    pub subject: String,
+    pub body: String,
+    pub at: i64,
+}
+
+const OUTBOX_COLUMNS: &[&str] = &[
+    "ticket_id",
+    "kind",
+    "template",
+    "recipient",
+    "message_id",
+    "in_reply_to",
+    "refs",
+    "subject",
+    "body_text",
+    "body_html",
+    "auto_submitted",
+    "raw_message_id",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+];
+
+const ARTICLE_COLUMNS_WITH_ID: [&str; 8] = [
+    "id",
+    "ticket_id",
+    "kind",
+    "message_id",
+    "sender",
+    "subject",
+    "body",
+    "created_at",
+];
+
+impl WriteBuffer {
+    pub fn outbox(&mut self, r: NewOutbox) {
+        self.push(
+            "outbox",
+            OUTBOX_COLUMNS,
+            vec![
+                Val::OptInt(r.ticket_id),
+                Val::Text(r.kind.into()),
+                Val::Text(r.template),
+                Val::Text(r.recipient),
+                Val::Text(r.message_id),
+                Val::OptText(r.in_reply_to),
+                Val::OptText(r.refs),
+                Val::Text(r.subject),
+                Val::Text(r.body_text),
+                Val::OptText(r.body_html),
+                Val::Text(r.auto_submitted.into()),
+                Val::OptInt(r.raw_message_id),
+                Val::Text(r.state.as_str().into()),
+                Val::Int(0),
+                Val::Int(r.at),
+                Val::OptText(r.last_error),
+                Val::Int(r.at),
+            ],
+        );
+    }
+
+    pub fn outbound_article(&mut self, a: NewOutboundArticle) {
+        let mut row = Vec::with_capacity(8);
+        if let Some(id) = a.id {
+            row.push(Val::Int(id));
+        }
+        row.extend([
+            Val::Int(a.ticket_id),
+            Val::Text("outbound".into()),
+            Val::Text(a.message_id),
+            Val::Text(a.sender),
+            Val::Text(a.subject),
+            Val::Text(a.body),
+            Val::Int(a.at),
+        ]);
+        let columns: &'static [&'static str] = if a.id.is_some() {
+            &ARTICLE_COLUMNS_WITH_ID
+        } else {
+            &ARTICLE_COLUMNS_WITH_ID[1..]
+        };
+        self.push("articles", columns, row);
+    }
+}
+
+/// Automatic replies written to each of `recipients` since `since` (held-back ones not
+/// counted), for the loop brake: one query for a whole batch. Recipients with none are missing
+/// from the map.
+pub async fn recent_auto_replies(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    recipients: &[&str],
+    since: i64,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut counts = HashMap::new();
+    for chunk in recipients.chunks(MAX_PARAMS - 1) {
+        let sql = format!(
+            "SELECT recipient, COUNT(*) AS n FROM outbox WHERE recipient IN ({}) \
+             AND kind IN ('acknowledgement', 'auto_reply') AND state <> 'suppressed' \
+             AND created_at > {} GROUP BY recipient",
+            placeholders(backend, 1, chunk.len()),
+            placeholders(backend, chunk.len() + 1, 1),
+        );
+        // Only placeholders are formatted in; the statement differs with the list's length.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for r in chunk {
+            q = q.bind(*r);
+        }
+        for row in q.bind(since).fetch_all(&mut *conn).await? {
+            counts.insert(row.try_get("recipient")?, row.try_get("n")?);
+        }
+    }
+    Ok(counts)
+}
+
+/// A row claimed for sending.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub recipient: String,
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub refs: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub auto_submitted: String,
+    pub raw_message_id: Option<i64>,
+    pub attempts: i64,
+}
+
+const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
+     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
+     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
+     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
+     auto_submitted, raw_message_id, attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
+     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
+     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
+     auto_submitted, raw_message_id, attempts";
+
+/// How one attempt ended, as recorded.
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub error: Option<&'a str>,
+    pub next_attempt_at: i64,
+    pub at: i64,
+}
+
+impl Store {
+    /// Claims up to `limit` rows due at `now` for `holder` until `until`. Two senders never
+    /// claim the same row: PostgreSQL skips rows another transaction has locked, SQLite has
+    /// one writer at a time.
+    pub async fn claim_outbox(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+        holder: &str,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let _gate = self.write_gate().await;
+        Ok(sqlx::query_as(sql)
+            .bind(until)
+            .bind(now)
+            .bind(limit)
+            .bind(holder)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Hands claimed rows back unsent, for the next round.
+    pub async fn unclaim_outbox(&self, ids: &[i64], holder: &str) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
+                 WHERE id = $1 AND claimed_by = $2",
+            )
+            .bind(id)
+            .bind(holder)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records an attempt and releases the claim. On SQLite it waits at the write gate ahead of
+    /// queued transactions (see [`Store::write_gate`]): until it is recorded, a crash sends the
+    /// mail again.
+    pub async fn record_attempt(&self, id: i64, a: &Attempt<'_>) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
+        sqlx::query(
+            "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
+             claimed_until = NULL, claimed_by = NULL, \
+             sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
+        )
+        .bind(a.state.as_str())
+        .bind(a.attempts)
+        .bind(a.error)
+        .bind(a.next_attempt_at)
+        .bind(a.at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The instant the next row falls due (or its claim by another sender runs out).
+    pub async fn next_outbox_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
+             THEN claimed_until ELSE next_attempt_at END) FROM outbox \
+             WHERE state IN ('scheduled', 'temporary_failure')",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Rows still to be sent.
+    pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE state IN ('scheduled', 'temporary_failure')",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Outbox rows by state and ticket (each filter optional), oldest first.
+    pub async fn outbox_rows(
+        &self,
+        state: Option<OutboxState>,
+        ticket_id: Option<i64>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT o.id, t.number AS ticket, o.kind, o.recipient, o.subject, o.state, o.attempts, \
+             o.next_attempt_at, o.last_error, o.message_id FROM outbox o \
+             LEFT JOIN tickets t ON t.id = o.ticket_id \
+             WHERE ($1 IS NULL OR o.state = $1) AND ($2 IS NULL OR o.ticket_id = $2) ORDER BY o.id",
+        )
+        .bind(state.map(OutboxState::as_str))
+        .bind(ticket_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Puts a failed or held-back row back in line at `now`; the state it had when it could
+    /// not (`None`: no such row).
+    pub async fn retry_outbox(
+        &self,
+        id: i64,
+        now: i64,
+    ) -> Result<Result<(), Option<String>>, StoreError> {
+        let _gate = self.write_gate().await;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'scheduled', next_attempt_at = $1, claimed_until = NULL, \
+             claimed_by = NULL \
+             WHERE id = $2 AND state IN ('temporary_failure', 'permanent_failure', 'suppressed')",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(Ok(()));
+        }
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(Err(state))
+    }
+}
+
+/// An outbox row as `outbox list` and `tickets show` present it.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub ticket: Option<String>,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub message_id: String,
+}

@@ -1,0 +1,160 @@
+//! Raw mail as it arrived, one row per message filed (duplicates excepted): the bytes, where
+//! the message came from, and what filing made of it. Quarantined mail is a row with outcome
+//! [`RawOutcome::Quarantined`], listed and replayed from here.
+use sqlx::{AnyConnection, FromRow};
+
+use super::buffer::{Val, WriteBuffer};
+use super::{Store, StoreError};
+
+/// What filing made of a message (`raw_messages.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawOutcome {
+    NewTicket,
+    FollowUp,
+    Note,
+    Ignored,
+    Quarantined,
+    /// Was quarantined, then filed again by `quarantine replay` under a row of its own.
+    Replayed,
+}
+
+impl RawOutcome {
+    const ALL: [RawOutcome; 6] = [
+        RawOutcome::NewTicket,
+        RawOutcome::FollowUp,
+        RawOutcome::Note,
+        RawOutcome::Ignored,
+        RawOutcome::Quarantined,
+        RawOutcome::Replayed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RawOutcome::NewTicket => "new_ticket",
+            RawOutcome::FollowUp => "follow_up",
+            RawOutcome::Note => "note",
+            RawOutcome::Ignored => "ignored",
+            RawOutcome::Quarantined => "quarantined",
+            RawOutcome::Replayed => "replayed",
+        }
+    }
+}
+
+impl TryFrom<String> for RawOutcome {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown outcome {s:?} in raw_messages"))
+    }
+}
+
+/// A message to store ([`WriteBuffer::raw_message`]).
+#[derive(Debug, Clone)]
+pub struct NewRaw<'a> {
+    pub id: i64,
+    pub source_key: &'a str,
+    pub dedup_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub content_hash: &'a str,
+    pub bytes: &'a [u8],
+    pub received_at: i64,
+    pub outcome: RawOutcome,
+    pub reason: &'a str,
+    pub ticket_id: Option<i64>,
+}
+
+impl WriteBuffer {
+    pub fn raw_message(&mut self, r: NewRaw<'_>) {
+        self.push(
+            "raw_messages",
+            &[
+                "id",
+                "source_key",
+                "dedup_key",
+                "message_id",
+                "content_hash",
+                "size",
+                "bytes",
+                "received_at",
+                "outcome",
+                "reason",
+                "ticket_id",
+            ],
+            vec![
+                Val::Int(r.id),
+                Val::Text(r.source_key.into()),
+                Val::Text(r.dedup_key.into()),
+                Val::OptText(r.message_id.map(str::to_string)),
+                Val::Text(r.content_hash.into()),
+                Val::Int(r.bytes.len() as i64),
+                Val::Blob(r.bytes.to_vec()),
+                Val::Int(r.received_at),
+                Val::Text(r.outcome.as_str().into()),
+                Val::Text(r.reason.into()),
+                Val::OptInt(r.ticket_id),
+            ],
+        );
+    }
+}
+
+/// A quarantined message as `quarantine list` shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub source_key: String,
+    pub size: i64,
+    pub reason: String,
+    pub received_at: i64,
+}
+
+impl Store {
+    /// The bytes of a stored message (the original attached to staff copies and forwards).
+    pub async fn raw_bytes(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT bytes FROM raw_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn quarantined(&self) -> Result<Vec<QuarantineRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, source_key, size, reason, received_at FROM raw_messages \
+             WHERE outcome = 'quarantined' ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The bytes and source of a quarantined message.
+    pub async fn quarantined_message(
+        &self,
+        id: i64,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT bytes, source_key FROM raw_messages WHERE id = $1 AND outcome = 'quarantined'",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+/// Moves a quarantined message's row out of the way of its replay: a new source and dedup key,
+/// so that filing it again does not find it as a duplicate of itself. `false` when it is no
+/// longer quarantined (replayed meanwhile).
+pub async fn make_way_for_replay(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE raw_messages SET source_key = $1, dedup_key = $1, outcome = 'replayed' \
+         WHERE id = $2 AND outcome = 'quarantined'",
+    )
+    .bind(format!("replayed:{id}"))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,388 @@
+//! Tickets: their numbers, the reads a batch of inbound mail depends on (one query per kind
+//! for the whole batch instead of one per message: messages filed before, tickets named by tag
+//! or referenced by Message-ID, their participants; lists longer than a statement takes are
+//! split), and the updates filing makes.
+use std::collections::{HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, FromRow, Row};
+
+use crate::store::{Backend, MAX_PARAMS, StoreError, placeholders};
+
+/// A message filed before: its outcome and the number of its ticket.
+#[derive(Debug, Clone, FromRow)]
+pub struct Filed {
+    #[sqlx(try_from = "String")]
+    pub outcome: crate::store::raw::RawOutcome,
+    pub number: Option<String>,
+}
+
+/// A stored ticket as threading sees it.
+#[derive(Debug, Clone, FromRow)]
+pub struct TicketRow {
+    pub id: i64,
+    pub number: String,
+    pub queue: String,
+    pub state: String,
+    pub closed_at: Option<i64>,
+    pub subject: String,
+}
+
+const TICKET_COLUMNS: &str = "t.id, t.number, t.queue, t.state, t.closed_at, t.subject";
+
+/// Runs the statement `sql(placeholders)` for each slice of `keys` that fits in one
+/// statement, binding the keys in order, and returns every row.
+async fn fetch_in<'k, K>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    keys: &'k [K],
+    sql: impl Fn(&str) -> String,
+) -> Result<Vec<AnyRow>, StoreError>
+where
+    K: sqlx::Encode<'k, sqlx::Any> + sqlx::Type<sqlx::Any> + Copy + Send + 'k,
+{
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(MAX_PARAMS) {
+        // Only placeholders are formatted in. The text changes with the list's length, so the
+        // statement is not kept prepared; PostgreSQL then plans it for these very values.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql(&placeholders(
+            backend,
+            1,
+            chunk.len(),
+        ))))
+        .persistent(false);
+        for k in chunk {
+            q = q.bind(*k);
+        }
+        rows.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// Messages filed before, by source key and by dedup key (Message-ID + content hash).
+pub async fn filed_before(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    source_keys: &[&str],
+    dedup_keys: &[&str],
+) -> Result<(HashMap<String, Filed>, HashMap<String, Filed>), StoreError> {
+    let mut by_source = HashMap::new();
+    let mut by_dedup = HashMap::new();
+    // Two statements, not one with OR: each list is looked up in its own unique index.
+    for (keys, column, map) in [
+        (source_keys, "source_key", &mut by_source),
+        (dedup_keys, "dedup_key", &mut by_dedup),
+    ] {
+        let rows = fetch_in(conn, backend, keys, |ph| {
+            format!(
+                "SELECT r.{column} AS filed_key, r.outcome, t.number FROM raw_messages r \
+                 LEFT JOIN tickets t ON t.id = r.ticket_id WHERE r.{column} IN ({ph})"
+            )
+        })
+        .await?;
+        for row in rows {
+            map.insert(
+                row.try_get::<String, _>("filed_key")?,
+                Filed::from_row(&row)?,
+            );
+        }
+    }
+    Ok((by_source, by_dedup))
+}
+
+/// Stored tickets with these numbers.
+pub async fn tickets_by_number(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    numbers: &[&str],
+) -> Result<Vec<TicketRow>, StoreError> {
+    let rows = fetch_in(conn, backend, numbers, |ph| {
+        format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number IN ({ph})")
+    })
+    .await?;
+    Ok(rows
+        .iter()
+        .map(TicketRow::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+/// For each Message-ID that an article carries (inbound, note, or our own outbound mail), the
+/// ticket of the most recent such article.
+pub async fn tickets_by_message_id(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    message_ids: &[&str],
+) -> Result<HashMap<String, TicketRow>, StoreError> {
+    let rows = fetch_in(conn, backend, message_ids, |ph| {
+        format!(
+            "SELECT a.message_id AS referenced, a.id AS article, {TICKET_COLUMNS} FROM articles a \
+             JOIN tickets t ON t.id = a.ticket_id WHERE a.message_id IN ({ph})"
+        )
+    })
+    .await?;
+    let mut newest: HashMap<String, (i64, TicketRow)> = HashMap::new();
+    for row in rows {
+        let message_id: String = row.try_get("referenced")?;
+        let article: i64 = row.try_get("article")?;
+        if newest.get(&message_id).is_none_or(|(a, _)| *a < article) {
+            newest.insert(message_id, (article, TicketRow::from_row(&row)?));
+        }
+    }
+    Ok(newest.into_iter().map(|(m, (_, t))| (m, t)).collect())
+}
+
+/// The participants' addresses of each of these tickets.
+pub async fn participants(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ticket_ids: &[i64],
+) -> Result<HashMap<i64, HashSet<String>>, StoreError> {
+    let rows = fetch_in(conn, backend, ticket_ids, |ph| {
+        format!("SELECT ticket_id, address FROM participants WHERE ticket_id IN ({ph})")
+    })
+    .await?;
+    let mut out: HashMap<i64, HashSet<String>> = HashMap::new();
+    for row in rows {
+        out.entry(row.try_get("ticket_id")?)
+            .or_default()
+            .insert(row.try_get("address")?);
+    }
+    Ok(out)
+}
+
+/// `n` consecutive values of the ticket counter of `day`, with one statement. The counter row
+/// stays locked (PostgreSQL) or the database write-locked (SQLite) until the caller's
+/// transaction ends, so no two transactions get the same values; reserve as late as possible.
+pub async fn reserve_counter(
+    conn: &mut AnyConnection,
+    day: &str,
+    n: usize,
+) -> Result<std::ops::RangeInclusive<i64>, StoreError> {
+    let n = n as i64;
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO ticket_counters (day, value) VALUES ($1, $2) \
+         ON CONFLICT (day) DO UPDATE SET value = ticket_counters.value + excluded.value RETURNING value",
+    )
+    .bind(day)
+    .bind(n)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(last - n + 1..=last)
+}
+
+/// What filing a follow-up does to a stored ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    /// The ticket was closed: it is open again.
+    Reopen,
+    /// Only its last change moves.
+    Update,
+}
+
+/// Applies `touch` at `at` to the tickets `ids`, split where the list is too long.
+pub async fn touch_tickets(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    touch: Touch,
+    at: i64,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    let set = match touch {
+        Touch::Reopen => "state = 'open', closed_at = NULL, updated_at =",
+        Touch::Update => "updated_at =",
+    };
+    for chunk in ids.chunks(MAX_PARAMS - 1) {
+        let sql = format!(
+            "UPDATE tickets SET {set} {} WHERE id IN ({})",
+            placeholders(backend, 1, 1),
+            placeholders(backend, 2, chunk.len())
+        );
+        // `set` is one of the constants above; only placeholders are formatted in.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(at);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A ticket's state (`tickets.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    New,
+    Open,
+    Pending,
+    Closed,
+}
+
+impl TicketState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketState::New => "new",
+            TicketState::Open => "open",
+            TicketState::Pending => "pending",
+            TicketState::Closed => "closed",
+        }
+    }
+
+    /// A state as a person writes it (any case, blanks around it).
+    pub fn parse(s: &str) -> Option<TicketState> {
+        [
+            TicketState::New,
+            TicketState::Open,
+            TicketState::Pending,
+            TicketState::Closed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// A ticket as lists show it.
+#[derive(Debug, Clone, FromRow)]
+pub struct TicketListRow {
+    pub id: i64,
+    pub number: String,
+    pub state: String,
+    pub queue: String,
+    pub severity: i64,
+    pub category: Option<String>,
+    pub subject: String,
+    pub requester: String,
+    pub articles: i64,
+    pub created_at: i64,
+    pub linked_to: Option<String>,
+}
+
+/// An article as `tickets show` presents it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ArticleRow {
+    pub kind: String,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// The fields staff change, as they are before the change.
+#[derive(Debug, Clone, FromRow)]
+pub struct Changeable {
+    pub state: String,
+    pub severity: i64,
+    pub queue: String,
+}
+
+/// One change of a ticket's fields.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldChange<'a> {
+    State(TicketState),
+    Severity(i64),
+    Queue(&'a str),
+}
+
+impl crate::store::Store {
+    /// Tickets by state, queue and number (each filter optional), oldest first.
+    pub async fn tickets(
+        &self,
+        state: Option<&str>,
+        queue: Option<&str>,
+        number: Option<&str>,
+    ) -> Result<Vec<TicketListRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT t.id, t.number, t.state, t.queue, t.severity, t.category, t.subject, \
+             t.requester, (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id) AS articles, \
+             t.created_at, l.number AS linked_to \
+             FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id \
+             WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) \
+             AND ($3 IS NULL OR t.number = $3) ORDER BY t.id",
+        )
+        .bind(state)
+        .bind(queue)
+        .bind(number)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn ticket_id(&self, number: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
+                .bind(number)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn articles_of(&self, ticket_id: i64) -> Result<Vec<ArticleRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kind, message_id, sender, subject, body, created_at FROM articles \
+             WHERE ticket_id = $1 ORDER BY id",
+        )
+        .bind(ticket_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+pub async fn changeable(conn: &mut AnyConnection, id: i64) -> Result<Changeable, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT state, severity, queue FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// Writes one changed field; a closed ticket records when it was closed.
+pub async fn change_field(
+    conn: &mut AnyConnection,
+    id: i64,
+    change: FieldChange<'_>,
+    at: i64,
+) -> Result<(), StoreError> {
+    let q = match change {
+        FieldChange::State(s) => sqlx::query(
+            "UPDATE tickets SET state = $1, updated_at = $2, \
+             closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3",
+        )
+        .bind(s.as_str()),
+        FieldChange::Severity(v) => {
+            sqlx::query("UPDATE tickets SET severity = $1, updated_at = $2 WHERE id = $3").bind(v)
+        }
+        FieldChange::Queue(v) => {
+            sqlx::query("UPDATE tickets SET queue = $1, updated_at = $2 WHERE id = $3").bind(v)
+        }
+    };
+    q.bind(at).bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// An internal note by `actor` on a ticket.
+pub async fn add_note(
+    conn: &mut AnyConnection,
+    id: i64,
+    actor: &str,
+    note: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO articles (ticket_id, kind, sender, subject, body, created_at) \
+         VALUES ($1, 'note', $2, '', $3, $4)",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(note)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
