@@ -53,6 +53,13 @@ pub enum SourceError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Protocol(String),
+    /// What was being done, and where, when `source` happened: `"INBOX: UID SEARCH failed: …"`.
+    /// The cause keeps its own variant, so a caller that matches on it can look inside.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        source: Box<SourceError>,
+    },
 }
 
 /// Where a filed message goes on its server.
