@@ -4,61 +4,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-
-use crate::{Global, load_config, with_store};
-use clap::Subcommand;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use poststelle::config::Config;
 use poststelle::jobs::{escalation, report};
-use poststelle::sla::{self, Calendar, Class};
+use poststelle::sla::{self, Calendar};
+use poststelle::store::Store;
 
-#[derive(Subcommand)]
-pub enum SlaCmd {
-    /// Print the reaction deadline of a report as RFC 3339 with the Europe/Berlin offset
-    Deadline {
-        /// A built-in (hessen, rlp) or configured calendar
-        #[arg(long)]
-        calendar: String,
-        /// 1–4 or verhindernd, behindernd, leicht, sonstige
-        #[arg(long)]
-        class: Class,
-        /// When the report arrived, RFC 3339 (2026-11-25T10:00:00+01:00)
-        #[arg(long)]
-        received: Timestamp,
-    },
-    /// List a calendar's weekly hours and the days it is closed in a year
-    Calendar {
-        name: String,
-        #[arg(long)]
-        year: i16,
-    },
-    /// Write the escalation notices that are due now, then exit (for cron and tests)
-    Escalate,
-    /// Availability and reaction deadlines met per month and in total
-    Report {
-        #[arg(long)]
-        calendar: String,
-        /// First day (YYYY-MM-DD, Europe/Berlin)
-        #[arg(long)]
-        from: Date,
-        /// Last day, included
-        #[arg(long)]
-        to: Date,
-        /// Availability target in percent
-        #[arg(long, default_value_t = 97.5)]
-        target: f64,
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        #[arg(long)]
-        csv: bool,
-    },
-}
+use super::{Global, SlaCmd, load_config, with_store};
 
 /// Runs an `sla` command; only `escalate` and `report` open the store.
-pub fn dispatch(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+pub(super) fn sla(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
     match cmd {
         SlaCmd::Deadline {
             calendar,
@@ -69,31 +25,16 @@ pub fn dispatch(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
             let cal = calendar_named(&cfg, calendar)?;
             let due = sla::deadline(&cal, *class, *received)
                 .with_context(|| format!("computing the deadline on calendar \"{calendar}\""))?;
-            writeln!(out, "{}", local_rfc3339(&cal, due))?;
+            println!("{}", local_rfc3339(&cal, due));
+            Ok(ExitCode::SUCCESS)
         }
         SlaCmd::Calendar { name, year } => {
             let cfg = load_config(g)?;
             let cal = calendar_named(&cfg, name)?;
-            write_calendar(&mut out, &cal, *year)?;
+            write_calendar(&mut std::io::stdout().lock(), &cal, *year)?;
+            Ok(ExitCode::SUCCESS)
         }
-        SlaCmd::Escalate => {
-            return with_store(g, |rt, cfg, store| {
-                let notices =
-                    rt.block_on(escalation::escalate_due(store, cfg, Timestamp::now()))?;
-                for n in &notices {
-                    writeln!(
-                        out,
-                        "{} class {} {} → {}",
-                        n.ticket,
-                        n.severity,
-                        n.kind.as_str(),
-                        n.recipient.as_deref().unwrap_or("(no escalation address)")
-                    )?;
-                }
-                writeln!(out, "{} notice(s) written to the outbox", notices.len())?;
-                Ok(ExitCode::SUCCESS)
-            });
-        }
+        SlaCmd::Escalate => with_store(g, async |cfg, store| escalate(cfg, store).await),
         SlaCmd::Report {
             calendar,
             from,
@@ -102,19 +43,14 @@ pub fn dispatch(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
             json,
             csv,
         } => {
+            // Checked before the configuration and the store, so that a typo costs nothing.
             if from > to {
                 bail!("--from {from} is after --to {to}");
             }
-            return with_store(g, |rt, cfg, store| {
+            with_store(g, async |cfg, store| {
                 let cal = calendar_named(cfg, calendar)?;
-                let r = rt.block_on(report::report(
-                    store,
-                    &cal,
-                    *from,
-                    *to,
-                    *target,
-                    Timestamp::now(),
-                ))?;
+                let r = report::report(store, &cal, *from, *to, *target, Timestamp::now()).await?;
+                let mut out = std::io::stdout().lock();
                 if *json {
                     serde_json::to_writer_pretty(&mut out, &r)?;
                     writeln!(out)?;
@@ -124,9 +60,25 @@ pub fn dispatch(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
                     write_report(&mut out, &r)?;
                 }
                 Ok(ExitCode::SUCCESS)
-            });
+            })
         }
     }
+}
+
+async fn escalate(cfg: &Config, store: &Store) -> Result<ExitCode> {
+    let notices = escalation::escalate_due(store, cfg, Timestamp::now()).await?;
+    let mut out = std::io::stdout().lock();
+    for n in &notices {
+        writeln!(
+            out,
+            "{} class {} {} → {}",
+            n.ticket,
+            n.severity,
+            n.kind.as_str(),
+            n.recipient.as_deref().unwrap_or("(no escalation address)")
+        )?;
+    }
+    writeln!(out, "{} notice(s) written to the outbox", notices.len())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -233,7 +185,7 @@ fn calendar_named(cfg: &Config, name: &str) -> Result<Arc<Calendar>> {
 }
 
 /// RFC 3339 with the calendar's UTC offset at that instant (`+01:00` or `+02:00` in Berlin).
-pub fn local_rfc3339(cal: &Calendar, t: Timestamp) -> String {
+fn local_rfc3339(cal: &Calendar, t: Timestamp) -> String {
     t.display_with_offset(cal.time_zone().to_offset(t))
         .to_string()
 }

@@ -1,0 +1,92 @@
+//! The `poststelle` command line: argument types, one submodule per group of commands, and the
+//! configuration and store every command starts from.
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use poststelle::config::Config;
+use poststelle::store::Store;
+use tokio::runtime::{Builder, Runtime};
+
+mod args;
+mod check;
+mod classify;
+mod ingest;
+mod outbox;
+mod paths;
+mod quarantine;
+mod run;
+mod sla;
+mod tickets;
+
+pub use args::*;
+
+/// Runs the command the arguments name.
+pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Run => run::run(g),
+        Command::Check => check::check(g),
+        Command::Classify(args) => classify::classify(g, args),
+        Command::Ingest(args) => {
+            with_store(g, async |cfg, store| ingest::ingest(cfg, store, args).await)
+        }
+        Command::Tickets(cmd) => with_store(g, async |cfg, store| {
+            tickets::tickets(cfg, store, cmd).await
+        }),
+        Command::Outbox(cmd) => {
+            with_store(g, async |cfg, store| outbox::outbox(cfg, store, cmd).await)
+        }
+        Command::Quarantine(cmd) => with_store(g, async |cfg, store| {
+            quarantine::quarantine(cfg, store, cmd).await
+        }),
+        Command::Sla(cmd) => sla::sla(g, cmd),
+    }
+}
+
+/// The configuration named by `--config`, with `--data-dir` in place of its data directory.
+fn load_config(g: &Global) -> Result<Config> {
+    let mut cfg = Config::load(g.config.as_deref()).map_err(|diags| {
+        anyhow::anyhow!(
+            "{diags}\nthe configuration is not valid; `poststelle check` lists the same problems"
+        )
+    })?;
+    if let Some(dir) = &g.data_dir {
+        cfg.settings.data_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
+/// Opens the database a command works on: `database_url` of the configuration, else the SQLite
+/// file in the data directory (which `--data-dir` may have moved, see [`load_config`]).
+async fn open_store(cfg: &Config) -> Result<Store> {
+    let url = cfg
+        .settings
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
+    Store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {url}"))
+}
+
+/// Loads the configuration, opens the store and runs `f` with them; a one-shot command needs no
+/// more than one thread.
+fn with_store(
+    g: &Global,
+    f: impl AsyncFnOnce(&Config, &Store) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    let cfg = load_config(g)?;
+    runtime(Builder::new_current_thread())?.block_on(async {
+        let store = open_store(&cfg).await?;
+        let code = f(&cfg, &store).await;
+        store.close().await;
+        code
+    })
+}
+
+fn runtime(mut builder: Builder) -> Result<Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
