@@ -10,7 +10,7 @@ use poststelle::sla::holidays::{State, holidays};
 use poststelle::sla::{Calendar, Calendars, Class, Deadline, berlin, deadline};
 use proptest::prelude::*;
 
-use crate::support::TempConfig;
+use crate::support::config::TempConfig;
 
 fn builtin(name: &str) -> std::sync::Arc<Calendar> {
     Calendars::builtin()
