@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 
 // The test suite's IMAP helpers; the benchmark uses some of them.
 #[allow(dead_code)]
-#[path = "../tests/integration/imap.rs"]
+#[path = "../tests/integration/support/imap.rs"]
 mod imap;
 
 const USER: &str = "d40";

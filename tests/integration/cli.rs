@@ -1,14 +1,14 @@
 //! `poststelle classify`: JSON Lines with exactly the documented fields, in path order;
 //! directories in name order; Maildirs; the readable table and `--explain`.
-use std::process::Command;
-
-use crate::support::{corpus, mail};
+use crate::support::bin::{self, poststelle};
+use crate::support::corpus;
+use crate::support::db::scalar;
+use crate::support::mail::{fresh_samples, mail};
 
 fn classify(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+    let out = poststelle()
         .arg("classify")
         .args(args)
-        .env_remove("POSTSTELLE_CONFIG")
         .output()
         .expect("runs");
     (
@@ -167,22 +167,8 @@ fn a_missing_path_is_an_error_but_the_others_are_classified() {
 #[test]
 fn ingest_tickets_and_outbox_on_the_embedded_default() {
     let data = tempfile::tempdir().expect("tmp");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_poststelle"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(args)
-            .env_remove("POSTSTELLE_CONFIG")
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let samples = crate::support::fresh_samples();
+    let run = |args: &[&str]| bin::run(data.path(), args);
+    let samples = fresh_samples();
     let samples = samples.path().to_str().expect("utf8");
     let first = run(&["ingest", samples]);
     assert_eq!(
@@ -286,12 +272,11 @@ async fn ingest_killed_half_way_then_rerun_files_everything_once() {
     }
     let data = tempfile::tempdir().expect("tmp");
     let ingest = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_poststelle"));
+        let mut cmd = poststelle();
         cmd.arg("--data-dir")
             .arg(data.path())
             .args(["ingest", "--batch", "8"])
             .arg(mails.path())
-            .env_remove("POSTSTELLE_CONFIG")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         cmd
@@ -326,34 +311,22 @@ async fn ingest_killed_half_way_then_rerun_files_everything_once() {
     let store = poststelle::store::Store::open(&poststelle::store::Store::default_url(data.path()))
         .await
         .expect("the first run created the database");
-    let after_kill: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_messages")
-        .fetch_one(store.pool())
-        .await
-        .expect("count");
+    let after_kill = scalar(&store, "SELECT COUNT(*) FROM raw_messages").await;
     assert!(
         after_kill > 0 && (after_kill as usize) < N,
         "the kill came half-way ({filed_before_kill} seen, {after_kill} after the kill)"
     );
     // Whole batches only: a batch is committed with all its rows or not at all.
-    let orphans: i64 = sqlx::query_scalar(
+    let orphans = scalar(
+        &store,
         "SELECT COUNT(*) FROM raw_messages WHERE outcome = 'pending' OR (outcome = 'new_ticket' AND ticket_id IS NULL)",
     )
-    .fetch_one(store.pool())
-    .await
-    .expect("count");
+    .await;
     assert_eq!(orphans, 0);
 
     let status = ingest().status().expect("second run");
     assert!(status.success());
-    let count = |sql: &'static str| {
-        let pool = store.pool().clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&pool)
-                .await
-                .expect("count")
-        }
-    };
+    let count = |sql: &'static str| scalar(&store, sql);
     assert_eq!(count("SELECT COUNT(*) FROM raw_messages").await, N as i64);
     assert_eq!(count("SELECT COUNT(*) FROM tickets").await, N as i64);
     assert_eq!(

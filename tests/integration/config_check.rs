@@ -1,7 +1,8 @@
 //! `poststelle check`: every problem with file, line and what to do; exit 0 only when valid.
 use std::process::Command;
 
-use crate::support::TempConfig;
+use crate::support::config::TempConfig;
+use crate::support::repo;
 
 fn check(t: &TempConfig) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_poststelle"))
@@ -13,6 +14,14 @@ fn check(t: &TempConfig) -> (i32, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// The number of the first line of `text` that starts with `prefix`, counted from 1.
+fn line_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .expect("line")
+        + 1
 }
 
 #[test]
@@ -42,11 +51,7 @@ fn the_shipped_configuration_is_valid() {
 fn unknown_keys_name_file_and_line() {
     let text = TempConfig::shipped_text()
         .replace("language = \"de\"", "language = \"de\"\nlanguag = \"en\"");
-    let line = text
-        .lines()
-        .position(|l| l.starts_with("languag "))
-        .expect("line")
-        + 1;
+    let line = line_of(&text, "languag ");
     let t = TempConfig::new(&text, &[]);
     let (code, out) = check(&t);
     assert_eq!(code, 1, "{out}");
@@ -138,15 +143,7 @@ fn config_references_are_checked() {
 
 #[test]
 fn contact_list_problems_are_reported() {
-    let text = TempConfig::shipped_text().replace(
-        &format!(
-            "contacts = {:?}",
-            crate::support::repo().join("contacts/hessen.toml")
-        ),
-        "contacts = \"kontakte.csv\"",
-    );
-    let t = TempConfig::new(&text, &[]);
-    t.write(
+    let t = TempConfig::with_contacts(
         "kontakte.csv",
         "Leistung;Stichwörter;Ressort;Farbe;EfA\nWohngeld;Wohngeld;gibtsnicht;blau;vielleicht\n"
             .as_bytes(),
@@ -183,7 +180,7 @@ fn a_missing_config_file_is_a_clear_error() {
 
 #[test]
 fn template_syntax_errors_are_reported() {
-    let tpl = crate::support::repo().join("templates");
+    let tpl = repo().join("templates");
     let text = TempConfig::shipped_text().replace(
         &format!("templates_dir = {tpl:?}"),
         "templates_dir = \"tpl\"",
@@ -209,11 +206,7 @@ fn a_claim_shorter_than_a_send_names_file_line_and_minimum() {
         "max_attempts = 10\nclaim_seconds = 5\n[outbox.smtp]\nhost = \"mail.example\"\ntimeout_seconds = 40",
     )
     .replace("transport = \"file\"", "transport = \"smtp\"");
-    let line = text
-        .lines()
-        .position(|l| l.starts_with("claim_seconds"))
-        .expect("line")
-        + 1;
+    let line = line_of(&text, "claim_seconds");
     let t = TempConfig::new(&text, &[]);
     let (code, out) = check(&t);
     assert_eq!(code, 1, "{out}");

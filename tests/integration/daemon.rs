@@ -4,218 +4,18 @@
 //! processed folder — and all of it survives server restarts, SIGKILL and UIDVALIDITY changes.
 //! Each test has Dovecot users of its own (d01…d40), so tests running at once never meet.
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use poststelle::store::Store;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::imap::{append_all, count, messages, reset};
-use crate::store::TestDb;
-use crate::support::{TempConfig, mail, repo};
-
-pub(crate) fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "${var} is not set: run the tests with tests/run.sh, which starts Dovecot and OpenSMTPD"
-        )
-    })
-}
-
-pub(crate) fn port_of(addr: &str) -> u16 {
-    addr.rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {addr}"))
-}
-
-pub(crate) fn unique() -> String {
-    format!("{}", jiff::Timestamp::now().as_microsecond())
-}
-
-// ---------------------------------------------------------------------------------------------
-// IMAP from the test's side
-
-pub(crate) fn message_ids(raws: &[Vec<u8>]) -> Vec<String> {
-    raws.iter()
-        .filter_map(|r| poststelle::InboundMessage::parse(r).ok())
-        .filter_map(|m| m.message_id)
-        .collect()
-}
-
-fn requests(n: usize, from: &str, tag: &str) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            mail(
-                &[
-                    &format!("From: Erika Mustermann <{from}@example.test>"),
-                    &format!("Subject: Drucker im Bürgerbüro {i} streikt ({tag})"),
-                    &format!("Message-ID: <{tag}.{i}@example.test>"),
-                ],
-                "Guten Tag,\n\nder Drucker im Bürgerbüro druckt nicht mehr.\n\nGrüße",
-            )
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The daemon as a process
-
-pub(crate) struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    pub(crate) fn start(cfg: &TempConfig, name: &str) -> Daemon {
-        Self::start_with(cfg, name, &[])
-    }
-
-    pub(crate) fn start_with(cfg: &TempConfig, name: &str, envs: &[(&str, &str)]) -> Daemon {
-        let log = cfg.dir.path().join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
-            .arg("--config")
-            .arg(cfg.path())
-            .arg("run")
-            .env_remove("POSTSTELLE_CONFIG")
-            .env("RUST_LOG", "info")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start poststelle run");
-        Daemon { child, log }
-    }
-
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status (or `None` if it did not exit within `limit`).
-    pub(crate) fn term(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    /// SIGTERM; the daemon must exit 0 within the 10 s deadline (plus slack).
-    pub(crate) fn stop_ok(&mut self) {
-        let status = self.term(Duration::from_secs(12));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "exit 0 within the deadline: {status:?}\n{}",
-            self.log()
-        );
-    }
-
-    pub(crate) fn kill9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits for `cond`, failing the test with `what` after `limit`.
-pub(crate) async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-pub(crate) async fn scalar(store: &Store, sql: &'static str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(store.pool())
-        .await
-        .expect(sql)
-}
-
-/// The shipped configuration with the test's mailboxes instead of the default Maildir.
-pub(crate) fn config_text(mailboxes: &str, extra: &str) -> String {
-    let shipped = TempConfig::shipped_text();
-    let start = shipped.find("[[mailbox]]").expect("shipped [[mailbox]]");
-    let end = shipped[start..]
-        .find("[auto_reply]")
-        .map(|i| start + i)
-        .expect("[auto_reply] after the mailboxes");
-    let mut text = format!("{}{}", &shipped[..start], &shipped[end..]);
-    text = text.replace(
-        "rules_dir = \"rules\"",
-        &format!("rules_dir = {:?}", repo().join("rules")),
-    );
-    text = text.replace(
-        "auto_reply_limit_per_hour = 5",
-        "auto_reply_limit_per_hour = 100000",
-    );
-    format!("data_dir = \"data\"\n{text}\n{mailboxes}\n{extra}\n")
-}
-
-pub(crate) fn imap_mailbox(
-    name: &str,
-    addr: &str,
-    user: &str,
-    folder: &str,
-    extra: &str,
-) -> String {
-    format!(
-        "[[mailbox]]\nname = \"{name}\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\n\
-         tls = \"none\"\nusername = \"{user}@example.test\"\npassword = \"secret\"\n\
-         folder = \"{folder}\"\n{extra}\n",
-        port_of(addr)
-    )
-}
-
-pub(crate) async fn sqlite_of(cfg: &TempConfig) -> Store {
-    Store::open(&Store::default_url(&cfg.dir.path().join("data")))
-        .await
-        .expect("store")
-}
-
-/// One HTTP/1.0 GET; returns status code and body.
-async fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.expect("HTTP connect");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.expect("read");
-    let status = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use crate::support::bin::poststelle;
+use crate::support::config::{TempConfig, config_text, imap_mailbox, one_mailbox};
+use crate::support::daemon::{Daemon, env, free_port, http_get, port_of, sqlite_of, unique, until};
+use crate::support::db::{TestDb, scalar};
+use crate::support::imap::{append_all, count, messages, reset};
+use crate::support::mail::{fresh_samples, message_ids, requests};
+use crate::support::repo;
 
 // ---------------------------------------------------------------------------------------------
 // End to end
@@ -358,19 +158,14 @@ async fn dovecot_restart_mid_run_loses_nothing() {
     let conf = env("POSTSTELLE_TEST_DOVECOT_FAULTS_CONF");
     let (user, tag) = ("d10", unique());
     reset(&imap, user).await;
-    let text = config_text(
-        // Moves of 15 over a second connection: committed messages wait unmoved while
-        // Dovecot restarts.
-        &imap_mailbox(
-            "faults",
-            &imap,
-            user,
-            "INBOX",
-            "batch_size = 5\nmove_batch_size = 15",
-        ),
-        "",
+    // Moves of 15 over a second connection: committed messages wait unmoved while Dovecot
+    // restarts.
+    let cfg = one_mailbox(
+        "faults",
+        &imap,
+        user,
+        "batch_size = 5\nmove_batch_size = 15",
     );
-    let cfg = TempConfig::new(&text, &[]);
     let mails = requests(150, "d11", &tag);
     append_all(&imap, user, "INBOX", &mails[..100]).await;
     let mut daemon = Daemon::start(&cfg, "run");
@@ -435,17 +230,7 @@ async fn sigkill_mid_batch_then_restart_files_each_once() {
     let imap = env("POSTSTELLE_TEST_IMAP");
     let (user, tag) = ("d12", unique());
     reset(&imap, user).await;
-    let text = config_text(
-        &imap_mailbox(
-            "kill",
-            &imap,
-            user,
-            "INBOX",
-            "batch_size = 20\nmove_batch_size = 50",
-        ),
-        "",
-    );
-    let cfg = TempConfig::new(&text, &[]);
+    let cfg = one_mailbox("kill", &imap, user, "batch_size = 20\nmove_batch_size = 50");
     append_all(&imap, user, "INBOX", &requests(300, "d13", &tag)).await;
     let mut daemon = Daemon::start(&cfg, "first");
     let store = sqlite_of(&cfg).await;
@@ -485,19 +270,14 @@ async fn uidvalidity_change_files_nothing_twice() {
     let conf = env("POSTSTELLE_TEST_DOVECOT_CONF");
     let (user, tag) = ("d14", unique());
     reset(&imap, user).await;
-    // "flag" leaves the mail in place, so the resync sees all of it again.
-    let text = config_text(
-        // Batches of 5 flagged 5 at a time over a second connection, beside the fetches.
-        &imap_mailbox(
-            "uv",
-            &imap,
-            user,
-            "INBOX",
-            "after = \"flag\"\nbatch_size = 5\nmove_batch_size = 5",
-        ),
-        "",
+    // "flag" leaves the mail in place, so the resync sees all of it again; batches of 5
+    // flagged 5 at a time over a second connection, beside the fetches.
+    let cfg = one_mailbox(
+        "uv",
+        &imap,
+        user,
+        "after = \"flag\"\nbatch_size = 5\nmove_batch_size = 5",
     );
-    let cfg = TempConfig::new(&text, &[]);
     let mails = requests(25, "d15", &tag);
     append_all(&imap, user, "INBOX", &mails[..20]).await;
     let mut daemon = Daemon::start(&cfg, "first");
@@ -570,8 +350,7 @@ async fn unparseable_mail_goes_to_the_quarantine_folder() {
     let imap = env("POSTSTELLE_TEST_IMAP");
     let (user, tag) = ("d16", unique());
     reset(&imap, user).await;
-    let text = config_text(&imap_mailbox("q", &imap, user, "INBOX", ""), "");
-    let cfg = TempConfig::new(&text, &[]);
+    let cfg = one_mailbox("q", &imap, user, "");
     let mut batch = vec![b"this is no mail at all, just a line of text\r\n".to_vec()];
     batch.extend(requests(1, "d17", &tag));
     append_all(&imap, user, "INBOX", &batch).await;
@@ -602,11 +381,7 @@ async fn idle_files_a_new_mail_within_two_seconds() {
     let imap = env("POSTSTELLE_TEST_IMAP");
     let (user, tag) = ("d18", unique());
     reset(&imap, user).await;
-    let text = config_text(
-        &imap_mailbox("idle", &imap, user, "INBOX", "poll_interval_seconds = 300"),
-        "",
-    );
-    let cfg = TempConfig::new(&text, &[]);
+    let cfg = one_mailbox("idle", &imap, user, "poll_interval_seconds = 300");
     let mails = requests(2, "d19", &tag);
     append_all(&imap, user, "INBOX", &mails[..1]).await;
     let mut daemon = Daemon::start(&cfg, "run");
@@ -658,11 +433,7 @@ async fn first_run_new_files_only_what_arrives_later() {
     let imap = env("POSTSTELLE_TEST_IMAP");
     let (user, tag) = ("d26", unique());
     reset(&imap, user).await;
-    let text = config_text(
-        &imap_mailbox("fr", &imap, user, "INBOX", "first_run = \"new\""),
-        "",
-    );
-    let cfg = TempConfig::new(&text, &[]);
+    let cfg = one_mailbox("fr", &imap, user, "first_run = \"new\"");
     let mails = requests(4, "d27", &tag);
     append_all(&imap, user, "INBOX", &mails[..3]).await;
     let mut daemon = Daemon::start(&cfg, "run");
@@ -743,11 +514,10 @@ async fn embedded_default_files_a_dropped_message() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     let log = dir.path().join("run.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_poststelle"))
+    let mut child = poststelle()
         .arg("--data-dir")
         .arg(&data)
         .arg("run")
-        .env_remove("POSTSTELLE_CONFIG")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
@@ -758,7 +528,7 @@ async fn embedded_default_files_a_dropped_message() {
         async move { ok }
     })
     .await;
-    let samples = crate::support::fresh_samples();
+    let samples = fresh_samples();
     std::fs::copy(samples.path().join("01-stoerung.eml"), new.join("1.eml")).expect("drop");
     let cur = data.join("inbox/cur/1.eml:2,S");
     until(Duration::from_secs(15), "filed into cur/", || {

@@ -6,17 +6,16 @@
 //! lease and the outgoing mail its dead sender had claimed.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use poststelle::store::Store;
-use sqlx::Row;
 
-use crate::daemon::{
-    Daemon, config_text, env, imap_mailbox, message_ids, scalar, sqlite_of, unique, until,
-};
-use crate::imap::{append_all, count, messages, reset};
-use crate::support::{TempConfig, mail};
+use crate::support::bin::{poststelle, stdout_of};
+use crate::support::config::{TempConfig, config_text, imap_mailbox};
+use crate::support::daemon::{Daemon, env, sqlite_of, unique, until};
+use crate::support::db::scalar;
+use crate::support::imap::{append_all, count, messages, reset};
+use crate::support::mail::{mail, message_ids};
 
 /// Requests, replies that reference them by In-Reply-To/References at distances that cross
 /// the batch boundaries, second replies that reference the first, out-of-office replies and
@@ -118,37 +117,79 @@ fn conversations(requests: usize, tag: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// What [`filed`] reads, column by name; text that is NULL reads as empty.
+#[derive(sqlx::FromRow)]
+struct RawRow {
+    message_id: Option<String>,
+    outcome: Option<String>,
+    reason: Option<String>,
+    number: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    number: Option<String>,
+    queue: Option<String>,
+    severity: i64,
+    state: Option<String>,
+    requester: Option<String>,
+    subject: Option<String>,
+    linked: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ArticleRow {
+    number: Option<String>,
+    kind: Option<String>,
+    message_id: Option<String>,
+    sender: Option<String>,
+    subject: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    number: Option<String>,
+    kind: Option<String>,
+    template: Option<String>,
+    recipient: Option<String>,
+    message_id: Option<String>,
+    in_reply_to: Option<String>,
+    refs: Option<String>,
+    subject: Option<String>,
+    auto_submitted: Option<String>,
+    state: Option<String>,
+}
+
+/// Every row a query returns, mapped by column name.
+async fn rows<T>(store: &Store, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .fetch_all(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// Everything filing decided, in the order it was filed, with ticket numbers and our own
 /// Message-IDs replaced by their ordinals (they differ between two stores) and delivery
 /// states reduced to whether a mail goes out at all.
 async fn filed(store: &Store) -> Vec<String> {
-    let pool = store.pool();
-    let rows = |sql: &'static str| async move {
-        sqlx::query(sql)
-            .fetch_all(pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    };
-    let text = |r: &sqlx::any::AnyRow, i: usize| -> String {
-        r.try_get::<Option<String>, _>(i)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-    };
+    let t = |v: Option<String>| v.unwrap_or_default();
+    let numbers: Vec<Option<String>> = sqlx::query_scalar("SELECT number FROM tickets ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("ticket numbers");
+    let ids: Vec<Option<String>> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("outbox Message-IDs");
     let mut names: Vec<(String, String)> = Vec::new();
-    for (n, r) in rows("SELECT number FROM tickets ORDER BY id")
-        .await
-        .iter()
-        .enumerate()
-    {
-        names.push((text(r, 0), format!("T{n}")));
+    for (n, number) in numbers.into_iter().enumerate() {
+        names.push((t(number), format!("T{n}")));
     }
-    for (n, r) in rows("SELECT message_id FROM outbox ORDER BY id")
-        .await
-        .iter()
-        .enumerate()
-    {
-        names.push((text(r, 0), format!("O{n}")));
+    for (n, id) in ids.into_iter().enumerate() {
+        names.push((t(id), format!("O{n}")));
     }
     // Longest first, so that no name is replaced inside a longer one.
     names.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
@@ -159,75 +200,76 @@ async fn filed(store: &Store) -> Vec<String> {
             .fold(s, |s, (from, to)| s.replace(from, to))
     };
     let mut out = Vec::new();
-    for r in rows(
+    let raws: Vec<RawRow> = rows(
+        store,
         "SELECT r.message_id, r.outcome, r.reason, t.number FROM raw_messages r \
          LEFT JOIN tickets t ON t.id = r.ticket_id ORDER BY r.id",
     )
-    .await
-    {
-        out.push(canon(format!(
-            "raw {} {} {} [{}]",
-            text(&r, 0),
-            text(&r, 1),
-            text(&r, 3),
-            text(&r, 2)
-        )));
+    .await;
+    for r in raws {
+        let (id, outcome, number, reason) =
+            (t(r.message_id), t(r.outcome), t(r.number), t(r.reason));
+        out.push(canon(format!("raw {id} {outcome} {number} [{reason}]")));
     }
-    for r in rows(
-        "SELECT t.number, t.queue, t.severity, t.state, t.requester, t.subject, l.number \
+    let tickets: Vec<TicketRow> = rows(
+        store,
+        "SELECT t.number, t.queue, t.severity, t.state, t.requester, t.subject, \
+         l.number AS linked \
          FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id ORDER BY t.id",
     )
-    .await
-    {
+    .await;
+    for r in tickets {
         out.push(canon(format!(
             "ticket {} {} {} {} {} {:?} linked={}",
-            text(&r, 0),
-            text(&r, 1),
-            r.try_get::<i64, _>(2).unwrap_or(-1),
-            text(&r, 3),
-            text(&r, 4),
-            text(&r, 5),
-            text(&r, 6)
+            t(r.number),
+            t(r.queue),
+            r.severity,
+            t(r.state),
+            t(r.requester),
+            t(r.subject),
+            t(r.linked)
         )));
     }
-    for r in rows(
+    let articles: Vec<ArticleRow> = rows(
+        store,
         "SELECT t.number, a.kind, a.message_id, a.sender, a.subject FROM articles a \
          JOIN tickets t ON t.id = a.ticket_id ORDER BY a.id",
     )
-    .await
-    {
+    .await;
+    for r in articles {
         out.push(canon(format!(
             "article {} {} {} {} {:?}",
-            text(&r, 0),
-            text(&r, 1),
-            text(&r, 2),
-            text(&r, 3),
-            text(&r, 4)
+            t(r.number),
+            t(r.kind),
+            t(r.message_id),
+            t(r.sender),
+            t(r.subject)
         )));
     }
-    for r in rows(
+    let outbox: Vec<OutboxRow> = rows(
+        store,
         "SELECT t.number, o.kind, o.template, o.recipient, o.message_id, o.in_reply_to, \
          o.refs, o.subject, o.auto_submitted, o.state FROM outbox o \
          LEFT JOIN tickets t ON t.id = o.ticket_id ORDER BY o.id",
     )
-    .await
-    {
-        let goes_out = if text(&r, 9) == "suppressed" {
+    .await;
+    for r in outbox {
+        let goes_out = if t(r.state) == "suppressed" {
             "suppressed"
         } else {
             "goes out"
         };
         out.push(canon(format!(
             "outbox {} {} {} {} {} irt={} refs={} {:?} {} {goes_out}",
-            text(&r, 0),
-            text(&r, 1),
-            text(&r, 2),
-            text(&r, 3),
-            text(&r, 4),
-            text(&r, 5),
-            text(&r, 6),
-            text(&r, 7),
-            text(&r, 8)
+            t(r.number),
+            t(r.kind),
+            t(r.template),
+            t(r.recipient),
+            t(r.message_id),
+            t(r.in_reply_to),
+            t(r.refs),
+            t(r.subject),
+            t(r.auto_submitted)
         )));
     }
     out
@@ -244,22 +286,14 @@ async fn ingested(cfg: &TempConfig, mails: &[Vec<u8>]) -> Vec<String> {
         paths.push(p);
     }
     let data = cfg.dir.path().join("reference");
-    let out = Command::new(env!("CARGO_BIN_EXE_poststelle"))
-        .arg("--config")
-        .arg(cfg.path())
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("ingest")
-        .arg("--batch")
-        .arg("1")
-        .args(&paths)
-        .env_remove("POSTSTELLE_CONFIG")
-        .output()
-        .expect("poststelle ingest");
-    assert!(
-        out.status.success(),
-        "ingest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    stdout_of(
+        poststelle()
+            .arg("--config")
+            .arg(cfg.path())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["ingest", "--batch", "1"])
+            .args(&paths),
     );
     let store = Store::open(&Store::default_url(&data))
         .await

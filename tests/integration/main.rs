@@ -4,7 +4,6 @@ mod config_check;
 mod corpus;
 mod daemon;
 mod filing_order;
-mod imap;
 mod nutzerkonto;
 mod rules;
 mod sla;

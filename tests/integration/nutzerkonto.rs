@@ -3,7 +3,8 @@
 use poststelle::classify::Action;
 use poststelle::classify::nutzerkonto::Efa;
 
-use crate::support::{TempConfig, classify_default, classify_with, mail, mail_with_raw_subject};
+use crate::support::config::TempConfig;
+use crate::support::mail::{classify_default, classify_with, mail, mail_with_raw_subject};
 
 fn nk(subject: &[u8]) -> Option<(String, String, String)> {
     classify_default(&mail_with_raw_subject(subject))
@@ -217,15 +218,7 @@ fn contact_list_from_a_german_spreadsheet_csv() {
                Hundesteuer;Hundesteuer, Hundemarke;ressort-inneres;Frau Müller;hund@innen.hessen.example;0611 1;EfA-Outbound\r\n\
                Führerschein;Führerschein|Fahrerlaubnis;ressort-wirtschaft;Herr Groß;;;\r\n";
     let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(csv);
-    let cfg = TempConfig::shipped_text().replace(
-        &format!(
-            "contacts = {:?}",
-            crate::support::repo().join("contacts/hessen.toml")
-        ),
-        "contacts = \"kontakte.csv\"",
-    );
-    let t = TempConfig::new(&cfg, &[]);
-    t.write("kontakte.csv", &bytes);
+    let t = TempConfig::with_contacts("kontakte.csv", &bytes);
     let cfg = t.load();
     assert_eq!(cfg.contacts.services.len(), 2);
 
@@ -257,15 +250,7 @@ name = "Kfz-Zulassung"
 keywords = ["Kfz-Zulassung"]
 ressort = "ressort-wirtschaft"
 "#;
-    let cfg = TempConfig::shipped_text().replace(
-        &format!(
-            "contacts = {:?}",
-            crate::support::repo().join("contacts/hessen.toml")
-        ),
-        "contacts = \"kontakte.toml\"",
-    );
-    let t = TempConfig::new(&cfg, &[]);
-    t.write("kontakte.toml", contacts.as_bytes());
+    let t = TempConfig::with_contacts("kontakte.toml", contacts.as_bytes());
     let cfg = t.load();
     let d = classify_with(&cfg, &mail(&["Subject: HE_KFZ Zulassung_NKB"], "x")).1;
     assert_eq!(d.queue, "ressort-wirtschaft");

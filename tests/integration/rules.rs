@@ -3,7 +3,8 @@
 use poststelle::classify::{Action, explain};
 use poststelle::config::Config;
 
-use crate::support::{TempConfig, classify_default, classify_with, mail};
+use crate::support::config::TempConfig;
+use crate::support::mail::{classify_default, classify_with, mail};
 
 fn config_with_rules(rules: &[(&str, &str)]) -> (TempConfig, Config) {
     let t = TempConfig::new(&TempConfig::shipped_text(), rules);

@@ -11,7 +11,7 @@ use poststelle::sla::{Calendar, Calendars, Class, Deadline, deadline};
 use poststelle::time::berlin;
 use proptest::prelude::*;
 
-use crate::support::TempConfig;
+use crate::support::config::TempConfig;
 
 fn builtin(name: &str) -> std::sync::Arc<Calendar> {
     Calendars::builtin()

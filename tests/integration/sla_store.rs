@@ -9,10 +9,12 @@ use poststelle::sla::{Class, deadline};
 use poststelle::store::Store;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
 use poststelle::ticket::ops;
-use sqlx::Row;
 
-use crate::store::{TestDb, both};
-use crate::support::{DEFAULT, mail};
+use crate::support::bin;
+use crate::support::config::{DEFAULT, TempConfig};
+use crate::support::db::{TestDb, both, scalar_text};
+use crate::support::mail::mail;
+use crate::support::tickets::{add_note, file, new_number, set, set_severity};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("RFC 3339")
@@ -25,28 +27,24 @@ const STAFF: &str = "servicedesk@kommunal-it.example";
 async fn file_at(store: &Store, at: Timestamp, id: &str, from: &str, subject: &str) -> Outcome {
     let mut ing = Ingestor::new(store, &DEFAULT);
     ing.clock = Some(at);
-    let raw = mail(
-        &[
-            &format!("From: {from}"),
-            &format!("Subject: {subject}"),
-            &format!("Message-ID: <{id}>"),
-        ],
-        "Guten Tag,\r\nder Drucker im Bürgerbüro druckt nicht.\r\n",
-    );
-    ing.ingest(&raw, SourceKey::file(id)).await.expect("ingest")
+    file(&ing, from, subject, id, id).await
 }
 
 async fn open_at(store: &Store, at: Timestamp, id: &str) -> String {
-    match file_at(store, at, id, "erika@example.org", "Drucker defekt").await {
-        Outcome::NewTicket { number, .. } => number,
-        other => panic!("expected a new ticket, got {other:?}"),
-    }
+    new_number(&file_at(store, at, id, "erika@example.org", "Drucker defekt").await)
 }
 
-async fn set(store: &Store, number: &str, change: ops::Change<'_>) {
-    ops::set_ticket(store, &DEFAULT, number, change)
-        .await
-        .expect("set");
+/// A ticket's reaction clock, as stored.
+#[derive(sqlx::FromRow)]
+struct ClockRow {
+    severity: i64,
+    received_at: i64,
+    due_at: i64,
+    warn_at: i64,
+    reacted_at: Option<i64>,
+    met: Option<i64>,
+    service_used: Option<i64>,
+    reacted_by: Option<String>,
 }
 
 struct Clocks {
@@ -61,10 +59,8 @@ struct Clocks {
 }
 
 async fn clocks(store: &Store, number: &str) -> Clocks {
-    let r = sqlx::query(
-        "SELECT s.severity, s.received_at, s.due_at, s.warn_at, s.reacted_at, s.met, \
-         s.service_used, s.reacted_by FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
-         WHERE t.number = $1",
+    let r: ClockRow = sqlx::query_as(
+        "SELECT s.* FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id WHERE t.number = $1",
     )
     .bind(number)
     .fetch_one(store.pool())
@@ -72,25 +68,22 @@ async fn clocks(store: &Store, number: &str) -> Clocks {
     .expect("ticket_sla row");
     let t = |v: i64| Timestamp::from_microsecond(v).expect("instant");
     Clocks {
-        severity: r.get(0),
-        received: t(r.get(1)),
-        due: t(r.get(2)),
-        warn: t(r.get(3)),
-        reacted: r.get::<Option<i64>, _>(4).map(t),
-        met: r.get(5),
-        used: r.get::<Option<i64>, _>(6).map(SignedDuration::from_micros),
-        by: r.get(7),
+        severity: r.severity,
+        received: t(r.received_at),
+        due: t(r.due_at),
+        warn: t(r.warn_at),
+        reacted: r.reacted_at.map(t),
+        met: r.met,
+        used: r.service_used.map(SignedDuration::from_micros),
+        by: r.reacted_by,
     }
 }
 
 async fn escalations(store: &Store) -> Vec<(String, String)> {
-    sqlx::query("SELECT recipient, template FROM outbox WHERE kind = 'escalation' ORDER BY id")
+    sqlx::query_as("SELECT recipient, template FROM outbox WHERE kind = 'escalation' ORDER BY id")
         .fetch_all(store.pool())
         .await
         .expect("rows")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
 }
 
 fn hessen() -> Arc<poststelle::sla::Calendar> {
@@ -117,16 +110,7 @@ async fn the_clock_starts_with_the_ticket_and_follows_its_class(db: &TestDb) {
     assert!(c.reacted.is_none());
 
     // Class 1 from the original receipt: MISSION §3's second example.
-    set(
-        &db.store,
-        &number,
-        ops::Change {
-            severity: Some(1),
-            actor: "leitstelle",
-            ..Default::default()
-        },
-    )
-    .await;
+    set_severity(&db.store, &number, 1).await;
     let c = clocks(&db.store, &number).await;
     assert_eq!(c.severity, 1);
     assert_eq!(c.received, received);
@@ -170,16 +154,7 @@ async fn the_first_staff_reaction_is_recorded_once(db: &TestDb) {
     assert_eq!(shown.service_used_minutes, Some(30));
 
     // A later note is no first reaction.
-    set(
-        &db.store,
-        &number,
-        ops::Change {
-            note: Some("Techniker informiert"),
-            actor: "jan",
-            ..Default::default()
-        },
-    )
-    .await;
+    add_note(&db.store, &number, "jan", "Techniker informiert").await;
     assert_eq!(clocks(&db.store, &number).await.reacted, Some(answered));
 
     // The requester writing again is no reaction either.
@@ -218,16 +193,7 @@ both!(each_notice_is_written_exactly_once);
 async fn each_notice_is_written_exactly_once(db: &TestDb) {
     let received = ts("2026-11-25T10:00:00+01:00");
     let number = open_at(&db.store, received, "e1@example.org").await;
-    set(
-        &db.store,
-        &number,
-        ops::Change {
-            severity: Some(1),
-            actor: "leitstelle",
-            ..Default::default()
-        },
-    )
-    .await;
+    set_severity(&db.store, &number, 1).await;
     assert_eq!(
         escalation::next_due(&db.store).await.expect("next"),
         Some(ts("2026-11-25T11:30:00+01:00"))
@@ -270,11 +236,11 @@ async fn each_notice_is_written_exactly_once(db: &TestDb) {
             (ESCALATION.to_string(), "sla-fristverletzung".to_string()),
         ]
     );
-    let subject: String =
-        sqlx::query_scalar("SELECT subject FROM outbox WHERE template = 'sla-fristverletzung'")
-            .fetch_one(db.store.pool())
-            .await
-            .expect("subject");
+    let subject = scalar_text(
+        &db.store,
+        "SELECT subject FROM outbox WHERE template = 'sla-fristverletzung'",
+    )
+    .await;
     assert!(
         subject.starts_with(&format!(
             "[Ticket#{number}] Reaktionsfrist überschritten (Klasse 1)"
@@ -284,16 +250,7 @@ async fn each_notice_is_written_exactly_once(db: &TestDb) {
 
     // A reaction in time stops the clock: no notice for a second ticket.
     let quiet = open_at(&db.store, received, "e2@example.org").await;
-    set(
-        &db.store,
-        &quiet,
-        ops::Change {
-            note: Some("übernommen"),
-            actor: "jan",
-            ..Default::default()
-        },
-    )
-    .await;
+    add_note(&db.store, &quiet, "jan", "übernommen").await;
     assert!(
         at("2026-11-30T12:00:00+01:00")
             .await
@@ -315,16 +272,7 @@ both!(a_restart_after_the_deadline_sends_the_breach_once);
 async fn a_restart_after_the_deadline_sends_the_breach_once(db: &TestDb) {
     // Opened Friday 13:00 as class 1; the daemon was down from then until Monday.
     let number = open_at(&db.store, ts("2026-11-27T13:00:00+01:00"), "d1@example.org").await;
-    set(
-        &db.store,
-        &number,
-        ops::Change {
-            severity: Some(1),
-            actor: "leitstelle",
-            ..Default::default()
-        },
-    )
-    .await;
+    set_severity(&db.store, &number, 1).await;
     assert_eq!(
         clocks(&db.store, &number).await.due,
         ts("2026-11-27T15:00:00+01:00")
@@ -372,16 +320,7 @@ async fn a_restart_after_the_deadline_sends_the_breach_once(db: &TestDb) {
 /// A class-1 incident of the `support` queue, received at `received` and closed at `closed`.
 async fn incident(store: &Store, id: &str, received: &str, closed: &str) -> String {
     let number = open_at(store, ts(received), id).await;
-    set(
-        store,
-        &number,
-        ops::Change {
-            severity: Some(1),
-            actor: "leitstelle",
-            ..Default::default()
-        },
-    )
-    .await;
+    set_severity(store, &number, 1).await;
     // Restoration at a chosen instant (`tickets set` would close it at the real now).
     sqlx::query("UPDATE tickets SET state = 'closed', closed_at = $1 WHERE number = $2")
         .bind(ts(closed).as_microsecond())
@@ -445,33 +384,10 @@ async fn sla_report_and_escalate_on_the_command_line() {
     // A class-2 ticket from January, never answered: its breach is due (and, not being an
     // outage, it does not count against availability).
     let stale = open_at(&store, ts("2026-01-05T10:00:00+01:00"), "cli2@example.org").await;
-    set(
-        &store,
-        &stale,
-        ops::Change {
-            severity: Some(2),
-            actor: "leitstelle",
-            ..Default::default()
-        },
-    )
-    .await;
+    set_severity(&store, &stale, 2).await;
     store.close().await;
 
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_poststelle"))
-            .env_remove("POSTSTELLE_CONFIG")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| bin::run(dir.path(), args);
     let base = [
         "sla",
         "report",
@@ -530,12 +446,12 @@ async fn sla_report_and_escalate_on_the_command_line() {
 both!(notices_go_one_level_up);
 async fn notices_go_one_level_up(db: &TestDb) {
     // 1st level (support) escalates to the 2nd level's queue (betrieb), not to an address.
-    let text = crate::support::TempConfig::shipped_text().replacen(
+    let text = TempConfig::shipped_text().replacen(
         "escalation = \"servicedesk-leitung@kommunal-it.example\"",
         "escalate_to = \"betrieb\"",
         1,
     );
-    let t = crate::support::TempConfig::new(&text, &[]);
+    let t = TempConfig::new(&text, &[]);
     let cfg = t.load();
     let mut ing = Ingestor::new(&db.store, &cfg);
     ing.clock = Some(ts("2026-11-25T10:00:00+01:00"));

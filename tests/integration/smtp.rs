@@ -5,23 +5,19 @@ use std::time::Duration;
 
 use poststelle::outbox::sender::{Mailer, Sender};
 use poststelle::store::Store;
-use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
+use poststelle::ticket::ingest::{Ingestor, SourceKey};
 use poststelle::ticket::ops;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{TempConfig, mail};
-
-fn server(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "${var} is not set: run the tests with tests/run.sh, which starts Dovecot and OpenSMTPD"
-        )
-    })
-}
+use crate::support::config::TempConfig;
+use crate::support::daemon::{env, free_port, unique};
+use crate::support::imap::messages;
+use crate::support::mail::mail;
+use crate::support::tickets::new_number;
 
 /// Every message in a user's INBOX, read over IMAP.
 async fn inbox(user: &str) -> Vec<Vec<u8>> {
-    crate::imap::messages(&server("POSTSTELLE_TEST_IMAP"), user, "INBOX").await
+    messages(&env("POSTSTELLE_TEST_IMAP"), user, "INBOX").await
 }
 
 /// A TCP forwarder to the SMTP server that the test switches on when it wants the "server" up.
@@ -48,14 +44,24 @@ async fn with_message_id(user: &str, id: &str) -> Vec<poststelle::InboundMessage
         .collect()
 }
 
+/// [`with_message_id`] once the mail has arrived: delivery through OpenSMTPD and LMTP takes a
+/// moment (up to 50 looks, 100 ms apart).
+async fn delivered(user: &str, id: &str) -> Vec<poststelle::InboundMessage> {
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        got = with_message_id(user, id).await;
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    got
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_down_then_up_delivers_each_mail_once() {
     // A port that refuses connections until the forwarder listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let text = TempConfig::shipped_text()
         .replace("transport = \"file\"", "transport = \"smtp\"")
         .replace(
@@ -75,7 +81,7 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
         .await
         .expect("store");
     let ingest = Ingestor::new(&store, &cfg);
-    let unique = format!("{}", jiff::Timestamp::now().as_microsecond());
+    let unique = unique();
     let request = mail(
         &[
             "From: Erika Mustermann <erika@example.test>",
@@ -84,14 +90,12 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
         ],
         "Grüße aus Kassel",
     );
-    let number = match ingest
-        .ingest(&request, SourceKey::file(&unique))
-        .await
-        .expect("ingest")
-    {
-        Outcome::NewTicket { number, .. } => number,
-        other => panic!("{other:?}"),
-    };
+    let number = new_number(
+        &ingest
+            .ingest(&request, SourceKey::file(&unique))
+            .await
+            .expect("ingest"),
+    );
 
     let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
     let sender = Sender {
@@ -108,7 +112,7 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("forwarder");
-    tokio::spawn(forward_when_up(listener, server("POSTSTELLE_TEST_SMTP")));
+    tokio::spawn(forward_when_up(listener, env("POSTSTELLE_TEST_SMTP")));
     for row in ops::list_outbox(&store, Some("temporary_failure"), None)
         .await
         .expect("list")
@@ -138,15 +142,7 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
         .find(|r| r.kind == "staff_copy")
         .expect("copy row");
 
-    // Delivery through OpenSMTPD and LMTP takes a moment.
-    let mut got = Vec::new();
-    for _ in 0..50 {
-        got = with_message_id("erika", &ack.message_id).await;
-        if !got.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let got = delivered("erika", &ack.message_id).await;
     assert_eq!(got.len(), 1, "the acknowledgement arrived once");
     let m = &got[0];
     assert_eq!(
@@ -157,14 +153,7 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
     assert_eq!(m.in_reply_to, vec![format!("{unique}@example.test")]);
     assert!(m.body.contains(&number));
 
-    let mut staff = Vec::new();
-    for _ in 0..50 {
-        staff = with_message_id("staff", &copy.message_id).await;
-        if !staff.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let staff = delivered("staff", &copy.message_id).await;
     assert_eq!(staff.len(), 1, "the staff copy arrived once");
     assert_eq!(staff[0].attachments.len(), 1, "with the original attached");
     store.close().await;

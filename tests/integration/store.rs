@@ -1,142 +1,26 @@
 //! Tickets and the outbox on real databases: every test runs on SQLite (a file) and on
 //! PostgreSQL (its own database on 127.0.0.1:5432, or $POSTSTELLE_TEST_PG). When PostgreSQL is
 //! unreachable these tests fail; they never skip.
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use jiff::{Timestamp, ToSpan};
 use poststelle::config::Config;
 use poststelle::store::Store;
 use poststelle::store::raw::RawOutcome;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
 use poststelle::ticket::ops;
-use sqlx::Row;
 
-use crate::support::{DEFAULT, corpus, mail};
-
-/// A store for one test, dropped (PostgreSQL database included) at the end.
-pub struct TestDb {
-    pub store: Store,
-    /// Where the store is, for more stores on the same database (other "processes").
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
-}
-
-fn admin_url() -> String {
-    std::env::var("POSTSTELLE_TEST_PG")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl TestDb {
-    pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("tmp");
-        let url = Store::default_url(dir.path());
-        let store = Store::open(&url).await.expect("sqlite store");
-        TestDb {
-            store,
-            url,
-            _dir: Some(dir),
-            pg_name: None,
-        }
-    }
-
-    pub async fn postgres() -> TestDb {
-        let name = format!(
-            "poststelle_t{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            Timestamp::now().as_millisecond()
-        );
-        let admin = admin_url();
-        sqlx::any::install_default_drivers();
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for these tests: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        let url = match admin.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("bad admin URL {admin}"),
-        };
-        let store = Store::open(&url).await.expect("postgres store");
-        TestDb {
-            store,
-            url,
-            _dir: None,
-            pg_name: Some(name),
-        }
-    }
-
-    /// The database URL, for a daemon started as a process of its own.
-    pub fn url(&self) -> String {
-        match &self.pg_name {
-            Some(name) => match admin_url().rsplit_once('/') {
-                Some((base, _)) => format!("{base}/{name}"),
-                None => admin_url(),
-            },
-            None => Store::default_url(
-                self._dir
-                    .as_ref()
-                    .map(|d| d.path())
-                    .unwrap_or(std::path::Path::new(".")),
-            ),
-        }
-    }
-
-    pub async fn finish(self) {
-        self.store.close().await;
-        if let Some(name) = self.pg_name {
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url())
-                .await
-                .expect("admin");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
-
-/// Runs the test function of that name on both backends.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = TestDb::sqlite().await;
-                super::$name(&db).await;
-                db.finish().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let db = TestDb::postgres().await;
-                super::$name(&db).await;
-                db.finish().await;
-            }
-        }
-    };
-}
-pub(crate) use both;
+use crate::support::config::{DEFAULT, TempConfig};
+use crate::support::corpus;
+use crate::support::daemon::free_port;
+use crate::support::db::{TestDb, both, scalar, scalar_text};
+use crate::support::mail::{mail, request};
+use crate::support::tickets::{close, file, new_number, open_ticket};
 
 fn cfg() -> &'static Config {
     &DEFAULT
 }
 
-async fn count(db: &TestDb, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(db.store.pool())
-        .await
-        .expect("count")
-}
-
 async fn outbox_rows(db: &TestDb, number: &str) -> Vec<(String, String, String)> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT o.kind, o.recipient, o.state FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
          WHERE t.number = $1 ORDER BY o.id",
     )
@@ -144,9 +28,6 @@ async fn outbox_rows(db: &TestDb, number: &str) -> Vec<(String, String, String)>
     .fetch_all(db.store.pool())
     .await
     .expect("rows")
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2)))
-    .collect()
 }
 
 async fn ack_message_id(db: &TestDb, number: &str) -> String {
@@ -160,39 +41,15 @@ async fn ack_message_id(db: &TestDb, number: &str) -> String {
     .expect("ack")
 }
 
-fn new_number(o: &Outcome) -> String {
-    match o {
-        Outcome::NewTicket { number, .. } => number.clone(),
-        other => panic!("expected a new ticket, got {other:?}"),
-    }
-}
-
-fn request(from: &str, subject: &str, id: &str) -> Vec<u8> {
-    mail(
-        &[
-            &format!("From: {from}"),
-            &format!("Subject: {subject}"),
-            &format!("Message-ID: <{id}>"),
-        ],
-        "Guten Tag,\r\nder Drucker im Bürgerbüro druckt nicht.\r\n",
-    )
-}
-
 both!(new_ticket_acknowledgement_and_staff_copy);
 async fn new_ticket_acknowledgement_and_staff_copy(db: &TestDb) {
-    let ing = Ingestor::new(&db.store, cfg());
-    let o = ing
-        .ingest(
-            &request(
-                "Erika <erika@example.org>",
-                "Drucker defekt",
-                "r1@example.org",
-            ),
-            SourceKey::file("r1"),
-        )
-        .await
-        .expect("ingest");
-    let number = new_number(&o);
+    let number = open_ticket(
+        &db.store,
+        "Erika <erika@example.org>",
+        "Drucker defekt",
+        "r1",
+    )
+    .await;
     assert_eq!(number.len(), 16, "{number}");
     assert!(number[8..].starts_with("10"), "instance id 10: {number}");
     assert_eq!(
@@ -215,11 +72,11 @@ async fn new_ticket_acknowledgement_and_staff_copy(db: &TestDb) {
     assert_eq!(t.summary.state, "new");
     assert_eq!(t.summary.requester, "erika@example.org");
     assert!(t.audit.iter().any(|a| a.event == "ticket_created"));
-    let subject: String =
-        sqlx::query_scalar("SELECT subject FROM outbox WHERE kind = 'acknowledgement'")
-            .fetch_one(db.store.pool())
-            .await
-            .expect("subject");
+    let subject = scalar_text(
+        &db.store,
+        "SELECT subject FROM outbox WHERE kind = 'acknowledgement'",
+    )
+    .await;
     assert_eq!(
         subject,
         format!("[Ticket#{number}] Eingangsbestätigung: Drucker defekt")
@@ -252,9 +109,12 @@ async fn the_same_message_twice_changes_nothing(db: &TestDb) {
         .await
         .expect("ingest");
     assert!(matches!(moved, Outcome::Duplicate { .. }), "{moved:?}");
-    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 1);
-    assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, 2);
-    assert_eq!(count(db, "SELECT COUNT(*) FROM raw_messages").await, 1);
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 1);
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM outbox").await, 2);
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM raw_messages").await,
+        1
+    );
 }
 
 both!(the_corpus_twice_gives_the_same_tickets_as_once);
@@ -291,7 +151,7 @@ async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
     let once = ops::list_tickets(&db.store, None, None)
         .await
         .expect("list");
-    let outbox_once = count(db, "SELECT COUNT(*) FROM outbox").await;
+    let outbox_once = scalar(&db.store, "SELECT COUNT(*) FROM outbox").await;
     assert!(!once.is_empty());
     for (raw, key) in &raws {
         let o = ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
@@ -309,11 +169,14 @@ async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
             .map(|t| (&t.number, t.articles))
             .collect::<Vec<_>>()
     );
-    assert_eq!(count(db, "SELECT COUNT(*) FROM outbox").await, outbox_once);
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM outbox").await,
+        outbox_once
+    );
     // No bounce or automatic reply of the corpus opened a ticket (but the one challenge-response
     // mail that carries no machine signal at all, see corpus.rs).
-    let machine_tickets = count(
-        db,
+    let machine_tickets = scalar(
+        &db.store,
         "SELECT COUNT(*) FROM raw_messages r JOIN tickets t ON t.id = r.ticket_id \
          WHERE (r.source_key LIKE '%bounces%' OR r.source_key LIKE '%autoreplies%') \
          AND r.source_key NOT LIKE '%bluebottle%'",
@@ -325,26 +188,18 @@ async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
 both!(threading_by_tag_by_references_and_outlook_chains);
 async fn threading_by_tag_by_references_and_outlook_chains(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
-    let first = ing
-        .ingest(
-            &request("erika@example.org", "VPN geht nicht", "t1@example.org"),
-            SourceKey::file("t1"),
-        )
-        .await
-        .expect("ingest");
-    let number = new_number(&first);
+    let number = open_ticket(&db.store, "erika@example.org", "VPN geht nicht", "t1").await;
     let ack = ack_message_id(db, &number).await;
 
     // (a) The tag, behind an Outlook chain, without any reference header.
-    let tagged = request(
+    let o = file(
+        &ing,
         "erika@example.org",
         &format!("AW: WG: AW: [Ticket#{number}] VPN geht nicht"),
         "t2@example.org",
-    );
-    let o = ing
-        .ingest(&tagged, SourceKey::file("t2"))
-        .await
-        .expect("ingest");
+        "t2",
+    )
+    .await;
     assert_eq!(
         o,
         Outcome::FollowUp {
@@ -388,28 +243,22 @@ async fn threading_by_tag_by_references_and_outlook_chains(db: &TestDb) {
 both!(foreign_references_open_a_linked_ticket);
 async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
-    let first = ing
-        .ingest(
-            &request(
-                "erika@example.org",
-                "Passwort zurücksetzen",
-                "f1@example.org",
-            ),
-            SourceKey::file("f1"),
-        )
-        .await
-        .expect("ingest");
-    let number = new_number(&first);
+    let number = open_ticket(
+        &db.store,
+        "erika@example.org",
+        "Passwort zurücksetzen",
+        "f1",
+    )
+    .await;
     // Someone else forwards the thread (WG:) or quotes the number: never onto Erika's ticket.
-    let foreign = request(
+    let o = file(
+        &ing,
         "max@andere-gemeinde.example",
         &format!("WG: [Ticket#{number}] Passwort zurücksetzen"),
         "f2@example.org",
-    );
-    let o = ing
-        .ingest(&foreign, SourceKey::file("f2"))
-        .await
-        .expect("ingest");
+        "f2",
+    )
+    .await;
     match o {
         Outcome::NewTicket { linked_to, .. } => {
             assert_eq!(linked_to.as_deref(), Some(number.as_str()))
@@ -417,15 +266,14 @@ async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
         other => panic!("{other:?}"),
     }
     // The queue's staff address is a participant.
-    let staff = request(
+    let o = file(
+        &ing,
         "servicedesk@kommunal-it.example",
         &format!("Re: [Ticket#{number}] Passwort"),
         "f3@example.org",
-    );
-    let o = ing
-        .ingest(&staff, SourceKey::file("f3"))
-        .await
-        .expect("ingest");
+        "f3",
+    )
+    .await;
     assert_eq!(
         o,
         Outcome::FollowUp {
@@ -448,15 +296,15 @@ async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
             .await
             .expect("ingest"),
     );
-    let cc_reply = request(
-        "bernd@example.org",
-        &format!("AW: [Ticket#{n2}] Zugang"),
-        "f5@example.org",
-    );
     assert_eq!(
-        ing.ingest(&cc_reply, SourceKey::file("f5"))
-            .await
-            .expect("ingest"),
+        file(
+            &ing,
+            "bernd@example.org",
+            &format!("AW: [Ticket#{n2}] Zugang"),
+            "f5@example.org",
+            "f5",
+        )
+        .await,
         Outcome::FollowUp {
             number: n2,
             reopened: false
@@ -467,39 +315,12 @@ async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
 both!(reopen_within_the_window_and_link_after_it);
 async fn reopen_within_the_window_and_link_after_it(db: &TestDb) {
     let mut ing = Ingestor::new(&db.store, cfg());
-    let number = new_number(
-        &ing.ingest(
-            &request("erika@example.org", "Scanner", "o1@example.org"),
-            SourceKey::file("o1"),
-        )
-        .await
-        .expect("ingest"),
-    );
-    ops::set_ticket(
-        &db.store,
-        cfg(),
-        &number,
-        ops::Change {
-            state: Some("closed"),
-            actor: "test",
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("close");
+    let number = open_ticket(&db.store, "erika@example.org", "Scanner", "o1").await;
+    close(&db.store, &number).await;
 
     ing.clock = Some(Timestamp::now() + 72.hours());
-    let o = ing
-        .ingest(
-            &request(
-                "erika@example.org",
-                &format!("Re: [Ticket#{number}] Scanner"),
-                "o2@example.org",
-            ),
-            SourceKey::file("o2"),
-        )
-        .await
-        .expect("ingest");
+    let reply = format!("Re: [Ticket#{number}] Scanner");
+    let o = file(&ing, "erika@example.org", &reply, "o2@example.org", "o2").await;
     assert_eq!(
         o,
         Outcome::FollowUp {
@@ -510,30 +331,9 @@ async fn reopen_within_the_window_and_link_after_it(db: &TestDb) {
     let t = ops::show_ticket(&db.store, &number).await.expect("show");
     assert_eq!(t.summary.state, "open");
 
-    ops::set_ticket(
-        &db.store,
-        cfg(),
-        &number,
-        ops::Change {
-            state: Some("closed"),
-            actor: "test",
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("close");
+    close(&db.store, &number).await;
     ing.clock = Some(Timestamp::now() + (15 * 24).hours());
-    let o = ing
-        .ingest(
-            &request(
-                "erika@example.org",
-                &format!("Re: [Ticket#{number}] Scanner"),
-                "o3@example.org",
-            ),
-            SourceKey::file("o3"),
-        )
-        .await
-        .expect("ingest");
+    let o = file(&ing, "erika@example.org", &reply, "o3@example.org", "o3").await;
     match o {
         Outcome::NewTicket { linked_to, .. } => {
             assert_eq!(linked_to.as_deref(), Some(number.as_str()))
@@ -545,16 +345,9 @@ async fn reopen_within_the_window_and_link_after_it(db: &TestDb) {
 both!(an_auto_reply_to_our_acknowledgement_becomes_a_note);
 async fn an_auto_reply_to_our_acknowledgement_becomes_a_note(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
-    let number = new_number(
-        &ing.ingest(
-            &request("erika@example.org", "Drucker", "a1@example.org"),
-            SourceKey::file("a1"),
-        )
-        .await
-        .expect("ingest"),
-    );
+    let number = open_ticket(&db.store, "erika@example.org", "Drucker", "a1").await;
     let ack = ack_message_id(db, &number).await;
-    let before = count(db, "SELECT COUNT(*) FROM outbox").await;
+    let before = scalar(&db.store, "SELECT COUNT(*) FROM outbox").await;
     let oof = mail(
         &[
             "From: erika@example.org",
@@ -578,7 +371,7 @@ async fn an_auto_reply_to_our_acknowledgement_becomes_a_note(db: &TestDb) {
         }
     );
     assert_eq!(
-        count(db, "SELECT COUNT(*) FROM outbox").await,
+        scalar(&db.store, "SELECT COUNT(*) FROM outbox").await,
         before,
         "a note triggers nothing"
     );
@@ -594,7 +387,7 @@ async fn an_auto_reply_to_our_acknowledgement_becomes_a_note(db: &TestDb) {
             .expect("ingest"),
         Outcome::Ignored { .. }
     ));
-    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 1);
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 1);
 }
 
 both!(poison_is_quarantined_and_can_be_replayed);
@@ -605,13 +398,7 @@ async fn poison_is_quarantined_and_can_be_replayed(db: &TestDb) {
         .await
         .expect("ingest");
     assert!(matches!(o, Outcome::Quarantined { .. }), "{o:?}");
-    let next = ing
-        .ingest(
-            &request("erika@example.org", "Nächste", "q2@example.org"),
-            SourceKey::file("q2"),
-        )
-        .await
-        .expect("ingest");
+    let next = file(&ing, "erika@example.org", "Nächste", "q2@example.org", "q2").await;
     assert!(
         matches!(next, Outcome::NewTicket { .. }),
         "poison does not block the line"
@@ -639,28 +426,28 @@ both!(the_loop_brake_holds_back_the_sixth_reply_within_an_hour);
 async fn the_loop_brake_holds_back_the_sixth_reply_within_an_hour(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
     for i in 0..7 {
-        let raw = request(
+        file(
+            &ing,
             "vielschreiber@example.org",
             &format!("Anfrage {i}"),
             &format!("l{i}@example.org"),
-        );
-        ing.ingest(&raw, SourceKey::file(&format!("l{i}")))
-            .await
-            .expect("ingest");
+            &format!("l{i}"),
+        )
+        .await;
     }
-    let acks = count(
-        db,
+    let acks = scalar(
+        &db.store,
         "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'scheduled'",
     )
     .await;
-    let held = count(
-        db,
+    let held = scalar(
+        &db.store,
         "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'suppressed'",
     )
     .await;
     assert_eq!((acks, held), (5, 2));
     assert_eq!(
-        count(db, "SELECT COUNT(*) FROM tickets").await,
+        scalar(&db.store, "SELECT COUNT(*) FROM tickets").await,
         7,
         "the tickets are still opened"
     );
@@ -673,14 +460,14 @@ async fn ticket_numbers_stay_unique_under_concurrent_ingest(db: &TestDb) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             let ing = Ingestor::new(&store, cfg());
-            let raw = request(
+            file(
+                &ing,
                 &format!("u{i}@example.org"),
                 &format!("Parallel {i}"),
                 &format!("c{i}@example.org"),
-            );
-            ing.ingest(&raw, SourceKey::file(&format!("c{i}")))
-                .await
-                .expect("ingest")
+                &format!("c{i}"),
+            )
+            .await
         }));
     }
     let mut numbers = std::collections::BTreeSet::new();
@@ -733,8 +520,8 @@ async fn sending_through_the_file_transport_once_with_safe_headers(db: &TestDb) 
     let again = sender.send_due(100).await.expect("send");
     assert_eq!(again.sent, 0, "a sent row is never sent again");
     assert_eq!(
-        count(
-            db,
+        scalar(
+            &db.store,
             "SELECT COUNT(*) FROM outbox WHERE state = 'sent' AND sent_at IS NOT NULL"
         )
         .await,
@@ -798,26 +585,17 @@ both!(temporary_smtp_failures_back_off_and_can_be_retried);
 async fn temporary_smtp_failures_back_off_and_can_be_retried(db: &TestDb) {
     use poststelle::outbox::sender::{Mailer, Sender};
     // A port nobody listens on: connection refused is a temporary failure.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let text = crate::support::TempConfig::shipped_text()
+    let port = free_port();
+    let text = TempConfig::shipped_text()
         .replace("transport = \"file\"", "transport = \"smtp\"")
         .replace("max_attempts = 10", "max_attempts = 3")
         + &format!(
             "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 2\n"
         );
-    let t = crate::support::TempConfig::new(&text, &[]);
+    let t = TempConfig::new(&text, &[]);
     let cfg = t.load();
     let ing = Ingestor::new(&db.store, &cfg);
-    ing.ingest(
-        &request("erika@example.org", "Frage", "m1@example.org"),
-        SourceKey::file("m1"),
-    )
-    .await
-    .expect("ingest");
+    file(&ing, "erika@example.org", "Frage", "m1@example.org", "m1").await;
     let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
     let sender = Sender {
         store: &db.store,
@@ -879,13 +657,13 @@ async fn one_batch_counts_its_own_replies_and_participants(db: &TestDb) {
         .collect();
     let outcomes = ing.ingest_batch(&items).await.expect("batch");
     let first = new_number(&outcomes[0]);
-    let scheduled = count(
-        db,
+    let scheduled = scalar(
+        &db.store,
         "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'scheduled'",
     )
     .await;
-    let held = count(
-        db,
+    let held = scalar(
+        &db.store,
         "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND state = 'suppressed'",
     )
     .await;
@@ -1022,8 +800,11 @@ async fn one_batch_threads_replies_onto_tickets_opened_earlier_in_it(db: &TestDb
         "{:?}",
         outcomes[5]
     );
-    assert_eq!(count(db, "SELECT COUNT(*) FROM raw_messages").await, 4);
-    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 2);
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM raw_messages").await,
+        4
+    );
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 2);
 
     let t = ops::show_ticket(&db.store, &number).await.expect("show");
     let inbound: Vec<Option<&str>> = t
@@ -1048,15 +829,12 @@ async fn one_batch_threads_replies_onto_tickets_opened_earlier_in_it(db: &TestDb
             "inbound", "outbound", "outbound", "inbound", "outbound", "inbound", "outbound"
         ]
     );
-    let attached: Vec<(String, String)> = sqlx::query(
+    let attached: Vec<(String, String)> = sqlx::query_as(
         "SELECT a.message_id, x.name FROM attachments x JOIN articles a ON a.id = x.article_id",
     )
     .fetch_all(db.store.pool())
     .await
-    .expect("attachments")
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    .expect("attachments");
     assert_eq!(
         attached,
         [("p0@example.org".to_string(), "fehler.pdf".to_string())]
@@ -1067,32 +845,17 @@ async fn one_batch_threads_replies_onto_tickets_opened_earlier_in_it(db: &TestDb
     // The whole batch again changes nothing.
     let again = ing.ingest_batch(&batch(&raws)).await.expect("batch");
     assert!(again.iter().all(|o| matches!(o, Outcome::Duplicate { .. })));
-    assert_eq!(count(db, "SELECT COUNT(*) FROM raw_messages").await, 4);
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM raw_messages").await,
+        4
+    );
 }
 
 both!(one_batch_reopens_a_closed_ticket_once);
 async fn one_batch_reopens_a_closed_ticket_once(db: &TestDb) {
     let ing = Ingestor::new(&db.store, cfg());
-    let number = new_number(
-        &ing.ingest(
-            &request("erika@example.org", "Scanner", "z0@example.org"),
-            SourceKey::file("z0"),
-        )
-        .await
-        .expect("ingest"),
-    );
-    ops::set_ticket(
-        &db.store,
-        cfg(),
-        &number,
-        ops::Change {
-            state: Some("closed"),
-            actor: "test",
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("close");
+    let number = open_ticket(&db.store, "erika@example.org", "Scanner", "z0").await;
+    close(&db.store, &number).await;
     let raws: Vec<(Vec<u8>, &str)> = ["z1", "z2"]
         .into_iter()
         .map(|k| {
@@ -1185,7 +948,10 @@ async fn ticket_numbers_stay_unique_across_instances_filing_batches(db: &TestDb)
         .map(|n| n[10..].parse().expect("counter"))
         .collect();
     assert_eq!(counters, (1..=160).collect());
-    assert_eq!(count(db, "SELECT COUNT(*) FROM articles").await, 480);
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM articles").await,
+        480
+    );
 }
 
 /// Several processes (here: pools) opening a new SQLite file at once all get a migrated store.
@@ -1201,11 +967,7 @@ async fn concurrent_first_opens_of_a_sqlite_file_all_succeed() {
         .collect();
     for o in opens {
         let store = o.await.expect("task").expect("open");
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
-            .fetch_one(store.pool())
-            .await
-            .expect("schema is there");
-        assert_eq!(n, 0);
+        assert_eq!(scalar(&store, "SELECT COUNT(*) FROM tickets").await, 0);
         store.close().await;
     }
 }
@@ -1258,7 +1020,7 @@ async fn parallel_preparation_keeps_the_order(db: &TestDb) {
             other => panic!("reply {i}: {other:?}"),
         }
     }
-    assert_eq!(count(db, "SELECT COUNT(*) FROM tickets").await, 20);
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 20);
 }
 
 both!(a_restart_takes_over_what_dead_processes_of_its_own_held);
@@ -1286,16 +1048,8 @@ async fn a_restart_takes_over_what_dead_processes_of_its_own_held(db: &TestDb) {
     }
     let ing = Ingestor::new(&db.store, cfg());
     for i in 0..3 {
-        ing.ingest(
-            &request(
-                "Erika <erika@example.org>",
-                "Drucker",
-                &format!("c{i}@example.org"),
-            ),
-            SourceKey::file(&format!("c{i}")),
-        )
-        .await
-        .expect("ingest");
+        let (id, key) = (format!("c{i}@example.org"), format!("c{i}"));
+        file(&ing, "Erika <erika@example.org>", "Drucker", &id, &key).await;
     }
     // Six rows: two claimed by each holder.
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")

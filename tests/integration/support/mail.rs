@@ -1,22 +1,12 @@
-//! Shared helpers: the shipped configuration, configurations written for one test, mail
-//! built byte by byte.
-use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+//! Mail built byte by byte, the shipped samples, and what the classifier makes of a mail.
+use std::path::PathBuf;
 
 use poststelle::classify::{self, Decision};
 use poststelle::config::Config;
 use poststelle::message::InboundMessage;
 
-pub static DEFAULT: LazyLock<Config> =
-    LazyLock::new(|| Config::load(None).expect("the shipped default configuration is valid"));
-
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn corpus() -> PathBuf {
-    repo().join("tests/corpus")
-}
+use super::config::DEFAULT;
+use super::repo;
 
 /// A message with these header lines (written as given) and this body, CRLF line ends.
 pub fn mail(headers: &[&str], body: &str) -> Vec<u8> {
@@ -52,64 +42,48 @@ pub fn mail_with_raw_subject(subject: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A request to the support desk: from `from`, about `subject`, with Message-ID `<id>`.
+pub fn request(from: &str, subject: &str, id: &str) -> Vec<u8> {
+    mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Guten Tag,\r\nder Drucker im Bürgerbüro druckt nicht.\r\n",
+    )
+}
+
+/// `n` requests from `{from}@example.test`, Message-IDs `<{tag}.{i}@example.test>`.
+pub fn requests(n: usize, from: &str, tag: &str) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            mail(
+                &[
+                    &format!("From: Erika Mustermann <{from}@example.test>"),
+                    &format!("Subject: Drucker im Bürgerbüro {i} streikt ({tag})"),
+                    &format!("Message-ID: <{tag}.{i}@example.test>"),
+                ],
+                "Guten Tag,\n\nder Drucker im Bürgerbüro druckt nicht mehr.\n\nGrüße",
+            )
+        })
+        .collect()
+}
+
+/// The Message-IDs of the mails that parse and have one.
+pub fn message_ids(raws: &[Vec<u8>]) -> Vec<String> {
+    raws.iter()
+        .filter_map(|r| poststelle::InboundMessage::parse(r).ok())
+        .filter_map(|m| m.message_id)
+        .collect()
+}
+
 pub fn classify_with(cfg: &Config, raw: &[u8]) -> (Option<InboundMessage>, Decision) {
     classify::classify_raw(cfg, raw)
 }
 
 pub fn classify_default(raw: &[u8]) -> Decision {
     classify_with(&DEFAULT, raw).1
-}
-
-/// A configuration in a temporary directory: the shipped poststelle.toml with `extra` appended
-/// and `replace` applied, rules from `rules` (file name, text), the shipped contact list and
-/// templates unless overridden.
-pub struct TempConfig {
-    pub dir: tempfile::TempDir,
-}
-
-impl TempConfig {
-    pub fn new(config_toml: &str, rules: &[(&str, &str)]) -> TempConfig {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("rules")).expect("rules dir");
-        for (name, text) in rules {
-            std::fs::write(dir.path().join("rules").join(name), text).expect("rule file");
-        }
-        std::fs::write(dir.path().join("poststelle.toml"), config_toml).expect("config");
-        TempConfig { dir }
-    }
-
-    /// The shipped configuration text with paths pointing into the repository, so that only
-    /// what a test changes differs.
-    pub fn shipped_text() -> String {
-        let text = std::fs::read_to_string(repo().join("poststelle.toml")).expect("shipped");
-        text.replace(
-            "templates_dir = \"templates\"",
-            &format!("templates_dir = {:?}", repo().join("templates")),
-        )
-        .replace(
-            "contacts = \"contacts/hessen.toml\"",
-            &format!("contacts = {:?}", repo().join("contacts/hessen.toml")),
-        )
-    }
-
-    pub fn write(&self, rel: &str, content: &[u8]) {
-        let p = self.dir.path().join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("dir");
-        }
-        std::fs::write(p, content).expect("write");
-    }
-
-    pub fn path(&self) -> PathBuf {
-        self.dir.path().join("poststelle.toml")
-    }
-
-    pub fn load(&self) -> Config {
-        match Config::load(Some(&self.path())) {
-            Ok(c) => c,
-            Err(d) => panic!("config should load:\n{d}"),
-        }
-    }
 }
 
 /// The shipped samples, copied into a temporary directory with their Date headers moved to
