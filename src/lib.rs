@@ -17,6 +17,7 @@ pub mod holder;
 pub mod jobs;
 pub mod message;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod sla;
 pub mod source;

@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::config::{Config, Settings};
+use crate::notify;
 use crate::outbox::{self, Kind, NewMail};
 use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
@@ -111,25 +112,23 @@ pub async fn escalate_due(
         let mut buf = WriteBuffer::default();
         match &recipient {
             Some(to) => {
-                let context = json!({
-                    "ticket_tag": config.settings.ticket_tag,
-                    "sender_name": config.settings.outbox.from_name,
-                    "ticket": {
-                        "number": number,
-                        "subject": row.subject,
-                        "queue": queue,
-                        "severity": severity,
-                        "severity_name": crate::classify::class_name(u8::try_from(severity).unwrap_or(4)),
-                        "requester": row.requester,
-                        "received_local": local(Timestamp::from_microsecond(row.received_at)?, &tz),
-                    },
-                    "sla": {
-                        "kind": kind.as_str(),
-                        "calendar": row.calendar,
-                        "due_local": local(due, &tz),
-                        "warn_at_percent": config.settings.sla.warn_at_percent,
-                    },
-                });
+                let facts = notify::Ticket {
+                    number: &number,
+                    subject: &row.subject,
+                    queue: &queue,
+                    severity: u8::try_from(severity).unwrap_or(4),
+                    requester: &row.requester,
+                    requester_name: None,
+                    received: Timestamp::from_microsecond(row.received_at)?,
+                };
+                let context = notify::for_sla_notice(
+                    config,
+                    &tz,
+                    &facts,
+                    kind.as_str(),
+                    &row.calendar,
+                    due,
+                );
                 let message_id = outbox::enqueue(
                     &mut tx,
                     &mut buf,
@@ -196,11 +195,6 @@ pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
     }
 }
 
-fn local(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
-    t.to_zoned(tz.clone())
-        .strftime("%d.%m.%Y %H:%M")
-        .to_string()
-}
 
 /// The next instant a notice falls due, if any clock is running.
 pub async fn next_due(store: &Store) -> Result<Option<Timestamp>, StoreError> {
