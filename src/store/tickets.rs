@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, FromRow, Row};
 
+use crate::store::buffer::{Val, WriteBuffer};
 use crate::store::{Backend, MAX_PARAMS, StoreError, placeholders};
 
 /// A message filed before: its outcome and the number of its ticket.
@@ -385,4 +386,137 @@ pub async fn add_note(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// A ticket opened by filing ([`WriteBuffer::ticket`]).
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub id: i64,
+    pub number: &'a str,
+    pub queue: &'a str,
+    pub severity: i64,
+    pub category: Option<&'a str>,
+    pub requester: &'a str,
+    pub requester_name: Option<&'a str>,
+    pub subject: &'a str,
+    /// Nutzerkonto state, origin and Betreff of a `HE_<Betreff>_NKB` question.
+    pub nutzerkonto: Option<(&'a str, &'a str, &'a str)>,
+    pub linked_ticket_id: Option<i64>,
+    pub at: i64,
+}
+
+/// An inbound mail or machine note on a ticket, with its raw message.
+#[derive(Debug, Clone)]
+pub struct NewArticle<'a> {
+    pub id: i64,
+    pub ticket_id: i64,
+    /// `inbound` or `note`.
+    pub kind: &'static str,
+    pub message_id: Option<&'a str>,
+    pub raw_message_id: i64,
+    pub sender: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub at: i64,
+}
+
+impl WriteBuffer {
+    pub fn ticket(&mut self, t: &NewTicket<'_>) {
+        let text = |v: Option<&str>| Val::OptText(v.map(str::to_string));
+        self.push(
+            "tickets",
+            &[
+                "id",
+                "number",
+                "queue",
+                "severity",
+                "category",
+                "state",
+                "requester",
+                "requester_name",
+                "subject",
+                "nk_state",
+                "nk_origin",
+                "nk_betreff",
+                "linked_ticket_id",
+                "created_at",
+                "updated_at",
+            ],
+            vec![
+                Val::Int(t.id),
+                Val::Text(t.number.into()),
+                Val::Text(t.queue.into()),
+                Val::Int(t.severity),
+                text(t.category),
+                Val::Text(TicketState::New.as_str().into()),
+                Val::Text(t.requester.into()),
+                text(t.requester_name),
+                Val::Text(t.subject.into()),
+                text(t.nutzerkonto.map(|n| n.0)),
+                text(t.nutzerkonto.map(|n| n.1)),
+                text(t.nutzerkonto.map(|n| n.2)),
+                Val::OptInt(t.linked_ticket_id),
+                Val::Int(t.at),
+                Val::Int(t.at),
+            ],
+        );
+    }
+
+    pub fn article(&mut self, a: &NewArticle<'_>) {
+        self.push(
+            "articles",
+            &[
+                "id",
+                "ticket_id",
+                "kind",
+                "message_id",
+                "raw_message_id",
+                "sender",
+                "subject",
+                "body",
+                "created_at",
+            ],
+            vec![
+                Val::Int(a.id),
+                Val::Int(a.ticket_id),
+                Val::Text(a.kind.into()),
+                Val::OptText(a.message_id.map(str::to_string)),
+                Val::Int(a.raw_message_id),
+                Val::OptText(a.sender.map(str::to_string)),
+                Val::Text(a.subject.into()),
+                Val::Text(a.body.into()),
+                Val::Int(a.at),
+            ],
+        );
+    }
+
+    /// What an article's attachment was (the bytes stay in the raw message).
+    pub fn attachment(&mut self, article_id: i64, name: Option<&str>, content_type: &str, size: i64) {
+        self.push(
+            "attachments",
+            &["article_id", "name", "content_type", "size"],
+            vec![
+                Val::Int(article_id),
+                Val::OptText(name.map(str::to_string)),
+                Val::Text(content_type.into()),
+                Val::Int(size),
+            ],
+        );
+    }
+
+    /// A participant of a ticket, once per ticket and address.
+    pub fn participant(&mut self, ticket_id: i64, address: &str, role: &'static str) {
+        if address.is_empty() || !self.participants.insert((ticket_id, address.to_string())) {
+            return;
+        }
+        self.push(
+            "participants",
+            &["ticket_id", "address", "role"],
+            vec![
+                Val::Int(ticket_id),
+                Val::Text(address.to_string()),
+                Val::Text(role.to_string()),
+            ],
+        );
+    }
 }

@@ -33,9 +33,9 @@ use crate::message::InboundMessage;
 use crate::notify;
 use crate::outbox::{self, Kind, NewMail};
 use crate::store::audit::audit;
-use crate::store::buffer::{Val, WriteBuffer};
+use crate::store::buffer::WriteBuffer;
 use crate::store::raw::{NewRaw, RawOutcome};
-use crate::store::tickets::{self, Filed, TicketRow, Touch};
+use crate::store::tickets::{self, Filed, NewArticle, NewTicket, TicketRow, Touch};
 use crate::store::{Backend, Store, StoreError, WriteTx, reserve_ids};
 
 /// Where a raw message came from; unique per message in its source.
@@ -948,43 +948,19 @@ impl Writer<'_> {
         let requester = requester(msg);
         let requester_name = requester_mailbox(msg).and_then(|m| m.name.clone());
         let nk = d.nutzerkonto.as_ref();
-        self.buf.push(
-            "tickets",
-            &[
-                "id",
-                "number",
-                "queue",
-                "severity",
-                "category",
-                "state",
-                "requester",
-                "requester_name",
-                "subject",
-                "nk_state",
-                "nk_origin",
-                "nk_betreff",
-                "linked_ticket_id",
-                "created_at",
-                "updated_at",
-            ],
-            vec![
-                Val::Int(ticket_id),
-                Val::Text(number.into()),
-                Val::Text(d.queue.clone()),
-                Val::Int(i64::from(d.severity)),
-                Val::OptText(d.category.clone()),
-                Val::Text(State::New.as_str().into()),
-                Val::Text(requester.clone()),
-                Val::OptText(requester_name.clone()),
-                Val::Text(slot.subject.clone()),
-                Val::OptText(nk.map(|n| n.state.clone())),
-                Val::OptText(nk.map(|n| n.origin.clone())),
-                Val::OptText(nk.map(|n| n.betreff.clone())),
-                Val::OptInt(linked.map(|(id, _)| *id)),
-                Val::Int(self.at),
-                Val::Int(self.at),
-            ],
-        );
+        self.buf.ticket(&NewTicket {
+            id: ticket_id,
+            number,
+            queue: &d.queue,
+            severity: i64::from(d.severity),
+            category: d.category.as_deref(),
+            requester: &requester,
+            requester_name: requester_name.as_deref(),
+            subject: &slot.subject,
+            nutzerkonto: nk.map(|n| (n.state.as_str(), n.origin.as_str(), n.betreff.as_str())),
+            linked_ticket_id: linked.map(|(id, _)| *id),
+            at: self.at,
+        });
         super::clock::on_ticket_created(
             &mut self.buf,
             s,
@@ -994,7 +970,7 @@ impl Writer<'_> {
             self.now,
         );
         for (address, role) in new_participants(self.config, msg) {
-            add_participant(&mut self.buf, ticket_id, &address, role);
+            self.buf.participant(ticket_id, &address, role);
         }
         self.add_article(ticket_id, raw_id, msg, "inbound")?;
         audit(
@@ -1153,48 +1129,26 @@ impl Writer<'_> {
         ticket_id: i64,
         raw_id: i64,
         msg: &InboundMessage,
-        kind: &str,
+        kind: &'static str,
     ) -> Result<(), StoreError> {
         let article_id = self
             .article_ids
             .next()
             .ok_or(StoreError::IdsExhausted("articles"))?;
-        self.buf.push(
-            "articles",
-            &[
-                "id",
-                "ticket_id",
-                "kind",
-                "message_id",
-                "raw_message_id",
-                "sender",
-                "subject",
-                "body",
-                "created_at",
-            ],
-            vec![
-                Val::Int(article_id),
-                Val::Int(ticket_id),
-                Val::Text(kind.into()),
-                Val::OptText(msg.message_id.clone()),
-                Val::Int(raw_id),
-                Val::OptText(msg.from_address().map(str::to_string)),
-                Val::Text(msg.subject.clone()),
-                Val::Text(msg.body.clone()),
-                Val::Int(self.at),
-            ],
-        );
+        self.buf.article(&NewArticle {
+            id: article_id,
+            ticket_id,
+            kind,
+            message_id: msg.message_id.as_deref(),
+            raw_message_id: raw_id,
+            sender: msg.from_address(),
+            subject: &msg.subject,
+            body: &msg.body,
+            at: self.at,
+        });
         for a in &msg.attachments {
-            self.buf.push(
-                "attachments",
-                &["article_id", "name", "content_type", "size"],
-                vec![
-                    Val::Int(article_id),
-                    Val::OptText(a.name.clone()),
-                    Val::Text(a.content_type.clone()),
-                    Val::Int(a.size as i64),
-                ],
-            );
+            self.buf
+                .attachment(article_id, a.name.as_deref(), &a.content_type, a.size as i64);
         }
         Ok(())
     }
@@ -1278,20 +1232,6 @@ fn thread_refs(msg: &InboundMessage) -> Vec<String> {
     refs
 }
 
-fn add_participant(buf: &mut WriteBuffer, ticket_id: i64, address: &str, role: &'static str) {
-    if address.is_empty() || !buf.participants.insert((ticket_id, address.to_string())) {
-        return;
-    }
-    buf.push(
-        "participants",
-        &["ticket_id", "address", "role"],
-        vec![
-            Val::Int(ticket_id),
-            Val::Text(address.to_string()),
-            Val::Text(role.to_string()),
-        ],
-    );
-}
 
 /// When a message arrived as templates show it: its Date, else the time it was filed.
 fn received(msg: &InboundMessage, now: Timestamp) -> Timestamp {
