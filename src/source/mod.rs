@@ -127,9 +127,16 @@ pub async fn file_batch_after(
             Ok(o) => outcomes.push(o),
             Err(e) if database_answers(&ctx.store).await => {
                 tracing::error!(source = %it.source, error = %e, "message cannot be filed: quarantined");
-                outcomes.push(Outcome::Quarantined {
-                    reason: format!("filing failed: {e}"),
-                });
+                let reason = format!("filing failed: {e}");
+                // Listed and replayable like any quarantined mail; if even that fails, it is
+                // still moved to the quarantine folder, where it can be found.
+                if let Err(e) = ingestor
+                    .quarantine(it.raw, it.raw.len() as u64, &it.source, &reason)
+                    .await
+                {
+                    tracing::error!(source = %it.source, error = %e, "recording the quarantined message failed");
+                }
+                outcomes.push(Outcome::Quarantined { reason });
             }
             Err(e) => return Err(e.into()),
         }

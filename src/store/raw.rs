@@ -130,13 +130,15 @@ impl Store {
         .await?)
     }
 
-    /// The bytes and source of a quarantined message.
+    /// The bytes, source and size of a quarantined message (of an oversized one the bytes are
+    /// only its header).
     pub async fn quarantined_message(
         &self,
         id: i64,
-    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, String, i64)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT bytes, source_key FROM raw_messages WHERE id = $1 AND outcome = 'quarantined'",
+            "SELECT bytes, source_key, size FROM raw_messages \
+             WHERE id = $1 AND outcome = 'quarantined'",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -157,4 +159,40 @@ pub async fn make_way_for_replay(conn: &mut AnyConnection, id: i64) -> Result<bo
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// A message quarantined outside a filing batch: one over the size limit (only its header is
+/// kept, `size` is the whole message's) or one that failed on its own.
+#[derive(Debug, Clone)]
+pub struct QuarantineEntry<'a> {
+    pub source_key: &'a str,
+    pub dedup_key: &'a str,
+    pub content_hash: &'a str,
+    pub bytes: &'a [u8],
+    pub size: i64,
+    pub reason: &'a str,
+    pub at: i64,
+}
+
+impl Store {
+    /// Records a quarantined message, so that `quarantine list` shows it; `false` when its
+    /// source was recorded before (found again after a crash before its move).
+    pub async fn record_quarantined(&self, e: &QuarantineEntry<'_>) -> Result<bool, StoreError> {
+        let _gate = self.write_gate().await;
+        let done = sqlx::query(
+            "INSERT INTO raw_messages (source_key, dedup_key, message_id, content_hash, size, \
+             bytes, received_at, outcome, reason, ticket_id) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $6, 'quarantined', $7, NULL) ON CONFLICT DO NOTHING",
+        )
+        .bind(e.source_key)
+        .bind(e.dedup_key)
+        .bind(e.content_hash)
+        .bind(e.size)
+        .bind(e.bytes)
+        .bind(e.at)
+        .bind(e.reason)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

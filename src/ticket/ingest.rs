@@ -34,7 +34,7 @@ use crate::notify;
 use crate::outbox::{self, Kind, NewMail};
 use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
-use crate::store::raw::{NewRaw, RawOutcome};
+use crate::store::raw::{NewRaw, QuarantineEntry, RawOutcome};
 use crate::store::tickets::{self, Filed, NewArticle, NewTicket, TicketRow, Touch};
 use crate::store::{Backend, Store, StoreError, WriteTx, reserve_ids};
 
@@ -257,6 +257,33 @@ impl<'a> Ingestor<'a> {
 
     fn now(&self) -> Timestamp {
         self.clock.unwrap_or_else(Timestamp::now)
+    }
+
+    /// Records a message that goes to quarantine without being filed: one over the size limit
+    /// (`bytes` is its header, `size` the whole message's) or one that failed on its own.
+    pub async fn quarantine(
+        &self,
+        bytes: &[u8],
+        size: u64,
+        source: &SourceKey,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let hash = hex(&Sha256::digest(bytes));
+        let dedup = format!("quarantined:{source}");
+        let recorded = self
+            .store
+            .record_quarantined(&QuarantineEntry {
+                source_key: source.as_str(),
+                dedup_key: &dedup,
+                content_hash: &hash,
+                bytes,
+                size: i64::try_from(size).unwrap_or(i64::MAX),
+                reason: &reason.replace('\0', ""),
+                at: self.now().as_microsecond(),
+            })
+            .await?;
+        tracing::warn!(%source, size, reason, recorded, "quarantined");
+        Ok(())
     }
 
     /// Files one message in its own transaction.

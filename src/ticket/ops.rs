@@ -367,10 +367,17 @@ pub async fn replay_quarantined(
     config: &Config,
     id: i64,
 ) -> Result<super::ingest::Outcome, OpsError> {
-    let (bytes, source) = store
+    let (bytes, source, size) = store
         .quarantined_message(id)
         .await?
         .ok_or(OpsError::NoQuarantined(id))?;
+    if bytes.len() as i64 != size {
+        return Err(OpsError::Invalid(format!(
+            "message {id} was too large to keep ({size} bytes; only its header is stored): it \
+             lies in the quarantine folder of {source}; raise ingest.max_message_size and move \
+             it back to the inbox there"
+        )));
+    }
     let ingestor = super::ingest::Ingestor::new(store, config);
     let key = super::ingest::SourceKey::from_stored(&source);
     let item = [super::ingest::Incoming {

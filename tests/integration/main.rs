@@ -6,6 +6,7 @@ mod corpus;
 mod daemon;
 mod filing_order;
 mod nutzerkonto;
+mod quarantine;
 mod rules;
 mod sla;
 mod sla_store;

@@ -28,14 +28,23 @@ pub(super) async fn new_uids(
     Ok(uids)
 }
 
+/// A message over the size limit.
+pub(super) struct Oversized {
+    pub(super) uid: u32,
+    pub(super) size: u32,
+    pub(super) header: Vec<u8>,
+    pub(super) source: SourceKey,
+}
+
 /// One batch as the server handed it over.
 pub(super) struct Fetched {
     /// The bodies of the messages within the size limit, each with its UID.
     pub(super) bodies: Vec<Fetch>,
     /// The store's key of each body.
     pub(super) sources: Vec<SourceKey>,
-    /// Messages over the size limit: they go to the quarantine folder unread.
-    pub(super) too_big: Vec<u32>,
+    /// Messages over the size limit: they go to the quarantine folder with only their header
+    /// read, which is recorded with their size and where they lie.
+    pub(super) too_big: Vec<Oversized>,
     /// The highest UID of the batch, read or not.
     pub(super) last_uid: u32,
 }
@@ -66,6 +75,20 @@ pub(super) async fn fetch_batch(
             },
         );
     }
+    let too_big = if big.is_empty() {
+        Vec::new()
+    } else {
+        let uids: Vec<u32> = big.iter().map(|&(u, _)| u).collect();
+        let mut headers = fetch_headers(session, &sel.imap.folder, &uids).await?;
+        big.iter()
+            .map(|&(uid, size)| Oversized {
+                uid,
+                size,
+                header: headers.remove(&uid).unwrap_or_default(),
+                source: SourceKey::imap(&sel.key, sel.uidvalidity, uid),
+            })
+            .collect()
+    };
     let mut bodies = Vec::new();
     if !small.is_empty() {
         let wanted: Vec<u32> = small.iter().map(|&(u, _)| u).collect();
@@ -79,7 +102,7 @@ pub(super) async fn fetch_batch(
     Ok(Fetched {
         bodies,
         sources,
-        too_big: big.iter().map(|&(u, _)| u).collect(),
+        too_big,
         last_uid: chunk.last().copied().unwrap_or(0),
     })
 }
@@ -112,6 +135,32 @@ async fn sizes(
         }
     }
     Ok(sizes)
+}
+
+/// The headers of the `wanted` UIDs (ascending), by UID: all that is read of a message over
+/// the size limit.
+async fn fetch_headers(
+    session: &mut Session<Conn>,
+    folder: &str,
+    wanted: &[u32],
+) -> Result<BTreeMap<u32, Vec<u8>>, SourceError> {
+    let set = uid_set(wanted);
+    let fetched = timed(async {
+        session
+            .uid_fetch(&set, "(UID BODY.PEEK[HEADER])")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await
+    .context(|| format!("{folder}: UID FETCH BODY.PEEK[HEADER] failed"))?;
+    Ok(fetched
+        .iter()
+        .filter_map(|f| {
+            let uid = f.uid.filter(|u| wanted.binary_search(u).is_ok())?;
+            Some((uid, f.header()?.to_vec()))
+        })
+        .collect())
 }
 
 /// The bodies of exactly the `wanted` UIDs (ascending), each once, in UID order.

@@ -2,7 +2,7 @@
 //! it in the mailbox.
 use std::sync::Arc;
 
-use super::fetch::Fetched;
+use super::fetch::{Fetched, Oversized};
 use super::{Selected, WithContext};
 use crate::source::{Disposition, SourceError};
 use crate::ticket::ingest::{Incoming, Ingestor};
@@ -13,6 +13,7 @@ pub(super) type Turn = tokio::sync::oneshot::Receiver<()>;
 /// A batch being filed in a task of its own.
 pub(super) struct Filing {
     pub(super) task: tokio::task::JoinHandle<Result<Vec<(u32, Disposition)>, SourceError>>,
+    /// Messages over the size limit, for the quarantine folder.
     pub(super) too_big: Vec<u32>,
     pub(super) last_uid: u32,
     folder: String,
@@ -44,7 +45,11 @@ impl Filing {
                 }),
             }
         };
+        let limit = ctx.config.settings.ingest.max_message_size;
+        let big_uids = too_big.iter().map(|o| o.uid).collect();
         let task = tokio::spawn(async move {
+            let ingestor = Ingestor::new(&ctx.store, &ctx.config);
+            record_oversized(&ingestor, &too_big, limit).await?;
             if bodies.is_empty() {
                 ahead.await?;
                 let _ = done.send(());
@@ -63,7 +68,6 @@ impl Filing {
                     ))
                 })
                 .unzip();
-            let ingestor = Ingestor::new(&ctx.store, &ctx.config);
             let outcomes = crate::source::file_batch_after(&ctx, &ingestor, &items, ahead).await?;
             // The receiver is gone only when the session gave up; nothing waits then.
             let _ = done.send(());
@@ -79,7 +83,7 @@ impl Filing {
         });
         let filing = Filing {
             task,
-            too_big,
+            too_big: big_uids,
             last_uid,
             folder: sel.imap.folder.clone(),
         };
@@ -94,4 +98,24 @@ impl Filing {
             .map_err(|e| SourceError::Protocol(format!("{folder}: filing a batch failed: {e}")))?
             .context(|| format!("{folder}: filing the batch up to UID {last_uid} failed"))
     }
+}
+
+/// Records each message over the size limit in the quarantine table (its header, its size and
+/// where it lies), before it is moved to the quarantine folder.
+async fn record_oversized(
+    ingestor: &Ingestor<'_>,
+    too_big: &[Oversized],
+    limit: u64,
+) -> Result<(), SourceError> {
+    for o in too_big {
+        let reason = format!(
+            "{} bytes, over ingest.max_message_size ({limit}); only the header is kept, the \
+             message lies in the quarantine folder",
+            o.size
+        );
+        ingestor
+            .quarantine(&o.header, u64::from(o.size), &o.source, &reason)
+            .await?;
+    }
+    Ok(())
 }
