@@ -121,14 +121,8 @@ pub async fn escalate_due(
                     requester_name: None,
                     received: Timestamp::from_microsecond(row.received_at)?,
                 };
-                let context = notify::for_sla_notice(
-                    config,
-                    &tz,
-                    &facts,
-                    kind.as_str(),
-                    &row.calendar,
-                    due,
-                );
+                let context =
+                    notify::for_sla_notice(config, &tz, &facts, kind.as_str(), &row.calendar, due);
                 let message_id = outbox::enqueue(
                     &mut tx,
                     &mut buf,
@@ -194,7 +188,6 @@ pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
         None => q.escalation.clone(),
     }
 }
-
 
 /// The next instant a notice falls due, if any clock is running.
 pub async fn next_due(store: &Store) -> Result<Option<Timestamp>, StoreError> {

@@ -59,7 +59,12 @@ pub struct WriteBuffer {
 impl WriteBuffer {
     /// Buffers one row. Rows of one table with the same columns are written together, in the
     /// order they were pushed.
-    pub(super) fn push(&mut self, table: &'static str, columns: &'static [&'static str], row: Vec<Val>) {
+    pub(super) fn push(
+        &mut self,
+        table: &'static str,
+        columns: &'static [&'static str],
+        row: Vec<Val>,
+    ) {
         debug_assert_eq!(columns.len(), row.len());
         match self
             .tables

@@ -491,7 +491,13 @@ impl WriteBuffer {
     }
 
     /// What an article's attachment was (the bytes stay in the raw message).
-    pub fn attachment(&mut self, article_id: i64, name: Option<&str>, content_type: &str, size: i64) {
+    pub fn attachment(
+        &mut self,
+        article_id: i64,
+        name: Option<&str>,
+        content_type: &str,
+        size: i64,
+    ) {
         self.push(
             "attachments",
             &["article_id", "name", "content_type", "size"],

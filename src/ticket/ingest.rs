@@ -1023,8 +1023,14 @@ impl Writer<'_> {
             requester_name: requester_name.as_deref(),
             received: received(msg, self.now),
         };
-        let context =
-            notify::for_message(self.config, &self.tz, &facts, msg, d.service.as_ref(), false);
+        let context = notify::for_message(
+            self.config,
+            &self.tz,
+            &facts,
+            msg,
+            d.service.as_ref(),
+            false,
+        );
         // Automatic reply to the requester, unless the mail is old (a first import), the
         // requester is one of our own addresses, or the loop brake holds it back.
         if let Some(template) = &d.auto_reply {
@@ -1174,13 +1180,16 @@ impl Writer<'_> {
             at: self.at,
         });
         for a in &msg.attachments {
-            self.buf
-                .attachment(article_id, a.name.as_deref(), &a.content_type, a.size as i64);
+            self.buf.attachment(
+                article_id,
+                a.name.as_deref(),
+                &a.content_type,
+                a.size as i64,
+            );
         }
         Ok(())
     }
 }
-
 
 /// The subject a new ticket gets.
 fn ticket_subject(d: &Decision) -> String {
@@ -1258,7 +1267,6 @@ fn thread_refs(msg: &InboundMessage) -> Vec<String> {
     }
     refs
 }
-
 
 /// When a message arrived as templates show it: its Date, else the time it was filed.
 fn received(msg: &InboundMessage, now: Timestamp) -> Timestamp {

@@ -76,7 +76,13 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
             // throw the pairing of quotes off).
             let code: String = text
                 .lines()
-                .map(|l| if l.trim_start().starts_with("//") { "" } else { l })
+                .map(|l| {
+                    if l.trim_start().starts_with("//") {
+                        ""
+                    } else {
+                        l
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             for lit in literal.find_iter(&code) {
@@ -104,14 +110,16 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
                 .collect();
             if !parent.is_empty() {
                 // `super::name` is a sibling module; `super::Type` and `super::{…}` the parent.
-                targets.extend(super_path.captures_iter(line).map(|c| {
-                    match c[1].chars().next() {
-                        Some(ch) if ch.is_ascii_lowercase() || ch == '_' => {
-                            format!("{parent}::{}", &c[1])
-                        }
-                        _ => parent.to_string(),
-                    }
-                }));
+                targets.extend(
+                    super_path
+                        .captures_iter(line)
+                        .map(|c| match c[1].chars().next() {
+                            Some(ch) if ch.is_ascii_lowercase() || ch == '_' => {
+                                format!("{parent}::{}", &c[1])
+                            }
+                            _ => parent.to_string(),
+                        }),
+                );
             }
             for target in targets {
                 let Some(theirs) = layer(&target) else {

@@ -1,6 +1,6 @@
 //! One integration-test binary (faster to build and link than one per file).
-mod cli;
 mod architecture;
+mod cli;
 mod config_check;
 mod corpus;
 mod daemon;

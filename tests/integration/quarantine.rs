@@ -51,7 +51,8 @@ both!(a_replay_that_fails_leaves_the_message_quarantined);
 async fn a_replay_that_fails_leaves_the_message_quarantined(db: &TestDb) {
     // Quarantined for its size under a small limit; replayed after the limit was raised.
     let small = TempConfig::new(
-        &TempConfig::shipped_text().replace("max_message_size = 26214400", "max_message_size = 100"),
+        &TempConfig::shipped_text()
+            .replace("max_message_size = 26214400", "max_message_size = 100"),
         &[],
     );
     let small = small.load();
@@ -79,7 +80,12 @@ async fn a_replay_that_fails_leaves_the_message_quarantined(db: &TestDb) {
         .await
         .expect("replay");
     assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
-    assert!(ops::list_quarantine(&db.store).await.expect("list").is_empty());
+    assert!(
+        ops::list_quarantine(&db.store)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 /// Over IMAP: a mail over the size limit and a mail the database refuses go to the quarantine
@@ -126,7 +132,10 @@ async fn imap_quarantine_is_listed_with_oversized_and_refused_mail() {
     .await;
     daemon.stop_ok();
     let in_folder = messages(&imap, user, "Quarantaene").await;
-    assert!(in_folder.iter().any(|m| m.len() >= big.len()), "the big mail lies there whole");
+    assert!(
+        in_folder.iter().any(|m| m.len() >= big.len()),
+        "the big mail lies there whole"
+    );
 
     let listed = ops::list_quarantine(&store).await.expect("list");
     assert_eq!(listed.len(), 2, "{listed:?}\n{}", daemon.log());
@@ -138,7 +147,11 @@ async fn imap_quarantine_is_listed_with_oversized_and_refused_mail() {
     let kept = ops::quarantined_bytes(&store, big_row.id)
         .await
         .expect("header");
-    assert!(kept.len() < 2000, "only the header is kept ({} bytes)", kept.len());
+    assert!(
+        kept.len() < 2000,
+        "only the header is kept ({} bytes)",
+        kept.len()
+    );
     assert!(String::from_utf8_lossy(&kept).contains("Subject: Riesige Anlage"));
     let cfg_loaded = cfg.load();
     match ops::replay_quarantined(&store, &cfg_loaded, big_row.id).await {
