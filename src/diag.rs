@@ -107,7 +107,8 @@ fn toml_fix(message: &str) -> String {
     }
 }
 
-/// A light syntax check; the mail library validates addresses again when it sends.
+/// A light syntax check; the mail library validates addresses again when it sends. A
+/// U+FFFD (an undecodable byte, or a NUL) makes an address invalid.
 pub fn is_plausible_address(addr: &str) -> bool {
     let addr = addr.trim();
     match addr.rsplit_once('@') {
@@ -116,9 +117,12 @@ pub fn is_plausible_address(addr: &str) -> bool {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !addr
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]".contains(c))
+                && !addr.chars().any(|c| {
+                    c.is_whitespace()
+                        || c.is_control()
+                        || c == '\u{FFFD}'
+                        || "<>,;\"()[]".contains(c)
+                })
         }
         None => false,
     }

@@ -347,8 +347,17 @@ pub struct RuleTrace {
     pub skipped: bool,
 }
 
-/// Parses and classifies raw bytes; a message that cannot be parsed is quarantined.
+/// Parses and classifies raw bytes; a message over `ingest.max_message_size` or that cannot
+/// be parsed is quarantined.
 pub fn classify_raw(config: &Config, raw: &[u8]) -> (Option<InboundMessage>, Decision) {
+    let limit = config.settings.ingest.max_message_size;
+    if raw.len() as u64 > limit {
+        let size = raw.len() as u64;
+        return (
+            None,
+            Decision::quarantine(&ParseError::TooLarge { size, limit }),
+        );
+    }
     match InboundMessage::parse(raw) {
         Ok(msg) => {
             let d = classify(config, &msg);

@@ -143,7 +143,13 @@ pub enum QuarantineCmd {
         json: bool,
     },
     /// Print the raw message
-    Show { id: i64 },
+    Show {
+        id: i64,
+        /// The bytes as stored; without it, control characters and invalid bytes are shown
+        /// escaped, so that a hostile message cannot drive the terminal
+        #[arg(long)]
+        raw: bool,
+    },
     /// File the message again (after a fix)
     Replay { id: i64 },
 }

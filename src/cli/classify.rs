@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use poststelle::classify::{self, Action, Decision, RuleTrace};
 use poststelle::config::Config;
-use poststelle::message::InboundMessage;
+use poststelle::message::{InboundMessage, ParseError};
+use poststelle::source::MailFile;
 use serde::Serialize;
 
 use super::paths::{self, Problems};
@@ -68,10 +69,16 @@ pub(super) fn classify(g: &Global, args: &ClassifyArgs) -> Result<ExitCode> {
     let mut out = io::BufWriter::new(stdout.lock());
     let mut table = Table::default();
     for file in paths::expand_all(&args.paths, &mut problems) {
-        let Some(raw) = paths::read(&file, &mut problems) else {
-            continue;
+        let limit = cfg.settings.ingest.max_message_size;
+        let (msg, decision, trace) = match paths::read(&file, limit, &mut problems) {
+            None => continue,
+            Some(MailFile::Whole(raw)) => decide(&cfg, &raw, args.explain),
+            Some(MailFile::TooLarge { size, .. }) => (
+                None,
+                Decision::quarantine(&ParseError::TooLarge { size, limit }),
+                Vec::new(),
+            ),
         };
-        let (msg, decision, trace) = decide(&cfg, &raw, args.explain);
         let rec = record(&file, msg.as_ref(), &decision);
         if args.json {
             serde_json::to_writer(&mut out, &rec)?;

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use poststelle::config::Config;
+use poststelle::message::ParseError;
+use poststelle::source::MailFile;
 use poststelle::store::Store;
-use poststelle::ticket::ingest::{Incoming, Ingestor, SourceKey};
+use poststelle::ticket::ingest::{Incoming, Ingestor, Outcome, SourceKey};
 
 use super::IngestArgs;
 use super::paths::{self, Problems};
@@ -22,12 +24,28 @@ pub(super) async fn ingest(cfg: &Config, store: &Store, args: &IngestArgs) -> Re
     let mut out = std::io::BufWriter::new(stdout.lock());
     for chunk in files.chunks(args.batch.max(1)) {
         let mut raws = Vec::with_capacity(chunk.len());
+        let limit = cfg.settings.ingest.max_message_size;
         for f in chunk {
-            if let Some(raw) = paths::read(f, &mut problems) {
-                // Keyed by the canonical path, so that a re-run from another directory names the
-                // same source.
-                let key = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-                raws.push((raw, SourceKey::file(&key.to_string_lossy()), f));
+            let Some(read) = paths::read(f, limit, &mut problems) else {
+                continue;
+            };
+            // Keyed by the canonical path, so that a re-run from another directory names the
+            // same source.
+            let key = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            let key = SourceKey::file(&key.to_string_lossy());
+            match read {
+                MailFile::Whole(raw) => raws.push((raw, key, f)),
+                MailFile::TooLarge { header, size } => {
+                    let reason = ParseError::TooLarge { size, limit }.to_string();
+                    ingestor.quarantine(&header, size, &key, &reason).await?;
+                    let o = Outcome::Quarantined { reason };
+                    *counts.entry(o.label()).or_default() += 1;
+                    if args.json {
+                        let mut v = serde_json::to_value(&o)?;
+                        v["path"] = serde_json::json!(f.display().to_string());
+                        writeln!(out, "{v}")?;
+                    }
+                }
             }
         }
         let items: Vec<Incoming<'_>> = raws

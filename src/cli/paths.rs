@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use poststelle::source::maildir::delivery_key;
+use poststelle::source::{MailFile, read_mail_file};
 
 /// Problems with single paths: each is reported on stderr and the command goes on with the rest,
 /// ending with exit code 2 so that a script notices.
@@ -40,9 +41,10 @@ pub(super) fn expand_all(paths: &[PathBuf], problems: &mut Problems) -> Vec<Path
     files
 }
 
-/// The bytes of a message file, or `None` after reporting why it cannot be read.
-pub(super) fn read(file: &Path, problems: &mut Problems) -> Option<Vec<u8>> {
-    std::fs::read(file)
+/// A message file read within the size limit (only the header of a larger one), or `None`
+/// after reporting why it cannot be read.
+pub(super) fn read(file: &Path, limit: u64, problems: &mut Problems) -> Option<MailFile> {
+    read_mail_file(file, limit)
         .map_err(|e| problems.report(format_args!("{}: {e}", file.display())))
         .ok()
 }

@@ -23,6 +23,32 @@ pub struct Ticket<'a> {
     pub received: Timestamp,
 }
 
+/// Header text from a mail (a name, a subject) as one line: line breaks and other control
+/// characters become blanks, so that a display name like `Eve\r\nBcc: …` cannot start a line
+/// of its own in our mail. Runs of blanks shrink to one.
+pub fn single_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = false;
+    for c in text.chars() {
+        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if !blank && !out.is_empty() {
+                out.push(' ');
+            }
+            blank = true;
+        } else {
+            out.push(c);
+            blank = false;
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 /// Dates as a person in Germany reads them: `24.12.2026 09:30`, Europe/Berlin.
 fn local(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone())
@@ -37,14 +63,17 @@ fn common(config: &Config, tz: &TimeZone, t: &Ticket<'_>) -> Value {
         "sender_name": s.outbox.from_name,
         "ticket": {
             "number": t.number,
-            "subject": t.subject,
+            "subject": single_line(t.subject),
             "queue": t.queue,
             "severity": t.severity,
             "severity_name": classify::class_name(t.severity),
             "received_local": local(t.received, tz),
-            "requester": t.requester,
+            "requester": single_line(t.requester),
         },
-        "requester": { "address": t.requester, "name": t.requester_name },
+        "requester": {
+            "address": single_line(t.requester),
+            "name": t.requester_name.map(single_line),
+        },
     })
 }
 
@@ -61,8 +90,8 @@ pub fn for_message(
     let mut v = common(config, tz, t);
     v["service"] = json!(service);
     v["article"] = json!({
-        "from": msg.from_address(),
-        "subject": msg.subject,
+        "from": msg.from_address().map(single_line),
+        "subject": single_line(&msg.subject),
         "body": msg.body,
         "attachments": msg.attachments,
     });
@@ -87,4 +116,20 @@ pub fn for_sla_notice(
         "warn_at_percent": config.settings.sla.warn_at_percent,
     });
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_line;
+
+    #[test]
+    fn header_text_becomes_one_line() {
+        assert_eq!(
+            single_line("Eve\r\nBcc: victim@example.org"),
+            "Eve Bcc: victim@example.org"
+        );
+        assert_eq!(single_line("  Jörg\t Müller \u{2028}"), "Jörg Müller");
+        assert_eq!(single_line("a\u{0}b\u{1b}[31mc"), "a b [31mc");
+        assert_eq!(single_line("Grüße aus Köln"), "Grüße aus Köln");
+    }
 }

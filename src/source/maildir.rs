@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Ctx, Disposition, SourceError, sleep_or};
+use super::{Ctx, Disposition, MailFile, SourceError, sleep_or};
 use crate::config::MailboxSettings;
 use crate::ticket::ingest::{Incoming, Ingestor, SourceKey};
 
@@ -36,10 +36,20 @@ pub async fn watch(
     loop {
         let names = list_new(dir)?;
         for chunk in names.chunks(mb.batch_size) {
+            let limit = ctx.config.settings.ingest.max_message_size;
             let mut raws: Vec<(&str, Vec<u8>)> = Vec::with_capacity(chunk.len());
             for name in chunk {
-                match tokio::fs::read(dir.join("new").join(name)).await {
-                    Ok(bytes) => raws.push((name, bytes)),
+                let path = dir.join("new").join(name);
+                let read = tokio::task::block_in_place(|| super::read_mail_file(&path, limit));
+                match read {
+                    Ok(MailFile::Whole(bytes)) => raws.push((name, bytes)),
+                    Ok(MailFile::TooLarge { header, size }) => {
+                        let source = SourceKey::maildir(&mb.name, unique(name));
+                        let reason = super::too_large_reason(size, limit);
+                        ingestor.quarantine(&header, size, &source, &reason).await?;
+                        let target = destination(dir, name, Disposition::Quarantine);
+                        tokio::fs::rename(&path, &target).await?;
+                    }
                     // Taken away meanwhile (by a mail client, say): nothing to file.
                     Err(e) if e.kind() == ErrorKind::NotFound => {}
                     Err(e) => return Err(e.into()),

@@ -144,6 +144,42 @@ pub async fn file_batch_after(
     Ok(outcomes)
 }
 
+/// A mail file as read within the size limit.
+#[derive(Debug)]
+pub enum MailFile {
+    Whole(Vec<u8>),
+    /// Larger than the limit: only its header (at most 256 KiB) was read.
+    TooLarge {
+        header: Vec<u8>,
+        size: u64,
+    },
+}
+
+/// Reads a mail file, but never more than its header when it is over `limit`: the size is
+/// asked first, so a huge file costs no memory.
+pub fn read_mail_file(path: &std::path::Path, limit: u64) -> std::io::Result<MailFile> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size <= limit {
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        return Ok(MailFile::Whole(bytes));
+    }
+    let mut head = Vec::new();
+    file.take(256 * 1024).read_to_end(&mut head)?;
+    let header = crate::message::header_of(&head).to_vec();
+    Ok(MailFile::TooLarge { header, size })
+}
+
+/// Why a message over the size limit is quarantined unread.
+pub fn too_large_reason(size: u64, limit: u64) -> String {
+    format!(
+        "{size} bytes, over ingest.max_message_size ({limit}); only the header is kept, the \
+         message lies in the quarantine folder"
+    )
+}
+
 async fn database_answers(store: &Store) -> bool {
     store.ping().await.is_ok()
 }

@@ -60,6 +60,8 @@ pub struct NewRaw<'a> {
     pub message_id: Option<&'a str>,
     pub content_hash: &'a str,
     pub bytes: &'a [u8],
+    /// The whole message's size (more than `bytes` holds when only its header is kept).
+    pub size: i64,
     pub received_at: i64,
     pub outcome: RawOutcome,
     pub reason: &'a str,
@@ -89,7 +91,7 @@ impl WriteBuffer {
                 Val::Text(r.dedup_key.into()),
                 Val::OptText(r.message_id.map(str::to_string)),
                 Val::Text(r.content_hash.into()),
-                Val::Int(r.bytes.len() as i64),
+                Val::Int(r.size),
                 Val::Blob(r.bytes.to_vec()),
                 Val::Int(r.received_at),
                 Val::Text(r.outcome.as_str().into()),

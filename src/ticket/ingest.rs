@@ -936,13 +936,21 @@ impl Writer<'_> {
             },
         };
         let buf = &mut self.buf;
+        // Of a message over the size limit only the header is kept: the store must not grow
+        // by what the limit keeps out. Its size says how large it was.
+        let over_limit = p.raw.len() as u64 > self.config.settings.ingest.max_message_size;
         buf.raw_message(NewRaw {
             id: raw_id,
             source_key: p.source.as_str(),
             dedup_key: &p.dedup_key,
             message_id: p.message_id.as_deref(),
             content_hash: &p.hash,
-            bytes: p.raw,
+            bytes: if over_limit {
+                crate::message::header_of(p.raw)
+            } else {
+                p.raw
+            },
+            size: p.raw.len() as i64,
             received_at: self.at,
             outcome: outcome.raw(),
             reason: p.reason(),
@@ -1046,6 +1054,19 @@ impl Writer<'_> {
                     "poststelle",
                     "auto_reply_skipped",
                     &json!({ "why": "the message is older than ack_max_age_hours", "date": msg.date }),
+                );
+            } else if !requester.is_empty() && !crate::diag::is_plausible_address(&requester) {
+                // NUL, control characters or blanks in an address: nobody to answer, and no
+                // text of the sender's choosing goes out.
+                audit(
+                    &mut self.buf,
+                    self.at,
+                    Some(ticket_id),
+                    Some(raw_id),
+                    "poststelle",
+                    "auto_reply_skipped",
+                    &json!({ "why": "the requester's address is not a valid address",
+                             "address": requester.escape_debug().to_string() }),
                 );
             } else if !is_ours(self.config, &requester) && !requester.is_empty() {
                 let kind = if Some(template) == s.acknowledgement_template.as_ref() {
@@ -1211,17 +1232,33 @@ fn is_ours(config: &Config, address: &str) -> bool {
         })
 }
 
+/// Cc addresses kept as participants of one ticket. A person copies a handful; a mail with
+/// thousands is a list or an attack, and each kept address costs a row and a place in every
+/// later lookup of the ticket's participants.
+const MAX_CC_PARTICIPANTS: usize = 100;
+
 /// The participants of a ticket a message opens: its requester, and the Cc of the first mail
 /// but our own addresses.
 fn new_participants(config: &Config, msg: &InboundMessage) -> Vec<(String, &'static str)> {
     let requester = requester_address(msg);
     let mut out: Vec<(String, &'static str)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     if !requester.is_empty() {
         out.push((requester.to_string(), "requester"));
+        seen.insert(requester);
     }
     for cc in &msg.cc {
+        if out.len() > MAX_CC_PARTICIPANTS {
+            tracing::warn!(
+                message_id = msg.message_id.as_deref().unwrap_or(""),
+                cc = msg.cc.len(),
+                kept = MAX_CC_PARTICIPANTS,
+                "too many Cc addresses; the rest are not participants"
+            );
+            break;
+        }
         let a = cc.address.as_str();
-        if !a.is_empty() && !is_ours(config, a) && out.iter().all(|(o, _)| o != a) {
+        if !a.is_empty() && !is_ours(config, a) && seen.insert(a) {
             out.push((a.to_string(), "cc"));
         }
     }

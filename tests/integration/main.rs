@@ -5,6 +5,7 @@ mod config_check;
 mod corpus;
 mod daemon;
 mod filing_order;
+mod hostile;
 mod nutzerkonto;
 mod quarantine;
 mod rules;

@@ -49,24 +49,22 @@ async fn allow_tickets(store: &Store) {
 
 both!(a_replay_that_fails_leaves_the_message_quarantined);
 async fn a_replay_that_fails_leaves_the_message_quarantined(db: &TestDb) {
-    // Quarantined for its size under a small limit; replayed after the limit was raised.
-    let small = TempConfig::new(
-        &TempConfig::shipped_text()
-            .replace("max_message_size = 26214400", "max_message_size = 100"),
-        &[],
-    );
-    let small = small.load();
+    // Quarantined whole, as the daemon does with a message the database refused on its own.
+    let cfg = &*crate::support::config::DEFAULT;
     let raw = request("Erika <erika@example.org>", "Drucker", "q1@example.org");
-    let o = Ingestor::new(&db.store, &small)
-        .ingest(&raw, SourceKey::file("q1"))
+    Ingestor::new(&db.store, cfg)
+        .quarantine(
+            &raw,
+            raw.len() as u64,
+            &SourceKey::file("q1"),
+            "filing failed: refused",
+        )
         .await
-        .expect("ingest");
-    assert!(matches!(o, Outcome::Quarantined { .. }), "{o:?}");
+        .expect("quarantine");
     let listed = ops::list_quarantine(&db.store).await.expect("list");
     assert_eq!(listed.len(), 1);
     let id = listed[0].id;
 
-    let cfg = &*crate::support::config::DEFAULT;
     refuse_tickets(&db.store, "").await;
     let failed = ops::replay_quarantined(&db.store, cfg, id).await;
     assert!(failed.is_err(), "{failed:?}");

@@ -108,11 +108,7 @@ async fn record_oversized(
     limit: u64,
 ) -> Result<(), SourceError> {
     for o in too_big {
-        let reason = format!(
-            "{} bytes, over ingest.max_message_size ({limit}); only the header is kept, the \
-             message lies in the quarantine folder",
-            o.size
-        );
+        let reason = crate::source::too_large_reason(u64::from(o.size), limit);
         ingestor
             .quarantine(&o.header, u64::from(o.size), &o.source, &reason)
             .await?;

@@ -1,0 +1,279 @@
+//! Mail as an attacker or a broken server writes it. Each generated case runs at 10× the size
+//! that once stalled filing, and its time grows at most linearly: the test compares two sizes
+//! (a ratio, not a wall time). Text from a mail never starts a line of its own in our mail,
+//! and an address with NUL gets no automatic reply.
+use std::time::{Duration, Instant};
+
+use poststelle::classify::{Action, classify_raw};
+use poststelle::source::{MailFile, read_mail_file};
+use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
+
+use crate::support::config::DEFAULT;
+use crate::support::daemon::{Daemon, env, sqlite_of, unique, until};
+use crate::support::db::{TestDb, both, scalar};
+use crate::support::imap::{append_all, count, reset};
+use crate::support::mail::requests;
+
+/// The fastest of three runs of `f` on `input`.
+fn fastest(input: &[u8], f: impl Fn(&[u8])) -> Duration {
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            f(input);
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// Classifying `make(4n)` takes at most about four times as long as `make(n)` (linear, with
+/// room for noise: quadratic would be sixteen).
+fn assert_linear(what: &str, make: impl Fn(usize) -> Vec<u8>, n: usize) {
+    let (small, large) = (make(n), make(4 * n));
+    let classify = |raw: &[u8]| {
+        let (_, d) = classify_raw(&DEFAULT, raw);
+        std::hint::black_box(d);
+    };
+    // Warm up the rule automata, so the first measurement does not pay for them.
+    classify(&small);
+    let (a, b) = (fastest(&small, classify), fastest(&large, classify));
+    let ratio = b.as_secs_f64() / a.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 9.0,
+        "{what}: {} bytes took {a:?}, {} bytes {b:?} (ratio {ratio:.1}, linear is 4)",
+        small.len(),
+        large.len()
+    );
+}
+
+/// multipart/mixed with `n` parts, each declaring multipart/alternative with a boundary that
+/// never comes (quadratic in mail-parser: 10,000 parts took 4.8 s).
+fn unclosed_multiparts(n: usize) -> Vec<u8> {
+    let mut m = b"From: a@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+        .to_vec();
+    for _ in 0..n {
+        m.extend_from_slice(
+            b"--outer\r\nContent-Type: multipart/alternative; boundary=\"B\"\r\n\r\nx\r\n",
+        );
+    }
+    m
+}
+
+/// `n` Cc addresses in one field (2 MB for 100,000 took 48 s to file).
+fn many_cc(n: usize) -> Vec<u8> {
+    let mut m =
+        b"From: a@example.org\r\nSubject: cc\r\nMessage-ID: <cc@example.org>\r\nCc: ".to_vec();
+    for i in 0..n {
+        if i > 0 {
+            m.extend_from_slice(b",\r\n ");
+        }
+        m.extend_from_slice(format!("u{i}@example.org").as_bytes());
+    }
+    m.extend_from_slice(b"\r\n\r\nHallo\r\n");
+    m
+}
+
+/// An attachment name in `n` RFC 2231 continuations (200,000 took 11.5 s).
+fn continuations(n: usize) -> Vec<u8> {
+    let mut m = b"From: a@example.org\r\nSubject: 2231\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+        Content-Type: application/octet-stream;\r\n"
+        .to_vec();
+    for i in 0..n {
+        m.extend_from_slice(format!(" name*{i}*=utf-8''x;\r\n").as_bytes());
+    }
+    m.extend_from_slice(b"\r\nAAAA\r\n--b--\r\n");
+    m
+}
+
+/// `n` Date fields (215 MB of them took 1 GB).
+fn repeated_dates(n: usize) -> Vec<u8> {
+    let mut m = b"From: a@example.org\r\nSubject: dates\r\n".to_vec();
+    for _ in 0..n {
+        m.extend_from_slice(b"Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n");
+    }
+    m.extend_from_slice(b"\r\nx\r\n");
+    m
+}
+
+#[test]
+fn unclosed_multipart_boundaries_take_linear_time() {
+    assert_linear("unclosed multiparts", unclosed_multiparts, 25_000);
+    let (_, d) = classify_raw(&DEFAULT, &unclosed_multiparts(100_000));
+    assert_eq!(d.action, Action::Quarantine, "{}", d.reason);
+    assert!(d.reason.contains("multipart"), "{}", d.reason);
+}
+
+#[test]
+fn a_million_cc_addresses_take_linear_time() {
+    assert_linear("Cc addresses", many_cc, 250_000);
+}
+
+#[test]
+fn rfc2231_continuations_take_linear_time() {
+    assert_linear("RFC 2231 continuations", continuations, 500_000);
+    let (_, d) = classify_raw(&DEFAULT, &continuations(2_000_000));
+    assert_eq!(d.action, Action::Quarantine, "{}", d.reason);
+}
+
+#[test]
+fn repeated_header_fields_take_linear_time() {
+    assert_linear("Date fields", repeated_dates, 100_000);
+    let (_, d) = classify_raw(&DEFAULT, &repeated_dates(50_000));
+    assert_eq!(d.action, Action::Quarantine, "{}", d.reason);
+}
+
+/// A person's mail with a few multipart levels and attachments is not "too complex".
+#[test]
+fn ordinary_mime_is_not_too_complex() {
+    let mut m = b"From: a@example.org\r\nSubject: Anlagen\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\n\
+        Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\n\
+        Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\n\
+        Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hallo</p>\r\n--a--\r\n"
+        .to_vec();
+    for i in 0..40 {
+        m.extend_from_slice(
+            format!(
+                "--m\r\nContent-Type: application/pdf; name=\"a{i}.pdf\"\r\n\
+                 Content-Disposition: attachment; filename=\"a{i}.pdf\"\r\n\r\nJVBERi0=\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    m.extend_from_slice(b"--m--\r\n");
+    let (msg, d) = classify_raw(&DEFAULT, &m);
+    assert_ne!(d.action, Action::Quarantine, "{}", d.reason);
+    assert_eq!(msg.expect("parsed").attachments.len(), 40);
+}
+
+/// A file far over the size limit is never read whole: only its header (a sparse 2 GB file
+/// here, which would not fit the memory bound).
+#[test]
+fn an_oversized_file_is_read_only_to_its_header() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("huge.eml");
+    std::fs::write(&path, b"From: a@example.org\r\nSubject: huge\r\n\r\nbody").expect("write");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    file.set_len(2 << 30).expect("sparse file");
+    match read_mail_file(&path, 25 << 20).expect("read") {
+        MailFile::TooLarge { header, size } => {
+            assert_eq!(size, 2 << 30);
+            assert_eq!(header, b"From: a@example.org\r\nSubject: huge\r\n\r\n");
+        }
+        MailFile::Whole(_) => panic!("a 2 GB file read whole"),
+    }
+    let (_, d) = classify_raw(&DEFAULT, &vec![b'x'; (25 << 20) + 1]);
+    assert_eq!(
+        d.action,
+        Action::Quarantine,
+        "classify applies the limit too"
+    );
+}
+
+both!(a_display_name_with_line_breaks_writes_no_line_of_its_own);
+async fn a_display_name_with_line_breaks_writes_no_line_of_its_own(db: &TestDb) {
+    let attacks = [
+        // CR LF in an encoded word of the display name, and in the subject.
+        "From: =?utf-8?q?Eve=0D=0ABcc=3A_victim=40example=2Eorg?= <eve@example.org>\r\n\
+         Subject: =?utf-8?q?Drucker=0D=0ABcc=3A_victim=40example=2Eorg?=\r\n",
+        // A bare LF and a Unicode line separator in a quoted name.
+        "From: \"Eve\u{2028}Bcc: victim@example.org\" <eve@example.org>\r\nSubject: Drucker\r\n",
+    ];
+    let ing = Ingestor::new(&db.store, &DEFAULT);
+    for (i, head) in attacks.iter().enumerate() {
+        let raw = format!(
+            "{head}Message-ID: <eve{i}@example.org>\r\nTo: support@kommunal-it.example\r\n\r\nHallo\r\n"
+        );
+        let o = ing
+            .ingest(raw.as_bytes(), SourceKey::file(&format!("eve{i}")))
+            .await
+            .expect("ingest");
+        assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
+    }
+    let mails: Vec<(String, String)> =
+        sqlx::query_as("SELECT subject, body_text FROM outbox ORDER BY id")
+            .fetch_all(db.store.pool())
+            .await
+            .expect("outbox");
+    assert!(mails.len() >= 4, "acknowledgements and copies: {mails:?}");
+    for (subject, body) in &mails {
+        assert!(!subject.contains(['\r', '\n', '\u{2028}']), "{subject:?}");
+        for line in body.lines() {
+            assert!(
+                !line.trim_start().starts_with("Bcc:"),
+                "attacker text on a line of its own: {body}"
+            );
+        }
+    }
+    assert!(
+        mails
+            .iter()
+            .any(|(_, b)| b.contains("Eve Bcc: victim@example.org")),
+        "the name is kept, on one line"
+    );
+}
+
+both!(an_address_with_nul_gets_no_automatic_reply);
+async fn an_address_with_nul_gets_no_automatic_reply(db: &TestDb) {
+    let raw = b"From: Alice <al\x00ice@example.org>\r\nSubject: Drucker\r\n\
+        Message-ID: <nul@example.org>\r\nTo: support@kommunal-it.example\r\n\r\nHallo\r\n";
+    let o = Ingestor::new(&db.store, &DEFAULT)
+        .ingest(raw, SourceKey::file("nul"))
+        .await
+        .expect("ingest");
+    assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM outbox WHERE kind IN ('acknowledgement', 'auto_reply')"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM audit WHERE event = 'auto_reply_skipped' \
+             AND detail LIKE '%not a valid address%'"
+        )
+        .await,
+        1
+    );
+}
+
+/// One hostile mail among ordinary ones over IMAP: it goes to quarantine, the others are
+/// filed as if it were not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_files_ordinary_mail_beside_a_hostile_one() {
+    let imap = env("POSTSTELLE_TEST_IMAP");
+    let (user, tag) = ("d34", unique());
+    reset(&imap, user).await;
+    let cfg = crate::support::config::one_mailbox("h", &imap, user, "batch_size = 5");
+    let mut mails = requests(6, "d35", &tag);
+    mails.insert(3, unclosed_multiparts(100_000));
+    append_all(&imap, user, "INBOX", &mails).await;
+    let mut daemon = Daemon::start(&cfg, "run");
+    until(Duration::from_secs(30), "all moved", || async {
+        count(&imap, user, "INBOX").await == 0
+            && count(&imap, user, "Verarbeitet").await == 6
+            && count(&imap, user, "Quarantaene").await == 1
+    })
+    .await;
+    let store = sqlite_of(&cfg).await;
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM tickets").await, 6);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM raw_messages WHERE outcome = 'quarantined'"
+        )
+        .await,
+        1
+    );
+    daemon.stop_ok();
+    store.close().await;
+}
