@@ -2,10 +2,7 @@
 //! sender and the HTTP listener, all on one cancellation token. On a stop signal the mailbox
 //! tasks finish the batch in flight and stop fetching, the sender finishes the mail it is
 //! sending, and the process exits within the configured deadline.
-use std::fs::{File, OpenOptions, TryLockError};
 use std::future::Future;
-use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +19,7 @@ use crate::config::{Config, MailboxKind};
 use crate::metrics::Metrics;
 use crate::outbox::sender::{Mailer, Sender, SetupError};
 use crate::source::{self, Ctx};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,10 +27,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Mailer(#[from] SetupError),
-    #[error(
-        "another poststelle{pid} is already running on {db}: SQLite allows one instance; stop it, or use PostgreSQL (database_url) for several"
-    )]
-    AlreadyRunning { db: String, pid: String },
+    #[error("{0}")]
+    Lock(#[from] crate::store::LockError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -47,7 +42,7 @@ pub async fn run(
     store: Store,
     stop: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
-    let _lock = single_instance_lock(&store)?;
+    let _lock = store.single_instance_lock()?;
     let settings = &config.settings;
     take_over_dead(&store, settings.instance_id).await?;
     let metrics = Arc::new(Metrics::new());
@@ -262,48 +257,6 @@ async fn serve_health(State((_, metrics)): State<HttpState>) -> impl IntoRespons
             .map(|(name, since)| format!("mailbox {name}: not polled for {} s\n", since.as_secs()))
             .collect();
         (StatusCode::SERVICE_UNAVAILABLE, text)
-    }
-}
-
-/// On SQLite one instance at a time: a lock file beside the database, held while running and
-/// released by the kernel however the process ends.
-fn single_instance_lock(store: &Store) -> Result<Option<File>, AppError> {
-    if store.backend() != Backend::Sqlite {
-        return Ok(None);
-    }
-    let Some(db) = store.sqlite_file() else {
-        return Ok(None);
-    };
-    let path = PathBuf::from(format!("{}.lock", db.display()));
-    let io = |source| AppError::Io {
-        what: format!("lock file {}", path.display()),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {
-            file.set_len(0).map_err(io)?;
-            write!(file, "{}", std::process::id()).map_err(io)?;
-            Ok(Some(file))
-        }
-        Err(TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            Err(AppError::AlreadyRunning {
-                db: db.display().to_string(),
-                pid: match pid.trim() {
-                    "" => String::new(),
-                    p => format!(" (pid {p})"),
-                },
-            })
-        }
-        Err(TryLockError::Error(e)) => Err(io(e)),
     }
 }
 

@@ -1,7 +1,69 @@
 //! The daemon's bookkeeping: where each mailbox stands, and which instance works on it.
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
 use sqlx::Row;
 
-use super::{Store, StoreError, now_micros};
+use super::{Backend, Store, StoreError, now_micros};
+
+/// Why `poststelle run` cannot start on a SQLite store.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another poststelle{pid} is already running on {db}: SQLite allows one instance; stop it, or use PostgreSQL (database_url) for several"
+    )]
+    AlreadyRunning { db: String, pid: String },
+    #[error("lock file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Store {
+    /// On SQLite one instance at a time: a lock file beside the database, held while running and
+    /// released by the kernel however the process ends.
+    pub fn single_instance_lock(&self) -> Result<Option<File>, LockError> {
+        if self.backend() != Backend::Sqlite {
+            return Ok(None);
+        }
+        let Some(db) = self.sqlite_file() else {
+            return Ok(None);
+        };
+        let path = PathBuf::from(format!("{}.lock", db.display()));
+        let io = |source| LockError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0).map_err(io)?;
+                write!(file, "{}", std::process::id()).map_err(io)?;
+                Ok(Some(file))
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Err(LockError::AlreadyRunning {
+                    db: db.display().to_string(),
+                    pid: match pid.trim() {
+                        "" => String::new(),
+                        p => format!(" (pid {p})"),
+                    },
+                })
+            }
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
 
 /// Where a mailbox stands: its UIDVALIDITY and the highest UID filed and moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

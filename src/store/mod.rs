@@ -10,7 +10,7 @@ pub mod raw;
 pub mod sla;
 pub mod tickets;
 
-pub use daemon::{MailboxState, TakenOver};
+pub use daemon::{LockError, MailboxState, TakenOver};
 
 use std::path::Path;
 use std::sync::Arc;
