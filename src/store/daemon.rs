@@ -81,9 +81,9 @@ impl Store {
         Ok(match row {
             Some(r) => Some(MailboxState {
                 uidvalidity: r
-                    .try_get::<Option<i64>, _>(0)?
+                    .try_get::<Option<i64>, _>("uidvalidity")?
                     .and_then(|v| u32::try_from(v).ok()),
-                last_uid: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                last_uid: u32::try_from(r.try_get::<i64, _>("last_uid")?).unwrap_or(0),
             }),
             None => None,
         })
@@ -164,16 +164,16 @@ impl Store {
     /// How many mailbox leases `holder` has, and how many live instances there are (each
     /// keeps an `instance:` lease while it runs), for sharing mailboxes fairly.
     pub async fn lease_load(&self, holder: &str) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM leases WHERE name LIKE 'mailbox:%' AND holder = $1 \
-             AND expires_at >= $2), \
-             (SELECT COUNT(*) FROM leases WHERE name LIKE 'instance:%' AND expires_at >= $2)",
+             AND expires_at >= $2) AS held, \
+             (SELECT COUNT(*) FROM leases WHERE name LIKE 'instance:%' AND expires_at >= $2) \
+             AS instances",
         )
         .bind(holder)
         .bind(now_micros())
         .fetch_one(self.pool())
-        .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        .await?)
     }
 }
 

@@ -353,7 +353,8 @@ pub async fn reserve_ids(
                 .enumerate()
                 .map(|(c, &i)| {
                     format!(
-                        "SELECT CAST({i} AS BIGINT), nextval('{}_id_seq') FROM generate_series(1, ${})",
+                        "SELECT CAST({i} AS BIGINT) AS tbl, nextval('{}_id_seq') AS id \
+                         FROM generate_series(1, ${})",
                         wanted[i].0,
                         c + 1
                     )
@@ -364,7 +365,7 @@ pub async fn reserve_ids(
                 q = q.bind(wanted[i].1 as i64);
             }
             for row in q.fetch_all(&mut *conn).await? {
-                let (i, id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                let (i, id): (i64, i64) = (row.try_get("tbl")?, row.try_get("id")?);
                 if let Some(ids) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
                     ids.push(id);
                 }
