@@ -216,3 +216,26 @@ fn the_checker_catches_an_upward_import_and_stray_sql() {
     }
     assert_eq!(found.len(), expected.len(), "{found:#?}");
 }
+
+/// The two dialects' migrations move in step: the same numbers in both folders (a change that
+/// one dialect does not need is a no-op there that says why).
+#[test]
+fn migrations_of_both_dialects_are_numbered_alike() {
+    let versions = |dialect: &str| -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations folder")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".sql"))
+            .filter_map(|n| n.split('_').next().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let (sqlite, postgres) = (versions("sqlite"), versions("postgres"));
+    assert!(sqlite.len() >= 5, "{sqlite:?}");
+    assert_eq!(sqlite, postgres);
+}
