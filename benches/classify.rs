@@ -169,6 +169,26 @@ fn body_scan_4k(bencher: Bencher) {
     body_scan(bencher, &GENERATED, &PARSED_GENERATED);
 }
 
+/// The one pass that guards against mail mail-parser would take quadratic time on
+/// (`message::Limits`), alone: its share of `parse_classify`.
+#[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
+fn prescan_4k(bencher: Bencher) {
+    prescan(bencher, &GENERATED);
+}
+
+#[divan::bench(threads = 1, sample_count = 30, max_time = 10)]
+fn prescan_corpus(bencher: Bencher) {
+    prescan(bencher, &CORPUS);
+}
+
+fn prescan(bencher: Bencher, input: &Input) {
+    counted(bencher, input).bench_local(|| {
+        for raw in &input.mails {
+            let _ = divan::black_box(poststelle::message::Limits::DEFAULT.check(raw));
+        }
+    });
+}
+
 fn counted<'a, 'b>(bencher: Bencher<'a, 'b>, input: &Input) -> Bencher<'a, 'b> {
     bencher
         .counter(BytesCount::new(input.bytes))
