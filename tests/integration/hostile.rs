@@ -277,3 +277,25 @@ async fn the_daemon_files_ordinary_mail_beside_a_hostile_one() {
     daemon.stop_ok();
     store.close().await;
 }
+
+/// A mail on which mail-parser 0.11.9 panics in debug builds (found by `fuzz/`, target
+/// `parse`, from a corpus bounce): the panic becomes a quarantine, not a failed batch that
+/// would be fetched and fail again at every attempt.
+#[test]
+fn a_panic_in_the_mail_parser_is_a_quarantine() {
+    let raw = std::fs::read(
+        crate::support::repo().join("tests/fixtures/mail-parser-invalid-part-id.eml"),
+    )
+    .expect("fixture");
+    match poststelle::InboundMessage::parse(&raw) {
+        Ok(_) => assert!(
+            !cfg!(debug_assertions),
+            "the parser's assertion is a debug one"
+        ),
+        Err(e) => assert_eq!(e, poststelle::message::ParseError::ParserFailed),
+    }
+    let (_, d) = classify_raw(&DEFAULT, &raw);
+    if cfg!(debug_assertions) {
+        assert_eq!(d.action, Action::Quarantine, "{}", d.reason);
+    }
+}
