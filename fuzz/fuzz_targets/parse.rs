@@ -1,0 +1,9 @@
+//! `InboundMessage::parse` on arbitrary bytes: must return `Ok` or `Err`, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use poststelle::message::InboundMessage;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = InboundMessage::parse(data);
+});

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under fuzz/seeds/<target>/ (run from anywhere; idempotent).
+
+Hand-made hostile mail from issue #23 plus ten files copied from tests/corpus. The same mail
+seeds go to parse, prescan and classify; single_line and escaped get text of their own.
+Every seed stays under 64 KiB.
+"""
+import pathlib
+import shutil
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+ROOT = FUZZ.parent
+SEEDS = FUZZ / "seeds"
+MAIL_TARGETS = ["parse", "prescan", "classify"]
+
+HEAD = (
+    b"From: Erika Mustermann <erika@example.org>\r\n"
+    b"To: IT-Support <support@example.net>\r\n"
+    b"Message-ID: <seed-{n}@example.org>\r\n"
+    b"Date: Tue, 7 Apr 2026 10:00:01 +0200\r\n"
+)
+
+
+def head(n, extra=b""):
+    return HEAD.replace(b"{n}", str(n).encode()) + extra
+
+
+def unclosed_multipart(parts):
+    """Nested multiparts whose closing boundaries never come: each part scans the rest."""
+    out = head("bomb", b"Subject: bomb\r\nMIME-Version: 1.0\r\n")
+    for i in range(parts):
+        out += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    return out + b"Content-Type: text/plain\r\n\r\nend\r\n"
+
+
+def sibling_unclosed_multipart(parts, field=b"Content-Type:"):
+    """Sibling parts, each a multipart with a boundary that is announced but never used."""
+    out = head("siblings", b"Subject: siblings\r\nMIME-Version: 1.0\r\n"
+                b'Content-Type: multipart/mixed; boundary="top"\r\n\r\n')
+    for i in range(parts):
+        out += b'--top\r\n' + field + b' multipart/alternative; boundary="never%d"\r\n\r\nx\r\n' % i
+    return out + b"--top--\r\n"
+
+
+def many_cc(n):
+    cc = b",\r\n ".join(b'"Person %d" <p%d@example.org>' % (i, i) for i in range(n))
+    return head("cc", b"Subject: many Cc\r\nCc: " + cc + b"\r\n\r\nHallo\r\n")
+
+
+def rfc2231(n):
+    """A filename in n RFC 2231 continuations (percent-encoded UTF-8, ISO-8859-1 start)."""
+    params = b"".join(b";\r\n filename*%d*=%%C3%%BC%d" % (i, i % 10) for i in range(1, n))
+    return head("2231", b"Subject: RFC 2231\r\nMIME-Version: 1.0\r\n"
+                b'Content-Type: multipart/mixed; boundary="x"\r\n\r\n'
+                b"--x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei.\r\n"
+                b"--x\r\nContent-Type: application/pdf;\r\n name*=iso-8859-1''Gr%FC%DFe.pdf\r\n"
+                b"Content-Disposition: attachment;\r\n filename*0*=utf-8''Antrag" + params +
+                b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--x--\r\n")
+
+
+def repeated_date(n):
+    dates = b"".join(b"Date: Tue, %d Apr 2026 10:00:01 +0200\r\n" % (1 + i % 28) for i in range(n))
+    return (b"From: a@example.org\r\nTo: support@example.net\r\nSubject: dates\r\n" + dates
+            + b"\r\nbody\r\n")
+
+
+SEEDS_MAIL = {
+    "unclosed-multipart-300.eml": unclosed_multipart(300),
+    "unclosed-multipart-60.eml": unclosed_multipart(60),
+    "sibling-unclosed-multipart-200.eml": sibling_unclosed_multipart(200),
+    # "Content-Type :" is read by mail-parser but not counted by the pre-scan (see README).
+    "sibling-unclosed-multipart-blank-colon-100.eml": sibling_unclosed_multipart(100, b"Content-Type :"),
+    "many-cc-300.eml": many_cc(300),
+    "rfc2231-continuations-40.eml": rfc2231(40),
+    "rfc2231-continuations-2000.eml": rfc2231(2000),
+    "repeated-date-50.eml": repeated_date(50),
+    "date-swallows-next-field.eml": (
+        b"Date: Tue, 7 Apr 2026 10:00:\r\nFrom: a@example.org\r\nTo: support@example.net\r\n"
+        b"Subject: kaputtes Datum\r\n\r\nbody\r\n"),
+    "many-header-fields-2100.eml": head("fields", b"Subject: fields\r\n")
+    + b"".join(b"X-F%d: v\r\n" % i for i in range(2100)) + b"\r\nbody\r\n",
+    "display-name-encoded-crlf.eml": (
+        b"From: =?utf-8?q?Eve=0D=0ABcc=3A_x=40y=2Ez?= <eve@example.org>\r\n"
+        b"To: support@example.net\r\n"
+        b"Subject: =?utf-8?q?Drucker=0D=0ABcc=3A_x=40y=2Ez=E2=80=A8kaputt?=\r\n"
+        b"Message-ID: <eve@example.org>\r\nDate: Tue, 7 Apr 2026 10:00:01 +0200\r\n\r\n"
+        b"Hallo\r\n"),
+    "nul-in-address.eml": (
+        b"From: Mallory <mall\x00ory@example.org>\r\n"
+        b"Reply-To: <x\x00@example.org>\r\nTo: support@example.net\r\n"
+        b"Subject: NUL\x00im Betreff\r\nDate: Tue, 7 Apr 2026 10:00:01 +0200\r\n\r\nbody\x00\r\n"),
+    "german-umlauts-qp.eml": (
+        b"From: =?iso-8859-1?q?J=FCrgen_M=FCller?= <juergen.mueller@stadt.example>\r\n"
+        b"To: IT-Support <support@example.net>\r\n"
+        b"Subject: =?utf-8?q?Dr=C3=BCcker_im_B=C3=BCro_geht_nicht_=E2=80=93_bitte_pr=C3=BCfen?=\r\n"
+        b"Message-ID: <a1b2@stadt.example>\r\nDate: Mon, 6 Apr 2026 08:15:00 +0200\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"Sehr geehrte Damen und Herren,\r\n\r\nder Drucker im Raum 2.14 (Au=DFenstelle S=FCd) "
+        b"druckt seit heute fr=FCh nur noch leere Seiten.\r\n\r\nMit freundlichen Gr=FC=DFen\r\n"
+        b"J=FCrgen M=FCller\r\n"),
+    "german-umlauts-8bit.eml": (
+        "From: Jürgen Müller <juergen.mueller@stadt.example>\r\n"
+        "To: IT-Support <support@example.net>\r\nSubject: Passwort für Fachverfahren gesperrt\r\n"
+        "Message-ID: <a1b3@stadt.example>\r\nDate: Mon, 6 Apr 2026 08:15:00 +0200\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "Guten Morgen,\r\nmein Zugang ist gesperrt. Können Sie ihn bitte entsperren?\r\n"
+        "Grüße\r\nJürgen Müller\r\n").encode(),
+    "cr-only-line-ends.eml": head("cr", b"Subject: CR only\r\n\r\nbody\r\n").replace(b"\r\n", b"\r"),
+    "header-only-no-body.eml": head("hdr", b"Subject: header only"),
+}
+
+# Ten varied files from tests/corpus (all under 64 KiB).
+CORPUS = [
+    "bounces/bounceparser/iis-multiple-bounce.msg",
+    "bounces/sisimai-mac-cr-only/lhost-postfix-01.eml",
+    "bounces/sisimai-dos-crlf/arf-01.eml",
+    "autoreplies/sisimai-rfc3834/rfc3834-02.eml",
+    "autoreplies/bounceparser/boxbe-cr2.msg",
+    "mime-torture/flanker/missing-boundaries.eml",
+    "mime-torture/flanker/mailformed-headers.eml",
+    "mime-torture/mail-gem/error_emails/multiple_content_types.eml",
+    "mime-torture/stalwart-malformed/019.eml",
+    "helpdesk-real/talon-replies/thunderbird.eml",
+]
+
+SEEDS_TEXT = {
+    "plain": "Erika Mustermann",
+    "umlauts": "Jürgen Müller – Drucker im Büro",
+    "crlf-bcc": "Eve\r\nBcc: x@y.z",
+    "separators": "a\u2028b\u2029c\u0085d",
+    "controls": "\x00\x1b[2J\x07\x7f\u009b31m x \t\t y \n",
+    "blanks": "   lead and trail   \r\n",
+    "unicode-spaces": "\u3000\u00a0name\u2003\u200b\ufeff\u202e",
+    "empty": "",
+}
+
+SEEDS_ESCAPED = {
+    "ansi.bin": b"Subject: Gr\xc3\xbc\xc3\x9fe\r\n\x1b[2J\x00x\xff\n",
+    "cr-alone.bin": b"a\rb\r\r\nc\x85\xc2\x85\xc2\x9b31m",
+    "bidi.bin": "From: \u202etxt.exe\u202c <a@b>\n".encode(),
+    "invalid-utf8.bin": b"\xc3\r\n\xe2\x80\x0d\x0a\xf0\x9f\x98",
+}
+
+
+def write(target, name, data):
+    assert len(data) < 64_000, (target, name, len(data))
+    d = SEEDS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+for t in MAIL_TARGETS:
+    for name, data in SEEDS_MAIL.items():
+        write(t, name, data)
+    for rel in CORPUS:
+        src = ROOT / "tests" / "corpus" / rel
+        write(t, "corpus-" + rel.replace("/", "_"), src.read_bytes())
+for name, text in SEEDS_TEXT.items():
+    write("single_line", name + ".txt", text.encode())
+for name, data in SEEDS_ESCAPED.items():
+    write("escaped", name, data)
