@@ -69,12 +69,17 @@ impl Limits {
                 content_field = false;
                 continue;
             }
-            if !folded {
-                if in_top_header {
-                    header_fields += 1;
-                }
-                content_field = starts_with_ignore_case(line, b"content-type:")
-                    || starts_with_ignore_case(line, b"content-disposition:");
+            if !folded && in_top_header {
+                header_fields += 1;
+            }
+            // mail-parser drops blanks in and around a field name (`Content- Type :`) and
+            // reads a blank-led first line of a part's header as a field: so does this count,
+            // or such spellings would pass it by and reach the quadratic path.
+            // A blank-led line otherwise continues the field before it, whatever it holds.
+            match content_field_name(line) {
+                Some(true) => content_field = true,
+                _ if !folded => content_field = false,
+                _ => {}
             }
             if content_field {
                 multiparts += count_ignore_case(line, b"multipart/");
@@ -123,8 +128,25 @@ pub fn header_of(raw: &[u8]) -> &[u8] {
     &raw[..end]
 }
 
-fn starts_with_ignore_case(line: &[u8], prefix: &[u8]) -> bool {
-    line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+/// Whether `line` starts a header field, and if so whether it is a Content-Type or
+/// Content-Disposition field: the name before the colon (at most 64 bytes) with every blank
+/// taken out, compared without case. `None` when the line has no field name.
+fn content_field_name(line: &[u8]) -> Option<bool> {
+    let colon = line.iter().take(64).position(|&b| b == b':')?;
+    let mut name = [0u8; 64];
+    let mut len = 0;
+    for &b in &line[..colon] {
+        match b {
+            b' ' | b'\t' => {}
+            33..=126 => {
+                name[len] = b.to_ascii_lowercase();
+                len += 1;
+            }
+            _ => return None,
+        }
+    }
+    let name = &name[..len];
+    (!name.is_empty()).then_some(name == b"content-type" || name == b"content-disposition")
 }
 
 fn count_ignore_case(line: &[u8], needle: &[u8]) -> usize {

@@ -58,7 +58,9 @@ fn escaped(bytes: &[u8]) -> String {
         for c in chunk.valid().replace("\r\n", "\n").chars() {
             match c {
                 '\n' | '\t' => out.push(c),
-                c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+                c if c.is_control() || poststelle::notify::is_invisible_format(c) => {
+                    out.push_str(&c.escape_unicode().to_string())
+                }
                 c => out.push(c),
             }
         }

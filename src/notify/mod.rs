@@ -30,7 +30,7 @@ pub fn single_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = false;
     for c in text.chars() {
-        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+        let c = if c.is_control() || is_invisible_format(c) {
             ' '
         } else {
             c
@@ -47,6 +47,21 @@ pub fn single_line(text: &str) -> String {
     }
     out.truncate(out.trim_end().len());
     out
+}
+
+/// Line and paragraph separators and the invisible format characters (zero-width, bidi
+/// overrides such as U+202E, the BOM) that can reorder or hide text on a screen without being
+/// control characters.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Dates as a person in Germany reads them: `24.12.2026 09:30`, Europe/Berlin.
@@ -131,5 +146,6 @@ mod tests {
         assert_eq!(single_line("  Jörg\t Müller \u{2028}"), "Jörg Müller");
         assert_eq!(single_line("a\u{0}b\u{1b}[31mc"), "a b [31mc");
         assert_eq!(single_line("Grüße aus Köln"), "Grüße aus Köln");
+        assert_eq!(single_line("Eve\u{202E}gpj.exe"), "Eve gpj.exe");
     }
 }
