@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use poststelle::config::Config;
-use poststelle::store::Store;
+use poststelle::store::{Store, StoreError};
 use tokio::runtime::{Builder, Runtime};
 
 mod args;
@@ -28,7 +28,13 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Check => check::check(g),
         Command::Classify(args) => classify::classify(g, args),
         Command::Ingest(args) => {
-            with_store(g, async |cfg, store| ingest::ingest(cfg, store, args).await)
+            let cfg = load_config(g)?;
+            runtime(Builder::new_current_thread())?.block_on(async {
+                let store = open_store(&cfg, Access::Create).await?;
+                let code = ingest::ingest(&cfg, &store, args).await;
+                store.close().await;
+                code
+            })
         }
         Command::Tickets(cmd) => with_store(g, async |cfg, store| {
             tickets::tickets(cfg, store, cmd).await
@@ -56,17 +62,38 @@ fn load_config(g: &Global) -> Result<Config> {
     Ok(cfg)
 }
 
+/// Whether a command may create the store it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `run` and `ingest`: a new data directory starts here.
+    Create,
+    /// Everything else reads or changes what is there; an empty store made for a typo would
+    /// only answer "nothing" and leave a directory behind.
+    Existing,
+}
+
 /// Opens the database a command works on: `database_url` of the configuration, else the SQLite
 /// file in the data directory (which `--data-dir` may have moved, see [`load_config`]).
-async fn open_store(cfg: &Config) -> Result<Store> {
+async fn open_store(cfg: &Config, access: Access) -> Result<Store> {
     let url = cfg
         .settings
         .database_url
         .clone()
         .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
-    Store::open(&url)
-        .await
-        .with_context(|| format!("opening the database {url}"))
+    let opened = match access {
+        Access::Create => Store::open(&url).await,
+        Access::Existing => Store::open_existing(&url).await,
+    };
+    opened.map_err(|e| match e {
+        StoreError::NoStore(at) => anyhow::anyhow!(
+            "there is no poststelle store at {at}\n\
+             hint: the store is where `database_url`, else `data_dir` ({}), of {} points, or \
+             --data-dir; `poststelle run` and `poststelle ingest` create it",
+            cfg.settings.data_dir.display(),
+            cfg.origin
+        ),
+        e => anyhow::Error::new(e).context(format!("opening the database {url}")),
+    })
 }
 
 /// Loads the configuration, opens the store and runs `f` with them; a one-shot command needs no
@@ -77,7 +104,7 @@ fn with_store(
 ) -> Result<ExitCode> {
     let cfg = load_config(g)?;
     runtime(Builder::new_current_thread())?.block_on(async {
-        let store = open_store(&cfg).await?;
+        let store = open_store(&cfg, Access::Existing).await?;
         let code = f(&cfg, &store).await;
         store.close().await;
         code

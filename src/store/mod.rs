@@ -46,6 +46,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     Url(String),
+    /// A command that only works on an existing store found none.
+    #[error("there is no poststelle store at {0}")]
+    NoStore(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("service level: {0}")]
@@ -113,6 +116,13 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 impl Store {
     /// Opens (creating if need be) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A pool on `url`, the schema as it is.
+    async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -169,7 +179,13 @@ impl Store {
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
             transactions: Arc::new(tokio::sync::Mutex::new(())),
         };
-        match backend {
+        Ok(store)
+    }
+
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let store = self;
+        match self.backend {
             Backend::Sqlite => {
                 // sqlx takes no lock around SQLite migrations: two processes opening a new
                 // file at once both try to apply them, and the loser fails. Once the winner is
@@ -189,6 +205,31 @@ impl Store {
             // PostgreSQL migrations run under an advisory lock.
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
         }
+        Ok(())
+    }
+
+    /// Opens the store at `url` only if it exists: commands that read or change what is there
+    /// must not leave an empty store (and the directories to it) behind a typo.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        if let Some(path) = sqlite_path(url)
+            && !Path::new(path).is_file()
+        {
+            return Err(StoreError::NoStore(path.to_string()));
+        }
+        let store = Store::connect(url).await?;
+        if store.backend == Backend::Postgres {
+            let found: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'tickets')",
+            )
+            .fetch_one(&store.pool)
+            .await?;
+            if !found {
+                store.close().await;
+                return Err(StoreError::NoStore(url.to_string()));
+            }
+        }
+        store.migrate().await?;
         Ok(store)
     }
 

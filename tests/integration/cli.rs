@@ -347,3 +347,34 @@ async fn ingest_killed_half_way_then_rerun_files_everything_once() {
     );
     store.close().await;
 }
+
+/// A command that reads or changes the store does not make one: a typo in `--data-dir` is an
+/// error naming the path and where the store is configured, and leaves no directory behind.
+#[test]
+fn read_commands_do_not_create_an_empty_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let typo = dir.path().join("typo/deeper");
+    for args in [
+        &["tickets", "list"][..],
+        &["outbox", "list"],
+        &["quarantine", "list"],
+        &["tickets", "show", "2026120310000001"],
+    ] {
+        let out = crate::support::bin::poststelle()
+            .arg("--data-dir")
+            .arg(&typo)
+            .args(args)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("there is no poststelle store at"), "{err}");
+        assert!(err.contains(&typo.display().to_string()), "{err}");
+        assert!(err.contains("embedded:poststelle.toml"), "{err}");
+        assert!(
+            !dir.path().join("typo").exists(),
+            "{args:?} created {}",
+            typo.display()
+        );
+    }
+}
