@@ -139,3 +139,53 @@ pub fn check_address(src: &SourceText, addr: &Spanned<String>, diags: &mut Diagn
         );
     }
 }
+
+/// Line and paragraph separators and the invisible format characters (zero-width, bidi
+/// overrides such as U+202E, the BOM) that can reorder or hide text on a screen without being
+/// control characters.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// A message for a terminal: text as it is, line ends as line ends, and every other control
+/// character (escape sequences, NUL, backspace) and every byte that is not UTF-8 written out
+/// as `\u{1b}` or `\xNN`.
+pub fn for_terminal(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().replace("\r\n", "\n").chars() {
+            match c {
+                '\n' | '\t' => out.push(c),
+                c if c.is_control() || is_invisible_format(c) => {
+                    out.push_str(&c.escape_unicode().to_string())
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_terminal;
+
+    #[test]
+    fn control_characters_and_invalid_bytes_are_written_out() {
+        assert_eq!(
+            for_terminal(b"Subject: Gr\xc3\xbc\xc3\x9fe\r\n\x1b[2J\x00x\xff\n"),
+            "Subject: Grüße\n\\u{1b}[2J\\u{0}x\\xff\n"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::classify::{self, ServiceMatch};
 use crate::config::Config;
+use crate::diag::is_invisible_format;
 use crate::message::InboundMessage;
 
 /// A ticket as mail about it names it.
@@ -47,21 +48,6 @@ pub fn single_line(text: &str) -> String {
     }
     out.truncate(out.trim_end().len());
     out
-}
-
-/// Line and paragraph separators and the invisible format characters (zero-width, bidi
-/// overrides such as U+202E, the BOM) that can reorder or hide text on a screen without being
-/// control characters.
-pub fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{FEFF}'
-    )
 }
 
 /// Dates as a person in Germany reads them: `24.12.2026 09:30`, Europe/Berlin.
