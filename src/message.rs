@@ -398,8 +398,12 @@ impl InboundMessage {
 
         let body = {
             let mut body = String::new();
-            for i in 0..msg.text_body.len() {
-                if let Some(text) = msg.body_text(i) {
+            for (i, &id) in msg.text_body.iter().enumerate() {
+                let legacy = msg
+                    .parts
+                    .get(id as usize)
+                    .and_then(|part| undeclared_legacy_text(part, raw));
+                if let Some(text) = legacy.map(Cow::Owned).or_else(|| msg.body_text(i)) {
                     if !body.is_empty() {
                         body.push('\n');
                     }
@@ -412,7 +416,7 @@ impl InboundMessage {
         let attachments = msg
             .attachments()
             .map(|part| Attachment {
-                name: part.attachment_name().map(str::to_string),
+                name: attachment_name(part, raw),
                 content_type: part
                     .content_type()
                     .map(|ct| match ct.subtype() {
@@ -489,11 +493,15 @@ impl InboundMessage {
         };
         let mut message = InboundMessage {
             message_id: msg.message_id().map(clean_id),
-            from: msg.from().and_then(first_mailbox),
-            sender: msg.sender().and_then(first_mailbox),
-            to: msg.to().map(mailboxes).unwrap_or_default(),
-            cc: msg.cc().map(mailboxes).unwrap_or_default(),
-            reply_to: msg.reply_to().map(mailboxes).unwrap_or_default(),
+            from: address_field(&msg, HeaderName::From, raw)
+                .into_iter()
+                .next(),
+            sender: address_field(&msg, HeaderName::Sender, raw)
+                .into_iter()
+                .next(),
+            to: address_field(&msg, HeaderName::To, raw),
+            cc: address_field(&msg, HeaderName::Cc, raw),
+            reply_to: address_field(&msg, HeaderName::ReplyTo, raw),
             return_path,
             in_reply_to: id_list(msg.in_reply_to()),
             references: id_list(msg.references()),
@@ -788,8 +796,104 @@ fn mailboxes(addr: &Address<'_>) -> Vec<Mailbox> {
         .collect()
 }
 
-fn first_mailbox(addr: &Address<'_>) -> Option<Mailbox> {
-    mailboxes(addr).into_iter().next()
+/// The mailboxes of the (last, as mail-parser reads it) address field `name`. Names follow
+/// [`decode_8bit`]'s rule like every other text: a field in raw 8-bit bytes that are not
+/// UTF-8 is read again as windows-1252 for its names. Its addresses keep U+FFFD for those
+/// bytes: an address is not text to be guessed at, and one that is not what its server knows
+/// must be recognisably invalid (see `diag::is_plausible_address`).
+fn address_field(msg: &mail_parser::Message<'_>, name: HeaderName<'_>, raw: &[u8]) -> Vec<Mailbox> {
+    let Some(h) = msg.headers().iter().rev().find(|h| h.name == name) else {
+        return Vec::new();
+    };
+    let Some(addr) = h.value.as_address() else {
+        return Vec::new();
+    };
+    let mut list = mailboxes(addr);
+    let undecoded = |m: &Mailbox| m.name.as_deref().is_some_and(|n| n.contains('\u{FFFD}'));
+    if list.iter().any(undecoded)
+        && let Some(HeaderValue::Address(legacy)) = reread_as_legacy(h, raw)
+    {
+        let names = mailboxes(&legacy);
+        if names.len() == list.len() {
+            for (m, legacy) in list.iter_mut().zip(names) {
+                m.name = legacy.name;
+            }
+        }
+    }
+    list
+}
+
+/// A part's file name, by the same rule as [`address_field`]'s names.
+fn attachment_name(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> Option<String> {
+    let name = part.attachment_name()?;
+    if !name.contains('\u{FFFD}') {
+        return Some(name.to_string());
+    }
+    let legacy = |field: HeaderName<'_>, attribute: &str| {
+        let h = part.headers.iter().find(|h| h.name == field)?;
+        match reread_as_legacy(h, raw)? {
+            HeaderValue::ContentType(ct) => ct.attribute(attribute).map(str::to_string),
+            _ => None,
+        }
+    };
+    legacy(HeaderName::ContentDisposition, "filename")
+        .or_else(|| legacy(HeaderName::ContentType, "name"))
+        .or_else(|| Some(name.to_string()))
+}
+
+/// A field whose raw value holds 8-bit bytes that are not UTF-8, parsed again from its value
+/// read as windows-1252; `None` for a field in UTF-8 (whose U+FFFD came from a declared
+/// charset, e.g. an encoded word, and stays).
+fn reread_as_legacy(h: &Header<'_>, raw: &[u8]) -> Option<HeaderValue<'static>> {
+    let value = raw.get(h.offset_start() as usize..h.offset_end() as usize)?;
+    if std::str::from_utf8(value).is_ok() {
+        return None;
+    }
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(value);
+    let field = format!("{}:{}\n\n", h.name(), text.trim_end());
+    let parsed = LEGACY_PARSER.parse_headers(field.as_bytes())?;
+    let value = parsed.headers().first()?.value.clone().into_owned();
+    Some(value)
+}
+
+static LEGACY_PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
+
+/// The text of a part that declares no charset and whose bytes are not UTF-8, read as
+/// windows-1252 ([`decode_8bit`]'s rule); `None` for every other part, whose text
+/// mail-parser decoded (a declared charset's invalid bytes stay U+FFFD).
+fn undeclared_legacy_text(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> Option<String> {
+    let (text, html) = match &part.body {
+        mail_parser::PartType::Text(t) => (t, false),
+        mail_parser::PartType::Html(t) => (t, true),
+        _ => return None,
+    };
+    if !text.contains('\u{FFFD}')
+        || part
+            .content_type()
+            .is_some_and(|ct| ct.attribute("charset").is_some())
+    {
+        return None;
+    }
+    let body = raw.get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    let bytes = match part.encoding {
+        mail_parser::Encoding::None => Cow::Borrowed(body),
+        mail_parser::Encoding::QuotedPrintable => {
+            Cow::Owned(mail_parser::decoders::quoted_printable::quoted_printable_decode(body)?)
+        }
+        mail_parser::Encoding::Base64 => {
+            Cow::Owned(mail_parser::decoders::base64::base64_decode(body)?)
+        }
+    };
+    if std::str::from_utf8(&bytes).is_ok() {
+        return None;
+    }
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    let text = text.trim_end_matches(['\r', '\n']);
+    Some(if html {
+        mail_parser::decoders::html::html_to_text(text)
+    } else {
+        text.to_string()
+    })
 }
 
 #[cfg(test)]
@@ -971,5 +1075,53 @@ mod tests {
                 assert_headers_as_default_parser_reads_them(&raw, field);
             }
         }
+    }
+
+    /// One rule for bytes that are not valid text: undeclared 8-bit bytes that are not UTF-8
+    /// are windows-1252 in every text (names, subject, header values, a body part without
+    /// charset, also quoted-printable, a file name); bytes invalid in a declared charset are
+    /// U+FFFD; an address or id with such bytes keeps U+FFFD, and so is invalid.
+    #[test]
+    fn undecodable_bytes_follow_one_rule_in_every_field() {
+        let mut raw: Vec<u8> = Vec::new();
+        raw.extend_from_slice(
+            b"From: J\xfcrgen M\xfcller <j\xfcrgen@example.org>\r\n\
+              To: support@example.org\r\n\
+              Cc: =?utf-8?q?Kaputt_=FC?= <c@example.org>, \"G\xf6tz\" <g@example.org>\r\n\
+              Subject: Gr\xfc\xdfe\r\nX-Note: \xc4rger\r\nMessage-ID: <a\xfcb@example.org>\r\n\
+              Content-Type: multipart/mixed; boundary=B\r\n\r\n\
+              --B\r\nContent-Type: text/plain\r\n\r\nOhne charset: \xe4\xf6\xfc\r\n\
+              --B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nFalsches UTF-8: \xe4\r\n\
+              --B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\
+              \r\nQP: =E4=\r\n=FC\r\n\
+              --B\r\nContent-Type: application/pdf\r\n\
+              Content-Disposition: attachment; filename=\"\xe4nderung.pdf\"\r\n\r\nx\r\n--B--\r\n",
+        );
+        let m = InboundMessage::parse(&raw).expect("parses");
+        let from = m.from.as_ref().expect("from");
+        assert_eq!(from.name.as_deref(), Some("Jürgen Müller"));
+        assert_eq!(from.address, "j\u{FFFD}rgen@example.org");
+        assert!(!crate::diag::is_plausible_address(&from.address));
+        let names: Vec<_> = m.cc.iter().map(|c| c.name.as_deref()).collect();
+        assert_eq!(names, [Some("Kaputt \u{FFFD}"), Some("Götz")]);
+        assert_eq!(m.subject, "Grüße");
+        assert_eq!(m.header("x-note"), Some("Ärger"));
+        assert_eq!(m.message_id.as_deref(), Some("a\u{FFFD}b@example.org"));
+        assert_eq!(
+            m.body,
+            "Ohne charset: äöü\nFalsches UTF-8: \u{FFFD}\nQP: äü"
+        );
+        assert_eq!(m.attachments[0].name.as_deref(), Some("änderung.pdf"));
+        // The same message in UTF-8 reads the same where the rule allows.
+        let utf8 = InboundMessage::parse(
+            "From: Jürgen Müller <j@example.org>\r\nSubject: Grüße\r\n\r\nOhne charset: äöü\r\n"
+                .as_bytes(),
+        )
+        .expect("parses");
+        assert_eq!(
+            utf8.from.and_then(|f| f.name).as_deref(),
+            Some("Jürgen Müller")
+        );
+        assert_eq!(utf8.body.trim_end(), "Ohne charset: äöü");
     }
 }

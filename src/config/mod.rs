@@ -76,6 +76,7 @@ struct RawIngest {
     reopen_days: u32,
     ack_max_age_hours: u32,
     auto_reply_limit_per_hour: u32,
+    parse_budget_seconds: Spanned<f64>,
 }
 
 impl Default for RawIngest {
@@ -85,6 +86,7 @@ impl Default for RawIngest {
             reopen_days: 14,
             ack_max_age_hours: 24,
             auto_reply_limit_per_hour: 5,
+            parse_budget_seconds: Spanned::new(0..0, 10.0),
         }
     }
 }
@@ -220,6 +222,27 @@ fn default_efa_template() -> Spanned<String> {
 fn default_nk_priority() -> i64 {
     100
 }
+/// `ingest.parse_budget_seconds`: a positive number of seconds, fractions allowed.
+fn parse_budget(
+    seconds: &Spanned<f64>,
+    src: &SourceText,
+    diags: &mut Diagnostics,
+) -> std::time::Duration {
+    let value = *seconds.get_ref();
+    match std::time::Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            diags.push(
+                src,
+                at(seconds),
+                format!("ingest.parse_budget_seconds = {value} is no time a message could take"),
+                "give a positive number of seconds, e.g. 10 (see README.md, \"Hostile mail\")",
+            );
+            std::time::Duration::from_secs(10)
+        }
+    }
+}
+
 fn default_instance_id() -> Spanned<u8> {
     Spanned::new(0..0, 10)
 }
@@ -260,6 +283,9 @@ pub struct IngestSettings {
     pub ack_max_age_hours: u32,
     /// Automatic replies to one address per hour; the rest are recorded as suppressed.
     pub auto_reply_limit_per_hour: u32,
+    /// How long the daemon lets one message's parse and classification run before it is
+    /// quarantined: the last line of defence against mail that is slow to read.
+    pub parse_budget: std::time::Duration,
 }
 
 /// How outgoing mail is sent.
@@ -750,6 +776,7 @@ fn validate_settings(
             reopen_days: raw.ingest.reopen_days,
             ack_max_age_hours: raw.ingest.ack_max_age_hours,
             auto_reply_limit_per_hour: raw.ingest.auto_reply_limit_per_hour,
+            parse_budget: parse_budget(&raw.ingest.parse_budget_seconds, src, diags),
         },
         outbox,
         sla,

@@ -90,14 +90,39 @@ pub fn for_message(
 ) -> Value {
     let mut v = common(config, tz, t);
     v["service"] = json!(service);
+    let (body, shortened) = excerpt(&msg.body);
     v["article"] = json!({
         "from": msg.from_address().map(single_line),
         "subject": single_line(&msg.subject),
-        "body": msg.body,
+        "body": body,
+        "body_shortened": shortened,
         "attachments": msg.attachments,
     });
     v["follow_up"] = json!(follow_up);
     v
+}
+
+/// How much of a message's text our mail quotes. The staff copy carries the original as an
+/// attachment, so a longer text adds nothing but size: a 20 MB text would otherwise be copied
+/// into every context and stored again in the outbox with each mail.
+pub const BODY_EXCERPT: usize = 64 * 1024;
+
+/// The start of `body`, at most [`BODY_EXCERPT`] bytes, cut at a line end where there is one
+/// in its last quarter; and whether it was shortened.
+fn excerpt(body: &str) -> (&str, bool) {
+    if body.len() <= BODY_EXCERPT {
+        return (body, false);
+    }
+    let mut end = BODY_EXCERPT;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = &body[..end];
+    let cut = match cut.rfind('\n') {
+        Some(i) if i >= BODY_EXCERPT * 3 / 4 => &cut[..i],
+        _ => cut,
+    };
+    (cut, true)
 }
 
 /// The context of an SLA notice to the next support level.
@@ -121,7 +146,7 @@ pub fn for_sla_notice(
 
 #[cfg(test)]
 mod tests {
-    use super::single_line;
+    use super::{BODY_EXCERPT, excerpt, single_line};
 
     #[test]
     fn header_text_becomes_one_line() {
@@ -133,5 +158,24 @@ mod tests {
         assert_eq!(single_line("a\u{0}b\u{1b}[31mc"), "a b [31mc");
         assert_eq!(single_line("Grüße aus Köln"), "Grüße aus Köln");
         assert_eq!(single_line("Eve\u{202E}gpj.exe"), "Eve gpj.exe");
+    }
+
+    #[test]
+    fn a_long_text_is_quoted_in_part() {
+        assert_eq!(excerpt("kurz\nText"), ("kurz\nText", false));
+        // A line end in the last quarter: cut there.
+        let lines = "Zeile mit Umlauten äöü\n".repeat(10_000);
+        let (cut, shortened) = excerpt(&lines);
+        assert!(shortened);
+        assert!(cut.len() <= BODY_EXCERPT && cut.len() > BODY_EXCERPT * 3 / 4);
+        assert!(
+            cut.ends_with("äöü"),
+            "cut at a line end: {:?}",
+            &cut[cut.len() - 10..]
+        );
+        // One long line of two-byte characters: cut at a character boundary.
+        let long_line = "ä".repeat(BODY_EXCERPT);
+        let (cut, shortened) = excerpt(&long_line);
+        assert!(shortened && cut.len() == BODY_EXCERPT && cut.chars().all(|c| c == 'ä'));
     }
 }

@@ -18,6 +18,7 @@
 //!    ([`WriteBuffer`]), update the stored tickets that changed, and commit.
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -153,7 +154,7 @@ struct Prepared<'a> {
     message_id: Option<String>,
     /// Message-ID (or empty) + ' ' + content hash: the same mail from another source.
     dedup_key: String,
-    parsed: Result<(InboundMessage, Decision), String>,
+    parsed: Parsed,
 }
 
 /// Messages parsed and classified (phase 1), ready for [`Ingestor::ingest_prepared`].
@@ -171,31 +172,38 @@ impl<'a> PreparedBatch<'a> {
         }
     }
 
-    /// [`PreparedBatch::new`] on `threads` threads at once: parsing and classifying is the
-    /// CPU part of filing, and messages are independent of each other.
+    /// [`PreparedBatch::new`] on `threads` threads at once (parsing and classifying is the
+    /// CPU part of filing, and messages are independent of each other), each message within
+    /// `ingest.parse_budget_seconds`: one over it is quarantined and the batch goes on (see
+    /// [`budget`](super::budget)). The decisions are those of [`PreparedBatch::new`].
     pub fn new_parallel(
-        config: &Config,
+        config: &Arc<Config>,
         items: &[Incoming<'a>],
         threads: usize,
     ) -> PreparedBatch<'a> {
-        let per_thread = items.len().div_ceil(threads.max(1)).max(1);
-        if per_thread >= items.len() {
-            return Self::new(config, items);
-        }
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = items
-                .chunks(per_thread)
-                .map(|part| scope.spawn(move || Self::new(config, part)))
-                .collect();
-            let mut all = Vec::with_capacity(items.len());
-            for part in parts {
-                match part.join() {
-                    Ok(batch) => all.extend(batch.items),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            PreparedBatch { items: all }
-        })
+        let budget = config.settings.ingest.parse_budget;
+        let work = {
+            let config = Arc::clone(config);
+            Arc::new(move |raw: &[u8]| parse_and_classify(&config, raw))
+        };
+        // The workers own their copy: a worker that runs over its budget outlives this call.
+        let copies = items.iter().map(|it| it.raw.to_vec()).collect();
+        let results = super::budget::run_all(copies, threads, budget, work);
+        let items = items
+            .iter()
+            .zip(results)
+            .map(|(it, result)| {
+                let parsed = result.unwrap_or_else(|over| {
+                    Err(format!(
+                        "reading the message took longer than its time budget of {} s \
+                         (ingest.parse_budget_seconds); it is kept for a later version",
+                        over.budget.as_secs_f32()
+                    ))
+                });
+                Self::prepared(it, parsed)
+            })
+            .collect();
+        PreparedBatch { items }
     }
 
     pub fn len(&self) -> usize {
@@ -208,21 +216,11 @@ impl<'a> PreparedBatch<'a> {
 
     /// Phase 1: hash, size limit, parse, classify.
     fn prepare(config: &Config, it: &Incoming<'a>) -> Prepared<'a> {
-        let limit = config.settings.ingest.max_message_size;
+        Self::prepared(it, parse_and_classify(config, it.raw))
+    }
+
+    fn prepared(it: &Incoming<'a>, parsed: Parsed) -> Prepared<'a> {
         let hash = hex(&Sha256::digest(it.raw));
-        let parsed = if it.raw.len() as u64 > limit {
-            Err(format!(
-                "message of {} bytes exceeds the limit of {limit} bytes",
-                it.raw.len()
-            ))
-        } else {
-            InboundMessage::parse(it.raw)
-                .map(|m| {
-                    let d = classify::classify(config, &m);
-                    (m, d)
-                })
-                .map_err(|e| e.to_string())
-        };
         let message_id = parsed.as_ref().ok().and_then(|(m, _)| m.message_id.clone());
         let dedup_key = format!("{} {hash}", message_id.as_deref().unwrap_or(""));
         Prepared {
@@ -234,6 +232,26 @@ impl<'a> PreparedBatch<'a> {
             parsed,
         }
     }
+}
+
+/// A message decoded and classified, or why it could not be.
+type Parsed = Result<(InboundMessage, Decision), String>;
+
+/// The size limit, the parse and the classification of one message.
+fn parse_and_classify(config: &Config, raw: &[u8]) -> Parsed {
+    let limit = config.settings.ingest.max_message_size;
+    if raw.len() as u64 > limit {
+        return Err(format!(
+            "message of {} bytes exceeds the limit of {limit} bytes",
+            raw.len()
+        ));
+    }
+    InboundMessage::parse(raw)
+        .map(|m| {
+            let d = classify::classify(config, &m);
+            (m, d)
+        })
+        .map_err(|e| e.to_string())
 }
 
 impl Prepared<'_> {

@@ -1,5 +1,6 @@
 //! Tickets: numbers, filing of inbound mail (new ticket, follow-up, note), and staff's basic
 //! operations.
+pub mod budget;
 pub mod clock;
 pub mod ingest;
 pub mod ops;

@@ -331,3 +331,237 @@ fn odd_spellings_of_content_type_do_not_pass_the_prescan() {
         assert_linear(spelling, make, 5_000);
     }
 }
+
+/// An ordinary mail of `size` bytes of German text: the largest a desk takes in.
+fn plain_text(size: usize) -> Vec<u8> {
+    let mut m = "From: a@example.org\r\nSubject: Protokoll\r\nMIME-Version: 1.0\r\n\
+        Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        .as_bytes()
+        .to_vec();
+    while m.len() < size {
+        m.extend_from_slice("Über die Störung der Fachanwendung wurde berichtet.\r\n".as_bytes());
+    }
+    m
+}
+
+/// The peak resident memory (KiB) of `poststelle ARGS`, which must exit 0, from the kernel's
+/// account of the finished child (`wait4`'s `ru_maxrss`): the one measure that sees every
+/// allocation, mail-parser's and SQLite's included. Linux carries the high-water mark of the
+/// spawning process over into its child, so the child is spawned by a fresh, small process —
+/// this test binary running [`rss_probe`] alone — not by this large one.
+fn peak_rss_kib(args: &[&std::ffi::OsStr]) -> u64 {
+    let joined = args
+        .iter()
+        .map(|a| a.to_str().expect("UTF-8 argument"))
+        .collect::<Vec<_>>()
+        .join("\u{1f}");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "hostile::rss_probe",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PROBE, joined)
+        .output()
+        .expect("probe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        // The harness writes the test's name on the same line.
+        .find_map(|l| l.split_once("peak_rss_kib=").map(|(_, n)| n))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "the probe reported no figure: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+const PROBE: &str = "POSTSTELLE_TEST_RSS_PROBE";
+
+/// Not a test of its own: what [`peak_rss_kib`] runs in a fresh process. Without its variable
+/// it does nothing.
+#[test]
+fn rss_probe() {
+    let Ok(args) = std::env::var(PROBE) else {
+        return;
+    };
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the figure
+    let child = crate::support::bin::poststelle()
+        .args(args.split('\u{1f}'))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data the kernel fills in; `pid` is our own unwaited child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    // Reaped by wait4 above; dropping the handle does not wait again.
+    drop(child);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "poststelle {args:?} failed (status {status})"
+    );
+    println!("peak_rss_kib={}", usage.ru_maxrss);
+}
+
+/// Every case at ten times the size that once took several times its size in memory: a
+/// message within the size limit costs at most a small multiple of its size above what a
+/// tiny mail costs (`classify` and `ingest` with its store), and one over the limit — a sparse
+/// file of gigabytes here — costs next to nothing, as only its header is read.
+#[test]
+fn memory_stays_within_a_small_multiple_of_the_message() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    let sparse = |name: &str, head: &[u8], size: u64| {
+        let path = write(name, head);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(size).expect("sparse file");
+        path
+    };
+    let tiny = write(
+        "tiny.eml",
+        b"From: a@example.org\r\nSubject: x\r\n\r\nHallo\r\n",
+    );
+    let within = [
+        write("multiparts.eml", &unclosed_multiparts(100_000)),
+        write("cc.eml", &many_cc(1_000_000)),
+        write("continuations.eml", &continuations(900_000)),
+        write("dates.eml", &repeated_dates(500_000)),
+        write("plain.eml", &plain_text(20 << 20)),
+    ];
+    let over = [
+        sparse(
+            "huge.eml",
+            b"From: a@example.org\r\nSubject: huge\r\n\r\n",
+            3 << 30,
+        ),
+        sparse("dates-2g.eml", &repeated_dates(20_000), 2 << 30),
+    ];
+    let classify = |path: &std::path::Path| peak_rss_kib(&["classify".as_ref(), path.as_ref()]);
+    let ingest = |path: &std::path::Path| {
+        let data = tempfile::tempdir().expect("tmp");
+        peak_rss_kib(&[
+            "--data-dir".as_ref(),
+            data.path().as_ref(),
+            "ingest".as_ref(),
+            path.as_ref(),
+        ])
+    };
+    for (what, run) in [
+        ("classify", &classify as &dyn Fn(&_) -> u64),
+        ("ingest", &ingest),
+    ] {
+        let base = run(&tiny);
+        for path in &within {
+            let size_kib = std::fs::metadata(path).expect("size").len() / 1024;
+            let peak = run(path);
+            eprintln!(
+                "{what} {}: {peak} KiB at peak, base {base} KiB",
+                path.display()
+            );
+            assert!(
+                peak <= base + 12 * size_kib,
+                "{what} {}: {peak} KiB at peak for {size_kib} KiB (tiny mail: {base} KiB)",
+                path.display()
+            );
+        }
+        for path in &over {
+            let peak = run(path);
+            assert!(
+                peak <= base + 16 * 1024,
+                "{what} {}: {peak} KiB at peak, only the header should be read (tiny: {base} KiB)",
+                path.display()
+            );
+        }
+    }
+}
+
+both!(a_message_over_its_time_budget_is_quarantined_and_its_batch_goes_on);
+/// The budget is the last line of defence behind the pre-scan. A message within every
+/// pre-scan limit that is still slow to read (63 multipart parts whose boundary never comes,
+/// each scanning the 4 MB after it) is quarantined for its time, and the messages after it in
+/// its batch are filed in order: the reply still finds the request before the slow message.
+async fn a_message_over_its_time_budget_is_quarantined_and_its_batch_goes_on(db: &TestDb) {
+    use crate::support::config::TempConfig;
+    use crate::support::mail::{mail, request};
+    use poststelle::ticket::ingest::{Incoming, PreparedBatch};
+    let text = TempConfig::shipped_text()
+        .replace("parse_budget_seconds = 10", "parse_budget_seconds = 0.05")
+        .replace(
+            "rules_dir = \"rules\"",
+            &format!("rules_dir = {:?}", crate::support::repo().join("rules")),
+        );
+    let tmp = TempConfig::new(&text, &[]);
+    let config = std::sync::Arc::new(tmp.load());
+    assert_eq!(
+        config.settings.ingest.parse_budget,
+        Duration::from_millis(50)
+    );
+    let mut slow = unclosed_multiparts(63);
+    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod\r\n";
+    while slow.len() < 4 << 20 {
+        slow.extend_from_slice(line);
+    }
+    let raws = [
+        request(
+            "budget@gemeinde.example",
+            "Drucker",
+            "budget1@gemeinde.example",
+        ),
+        slow,
+        mail(
+            &[
+                "From: budget@gemeinde.example",
+                "Subject: AW: Drucker",
+                "Message-ID: <budget2@gemeinde.example>",
+                "In-Reply-To: <budget1@gemeinde.example>",
+            ],
+            "Noch eine Frage.\r\n",
+        ),
+    ];
+    let items: Vec<Incoming<'_>> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| Incoming {
+            raw,
+            source: SourceKey::file(&format!("budget/{i}")),
+        })
+        .collect();
+    let batch = PreparedBatch::new_parallel(&config, &items, 2);
+    let outcomes = Ingestor::new(&db.store, &config)
+        .ingest_prepared(batch)
+        .await
+        .expect("ingest");
+    let Outcome::NewTicket { number, .. } = &outcomes[0] else {
+        panic!("{:?}", outcomes[0]);
+    };
+    match &outcomes[1] {
+        Outcome::Quarantined { reason } => assert!(reason.contains("time budget"), "{reason}"),
+        other => panic!("the slow message: {other:?}"),
+    }
+    match &outcomes[2] {
+        Outcome::FollowUp { number: n, .. } => assert_eq!(n, number),
+        other => panic!("the reply: {other:?}"),
+    }
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM raw_messages WHERE outcome = 'quarantined'"
+        )
+        .await,
+        1
+    );
+}

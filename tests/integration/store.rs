@@ -1007,7 +1007,11 @@ async fn parallel_preparation_keeps_the_order(db: &TestDb) {
             source: SourceKey::file(&format!("par/{i}")),
         })
         .collect();
-    let batch = PreparedBatch::new_parallel(cfg(), &items, 4);
+    let batch = PreparedBatch::new_parallel(
+        &std::sync::Arc::new(Config::load(None).expect("default config")),
+        &items,
+        4,
+    );
     assert_eq!(batch.len(), 40);
     let outcomes = Ingestor::new(&db.store, cfg())
         .ingest_prepared(batch)
