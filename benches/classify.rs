@@ -23,7 +23,7 @@
 //!   reading the body, the floor under `classify_only`.
 //!
 //! Run: `cargo bench --bench classify`; for instruction counts, see [`profile`]. Without `--bench` (`cargo test --all-targets`) every benchmark runs once
-//! over a few small mails, as a smoke test.
+//! over a few small mails, as a smoke test that prints no figures.
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,9 @@ use poststelle::classify::fieldset::FieldSet;
 use poststelle::classify::rules::Field;
 use poststelle::config::Config;
 use poststelle::message::InboundMessage;
+
+#[path = "support/mode.rs"]
+mod mode;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// Number of generated mails.
@@ -55,7 +58,9 @@ fn main() {
         profile(&what);
         return;
     }
-    print_setup();
+    if mode::measuring() {
+        print_setup();
+    }
     divan::main();
 }
 
@@ -289,7 +294,7 @@ impl Input {
 static CONFIG: LazyLock<Config> = LazyLock::new(load_config);
 /// `cargo test --all-targets` runs this binary without `--bench` (divan then runs every bench
 /// once, in an unoptimised build): a few small mails are enough to see that nothing breaks.
-static SMOKE_TEST: LazyLock<bool> = LazyLock::new(|| !std::env::args().any(|a| a == "--bench"));
+static SMOKE_TEST: LazyLock<bool> = LazyLock::new(|| !mode::measuring());
 
 static CORPUS: LazyLock<Input> = LazyLock::new(|| {
     let mut mails = read_corpus();

@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench ingest` (PostgreSQL from `$POSTSTELLE_TEST_PG`, default
 //! `postgres://root@127.0.0.1:5432/postgres`). Without `--bench` (as `cargo test --all-targets`
-//! runs it) each benchmark files 50 mails once, as a smoke test.
+//! runs it) each benchmark files 50 mails once, as a smoke test that prints no figures.
 use std::sync::LazyLock;
 
 use divan::Bencher;
@@ -15,14 +15,13 @@ use poststelle::config::Config;
 use poststelle::store::Store;
 use poststelle::ticket::ingest::{Incoming, Ingestor, PreparedBatch, SourceKey};
 
+#[path = "support/mode.rs"]
+mod mode;
+
 const BATCH: usize = 256;
 
-fn full_run() -> bool {
-    std::env::args().any(|a| a == "--bench")
-}
-
 static MAILS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
-    let n = if full_run() { 10_000 } else { 50 };
+    let n = if mode::measuring() { 10_000 } else { 50 };
     let words = [
         "Drucker",
         "Passwort",
@@ -74,7 +73,8 @@ static CONFIG: LazyLock<Config> =
 fn main() {
     divan::main();
     // The kernel's high-water mark of this process's resident memory, over every run above.
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+    if mode::measuring()
+        && let Ok(status) = std::fs::read_to_string("/proc/self/status")
         && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
     {
         println!("peak RSS ({line})");

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tests/servers.sh
 source tests/servers.sh
+# The test servers' ports are fixed: one run (of this or tests/run.sh) per machine at a time.
+servers_lock tests/bench-daemon.sh "$@"
 trap servers_stop EXIT
 servers_start
 cargo bench --locked --bench daemon "$@"

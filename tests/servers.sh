@@ -10,6 +10,55 @@
 #   Dovecot (same users) that the fault tests restart
 # Every test user's password is "secret". Mail to an address that is no user lands in
 # catchall@example.test's INBOX.
+#
+# The host's own mail is never touched. OpenSMTPD's spool (/var/spool/smtpd) is compiled in:
+# the test OpenSMTPD runs in a private mount namespace (unshare --mount) with a directory of
+# its own mounted over that path, so it neither sees nor changes the host's queue. Where no
+# mount namespace can be had (a container without CAP_SYS_ADMIN), the script refuses to start
+# while an OpenSMTPD runs or the host's spool holds anything, rather than share or clear it.
+# A system OpenSMTPD that is running blocks the tests either way: its control socket is
+# compiled in too. POSTSTELLE_TEST_SYSTEM_SPOOL replaces /var/spool/smtpd for the test of this
+# (tests/integration/tooling.rs) only.
+
+# Runs the calling script ($1, its arguments after) again under an exclusive lock on
+# /tmp/poststelle-tests.lock, so that two runs on one machine never meet on the fixed ports: a
+# second run says that it waits, and waits. Returns at once inside the locked run. flock -o
+# keeps the lock in flock's own process, not in servers that a killed run may leave behind.
+servers_lock() { # script args...
+    if [ "${POSTSTELLE_TESTS_LOCKED:-}" = 1 ]; then return 0; fi
+    export POSTSTELLE_TESTS_LOCKED=1
+    local lock=/tmp/poststelle-tests.lock
+    if ! flock -n "$lock" true; then
+        echo "another test run on this machine holds $lock (the servers' ports): waiting for it to end" >&2
+    fi
+    exec flock -o "$lock" bash "$@"
+}
+
+# Installs Debian's packages $@ without letting them start as system services (the tests run
+# their own processes): a /usr/sbin/policy-rc.d that refuses every start, for the install only,
+# when the host has none.
+servers_apt_install() {
+    local rc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\n# written by poststelle tests/servers.sh for one install\nexit 101\n' \
+            > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        SERVERS_POLICY_RC_CREATED=1
+    fi
+    { apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } ||
+        rc=$?
+    servers_policy_rc_remove
+    return "$rc"
+}
+
+# Removes the policy-rc.d that servers_apt_install wrote (never one the host had already).
+servers_policy_rc_remove() {
+    if [ -n "${SERVERS_POLICY_RC_CREATED:-}" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        SERVERS_POLICY_RC_CREATED=
+    fi
+}
 
 servers_install() {
     if command -v dovecot >/dev/null 2>&1 && command -v smtpd >/dev/null 2>&1; then
@@ -20,14 +69,7 @@ servers_install() {
         exit 1
     fi
     echo "installing Dovecot and OpenSMTPD from Debian's packages" >&2
-    # Nothing may start as a system service: the tests run their own processes.
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        dovecot-imapd dovecot-lmtpd opensmtpd openssl >/dev/null
+    servers_apt_install dovecot-imapd dovecot-lmtpd opensmtpd openssl
 }
 
 wait_port() { # host port what
@@ -106,13 +148,78 @@ service lmtp {
 CONF
 }
 
+# The PIDs of running OpenSMTPD processes (any, the host's or a leftover of the tests).
+servers_smtpd_pids() {
+    local p pids=""
+    for p in /proc/[0-9]*; do
+        if [ "$(cat "$p/comm" 2>/dev/null)" = smtpd ]; then pids="$pids ${p#/proc/}"; fi
+    done
+    echo "${pids# }"
+}
+
+# Refuses (status 1, with the reason) while any OpenSMTPD runs: it owns the compiled-in
+# control socket, and in the fallback below the spool as well.
+servers_smtpd_none_running() {
+    local pids
+    pids=$(servers_smtpd_pids)
+    [ -z "$pids" ] && return 0
+    local first=${pids%% *}
+    echo "tests/servers.sh: refusing to start the test OpenSMTPD: an OpenSMTPD is already running" >&2
+    echo "  (pid $pids; $(tr '\0' ' ' <"/proc/$first/cmdline" 2>/dev/null))." >&2
+    echo "  OpenSMTPD's control socket is compiled in, so only one runs per machine. If it is the" >&2
+    echo "  host's mail server, run the tests on another machine; if it is a test server a killed" >&2
+    echo "  run left behind (smtpd -d -f /tmp/poststelle-servers.*), stop it: kill $first" >&2
+    return 1
+}
+
+# Decides where the test OpenSMTPD keeps its spool, which must not be the host's, and sets
+# SERVERS_SPOOL_WRAP: the command prefix that starts a program with that spool, as in
+#   "${SERVERS_SPOOL_WRAP[@]}" smtpd -d -f smtpd.conf &
+# Normally a private mount namespace in which the empty directory $1/spool is mounted over
+# the system spool; the prefix ends in an exec, so $! is the program's own PID. Without mount
+# namespaces the system spool itself, but only when no OpenSMTPD runs and it holds no file;
+# else status 1, with the reason, and nothing changed.
+servers_spool_prepare() { # base directory
+    local system=${POSTSTELLE_TEST_SYSTEM_SPOOL:-/var/spool/smtpd}
+    local own=$1/spool
+    SERVERS_SPOOL_WRAP=()
+    # Owned by root with mode 0711: what smtpd demands of its spool.
+    mkdir -p "$own"
+    chmod 711 "$own"
+    # A mount needs its mount point; smtpd would create this empty directory itself anyway.
+    if [ ! -d "$system" ]; then mkdir -p "$system" && chmod 711 "$system"; fi
+    # The trial mount lives and dies with the namespace of this one command.
+    if unshare --mount --propagation private -- mount --bind "$own" "$system" 2>/dev/null; then
+        # shellcheck disable=SC2016 # expanded by the inner sh
+        SERVERS_SPOOL_WRAP=(unshare --mount --propagation private --
+            sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "$own" "$system")
+        return 0
+    fi
+    echo "tests/servers.sh: no private mount namespace here (unshare --mount needs root with" >&2
+    echo "  CAP_SYS_ADMIN), so the test OpenSMTPD would use the host's spool $system" >&2
+    servers_smtpd_none_running || return 1
+    local found
+    found=$(find "$system" -mindepth 1 ! -type d -printf '    %p\n' 2>/dev/null | head -n 3 || true)
+    if [ -n "$found" ]; then
+        echo "tests/servers.sh: refusing to start the test OpenSMTPD: $system holds mail that is" >&2
+        echo "  not the tests' to deliver or delete, e.g." >&2
+        echo "$found" >&2
+        echo "  Deliver or move it with the host's OpenSMTPD; if it is only a test run's leftover," >&2
+        echo "  remove it yourself (find $system -mindepth 2 -delete), then run the tests again." >&2
+        return 1
+    fi
+    echo "  which is empty and no OpenSMTPD runs: using it" >&2
+}
+
 servers_start() {
     servers_install
+    servers_smtpd_none_running || exit 1
     SERVERS_BASE=$(mktemp -d /tmp/poststelle-servers.XXXXXX)
     local b=$SERVERS_BASE
     mkdir -p "$b/mail" "$b/run" "$b/state"
     chown 5000:5000 "$b/mail"
     chmod 755 "$b"
+    servers_spool_prepare "$b" || exit 1
 
     # A test CA and a certificate for 127.0.0.1 / localhost.
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=poststelle test CA" \
@@ -144,9 +251,8 @@ CONF
 
     dovecot -F -c "$b/dovecot.conf" >"$b/dovecot.out" 2>&1 &
     SERVERS_DOVECOT_PID=$!
-    # OpenSMTPD keeps its queue in a compiled-in place: clear mail a crashed run left there.
-    rm -rf /var/spool/smtpd/queue/* /var/spool/smtpd/incoming/* 2>/dev/null || true
-    smtpd -d -f "$b/smtpd.conf" >"$b/smtpd.out" 2>&1 &
+    # With a spool of its own (servers_spool_prepare); the PID is smtpd's, for servers_stop.
+    "${SERVERS_SPOOL_WRAP[@]}" smtpd -d -f "$b/smtpd.conf" >"$b/smtpd.out" 2>&1 &
     SERVERS_SMTPD_PID=$!
 
     # A second Dovecot that the fault tests stop and start again, so that no other test
@@ -156,7 +262,7 @@ CONF
 
     wait_port 127.0.0.1 11143 Dovecot
     wait_port 127.0.0.1 11144 "Dovecot (faults)"
-    wait_port 127.0.0.1 12525 OpenSMTPD
+    wait_port 127.0.0.1 12525 "OpenSMTPD (its output: $b/smtpd.out)"
     for _ in $(seq 1 50); do [ -S "$b/run/dovecot/lmtp" ] && break; sleep 0.1; done
 
     export POSTSTELLE_TEST_SMTP=127.0.0.1:12525
@@ -174,6 +280,8 @@ servers_stop() {
     [ -n "${SERVERS_DOVECOT_PID:-}" ] && kill "$SERVERS_DOVECOT_PID" 2>/dev/null
     [ -n "${SERVERS_BASE:-}" ] && doveadm -c "$SERVERS_BASE/faults/dovecot.conf" stop 2>/dev/null
     wait 2>/dev/null
+    # The private spool goes with the rest: its mount died with smtpd's namespace.
     [ -n "${SERVERS_BASE:-}" ] && rm -rf "$SERVERS_BASE"
+    servers_policy_rc_remove
     return 0
 }

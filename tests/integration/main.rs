@@ -14,3 +14,4 @@ mod sla_store;
 mod smtp;
 mod store;
 mod support;
+mod tooling;
