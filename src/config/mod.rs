@@ -743,7 +743,7 @@ fn validate_settings(
         database_url: raw
             .database_url
             .as_ref()
-            .map(|u| u.get_ref().trim().to_string()),
+            .map(|u| resolve_database_url(u.get_ref().trim(), files)),
         instance_id,
         ingest: IngestSettings {
             max_message_size: raw.ingest.max_message_size,
@@ -756,20 +756,42 @@ fn validate_settings(
     }
 }
 
-/// `data_dir` from the config (relative to the config file), else systemd's
-/// `$STATE_DIRECTORY`, else `poststelle-data` in the working directory.
+/// `data_dir` from the config, else systemd's `$STATE_DIRECTORY`, else `poststelle-data`. A
+/// relative path is relative to the config file's directory, like every other path in it, so
+/// that `--config /etc/x/poststelle.toml` finds the same store from any working directory; the
+/// embedded default has no directory and keeps it relative to the working directory.
 fn resolve_data_dir(configured: Option<&str>, files: &Files) -> std::path::PathBuf {
-    match (configured, files) {
-        (Some(d), Files::Disk(base)) => base.join(d),
-        (Some(d), Files::Embedded) => d.into(),
-        (None, _) => std::env::var_os("STATE_DIRECTORY")
-            .map(|s| {
-                // systemd may list several directories, separated by ':'.
-                let s = s.to_string_lossy().into_owned();
-                s.split(':').next().unwrap_or_default().into()
-            })
-            .unwrap_or_else(|| "poststelle-data".into()),
+    let dir: std::path::PathBuf = match configured {
+        Some(d) => d.into(),
+        None => match std::env::var_os("STATE_DIRECTORY") {
+            // systemd may list several directories, separated by ':'.
+            Some(s) => s.to_string_lossy().split(':').next().unwrap_or_default().into(),
+            None => "poststelle-data".into(),
+        },
+    };
+    match files {
+        Files::Disk(base) => base.join(dir),
+        Files::Embedded => dir,
     }
+}
+
+/// `database_url` as written, except that the path of a relative `sqlite:` URL is made
+/// relative to the config file's directory, as `data_dir` is.
+fn resolve_database_url(url: &str, files: &Files) -> String {
+    let Files::Disk(base) = files else {
+        return url.to_string();
+    };
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    format!("sqlite://{}{query}", base.join(path).display())
 }
 
 fn validate_outbox(
