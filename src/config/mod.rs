@@ -765,7 +765,12 @@ fn resolve_data_dir(configured: Option<&str>, files: &Files) -> std::path::PathB
         Some(d) => d.into(),
         None => match std::env::var_os("STATE_DIRECTORY") {
             // systemd may list several directories, separated by ':'.
-            Some(s) => s.to_string_lossy().split(':').next().unwrap_or_default().into(),
+            Some(s) => s
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .into(),
             None => "poststelle-data".into(),
         },
     };

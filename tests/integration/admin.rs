@@ -54,7 +54,12 @@ fn a_relative_data_dir_is_relative_to_the_config_file() {
         elsewhere.path(),
         &["--config", config, "ingest", mail],
     ));
-    assert!(t.dir.path().join("poststelle-data/poststelle.sqlite").is_file());
+    assert!(
+        t.dir
+            .path()
+            .join("poststelle-data/poststelle.sqlite")
+            .is_file()
+    );
     let list = ok(&run_in(
         elsewhere.path(),
         &["--config", config, "tickets", "list"],
@@ -114,7 +119,10 @@ fn credentials_config(password_file: &str) -> TempConfig {
              password_file = \"{password_file}\""
         ),
     );
-    assert!(text.contains("kind = \"imap\"\nhost"), "shipped mailbox replaced");
+    assert!(
+        text.contains("kind = \"imap\"\nhost"),
+        "shipped mailbox replaced"
+    );
     TempConfig::new(&text, &[])
 }
 
@@ -170,5 +178,230 @@ fn credentials_directory_is_expanded_and_its_absence_explained() {
         std::fs::write(creds.path().join("imap-support"), "geheim\n").expect("credential");
         let out = with_creds(creds.path());
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+}
+
+/// An error is said once: no cause repeated by the error that wraps it, no "error: error:".
+fn said_once(err: &str) {
+    assert!(!err.contains("error: error:"), "{err}");
+    for repeated in [
+        "(os error 17): File exists",
+        "(os error 13): Permission denied",
+        "unable to open database file: error returned",
+    ] {
+        assert!(!err.contains(repeated), "{err}");
+    }
+}
+
+/// `--data-dir` naming a file: said in words, for commands that create a store and for those
+/// that read one, instead of "File exists (os error 17): File exists (os error 17)".
+#[test]
+fn a_file_given_as_data_directory_is_called_a_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("poststelle.toml.bak");
+    std::fs::write(&file, "not a directory").expect("file");
+    let mail = one_request();
+    let mail = mail.path().to_str().expect("utf8");
+    let file_arg = file.to_str().expect("utf8");
+    for args in [
+        &["--data-dir", file_arg, "ingest", mail][..],
+        &["--data-dir", file_arg, "tickets", "list"],
+        &["--data-dir", &format!("{file_arg}/sub"), "ingest", mail],
+    ] {
+        let out = run_in(dir.path(), args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{} is a file, not a directory", file.display())),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("\n    fix: move the file"), "{err}");
+        said_once(&err);
+    }
+
+    // The file transport's directory and the default Maildir alike.
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf8");
+    ok(&run_in(
+        dir.path(),
+        &["--data-dir", data_arg, "ingest", mail],
+    ));
+    std::fs::write(data.join("sent"), "").expect("file");
+    let out = run_in(dir.path(), &["--data-dir", data_arg, "outbox", "send"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot create the directory for sent mail (outbox.transport = \"file\") {0}: {0} is a file, not a directory",
+            data.join("sent").display()
+        )),
+        "{err}"
+    );
+    std::fs::remove_file(data.join("sent")).expect("rm");
+    std::fs::write(data.join("inbox"), "").expect("file");
+    let out = run_in(dir.path(), &["--data-dir", data_arg, "run"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot create the Maildir of mailbox \"eingang\" at {0}: {0} is a file, not a directory",
+            data.join("inbox").display()
+        )),
+        "{err}"
+    );
+}
+
+/// A data directory poststelle may not write: what (the database file, the data directory),
+/// where, whose it is, and the fix, once — instead of SQLite's "unable to open database file"
+/// three times. File permissions do not bind root, so as root the command runs as nobody.
+#[test]
+fn an_unwritable_data_directory_says_whose_it_is_and_what_to_do() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    let base = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let as_root = std::fs::metadata(base.path()).expect("meta").uid() == 0;
+    let locked = base.path().join("locked");
+    std::fs::create_dir(&locked).expect("dir");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let mail = base.path().join("mail");
+    std::fs::create_dir(&mail).expect("dir");
+    std::fs::write(
+        mail.join("1.eml"),
+        request("anna@example.org", "Drucker defekt", "r1@example.org"),
+    )
+    .expect("mail");
+    let run = |data: &Path| {
+        let mut cmd = poststelle();
+        if as_root {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd.current_dir(base.path())
+            .arg("--data-dir")
+            .arg(data)
+            .arg("ingest")
+            .arg(&mail)
+            .output()
+            .expect("runs")
+    };
+
+    let out = run(&locked);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let shown = locked.display();
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot create the database file and its journal (-wal, -shm) in {shown}: \
+             permission denied: {shown} belongs to uid "
+        )) && err.contains("with mode 0555, and poststelle runs as uid "),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "\n    fix: give {shown} to the user poststelle runs as (`chown poststelle: {shown}`)"
+        )) && err.contains("StateDirectory="),
+        "{err}"
+    );
+    assert_eq!(err.matches("permission denied").count(), 1, "{err}");
+    said_once(&err);
+
+    let deeper = locked.join("poststelle");
+    let out = run(&deeper);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot create the data directory {}: permission denied: {shown} belongs to",
+            deeper.display()
+        )) && err.contains(&format!(
+            "`install -d -o poststelle -m 0750 {}`",
+            deeper.display()
+        )),
+        "{err}"
+    );
+    said_once(&err);
+}
+
+/// A configuration error of a command other than `check` is printed as `check` prints it,
+/// each line with one "error:".
+#[test]
+fn a_configuration_error_has_one_error_prefix() {
+    let text = TempConfig::shipped_text()
+        .replace("language = \"de\"", "language = \"de\"\nlanguag = \"en\"");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("languag "))
+        .expect("line")
+        + 1;
+    let t = TempConfig::new(&text, &[]);
+    let config = t.path();
+    let out = run_in(
+        t.dir.path(),
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "tickets",
+            "list",
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}:{line}: unknown field `languag`",
+            config.display()
+        )),
+        "{err}"
+    );
+    said_once(&err);
+}
+
+/// PostgreSQL that refuses: the server (never the password) and what to check, at once
+/// rather than after the pool's 30 s of retries.
+#[test]
+fn postgres_that_refuses_names_the_server_and_what_to_check() {
+    let admin = std::env::var("POSTSTELLE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let (server, _) = admin.rsplit_once('/').expect("admin URL");
+    let host_port = server.rsplit_once('@').map_or(server, |(_, h)| h);
+    let cases = [
+        (
+            "postgres://poststelle:geheim@127.0.0.1:1/poststelle".to_string(),
+            "error: cannot connect to PostgreSQL at 127.0.0.1:1: connection refused".to_string(),
+            "pg_isready -h 127.0.0.1 -p 1",
+        ),
+        (
+            format!("postgres://poststelle_no_such_role:geheim@{host_port}/postgres"),
+            format!("error: PostgreSQL at {host_port} refused user \"poststelle_no_such_role\": "),
+            "pg_hba.conf",
+        ),
+        (
+            format!("{server}/poststelle_no_such_db"),
+            format!("error: PostgreSQL at {host_port} has no database \"poststelle_no_such_db\""),
+            "createdb -h",
+        ),
+    ];
+    for (url, message, fix) in cases {
+        let t = TempConfig::new(
+            &format!("database_url = {url:?}\n{}", TempConfig::shipped_text()),
+            &[],
+        );
+        let started = std::time::Instant::now();
+        let out = run_in(
+            t.dir.path(),
+            &[
+                "--config",
+                t.path().to_str().expect("utf8"),
+                "tickets",
+                "list",
+            ],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.starts_with(&message), "{err}");
+        assert!(err.contains(fix), "{err}");
+        assert!(!err.contains("geheim"), "{err}");
+        assert!(started.elapsed().as_secs() < 10, "{err}");
     }
 }
