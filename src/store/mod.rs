@@ -417,7 +417,13 @@ fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let probe = dir.join(format!(".poststelle-probe-{}", std::process::id()));
+    // Unique within the process too: stores on one file may be opened at once.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let probe = dir.join(format!(
+        ".poststelle-probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    ));
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
