@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, MailboxKind};
+use crate::diag::{Problem, Wanted};
 use crate::metrics::Metrics;
 use crate::outbox::sender::{Mailer, Sender, SetupError};
 use crate::source::{self, Ctx};
@@ -29,6 +30,8 @@ pub enum AppError {
     Mailer(#[from] SetupError),
     #[error("{0}")]
     Lock(#[from] crate::store::LockError),
+    #[error(transparent)]
+    Problem(#[from] Problem),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -74,9 +77,13 @@ pub async fn run(
         // Created before READY, so that a new user finds new/ to drop mail into.
         if let MailboxKind::Maildir { path } = &mb.kind {
             let dir = settings.data_dir.join(path);
-            source::maildir::ensure(&dir).map_err(|source| AppError::Io {
-                what: format!("creating the Maildir {}", dir.display()),
-                source,
+            source::maildir::ensure(&dir).map_err(|e| {
+                Problem::at_path(
+                    &format!("create the Maildir of mailbox \"{}\" at", mb.name),
+                    &dir,
+                    Wanted::Directory,
+                    &e,
+                )
             })?;
         }
         tracker.spawn(source::run_mailbox(ctx.clone(), mb.clone(), cancel.clone()));

@@ -1,6 +1,9 @@
 //! Problems found while loading configuration, rules and contact lists, phrased for the person
-//! who has to fix them: which file, which line, what is wrong and what to do.
+//! who has to fix them: which file, which line, what is wrong and what to do; and problems with
+//! the directories and the database poststelle works in, phrased the same way.
 use std::fmt;
+use std::io;
+use std::path::Path;
 
 use toml::Spanned;
 
@@ -138,6 +141,160 @@ pub fn check_address(src: &SourceText, addr: &Spanned<String>, diags: &mut Diagn
             "write a plain address such as \"support@example.org\" (no name, no angle brackets)",
         );
     }
+}
+
+/// Something outside the configuration files that stops poststelle — a directory it cannot
+/// write, a database it cannot reach — phrased like a [`Diagnostic`]: what, where, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}\n    fix: {fix}")]
+pub struct Problem {
+    pub message: String,
+    pub fix: String,
+}
+
+/// What a path is meant to be, for [`Problem::at_path`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Directory,
+    File,
+}
+
+impl Problem {
+    /// Explains `err`, met trying to `action` at `path` (`"create the data directory"`): a
+    /// file where a directory must be, missing permissions (the owner and mode of the
+    /// directory or file that refused, and the user poststelle runs as) or a read-only file
+    /// system, each with what to do.
+    pub fn at_path(action: &str, path: &Path, wanted: Wanted, err: &io::Error) -> Problem {
+        let shown = path.display();
+        if matches!(
+            err.kind(),
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+        ) && let Some(file) = file_in_the_way(path, wanted)
+        {
+            return Problem {
+                message: format!(
+                    "cannot {action} {shown}: {} is a file, not a directory",
+                    file.display()
+                ),
+                fix: format!(
+                    "move the file {} away, or name a directory in the configuration \
+                     (or on the command line)",
+                    file.display()
+                ),
+            };
+        }
+        let refusing = path.ancestors().find(|p| p.symlink_metadata().is_ok());
+        match (err.kind(), refusing) {
+            (io::ErrorKind::PermissionDenied, Some(at)) => {
+                let uid = process_uid();
+                let mut message = format!(
+                    "cannot {action} {shown}: permission denied: {}",
+                    describe(at)
+                );
+                if let Some(uid) = uid {
+                    message.push_str(&format!(", and poststelle runs as uid {uid}"));
+                }
+                let fix = if uid.is_some_and(|uid| mode_grants(uid, at)) {
+                    message.push_str(
+                        " — so not the mode refuses but a read-only or special file system, \
+                         an immutable attribute or a security policy (SELinux, AppArmor)",
+                    );
+                    let at = at.display();
+                    format!(
+                        "look at the mount (`findmnt -T {at}`), the attributes (`lsattr -d {at}`) \
+                         and the audit log for SELinux/AppArmor denials, or keep the data \
+                         elsewhere, e.g. in /var/lib/poststelle"
+                    )
+                } else {
+                    permission_fix(path, at, wanted)
+                };
+                Problem { message, fix }
+            }
+            (io::ErrorKind::ReadOnlyFilesystem, at) => {
+                let at = at.unwrap_or(path).display();
+                Problem {
+                    message: format!("cannot {action} {shown}: {at} is on a read-only file system"),
+                    fix: format!(
+                        "a systemd service with ProtectSystem=strict writes only to its \
+                         StateDirectory= (the shipped unit's: /var/lib/poststelle) and to \
+                         ReadWritePaths=: keep the data there, or add ReadWritePaths={at} to \
+                         the unit"
+                    ),
+                }
+            }
+            _ => Problem {
+                message: format!("cannot {action} {shown}: {err}"),
+                fix: "check the path in the configuration (or on the command line) and that \
+                      the user poststelle runs as may use it"
+                    .into(),
+            },
+        }
+    }
+}
+
+/// The file that stands where `path` or one of its parents must be a directory.
+fn file_in_the_way(path: &Path, wanted: Wanted) -> Option<&Path> {
+    let mut candidates = path.ancestors();
+    if wanted == Wanted::File {
+        candidates.next();
+    }
+    candidates
+        .filter(|p| !p.as_os_str().is_empty())
+        .find(|p| p.metadata().is_ok_and(|m| !m.is_dir()))
+}
+
+/// `/x belongs to uid 0 with mode 0755`.
+fn describe(at: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match at.metadata() {
+        Ok(m) => format!(
+            "{} belongs to uid {} with mode {:04o}",
+            at.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        ),
+        Err(_) => format!("{} is not accessible", at.display()),
+    }
+}
+
+/// Whether owner and mode let `uid` read and write `at` (and enter it, for a directory): root
+/// always, its owner by the owner's bits. When they do, something else refuses — a mount, a
+/// security module or a special file system.
+fn mode_grants(uid: u32, at: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = at.metadata() else {
+        return false;
+    };
+    let needed = if m.is_dir() { 0o700 } else { 0o600 };
+    uid == 0 || (uid == m.uid() && m.mode() & needed == needed)
+}
+
+/// The effective uid of this process: the owner of its `/proc` directory.
+fn process_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+fn permission_fix(path: &Path, at: &Path, wanted: Wanted) -> String {
+    let service = "as a systemd service with DynamicUser=, keep the data directory in \
+                   StateDirectory= (the shipped unit's: /var/lib/poststelle), whose owner \
+                   systemd sets";
+    let at_shown = at.display();
+    if at == path || (wanted == Wanted::File && path.parent() == Some(at)) {
+        return format!(
+            "give {at_shown} to the user poststelle runs as (`chown poststelle: {at_shown}`), \
+             or run poststelle as its owner; {service}"
+        );
+    }
+    let dir = match wanted {
+        Wanted::Directory => path,
+        Wanted::File => path.parent().unwrap_or(path),
+    }
+    .display();
+    format!(
+        "the user poststelle runs as must reach and write {dir}: `install -d -o poststelle -m \
+         0750 {dir}` creates it for that user, or run poststelle as a user that may; {service}"
+    )
 }
 
 /// Line and paragraph separators and the invisible format characters (zero-width, bidi

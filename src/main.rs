@@ -14,10 +14,31 @@ fn main() -> ExitCode {
     match cli::dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<cli::InvalidConfig>() {
+                Some(invalid) => eprintln!("{invalid}"),
+                None => eprintln!("error: {}", causes(&e)),
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: many errors (sqlx's, io's behind thiserror's
+/// `{0}`) repeat their cause in their own text, and `{:#}` would print it again for every
+/// level ("File exists (os error 17): File exists (os error 17)").
+fn causes(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_logging(g: &Global, daemon: bool) {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use poststelle::config::Config;
+use poststelle::diag::{Diagnostics, Problem, Wanted};
 use poststelle::store::{Store, StoreError};
 use tokio::runtime::{Builder, Runtime};
 
@@ -51,16 +52,18 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
 
 /// The configuration named by `--config`, with `--data-dir` in place of its data directory.
 fn load_config(g: &Global) -> Result<Config> {
-    let mut cfg = Config::load(g.config.as_deref()).map_err(|diags| {
-        anyhow::anyhow!(
-            "{diags}\nthe configuration is not valid; `poststelle check` lists the same problems"
-        )
-    })?;
+    let mut cfg = Config::load(g.config.as_deref()).map_err(InvalidConfig)?;
     if let Some(dir) = &g.data_dir {
         cfg.settings.data_dir = dir.clone();
     }
     Ok(cfg)
 }
+
+/// A configuration with problems: its text is `check`'s, every line already `error: …`, so
+/// it is printed as it is rather than behind one more "error:".
+#[derive(Debug, thiserror::Error)]
+#[error("{0}\nthe configuration is not valid; `poststelle check` lists the same problems")]
+pub struct InvalidConfig(pub Diagnostics);
 
 /// Whether a command may create the store it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +78,18 @@ enum Access {
 /// Opens the database a command works on: `database_url` of the configuration, else the SQLite
 /// file in the data directory (which `--data-dir` may have moved, see [`load_config`]).
 async fn open_store(cfg: &Config, access: Access) -> Result<Store> {
-    let url = cfg
-        .settings
-        .database_url
-        .clone()
-        .unwrap_or_else(|| Store::default_url(&cfg.settings.data_dir));
+    let data_dir = &cfg.settings.data_dir;
+    let url = match &cfg.settings.database_url {
+        Some(url) => url.clone(),
+        None => {
+            if access == Access::Create {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    Problem::at_path("create the data directory", data_dir, Wanted::Directory, &e)
+                })?;
+            }
+            Store::default_url(data_dir)
+        }
+    };
     let opened = match access {
         Access::Create => Store::open(&url).await,
         Access::Existing => Store::open_existing(&url).await,
@@ -89,10 +99,13 @@ async fn open_store(cfg: &Config, access: Access) -> Result<Store> {
             "there is no poststelle store at {at}\n\
              hint: the store is where `database_url`, else `data_dir` ({}), of {} points, or \
              --data-dir; `poststelle run` and `poststelle ingest` create it",
-            cfg.settings.data_dir.display(),
+            data_dir.display(),
             cfg.origin
         ),
-        e => anyhow::Error::new(e).context(format!("opening the database {url}")),
+        // Says what, where and what to do already.
+        StoreError::Problem(p) => p.into(),
+        e => anyhow::Error::new(e)
+            .context(format!("opening the database {}", Store::display_url(&url))),
     })
 }
 

@@ -132,9 +132,9 @@ struct RawSmtp {
     tls: Spanned<String>,
     username: Option<String>,
     password: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<String>,
-    ca_file: Option<String>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
     #[serde(default = "default_pool")]
     pool_size: u32,
     #[serde(default = "default_smtp_timeout")]
@@ -769,7 +769,7 @@ fn validate_settings(
         database_url: raw
             .database_url
             .as_ref()
-            .map(|u| u.get_ref().trim().to_string()),
+            .map(|u| resolve_database_url(u.get_ref().trim(), files)),
         instance_id,
         ingest: IngestSettings {
             max_message_size: raw.ingest.max_message_size,
@@ -783,20 +783,47 @@ fn validate_settings(
     }
 }
 
-/// `data_dir` from the config (relative to the config file), else systemd's
-/// `$STATE_DIRECTORY`, else `poststelle-data` in the working directory.
+/// `data_dir` from the config, else systemd's `$STATE_DIRECTORY`, else `poststelle-data`. A
+/// relative path is relative to the config file's directory, like every other path in it, so
+/// that `--config /etc/x/poststelle.toml` finds the same store from any working directory; the
+/// embedded default has no directory and keeps it relative to the working directory.
 fn resolve_data_dir(configured: Option<&str>, files: &Files) -> std::path::PathBuf {
-    match (configured, files) {
-        (Some(d), Files::Disk(base)) => base.join(d),
-        (Some(d), Files::Embedded) => d.into(),
-        (None, _) => std::env::var_os("STATE_DIRECTORY")
-            .map(|s| {
-                // systemd may list several directories, separated by ':'.
-                let s = s.to_string_lossy().into_owned();
-                s.split(':').next().unwrap_or_default().into()
-            })
-            .unwrap_or_else(|| "poststelle-data".into()),
+    let dir: std::path::PathBuf = match configured {
+        Some(d) => d.into(),
+        None => match std::env::var_os("STATE_DIRECTORY") {
+            // systemd may list several directories, separated by ':'.
+            Some(s) => s
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .into(),
+            None => "poststelle-data".into(),
+        },
+    };
+    match files {
+        Files::Disk(base) => base.join(dir),
+        Files::Embedded => dir,
     }
+}
+
+/// `database_url` as written, except that the path of a relative `sqlite:` URL is made
+/// relative to the config file's directory, as `data_dir` is.
+fn resolve_database_url(url: &str, files: &Files) -> String {
+    let Files::Disk(base) = files else {
+        return url.to_string();
+    };
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    format!("sqlite://{}{query}", base.join(path).display())
 }
 
 fn validate_outbox(
@@ -884,12 +911,13 @@ fn validate_smtp(
     let password = resolve_secret(
         "outbox.smtp",
         raw.password.as_deref(),
-        raw.password_env.as_deref(),
-        raw.password_file.as_deref(),
+        raw.password_env.as_ref(),
+        raw.password_file.as_ref(),
         src,
         files,
         diags,
-    );
+    )
+    .given();
     SmtpSettings {
         host: raw.host.clone(),
         port: raw.port.unwrap_or(match tls {
@@ -900,9 +928,31 @@ fn validate_smtp(
         tls,
         username: raw.username.clone(),
         password,
-        ca_file: raw.ca_file.as_deref().map(|f| resolve_path(f, files)),
+        ca_file: raw
+            .ca_file
+            .as_ref()
+            .and_then(|f| config_path("outbox.smtp.ca_file", f, src, files, diags)),
         pool_size: raw.pool_size.max(1),
         timeout: std::time::Duration::from_secs(raw.timeout_seconds.max(1)),
+    }
+}
+
+/// A password of the configuration.
+pub(super) enum Secret {
+    Given(String),
+    /// Neither `password`, `password_env` nor `password_file` is set.
+    Missing,
+    /// One is set but gave no password; already reported.
+    Failed,
+}
+
+impl Secret {
+    /// The password; `None` when missing or already reported.
+    fn given(self) -> Option<String> {
+        match self {
+            Secret::Given(p) => Some(p),
+            Secret::Missing | Secret::Failed => None,
+        }
     }
 }
 
@@ -910,58 +960,110 @@ fn validate_smtp(
 fn resolve_secret(
     what: &str,
     inline: Option<&str>,
-    env: Option<&str>,
-    file: Option<&str>,
+    env: Option<&Spanned<String>>,
+    file: Option<&Spanned<String>>,
     src: &SourceText,
     files: &Files,
     diags: &mut Diagnostics,
-) -> Option<String> {
+) -> Secret {
     if let Some(p) = inline {
-        return Some(p.to_string());
+        return Secret::Given(p.to_string());
     }
     if let Some(var) = env {
-        return match std::env::var(var) {
-            Ok(p) => Some(p),
+        let name = var.get_ref();
+        return match std::env::var(name) {
+            Ok(p) => Secret::Given(p),
             Err(_) => {
                 diags.push(
                     src,
-                    None,
-                    format!("{what}: password_env names ${var}, which is not set"),
-                    format!("export {var}=… before starting poststelle"),
+                    at(var),
+                    format!("{what}: password_env names ${name}, which is not set"),
+                    format!("export {name}=… before starting poststelle"),
                 );
-                None
+                Secret::Failed
             }
         };
     }
-    let path = resolve_path(file?, files);
+    let Some(file) = file else {
+        return Secret::Missing;
+    };
+    let Some(path) = config_path(&format!("{what}: password_file"), file, src, files, diags) else {
+        return Secret::Failed;
+    };
     match std::fs::read_to_string(&path) {
-        Ok(p) => Some(p.trim_end_matches(['\r', '\n']).to_string()),
+        Ok(p) => Secret::Given(p.trim_end_matches(['\r', '\n']).to_string()),
         Err(e) => {
+            let fix = match credential_name(file.get_ref()) {
+                Some(name) => format!(
+                    "systemd provides {name} to the service through a line \
+                     LoadCredential={name}:/etc/credstore/poststelle.{name} in its unit (see \
+                     systemd/poststelle.service); by hand, CREDENTIALS_DIRECTORY must name a \
+                     directory holding {name}"
+                ),
+                None => "point password_file at a readable file holding the password".into(),
+            };
             diags.push(
                 src,
-                None,
+                at(file),
                 format!("{what}: password_file {}: {e}", path.display()),
-                "point password_file at a readable file (with systemd: LoadCredential=)",
+                fix,
             );
-            None
+            Secret::Failed
         }
     }
 }
 
-/// A path from the config: relative to the config file's directory. `$CREDENTIALS_DIRECTORY`
-/// at its start is systemd's directory of `LoadCredential=` files.
-fn resolve_path(p: &str, files: &Files) -> std::path::PathBuf {
-    let expanded = match (
-        p.strip_prefix("$CREDENTIALS_DIRECTORY"),
-        std::env::var("CREDENTIALS_DIRECTORY"),
-    ) {
-        (Some(rest), Ok(dir)) => format!("{dir}{rest}"),
-        _ => p.to_string(),
+/// systemd's directory of the service's `LoadCredential=` files; set only for its processes.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// The file name after `$CREDENTIALS_DIRECTORY/` (or `${CREDENTIALS_DIRECTORY}/`) in `p`.
+fn credential_name(p: &str) -> Option<&str> {
+    p.strip_prefix("$CREDENTIALS_DIRECTORY/")
+        .or_else(|| p.strip_prefix("${CREDENTIALS_DIRECTORY}/"))
+}
+
+/// A path from the config (`key` names it in messages): relative to the config file's
+/// directory, with `$CREDENTIALS_DIRECTORY` or `${CREDENTIALS_DIRECTORY}` replaced by its
+/// value. When the variable is named but not set (a command run by hand, outside the systemd
+/// service) that is reported and `None` returned: the path without it would name a file
+/// nobody meant.
+fn config_path(
+    key: &str,
+    p: &Spanned<String>,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> Option<std::path::PathBuf> {
+    let written = p.get_ref().trim();
+    let named = ["${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"]
+        .into_iter()
+        .find(|v| written.contains(v));
+    let expanded = match (named, std::env::var(CREDENTIALS_DIRECTORY)) {
+        (None, _) => written.to_string(),
+        (Some(var), Ok(dir)) => written.replace(var, &dir),
+        (Some(_), Err(_)) => {
+            let name = credential_name(written).unwrap_or("the file");
+            diags.push(
+                src,
+                at(p),
+                format!(
+                    "{key} {written:?} names $CREDENTIALS_DIRECTORY, which is not set: systemd \
+                     sets it for the service only, to the directory of the files its unit loads \
+                     with LoadCredential= (see systemd/poststelle.service)"
+                ),
+                format!(
+                    "to run poststelle by hand, name a directory holding {name}: \
+                     CREDENTIALS_DIRECTORY=/path/to/dir poststelle --config {} check",
+                    src.name
+                ),
+            );
+            return None;
+        }
     };
-    match files {
+    Some(match files {
         Files::Disk(base) => base.join(expanded),
         Files::Embedded => expanded.into(),
-    }
+    })
 }
 
 /// The offset of a value for a diagnostic; defaults carry an empty span and no line.

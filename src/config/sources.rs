@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Diagnostics, Files, SourceText, at, resolve_path, resolve_secret};
+use super::{Diagnostics, Files, Secret, SourceText, at, config_path, resolve_secret};
 
 /// IDLE must be re-issued before a server's inactivity timeout; RFC 2177 allows servers to
 /// drop an idle client after 30 minutes.
@@ -44,9 +44,9 @@ pub(super) struct RawMailbox {
     tls: Option<Spanned<String>>,
     username: Option<String>,
     password: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<String>,
-    ca_file: Option<String>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
     folder: Option<String>,
     processed_folder: Option<String>,
     quarantine_folder: Option<String>,
@@ -316,23 +316,27 @@ fn validate_imap(
         return None;
     };
     let what = format!("mailbox \"{name}\"");
-    let password = resolve_secret(
+    let password = match resolve_secret(
         &what,
         m.password.as_deref(),
-        m.password_env.as_deref(),
-        m.password_file.as_deref(),
+        m.password_env.as_ref(),
+        m.password_file.as_ref(),
         src,
         files,
         diags,
-    );
-    let Some(password) = password else {
-        diags.push(
-            src,
-            at(&m.kind),
-            format!("IMAP mailbox \"{name}\" has no password"),
-            "add password_file = \"$CREDENTIALS_DIRECTORY/imap-password\" (systemd LoadCredential=), password_env = \"VAR\" or password = \"…\"",
-        );
-        return None;
+    ) {
+        Secret::Given(p) => p,
+        Secret::Missing => {
+            diags.push(
+                src,
+                at(&m.kind),
+                format!("IMAP mailbox \"{name}\" has no password"),
+                "add password_file = \"$CREDENTIALS_DIRECTORY/imap-support\" (systemd LoadCredential=), password_env = \"VAR\" or password = \"…\"",
+            );
+            return None;
+        }
+        // Reported already; the rest of the mailbox is still checked.
+        Secret::Failed => String::new(),
     };
     let idle_timeout = Duration::from_secs(m.idle_timeout_seconds.unwrap_or(25 * 60).max(1));
     if idle_timeout > MAX_IDLE {
@@ -355,7 +359,10 @@ fn validate_imap(
         tls,
         username: username.clone(),
         password,
-        ca_file: m.ca_file.as_deref().map(|f| resolve_path(f, files)),
+        ca_file: m
+            .ca_file
+            .as_ref()
+            .and_then(|f| config_path("mailbox.ca_file", f, src, files, diags)),
         folder: m.folder.clone().unwrap_or_else(|| "INBOX".into()),
         processed_folder: m
             .processed_folder

@@ -31,11 +31,9 @@ pub enum SetupError {
     },
     #[error("CA file {path}: {message}")]
     CaCert { path: PathBuf, message: String },
-    #[error("cannot create the directory for sent mail {path}: {source}")]
-    SentDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The file transport's directory cannot be made: what, where and the fix.
+    #[error(transparent)]
+    SentDir(crate::diag::Problem),
 }
 
 /// Where mail goes.
@@ -55,9 +53,13 @@ impl Mailer {
         match &settings.transport {
             Transport::File => {
                 let dir = data_dir.join("sent");
-                std::fs::create_dir_all(&dir).map_err(|source| SetupError::SentDir {
-                    path: dir.clone(),
-                    source,
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    SetupError::SentDir(crate::diag::Problem::at_path(
+                        "create the directory for sent mail (outbox.transport = \"file\")",
+                        &dir,
+                        crate::diag::Wanted::Directory,
+                        &e,
+                    ))
                 })?;
                 Ok(Mailer::File { dir })
             }

@@ -12,13 +12,17 @@ pub mod tickets;
 
 pub use daemon::{LockError, MailboxState, TakenOver};
 
+use crate::diag::{Problem, Wanted};
+
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyConnection, AnyPool, Executor, Row};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,10 @@ pub enum StoreError {
     NoStore(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The database cannot be used, said for the person who can change that: the SQLite file
+    /// or its directory, the PostgreSQL server.
+    #[error(transparent)]
+    Problem(#[from] Problem),
     #[error("service level: {0}")]
     Sla(#[from] crate::sla::SlaError),
     #[error("stored instant out of range: {0}")]
@@ -110,6 +118,9 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+/// How long opening the database, or a connection from the pool, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -129,15 +140,23 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Url(url.to_string()));
+            return Err(StoreError::Url(Store::display_url(url)));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
         let pool = match backend {
             Backend::Sqlite => {
-                if let Some(path) = sqlite_path(url)
-                    && let Some(dir) = Path::new(path).parent()
-                {
-                    std::fs::create_dir_all(dir)?;
+                if let Some(path) = sqlite_path(url).map(Path::new) {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            Problem::at_path(
+                                "create the directory of the database file",
+                                dir,
+                                Wanted::Directory,
+                                &e,
+                            )
+                        })?;
+                    }
+                    sqlite_preflight(path)?;
                 }
                 // SQLite has one writer at a time: more connections only add lock waits.
                 // Pages of 32 KiB (default 4 KiB; set before the file's first table, ignored
@@ -169,7 +188,16 @@ impl Store {
                     .connect(&with_create_mode(url))
                     .await?
             }
-            Backend::Postgres => options.max_connections(8).connect(url).await?,
+            Backend::Postgres => {
+                // One connection on its own first: the pool retries a refused connection or a
+                // failed login until its acquire timeout and then reports only the timeout.
+                let first = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(url))
+                    .await
+                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+                    .map_err(|e| postgres_connect_error(url, e))?;
+                let _ = first.close().await;
+                options.max_connections(8).connect(url).await?
+            }
         };
         let store = Store {
             pool,
@@ -211,10 +239,23 @@ impl Store {
     /// Opens the store at `url` only if it exists: commands that read or change what is there
     /// must not leave an empty store (and the directories to it) behind a typo.
     pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
-        if let Some(path) = sqlite_path(url)
-            && !Path::new(path).is_file()
-        {
-            return Err(StoreError::NoStore(path.to_string()));
+        if let Some(path) = sqlite_path(url) {
+            match Path::new(path).metadata() {
+                Ok(m) if m.is_file() => {}
+                Ok(_) => return Err(StoreError::NoStore(path.to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::NoStore(path.to_string()));
+                }
+                Err(e) => {
+                    return Err(Problem::at_path(
+                        "open the database file",
+                        Path::new(path),
+                        Wanted::File,
+                        &e,
+                    )
+                    .into());
+                }
+            }
         }
         let store = Store::connect(url).await?;
         if store.backend == Backend::Postgres {
@@ -226,11 +267,26 @@ impl Store {
             .await?;
             if !found {
                 store.close().await;
-                return Err(StoreError::NoStore(url.to_string()));
+                return Err(StoreError::NoStore(Store::display_url(url)));
             }
         }
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// `url` for messages and logs: a password in it replaced by `***`.
+    pub fn display_url(url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_string();
+        };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rsplit_once('@') {
+            Some((user_info, host)) if user_info.contains(':') => {
+                let user = user_info.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+            }
+            _ => url.to_string(),
+        }
     }
 
     /// The default database: `poststelle.sqlite` in the data directory.
@@ -316,6 +372,138 @@ fn sqlite_path(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Checks that SQLite will be able to use the database file at `path`, before it tries: it
+/// needs to read and write the file and to create files beside it (the database itself, its
+/// journal `-wal` and `-shm`). SQLite would say only "unable to open database file", and a
+/// file it can only read fails in every new connection until the pool gives up after 30 s.
+fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
+    match path.metadata() {
+        Ok(m) if m.is_dir() => {
+            return Err(Problem {
+                message: format!(
+                    "cannot open the database file {}: it is a directory",
+                    path.display()
+                ),
+                fix: "name a file in database_url, or move the directory away".into(),
+            });
+        }
+        Ok(_) => {
+            if let Err(e) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+            {
+                return Err(Problem::at_path(
+                    "open the database file",
+                    path,
+                    Wanted::File,
+                    &e,
+                ));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Problem::at_path(
+                "open the database file",
+                path,
+                Wanted::File,
+                &e,
+            ));
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // Unique within the process too: stores on one file may be opened at once.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let probe = dir.join(format!(
+        ".poststelle-probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Problem::at_path(
+            "create the database file and its journal (-wal, -shm) in",
+            dir,
+            Wanted::Directory,
+            &e,
+        )),
+    }
+}
+
+/// Why PostgreSQL at `url` could not be reached or refused us: the server (never the
+/// password) and what to check.
+fn postgres_connect_error(url: &str, err: sqlx::Error) -> StoreError {
+    let Ok(opts) = PgConnectOptions::from_str(url) else {
+        return err.into();
+    };
+    let server = match opts.get_socket() {
+        Some(dir) => format!("PostgreSQL at the socket in {}", dir.display()),
+        None => format!("PostgreSQL at {}:{}", opts.get_host(), opts.get_port()),
+    };
+    let user = opts.get_username();
+    let database = opts.get_database().unwrap_or(user);
+    let reach = format!(
+        "check that it runs and listens there (`pg_isready -h {} -p {}`; listen_addresses and \
+         port in postgresql.conf), that no firewall is in between, and host and port in \
+         database_url",
+        opts.get_host(),
+        opts.get_port()
+    );
+    let (message, fix) = match &err {
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
+            format!("cannot connect to {server}: connection refused"),
+            reach,
+        ),
+        sqlx::Error::Io(e) => (format!("cannot connect to {server}: {e}"), reach),
+        sqlx::Error::PoolTimedOut => (
+            format!(
+                "cannot connect to {server}: no answer within {} seconds",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+            reach,
+        ),
+        sqlx::Error::Tls(e) => (
+            format!("cannot connect to {server}: TLS failed: {e}"),
+            "check sslmode (and sslrootcert) in database_url against the server's ssl settings"
+                .into(),
+        ),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // invalid_password, invalid_authorization_specification (pg_hba.conf, no role)
+            Some("28P01" | "28000") => (
+                format!("{server} refused user {user:?}: {}", db.message()),
+                format!(
+                    "check user and password in database_url (or $PGPASSWORD, ~/.pgpass), that \
+                     the role {user:?} exists, and that pg_hba.conf on the server lets it \
+                     connect to the database {database:?} from this host"
+                ),
+            ),
+            // invalid_catalog_name
+            Some("3D000") => (
+                format!("{server} has no database {database:?}"),
+                format!(
+                    "create it (`createdb -h {} -p {} -O {user} {database}`) or correct the \
+                     database name in database_url",
+                    opts.get_host(),
+                    opts.get_port()
+                ),
+            ),
+            _ => return err.into(),
+        },
+        _ => return err.into(),
+    };
+    StoreError::Problem(Problem { message, fix })
 }
 
 fn with_create_mode(url: &str) -> String {

@@ -1,4 +1,5 @@
 //! One integration-test binary (faster to build and link than one per file).
+mod admin;
 mod architecture;
 mod cli;
 mod config_check;
