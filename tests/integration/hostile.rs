@@ -565,3 +565,59 @@ async fn a_message_over_its_time_budget_is_quarantined_and_its_batch_goes_on(db:
         1
     );
 }
+
+/// The fuzzers' seeds and every input they found (fuzz/regressions) replayed on each test run,
+/// with the properties the fuzz targets assert: fuzzing itself runs by hand (fuzz/README.md),
+/// what it once found must stay fixed here.
+#[test]
+fn fuzz_seeds_and_findings_replay_cleanly() {
+    let fuzz = crate::support::repo().join("fuzz");
+    let files = |dir: &str| -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(fuzz.join(dir)) else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        v.sort();
+        v
+    };
+    let mut mails = files("regressions");
+    for target in ["parse", "prescan", "classify"] {
+        mails.extend(files(&format!("seeds/{target}")));
+    }
+    assert!(mails.len() > 20, "the fuzz seeds are missing");
+    for path in &mails {
+        let raw = std::fs::read(path).expect("seed");
+        let (msg, d) = classify_raw(&DEFAULT, &raw);
+        assert!(!d.reason.is_empty(), "{}: a decision without a reason", path.display());
+        if let Some(m) = msg {
+            let names = m.from.iter().chain(&m.to).chain(&m.cc).chain(&m.reply_to);
+            for text in names
+                .flat_map(|mb| [Some(mb.address.as_str()), mb.name.as_deref()])
+                .flatten()
+                .chain([m.subject.as_str(), m.body.as_str()])
+            {
+                assert!(!text.contains('\0'), "{}: NUL in {text:?}", path.display());
+            }
+        }
+    }
+    for path in files("seeds/single_line") {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("seed")).into_owned();
+        let out = poststelle::notify::single_line(&text);
+        assert!(
+            !out.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            "{}: {out:?}",
+            path.display()
+        );
+        assert_eq!(poststelle::notify::single_line(&out), out, "{}", path.display());
+    }
+    for path in files("seeds/escaped") {
+        let out = poststelle::diag::for_terminal(&std::fs::read(&path).expect("seed"));
+        assert!(
+            out.chars().all(|c| c == '\n'
+                || c == '\t'
+                || !(c.is_control() || poststelle::diag::is_invisible_format(c))),
+            "{}: {out:?}",
+            path.display()
+        );
+    }
+}
