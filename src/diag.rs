@@ -3,9 +3,14 @@
 //! the directories and the database poststelle works in, phrased the same way.
 use std::fmt;
 use std::io;
+use std::ops::Range;
 use std::path::Path;
+use std::sync::LazyLock;
 
+use regex::Regex;
+use serde::de::DeserializeOwned;
 use toml::Spanned;
+use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,23 +93,180 @@ impl SourceText {
             + 1
     }
 
+    /// Reads the file as TOML into `T`, reporting every problem rather than the first: all
+    /// syntax errors (then nothing is read), and each unknown key, value of the wrong kind or
+    /// table lacking a key, which is then left out and the rest read again, so that the caller
+    /// can go on and check what was read (regexes, queue names). `None` when nothing usable
+    /// remains. Hints name the section of README.md that documents the keys (`docs`).
+    pub fn deserialize<T: DeserializeOwned>(
+        &self,
+        docs: &Docs<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<T> {
+        let (root, syntax) = DeTable::parse_recoverable(&self.text);
+        if !syntax.is_empty() {
+            for e in &syntax {
+                self.toml_error(e, docs.section, diags);
+            }
+            return None;
+        }
+        let mut root = Spanned::new(root.span(), DeValue::Table(root.into_inner()));
+        let mut left_out: Vec<String> = Vec::new();
+        // Found in the order of the deserializer (keys sorted by name), shown in line order.
+        let mut found = Diagnostics::default();
+        let read = loop {
+            let e = match T::deserialize(ValueDeserializer::from(root.clone())) {
+                Ok(t) => break Some(t),
+                Err(e) => e,
+            };
+            let Some(span) = e.span() else {
+                self.toml_error(&e, docs.section, &mut found);
+                break None;
+            };
+            // A required key left out for its bad value was reported with that value.
+            let message = e.message();
+            let follows = left_out.iter().any(|k| message.contains(&format!("`{k}`")));
+            if !(message.starts_with("missing field") && follows) {
+                self.toml_error(&e, docs.section_of(&root, &span), &mut found);
+            }
+            match remove_covering(root.get_mut(), &span) {
+                Some(Removed::Entry(key)) => left_out.push(key),
+                Some(Removed::Element) => {}
+                None => break None,
+            }
+        };
+        found.0.sort_by_key(|d| d.line);
+        diags.0.extend(found.0);
+        read
+    }
+
     /// Turns a TOML syntax or schema error into a diagnostic with the line it points at.
-    pub fn toml_error(&self, err: &toml::de::Error, diags: &mut Diagnostics) {
-        let message = err.message().trim().to_string();
-        let fix = toml_fix(&message);
+    fn toml_error(&self, err: &toml::de::Error, section: &str, diags: &mut Diagnostics) {
+        let message = in_words(err.message().trim());
+        let fix = toml_fix(&message, section);
         diags.push(self, err.span().map(|s| s.start), message, fix);
     }
 }
 
-fn toml_fix(message: &str) -> String {
+/// Where README.md documents the keys of a kind of file: one section, or one per top-level key.
+#[derive(Debug, Clone, Copy)]
+pub struct Docs<'a> {
+    pub section: &'a str,
+    /// Top-level keys documented in a section of their own.
+    pub by_key: &'a [(&'a str, &'a str)],
+}
+
+impl Docs<'_> {
+    fn section_of(&self, root: &Spanned<DeValue<'_>>, span: &Range<usize>) -> &str {
+        let Some(table) = root.get_ref().as_table() else {
+            return self.section;
+        };
+        table
+            .iter()
+            .find(|(k, v)| covers(&k.span(), span) || holds(v, span))
+            .and_then(|(k, _)| {
+                self.by_key
+                    .iter()
+                    .find(|(key, _)| *key == k.get_ref().as_ref())
+            })
+            .map_or(self.section, |(_, section)| section)
+    }
+}
+
+/// What [`remove_covering`] took out.
+enum Removed {
+    /// A table's key with its value.
+    Entry(String),
+    /// An element of an array (of tables, or of values).
+    Element,
+}
+
+fn covers(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// Whether `span` lies in a value, any of its keys or elements (the span of an array of
+/// tables does not cover the tables' text).
+fn holds(v: &Spanned<DeValue<'_>>, span: &Range<usize>) -> bool {
+    covers(&v.span(), span)
+        || match v.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .any(|(k, c)| covers(&k.span(), span) || holds(c, span)),
+            DeValue::Array(a) => a.iter().any(|i| holds(i, span)),
+            _ => false,
+        }
+}
+
+/// Removes the innermost key (with its value) or array element whose text covers `span`.
+fn remove_covering(v: &mut DeValue<'_>, span: &Range<usize>) -> Option<Removed> {
+    match v {
+        DeValue::Table(t) => {
+            for (_, child) in t.iter_mut() {
+                if let Some(r) = remove_covering(child.get_mut(), span) {
+                    return Some(r);
+                }
+            }
+            let key = t
+                .iter()
+                .find(|(k, c)| covers(&k.span(), span) || covers(&c.span(), span))
+                .map(|(k, _)| k.get_ref().to_string())?;
+            t.remove(key.as_str());
+            Some(Removed::Entry(key))
+        }
+        DeValue::Array(a) => {
+            for item in a.iter_mut() {
+                if let Some(r) = remove_covering(item.get_mut(), span) {
+                    return Some(r);
+                }
+            }
+            let before = a.len();
+            let items = std::mem::replace(a, DeArray::new());
+            *a = items
+                .into_iter()
+                .filter(|i| !covers(&i.span(), span))
+                .collect();
+            (a.len() < before).then_some(Removed::Element)
+        }
+        _ => None,
+    }
+}
+
+/// A serde message with Rust's type names in words: `expected u8` is "expected a whole number
+/// from 0 to 255", `struct RawQueue` "a table", `sequence` "a list".
+fn in_words(message: &str) -> String {
+    static TYPES: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r"\b(u8|u16|u32|u64|usize|i8|i16|i32|i64|isize|f32|f64|struct \w+|enum \w+|sequence|map)\b",
+        )
+        .ok()
+    });
+    let Some(re) = TYPES.as_ref() else {
+        return message.to_string();
+    };
+    re.replace_all(message, |c: &regex::Captures<'_>| match &c[1] {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" => "a whole number from 0 to 4294967295",
+        "u64" | "usize" => "a whole number from 0 up",
+        "f32" | "f64" => "a number",
+        "sequence" => "a list",
+        t if t.starts_with('i') => "a whole number",
+        _ => "a table",
+    })
+    .into_owned()
+}
+
+fn toml_fix(message: &str, section: &str) -> String {
+    let see = format!("see README.md, section '{section}'");
     if message.starts_with("unknown field") {
-        "remove or rename the key; the keys allowed here are listed above (see README.md, \
-         \"Configuration\")"
-            .into()
+        format!("remove or rename the key; the keys allowed here are listed above ({see})")
+    } else if message.starts_with("unknown variant") {
+        format!("use one of the values listed above ({see})")
     } else if message.starts_with("missing field") {
-        "add the missing key (see README.md, \"Configuration\")".into()
-    } else if message.starts_with("invalid type") {
-        "give the value the type named above, e.g. a quoted string, a number or a list".into()
+        format!("add the missing key ({see})")
+    } else if message.starts_with("invalid") || message.contains("expected") {
+        format!("give the value the kind named above ({see})")
     } else {
         "correct the TOML syntax at this line (https://toml.io)".into()
     }
@@ -336,7 +498,23 @@ pub fn for_terminal(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::for_terminal;
+    use super::{for_terminal, in_words};
+
+    #[test]
+    fn rust_type_names_become_words() {
+        assert_eq!(
+            in_words("invalid value: integer `300`, expected u8"),
+            "invalid value: integer `300`, expected a whole number from 0 to 255"
+        );
+        assert_eq!(
+            in_words("invalid type: sequence, expected struct RawQueue"),
+            "invalid type: a list, expected a table"
+        );
+        assert_eq!(
+            in_words("unknown field `prio`, expected one of `name`, `map_x`"),
+            "unknown field `prio`, expected one of `name`, `map_x`"
+        );
+    }
 
     #[test]
     fn control_characters_and_invalid_bytes_are_written_out() {

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     init_logging(&cli.global, matches!(cli.command, Command::Run));
     match cli::dispatch(&cli) {
         Ok(code) => code,
+        Err(e) if cli::ends_in_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<cli::InvalidConfig>() {
                 Some(invalid) => eprintln!("{invalid}"),

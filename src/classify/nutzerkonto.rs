@@ -5,7 +5,7 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::diag::{Diagnostics, SourceText, check_address};
+use crate::diag::{Diagnostics, Docs, SourceText, check_address};
 use crate::files::Files;
 
 /// The 16 state codes, as the user accounts write them.
@@ -198,12 +198,12 @@ impl ContactList {
 
     /// Parses a TOML contact list (`[[service]]` tables).
     pub fn add_toml(&mut self, src: SourceText, diags: &mut Diagnostics) {
-        let raw: RawContactFile = match toml::from_str(&src.text) {
-            Ok(r) => r,
-            Err(e) => {
-                src.toml_error(&e, diags);
-                return;
-            }
+        let docs = Docs {
+            section: "Contact list (Nutzerkonto routing)",
+            by_key: &[],
+        };
+        let Some(raw) = src.deserialize::<RawContactFile>(&docs, diags) else {
+            return;
         };
         let idx = self.sources.len();
         for s in raw.services {

@@ -1,16 +1,22 @@
-//! Every argument of the command line: the clap types and their help texts.
+//! Every argument of the command line: the clap types and their help texts. Values from a fixed
+//! set are value enums, so that a typo is an error of the parser that names the valid values.
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use poststelle::sla::Class;
+use poststelle::store::outbox::OutboxState;
+use poststelle::ticket::State;
 
 #[derive(Parser)]
 #[command(
     name = "poststelle",
     version,
-    about = "The mail room of an IT support desk"
+    about = "The mail room of an IT support desk: files support mail as tickets, answers and \
+             forwards it, and keeps the service-level deadlines",
+    after_help = "Exit status: 0 done, 1 an error (the message says what and where), 2 the \
+                  command line was wrong or, for classify and ingest, a path could not be read."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -19,26 +25,32 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where `--help` lists the options every command takes, apart from its own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Args)]
 pub struct Global {
-    /// Configuration file [default: $POSTSTELLE_CONFIG, else the shipped default]
-    #[arg(long, global = true, env = "POSTSTELLE_CONFIG", value_name = "FILE")]
+    /// Configuration file [default: $POSTSTELLE_CONFIG, else the shipped default built into the
+    /// binary]
+    #[arg(long, global = true, env = "POSTSTELLE_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Data directory: the SQLite file, sent mail (file transport), the default Maildir
-    /// [default: data_dir of the config]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// [default: data_dir of the configuration]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
-    /// Log format on stderr
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    /// Format of the log on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, help_heading = GLOBAL)]
     pub log_format: LogFormat,
-    /// More log output (-v: info, -vv: debug); RUST_LOG overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More log output on stderr (-v: info, -vv: debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
+    /// One line per event, for people
     Human,
+    /// One JSON object per event, for log collectors
     Json,
 }
 
@@ -55,13 +67,13 @@ pub enum Command {
     /// List, show and change tickets
     #[command(subcommand)]
     Tickets(TicketsCmd),
-    /// Outgoing mail
+    /// List, retry and send outgoing mail
     #[command(subcommand)]
     Outbox(OutboxCmd),
-    /// Messages that could not be filed
+    /// Messages that could not be filed: list, show, file again
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
-    /// Service levels: deadlines, calendars
+    /// Service levels: deadlines, calendars, escalation, availability report
     #[command(subcommand)]
     Sla(SlaCmd),
 }
@@ -69,89 +81,169 @@ pub enum Command {
 #[derive(Args)]
 pub struct IngestArgs {
     /// Messages per transaction
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Print the outcome of every message as JSON Lines
+    #[arg(long, default_value_t = 64, value_parser = positive)]
+    pub batch: u32,
+    /// Print the outcome of every message as JSON Lines instead of a summary
     #[arg(long)]
     pub json: bool,
+    /// .eml files, directories of them (in name order) or Maildirs (in delivery order)
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
+/// A ticket's state, as the command line spells it.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TicketStateArg {
+    /// Filed, nobody has worked on it yet
+    New,
+    /// Being worked on
+    Open,
+    /// Waiting for the requester or a third party
+    Pending,
+    /// Done; a follow-up within ingest.reopen_days opens it again
+    Closed,
+}
+
+impl From<TicketStateArg> for State {
+    fn from(s: TicketStateArg) -> State {
+        match s {
+            TicketStateArg::New => State::New,
+            TicketStateArg::Open => State::Open,
+            TicketStateArg::Pending => State::Pending,
+            TicketStateArg::Closed => State::Closed,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum TicketsCmd {
-    /// List tickets
+    /// List tickets, oldest first
     List {
-        #[arg(long)]
-        state: Option<String>,
+        /// Only tickets in this state
+        #[arg(long, value_enum, ignore_case = true)]
+        state: Option<TicketStateArg>,
+        /// Only tickets in this queue (a [[queue]] of the configuration)
         #[arg(long)]
         queue: Option<String>,
-        /// JSON Lines
+        /// JSON Lines, one ticket per line (times in RFC 3339, UTC)
         #[arg(long)]
         json: bool,
     },
-    /// A ticket with its articles, outgoing mail and audit trail
+    /// A ticket with its deadline, articles (texts included), outgoing mail and audit trail
     Show {
+        /// The ticket number, e.g. 2026112310000012
         number: String,
+        /// One JSON object (times in RFC 3339, UTC)
         #[arg(long)]
         json: bool,
     },
-    /// Change state, class or queue, or add a note (each change audited)
+    /// Change state, class or queue, or add a note (each change audited); give at least one
+    #[command(group(
+        ArgGroup::new("change")
+            .args(["status", "severity", "queue", "note"])
+            .required(true)
+            .multiple(true)
+    ))]
     Set {
+        /// The ticket number, e.g. 2026112310000012
         number: String,
-        /// new, open, pending or closed
-        #[arg(long)]
-        status: Option<String>,
-        /// Störungsklasse 1–4
-        #[arg(long)]
+        /// The new state
+        #[arg(long, value_enum, ignore_case = true)]
+        status: Option<TicketStateArg>,
+        /// The new Störungsklasse: 1 betriebsverhindernd, 2 betriebsbehindernd, 3 leicht,
+        /// 4 sonstige (the deadline is computed again)
+        #[arg(long, value_parser = class_number)]
         severity: Option<u8>,
+        /// The new queue (a [[queue]] of the configuration; the deadline is computed again)
         #[arg(long)]
         queue: Option<String>,
-        /// An internal note
-        #[arg(long)]
+        /// An internal note (counts as the first reaction for the deadline)
+        #[arg(long, value_name = "TEXT")]
         note: Option<String>,
-        /// Who makes the change (for the audit log)
-        #[arg(long, env = "USER", default_value = "staff")]
+        /// Who makes the change, for the audit trail
+        #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
         actor: String,
     },
 }
 
+/// Where an outgoing mail stands, as the command line spells it.
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum OutboxStateArg {
+    /// Waiting for its first or next attempt
+    Scheduled,
+    /// Taken by the server (or written to a file)
+    Sent,
+    /// Failed in a way that may pass; tried again later
+    TemporaryFailure,
+    /// Given up (refused for good, too many attempts); `outbox retry` puts it back
+    PermanentFailure,
+    /// Held back by the loop brake (ingest.auto_reply_limit_per_hour)
+    Suppressed,
+}
+
+impl From<OutboxStateArg> for OutboxState {
+    fn from(s: OutboxStateArg) -> OutboxState {
+        match s {
+            OutboxStateArg::Scheduled => OutboxState::Scheduled,
+            OutboxStateArg::Sent => OutboxState::Sent,
+            OutboxStateArg::TemporaryFailure => OutboxState::TemporaryFailure,
+            OutboxStateArg::PermanentFailure => OutboxState::PermanentFailure,
+            OutboxStateArg::Suppressed => OutboxState::Suppressed,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum OutboxCmd {
-    /// List outgoing mail
+    /// List outgoing mail, oldest first
     List {
-        /// scheduled, sent, temporary_failure, permanent_failure or suppressed
-        #[arg(long)]
-        state: Option<String>,
+        /// Only mail in this state
+        #[arg(long, value_enum)]
+        state: Option<OutboxStateArg>,
+        /// JSON Lines, one mail per line (times in RFC 3339, UTC)
         #[arg(long)]
         json: bool,
     },
-    /// Put a failed or suppressed mail back in line
-    Retry { id: i64 },
-    /// Send what is due now
+    /// Put a failed or suppressed mail back in line, to be sent at once
+    Retry {
+        /// The number `outbox list` shows after '#'
+        id: i64,
+    },
+    /// Send what is due now through the configured transport, then exit
     Send {
         /// At most this many mails
-        #[arg(long, default_value_t = 1000)]
-        limit: i64,
+        #[arg(long, default_value_t = 1000, value_parser = positive)]
+        limit: u32,
     },
 }
 
 #[derive(Subcommand)]
 pub enum QuarantineCmd {
+    /// List the messages that could not be filed, with the reason
     List {
+        /// JSON Lines, one message per line (times in RFC 3339, UTC)
         #[arg(long)]
         json: bool,
     },
-    /// Print the raw message
+    /// Print a quarantined message
     Show {
+        /// The number `quarantine list` shows after '#'
         id: i64,
         /// The bytes as stored; without it, control characters and invalid bytes are shown
         /// escaped, so that a hostile message cannot drive the terminal
         #[arg(long)]
         raw: bool,
     },
-    /// File the message again (after a fix)
-    Replay { id: i64 },
+    /// File a quarantined message again (after a fix); one that still cannot be filed keeps
+    /// its number and the reason is printed (exit status 1)
+    Replay {
+        /// The number `quarantine list` shows after '#'
+        id: i64,
+        /// Print the outcome as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -162,6 +254,7 @@ pub struct ClassifyArgs {
     /// Show every rule tried for each message and why it matched or not
     #[arg(long)]
     pub explain: bool,
+    /// .eml files, directories of them (in name order) or Maildirs (in delivery order)
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
@@ -173,7 +266,7 @@ pub enum SlaCmd {
         /// A built-in (hessen, rlp) or configured calendar
         #[arg(long)]
         calendar: String,
-        /// 1–4 or verhindernd, behindernd, leicht, sonstige
+        /// Störungsklasse: 1–4 or verhindernd, behindernd, leicht, sonstige
         #[arg(long)]
         class: Class,
         /// When the report arrived, RFC 3339 (2026-11-25T10:00:00+01:00)
@@ -182,28 +275,73 @@ pub enum SlaCmd {
     },
     /// List a calendar's weekly hours and the days it is closed in a year
     Calendar {
+        /// A built-in (hessen, rlp) or configured calendar
         name: String,
-        #[arg(long)]
+        /// The year, e.g. 2026
+        #[arg(long, value_parser = year)]
         year: i16,
     },
-    /// Write the escalation notices that are due now, then exit (for cron and tests)
+    /// Write the escalation notices that are due now to the outbox, then exit (for cron and
+    /// tests; the daemon does this by itself)
     Escalate,
-    /// Availability and reaction deadlines met per month and in total
+    /// Availability and reaction deadlines met, breached and open, per month and in total
     Report {
+        /// A built-in (hessen, rlp) or configured calendar
         #[arg(long)]
         calendar: String,
         /// First day (YYYY-MM-DD, Europe/Berlin)
         #[arg(long)]
         from: Date,
-        /// Last day, included
+        /// Last day (YYYY-MM-DD), included
         #[arg(long)]
         to: Date,
-        /// Availability target in percent
-        #[arg(long, default_value_t = 97.5)]
+        /// Availability target in percent (0–100)
+        #[arg(long, default_value_t = 97.5, value_parser = percent)]
         target: f64,
+        /// One JSON object instead of the table
         #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// CSV, one row per period, instead of the table
         #[arg(long)]
         csv: bool,
     },
+}
+
+// Value parsers whose errors say in words what is wanted; clap's own name Rust ranges
+// (`1..=4`) and types.
+
+/// A percentage from 0 to 100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("use a number from 0 to 100".into()),
+    }
+}
+
+/// A count of at least one.
+fn positive(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("use a whole number from 1 to {}", u32::MAX)),
+    }
+}
+
+/// A Störungsklasse.
+fn class_number(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(n) if (1..=4).contains(&n) => Ok(n),
+        _ => Err(
+            "use 1 (betriebsverhindernd), 2 (betriebsbehindernd), 3 (leicht) or 4 \
+                  (sonstige)"
+                .into(),
+        ),
+    }
+}
+
+/// A year whose public holidays are known.
+fn year(s: &str) -> Result<i16, String> {
+    match s.trim().parse::<i16>() {
+        Ok(y) if (1900..=2199).contains(&y) => Ok(y),
+        _ => Err("use a year from 1900 to 2199".into()),
+    }
 }

@@ -1,4 +1,5 @@
 //! `poststelle check`: loads everything the daemon would and reports every problem.
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -9,9 +10,11 @@ use super::Global;
 /// Prints a summary or every diagnostic; unlike the other commands it ignores `--data-dir`,
 /// since it only reads the configuration.
 pub(super) fn check(g: &Global) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     match Config::load(g.config.as_deref()) {
         Ok(cfg) => {
-            println!(
+            writeln!(
+                out,
                 "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s)",
                 cfg.origin,
                 cfg.settings.queues.len(),
@@ -20,11 +23,11 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
                 cfg.contacts.services.len(),
                 cfg.templates.count(),
                 cfg.settings.sla.calendars.names().count(),
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            println!("{diags}");
+            writeln!(out, "{diags}")?;
             Ok(ExitCode::FAILURE)
         }
     }

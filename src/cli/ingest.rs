@@ -22,7 +22,7 @@ pub(super) async fn ingest(cfg: &Config, store: &Store, args: &IngestArgs) -> Re
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for chunk in files.chunks(args.batch.max(1)) {
+    for chunk in files.chunks(args.batch as usize) {
         let mut raws = Vec::with_capacity(chunk.len());
         let limit = cfg.settings.ingest.max_message_size;
         for f in chunk {

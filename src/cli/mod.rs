@@ -13,6 +13,7 @@ mod check;
 mod classify;
 mod ingest;
 mod outbox;
+mod output;
 mod paths;
 mod quarantine;
 mod run;
@@ -20,6 +21,7 @@ mod sla;
 mod tickets;
 
 pub use args::*;
+pub use output::ends_in_closed_pipe;
 
 /// Runs the command the arguments name.
 pub fn dispatch(cli: &Cli) -> Result<ExitCode> {

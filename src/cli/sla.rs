@@ -25,7 +25,7 @@ pub(super) fn sla(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
             let cal = calendar_named(&cfg, calendar)?;
             let due = sla::deadline(&cal, *class, *received)
                 .with_context(|| format!("computing the deadline on calendar \"{calendar}\""))?;
-            println!("{}", local_rfc3339(&cal, due));
+            writeln!(std::io::stdout().lock(), "{}", local_rfc3339(&cal, due))?;
             Ok(ExitCode::SUCCESS)
         }
         SlaCmd::Calendar { name, year } => {
@@ -94,27 +94,22 @@ fn write_report(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
     )?;
     writeln!(
         out,
-        "{:<8} {:>10} {:>8} {:>8} {:>8} {:<6}  {:>9} {:>9} {:>9} {:>9}",
-        "PERIOD",
-        "SERVICE h",
-        "MAINT h",
-        "OUTAGE h",
-        "AVAIL %",
-        "TARGET",
-        "C1 ok/mis",
-        "C2 ok/mis",
-        "C3 ok/mis",
-        "C4 ok/mis"
+        "Reaction deadlines per class (C1–C4): met/breached/open (no reaction yet)"
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>10} {:>8} {:>8} {:>8} {:<6}  {:>11} {:>11} {:>11} {:>11}",
+        "PERIOD", "SERVICE h", "MAINT h", "OUTAGE h", "AVAIL %", "TARGET", "C1", "C2", "C3", "C4"
     )?;
     for p in r.months.iter().chain([&r.total]) {
         let classes: Vec<String> = p
             .reactions
             .iter()
-            .map(|c| format!("{}/{}", c.met, c.breached))
+            .map(|c| format!("{}/{}/{}", c.met, c.breached, c.open))
             .collect();
         writeln!(
             out,
-            "{:<8} {:>10} {:>8} {:>8} {:>8.3} {:<6}  {:>9} {:>9} {:>9} {:>9}",
+            "{:<8} {:>10} {:>8} {:>8} {:>8.3} {:<6}  {:>11} {:>11} {:>11} {:>11}",
             p.period,
             hours(p.service_seconds),
             hours(p.maintenance_seconds),

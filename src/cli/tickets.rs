@@ -2,35 +2,48 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use poststelle::config::Config;
 use poststelle::store::Store;
-use poststelle::ticket::ops::{self, TicketView};
+use poststelle::ticket::State;
+use poststelle::ticket::ops::{self, TicketSummary, TicketView};
 
 use super::TicketsCmd;
+use super::output::{block, detail, line, when};
 
 pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Result<ExitCode> {
     match cmd {
         TicketsCmd::List { state, queue, json } => {
-            let list = ops::list_tickets(store, state.as_deref(), queue.as_deref()).await?;
+            let state: Option<State> = state.map(Into::into);
+            let list = ops::list_tickets(store, state, queue.as_deref()).await?;
+            // A queue no longer configured may still hold tickets; only one that is neither
+            // configured nor holds any is a typo.
+            if let Some(q) = queue
+                && list.is_empty()
+                && cfg.settings.queue(q).is_none()
+            {
+                bail!(
+                    "unknown queue \"{q}\"; the queues of {} are: {}",
+                    cfg.origin,
+                    ops::queue_names(cfg)
+                );
+            }
             let mut out = std::io::stdout().lock();
             if *json {
                 for t in &list {
                     writeln!(out, "{}", serde_json::to_string(t)?)?;
                 }
-            } else {
-                writeln!(
-                    out,
-                    "{:<18} {:<8} {:<20} {:>5} {:>8}  SUBJECT",
-                    "NUMBER", "STATE", "QUEUE", "CLASS", "ARTICLES"
-                )?;
-                for t in &list {
-                    writeln!(
-                        out,
-                        "{:<18} {:<8} {:<20} {:>5} {:>8}  {}",
-                        t.number, t.state, t.queue, t.severity, t.articles, t.subject
-                    )?;
+            } else if list.is_empty() {
+                let mut filter = String::new();
+                if let Some(s) = state {
+                    filter.push_str(&format!(" in state {}", s.as_str()));
                 }
+                if let Some(q) = queue {
+                    filter.push_str(&format!(" in queue {q}"));
+                }
+                writeln!(out, "no tickets{filter}")?;
+            } else {
+                write_list(&mut out, &list)?;
             }
         }
         TicketsCmd::Show { number, json } => {
@@ -52,17 +65,48 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             actor,
         } => {
             let change = ops::Change {
-                state: status.as_deref(),
+                state: status.map(Into::into),
                 severity: *severity,
                 queue: queue.as_deref(),
                 note: note.as_deref(),
                 actor,
             };
-            ops::set_ticket(store, cfg, number, change).await?;
-            println!("ticket {number} updated");
+            let applied = ops::set_ticket(store, cfg, number, change).await?;
+            let mut out = std::io::stdout().lock();
+            if applied.is_empty() {
+                writeln!(
+                    out,
+                    "ticket {number} unchanged: it already has the state, class and queue given"
+                )?;
+            } else {
+                let what: Vec<String> = applied.iter().map(ToString::to_string).collect();
+                writeln!(out, "ticket {number}: {}", what.join(", "))?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_list(out: &mut impl Write, list: &[TicketSummary]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<18} {:<8} {:<20} {:>5} {:>8}  {:<23}  SUBJECT",
+        "NUMBER", "STATE", "QUEUE", "CLASS", "ARTICLES", "CREATED"
+    )?;
+    for t in list {
+        writeln!(
+            out,
+            "{:<18} {:<8} {:<20} {:>5} {:>8}  {:<23}  {}",
+            t.number,
+            t.state,
+            t.queue,
+            t.severity,
+            t.articles,
+            when(t.created),
+            line(&t.subject)
+        )?;
+    }
+    Ok(())
 }
 
 /// What the ticket is and where its reaction clock stands.
@@ -73,9 +117,12 @@ fn write_header(out: &mut impl Write, t: &TicketView) -> Result<()> {
         "Ticket {}  [{}]  queue {}  class {}",
         s.number, s.state, s.queue, s.severity
     )?;
-    writeln!(out, "Subject:   {}", s.subject)?;
-    writeln!(out, "Requester: {}", s.requester)?;
-    writeln!(out, "Created:   {}", s.created)?;
+    writeln!(out, "Subject:   {}", line(&s.subject))?;
+    writeln!(out, "Requester: {}", line(&s.requester))?;
+    writeln!(out, "Created:   {}", when(s.created))?;
+    if let Some(c) = &t.category {
+        writeln!(out, "Category:  {}", line(c))?;
+    }
     if let Some(l) = &s.linked_to {
         writeln!(out, "Linked to: {l}")?;
     }
@@ -83,13 +130,17 @@ fn write_header(out: &mut impl Write, t: &TicketView) -> Result<()> {
         writeln!(
             out,
             "Deadline:  {} (class {}, calendar {}; warning at {})",
-            c.due, c.class, c.calendar, c.warn_at
+            when(c.due),
+            c.class,
+            c.calendar,
+            when(c.warn_at)
         )?;
-        match (&c.reacted, c.met) {
+        match (c.reacted, c.met) {
             (Some(at), Some(met)) => writeln!(
                 out,
-                "Reaction:  {at} by {} — {} after {} min of service time",
-                c.reacted_by.as_deref().unwrap_or("?"),
+                "Reaction:  {} by {} — {} after {} min of service time",
+                when(at),
+                c.reacted_by.as_deref().map_or("?".into(), line),
                 if met { "met" } else { "BREACHED" },
                 c.service_used_minutes.unwrap_or(0)
             )?,
@@ -99,33 +150,48 @@ fn write_header(out: &mut impl Write, t: &TicketView) -> Result<()> {
     Ok(())
 }
 
-/// What came in, what went out and who changed what.
+/// What came in, what went out and who changed what; every article with its text.
 fn write_history(out: &mut impl Write, t: &TicketView) -> Result<()> {
     writeln!(out, "\nArticles:")?;
     for a in &t.articles {
+        let subject = if a.subject.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", line(&a.subject))
+        };
         writeln!(
             out,
-            "  {} {:<8} {} — {}",
-            a.created,
+            "  {}  {:<8} {}{subject}",
+            when(a.created),
             a.kind,
-            a.sender.as_deref().unwrap_or("-"),
-            a.subject
+            a.sender.as_deref().map_or("-".into(), line),
         )?;
+        write!(out, "{}", block(&a.body, "      "))?;
     }
     writeln!(out, "\nOutgoing mail:")?;
+    if t.outbox.is_empty() {
+        writeln!(out, "  none")?;
+    }
     for o in &t.outbox {
         writeln!(
             out,
             "  #{} {:<15} {:<17} to {} — {}",
-            o.id, o.kind, o.state, o.recipient, o.subject
+            o.id,
+            o.kind,
+            o.state,
+            line(&o.recipient),
+            line(&o.subject)
         )?;
     }
     writeln!(out, "\nAudit:")?;
     for a in &t.audit {
         writeln!(
             out,
-            "  {} {:<10} {:<18} {}",
-            a.at, a.actor, a.event, a.detail
+            "  {}  {:<10} {:<18} {}",
+            when(a.at),
+            line(&a.actor),
+            a.event,
+            detail(&a.detail)
         )?;
     }
     Ok(())

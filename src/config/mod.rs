@@ -14,7 +14,9 @@ use toml::Spanned;
 
 use crate::classify::nutzerkonto::{ContactList, STATE_CODES};
 use crate::classify::rules::RuleSet;
-pub use crate::diag::{Diagnostic, Diagnostics, SourceText, check_address, is_plausible_address};
+pub use crate::diag::{
+    Diagnostic, Diagnostics, Docs, SourceText, check_address, is_plausible_address,
+};
 pub use crate::files::Files;
 pub use calendars::SlaSettings;
 pub use sources::{
@@ -23,6 +25,15 @@ pub use sources::{
 
 /// The config file used when neither `--config` nor `$POSTSTELLE_CONFIG` names one.
 pub const DEFAULT_CONFIG: &str = "poststelle.toml";
+
+/// Where README.md documents the keys of the configuration file.
+const DOCS: Docs<'static> = Docs {
+    section: "Configuration",
+    by_key: &[
+        ("mailbox", "Mailboxes"),
+        ("calendars", "Service levels (SLA)"),
+    ],
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -416,12 +427,8 @@ impl Config {
                 return Err(diags);
             }
         };
-        let raw: RawConfig = match toml::from_str(&src.text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                src.toml_error(&e, &mut diags);
-                return Err(diags);
-            }
+        let Some(raw) = src.deserialize::<RawConfig>(&DOCS, &mut diags) else {
+            return Err(diags);
         };
         let settings = validate_settings(&raw, &src, &files, &mut diags);
         let rules = RuleSet::load(&files, &raw.rules_dir, &mut diags);

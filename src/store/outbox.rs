@@ -26,14 +26,6 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
-    pub const ALL: [OutboxState; 5] = [
-        OutboxState::Scheduled,
-        OutboxState::Sent,
-        OutboxState::TemporaryFailure,
-        OutboxState::PermanentFailure,
-        OutboxState::Suppressed,
-    ];
-
     /// The text stored in `outbox.state`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,10 +35,6 @@ impl OutboxState {
             OutboxState::PermanentFailure => "permanent_failure",
             OutboxState::Suppressed => "suppressed",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<OutboxState> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 

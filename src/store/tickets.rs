@@ -229,18 +229,6 @@ impl TicketState {
             TicketState::Closed => "closed",
         }
     }
-
-    /// A state as a person writes it (any case, blanks around it).
-    pub fn parse(s: &str) -> Option<TicketState> {
-        [
-            TicketState::New,
-            TicketState::Open,
-            TicketState::Pending,
-            TicketState::Closed,
-        ]
-        .into_iter()
-        .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
-    }
 }
 
 /// A ticket as lists show it.

@@ -186,18 +186,18 @@ pub async fn on_inbound_mail(
     Ok(())
 }
 
-/// A ticket's reaction clock as `tickets show` presents it (instants in RFC 3339 with the
-/// Europe/Berlin offset).
+/// A ticket's reaction clock as `tickets show` presents it (instants in RFC 3339, UTC, in
+/// JSON, as every instant of the ticket views).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SlaView {
     pub calendar: String,
     /// The class the deadline was computed for.
     pub class: i64,
-    pub received: String,
-    pub clock_start: String,
-    pub warn_at: String,
-    pub due: String,
-    pub reacted: Option<String>,
+    pub received: Timestamp,
+    pub clock_start: Timestamp,
+    pub warn_at: Timestamp,
+    pub due: Timestamp,
+    pub reacted: Option<Timestamp>,
     pub reacted_by: Option<String>,
     /// `true` met, `false` breached, `None` no reaction yet.
     pub met: Option<bool>,
@@ -209,19 +209,15 @@ pub async fn view(store: &Store, ticket_id: i64) -> Result<Option<SlaView>, Stor
     let Some(r) = rows::clock_of(store, ticket_id).await? else {
         return Ok(None);
     };
-    let tz = crate::time::berlin()?;
-    let local = |v: i64| -> Result<String, StoreError> {
-        let t = Timestamp::from_microsecond(v)?;
-        Ok(t.display_with_offset(tz.to_offset(t)).to_string())
-    };
+    let t = |v: i64| Timestamp::from_microsecond(v);
     Ok(Some(SlaView {
         calendar: r.calendar,
         class: r.severity,
-        received: local(r.received_at)?,
-        clock_start: local(r.clock_start)?,
-        warn_at: local(r.warn_at)?,
-        due: local(r.due_at)?,
-        reacted: r.reacted_at.map(local).transpose()?,
+        received: t(r.received_at)?,
+        clock_start: t(r.clock_start)?,
+        warn_at: t(r.warn_at)?,
+        due: t(r.due_at)?,
+        reacted: r.reacted_at.map(t).transpose()?,
         reacted_by: r.reacted_by,
         met: r.met.map(|m| m != 0),
         service_used_minutes: r.service_used.map(|u| u / 60_000_000),

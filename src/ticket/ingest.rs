@@ -1064,6 +1064,11 @@ impl Writer<'_> {
                 self.now.as_second() - date > i64::from(s.ingest.ack_max_age_hours) * 3600
             });
             if old {
+                // The mail's Date as RFC 3339, as every instant a person or script reads.
+                let date = msg
+                    .date
+                    .and_then(|d| Timestamp::from_second(d).ok())
+                    .map(|t| t.to_string());
                 audit(
                     &mut self.buf,
                     self.at,
@@ -1071,7 +1076,7 @@ impl Writer<'_> {
                     Some(raw_id),
                     "poststelle",
                     "auto_reply_skipped",
-                    &json!({ "why": "the message is older than ack_max_age_hours", "date": msg.date }),
+                    &json!({ "why": "the message is older than ack_max_age_hours", "date": date }),
                 );
             } else if !requester.is_empty() && !crate::diag::is_plausible_address(&requester) {
                 // NUL, control characters or blanks in an address: nobody to answer, and no

@@ -9,8 +9,10 @@ use crate::store::outbox::OutboxState;
 use crate::store::raw;
 use crate::store::tickets::{self, FieldChange, TicketListRow};
 use crate::store::{Store, StoreError};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
+use std::fmt;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketSummary {
@@ -21,43 +23,35 @@ pub struct TicketSummary {
     pub subject: String,
     pub requester: String,
     pub articles: i64,
-    /// RFC 3339, UTC.
-    pub created: String,
+    /// RFC 3339, UTC, in JSON (as every instant of these views).
+    pub created: Timestamp,
     pub linked_to: Option<String>,
 }
 
-fn rfc3339(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+/// A stored instant (microseconds since 1970, UTC).
+fn instant(micros: i64) -> Result<Timestamp, StoreError> {
+    Ok(Timestamp::from_microsecond(micros)?)
 }
 
+/// Tickets by state and queue (each filter optional), oldest first.
 pub async fn list_tickets(
     store: &Store,
-    state: Option<&str>,
+    state: Option<State>,
     queue: Option<&str>,
 ) -> Result<Vec<TicketSummary>, StoreError> {
-    select_tickets(store, state, queue, None).await
-}
-
-/// Tickets by state, queue and number (each filter optional).
-async fn select_tickets(
-    store: &Store,
-    state: Option<&str>,
-    queue: Option<&str>,
-    number: Option<&str>,
-) -> Result<Vec<TicketSummary>, StoreError> {
-    Ok(store
-        .tickets(state, queue, number)
+    store
+        .tickets(state.map(State::as_str), queue, None)
         .await?
         .into_iter()
-        .map(TicketSummary::from)
-        .collect())
+        .map(TicketSummary::try_from)
+        .collect()
 }
 
-impl From<TicketListRow> for TicketSummary {
-    fn from(r: TicketListRow) -> Self {
-        TicketSummary {
+impl TryFrom<TicketListRow> for TicketSummary {
+    type Error = StoreError;
+
+    fn try_from(r: TicketListRow) -> Result<Self, StoreError> {
+        Ok(TicketSummary {
             number: r.number,
             state: r.state,
             queue: r.queue,
@@ -65,9 +59,9 @@ impl From<TicketListRow> for TicketSummary {
             subject: r.subject,
             requester: r.requester,
             articles: r.articles,
-            created: rfc3339(r.created_at),
+            created: instant(r.created_at)?,
             linked_to: r.linked_to,
-        }
+        })
     }
 }
 
@@ -78,7 +72,7 @@ pub struct ArticleView {
     pub sender: Option<String>,
     pub subject: String,
     pub body: String,
-    pub created: String,
+    pub created: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,14 +84,14 @@ pub struct OutboxView {
     pub subject: String,
     pub state: String,
     pub attempts: i64,
-    pub next_attempt: String,
+    pub next_attempt: Timestamp,
     pub last_error: Option<String>,
     pub message_id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditView {
-    pub at: String,
+    pub at: Timestamp,
     pub actor: String,
     pub event: String,
     pub detail: serde_json::Value,
@@ -117,11 +111,11 @@ pub struct TicketView {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
-    #[error("no ticket {0}")]
+    #[error("there is no ticket {0}; `poststelle tickets list` shows the numbers")]
     NoTicket(String),
-    #[error("no outbox row {0}")]
+    #[error("there is no outgoing mail #{0}; `poststelle outbox list` shows the ids")]
     NoOutboxRow(i64),
-    #[error("no quarantined message {0}")]
+    #[error("there is no quarantined message #{0}; `poststelle quarantine list` shows the ids")]
     NoQuarantined(i64),
     #[error("{0}")]
     Invalid(String),
@@ -149,30 +143,35 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
         .articles_of(id)
         .await?
         .into_iter()
-        .map(|r| ArticleView {
-            kind: r.kind,
-            message_id: r.message_id,
-            sender: r.sender,
-            subject: r.subject,
-            body: r.body,
-            created: rfc3339(r.created_at),
+        .map(|r| {
+            Ok(ArticleView {
+                kind: r.kind,
+                message_id: r.message_id,
+                sender: r.sender,
+                subject: r.subject,
+                body: r.body,
+                created: instant(r.created_at)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     let outbox = list_outbox(store, None, Some(id)).await?;
     let audit = store
         .audit_of(id)
         .await?
         .into_iter()
-        .map(|r| AuditView {
-            at: rfc3339(r.at),
-            actor: r.actor,
-            event: r.event,
-            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
+        .map(|r| {
+            Ok(AuditView {
+                at: instant(r.at)?,
+                actor: r.actor,
+                event: r.event,
+                detail: serde_json::from_str(&r.detail)
+                    .unwrap_or(serde_json::Value::String(r.detail)),
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     let sla = sla::view(store, id).await?;
     Ok(TicketView {
-        summary: TicketSummary::from(row),
+        summary: TicketSummary::try_from(row)?,
         category,
         articles,
         outbox,
@@ -184,30 +183,42 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
 /// A staff change; fields left `None` stay as they are.
 #[derive(Debug, Default)]
 pub struct Change<'a> {
-    pub state: Option<&'a str>,
+    pub state: Option<State>,
     pub severity: Option<u8>,
     pub queue: Option<&'a str>,
     pub note: Option<&'a str>,
     pub actor: &'a str,
 }
 
+/// One thing [`set_ticket`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    State { from: String, to: State },
+    Severity { from: i64, to: i64 },
+    Queue { from: String, to: String },
+    Note,
+}
+
+impl fmt::Display for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Applied::State { from, to } => write!(f, "state {from} → {}", to.as_str()),
+            Applied::Severity { from, to } => write!(f, "class {from} → {to}"),
+            Applied::Queue { from, to } => write!(f, "queue {from} → {to}"),
+            Applied::Note => f.write_str("note added"),
+        }
+    }
+}
+
+/// Applies a staff change in one transaction; what changed, empty when every value given was
+/// already so (nothing is written then).
 pub async fn set_ticket(
     store: &Store,
     config: &Config,
     number: &str,
     change: Change<'_>,
-) -> Result<(), OpsError> {
+) -> Result<Vec<Applied>, OpsError> {
     let id = ticket_id(store, number).await?;
-    let state = change
-        .state
-        .map(|s| {
-            State::parse(s).ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "state \"{s}\" is unknown: use new, open, pending or closed"
-                ))
-            })
-        })
-        .transpose()?;
     if let Some(sev) = change.severity
         && !(1..=4).contains(&sev)
     {
@@ -219,7 +230,9 @@ pub async fn set_ticket(
         && config.settings.queue(q).is_none()
     {
         return Err(OpsError::Invalid(format!(
-            "queue \"{q}\" is not configured"
+            "queue \"{q}\" is not configured; the queues of {} are: {}",
+            config.origin,
+            queue_names(config)
         )));
     }
     let now_ts = jiff::Timestamp::now();
@@ -230,7 +243,7 @@ pub async fn set_ticket(
     let new_sev = change.severity.map_or(old.severity, i64::from);
     let new_queue = change.queue.unwrap_or(&old.queue);
     let changes = [
-        state.filter(|s| s.as_str() != old.state).map(|s| {
+        change.state.filter(|s| s.as_str() != old.state).map(|s| {
             (
                 FieldChange::State(s),
                 "state_changed",
@@ -253,7 +266,22 @@ pub async fn set_ticket(
         }),
     ];
     let state_changed = changes[0].is_some();
+    let mut applied = Vec::new();
     for (field, event, detail) in changes.into_iter().flatten() {
+        applied.push(match field {
+            FieldChange::State(to) => Applied::State {
+                from: old.state.clone(),
+                to,
+            },
+            FieldChange::Severity(to) => Applied::Severity {
+                from: old.severity,
+                to,
+            },
+            FieldChange::Queue(to) => Applied::Queue {
+                from: old.queue.clone(),
+                to: to.to_string(),
+            },
+        });
         tickets::change_field(&mut tx, id, field, now).await?;
         audit(&mut buf, now, Some(id), None, change.actor, event, &detail);
     }
@@ -268,6 +296,10 @@ pub async fn set_ticket(
             "note_added",
             &json!({ "length": note.len() }),
         );
+        applied.push(Applied::Note);
+    }
+    if applied.is_empty() {
+        return Ok(applied);
     }
     if new_sev != old.severity || new_queue != old.queue {
         sla::recompute(&mut tx, &config.settings, id, new_queue, new_sev).await?;
@@ -277,41 +309,45 @@ pub async fn set_ticket(
     }
     buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(applied)
 }
 
+/// The configured queues' names, for messages.
+pub fn queue_names(config: &Config) -> String {
+    config
+        .settings
+        .queues
+        .iter()
+        .map(|q| q.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Outgoing mail in a state and of a ticket (each filter optional), oldest first.
 pub async fn list_outbox(
     store: &Store,
-    state: Option<&str>,
+    state: Option<OutboxState>,
     ticket_id: Option<i64>,
 ) -> Result<Vec<OutboxView>, OpsError> {
-    let state = state
-        .map(|s| {
-            OutboxState::parse(s).ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "outbox state \"{s}\" is unknown: use scheduled, sent, temporary_failure, \
-                     permanent_failure or suppressed"
-                ))
-            })
-        })
-        .transpose()?;
     Ok(store
         .outbox_rows(state, ticket_id)
         .await?
         .into_iter()
-        .map(|r| OutboxView {
-            id: r.id,
-            ticket: r.ticket,
-            kind: r.kind,
-            recipient: r.recipient,
-            subject: r.subject,
-            state: r.state,
-            attempts: r.attempts,
-            next_attempt: rfc3339(r.next_attempt_at),
-            last_error: r.last_error,
-            message_id: r.message_id,
+        .map(|r| {
+            Ok(OutboxView {
+                id: r.id,
+                ticket: r.ticket,
+                kind: r.kind,
+                recipient: r.recipient,
+                subject: r.subject,
+                state: r.state,
+                attempts: r.attempts,
+                next_attempt: instant(r.next_attempt_at)?,
+                last_error: r.last_error,
+                message_id: r.message_id,
+            })
         })
-        .collect())
+        .collect::<Result<_, StoreError>>()?)
 }
 
 /// Puts a failed row back in line, to be sent at once.
@@ -321,7 +357,7 @@ pub async fn retry_outbox(store: &Store, id: i64) -> Result<(), OpsError> {
         Ok(()) => Ok(()),
         Err(None) => Err(OpsError::NoOutboxRow(id)),
         Err(Some(s)) => Err(OpsError::Invalid(format!(
-            "outbox row {id} is {s}; only failed or suppressed rows can be retried"
+            "outgoing mail #{id} is {s}; only failed or suppressed mail can be retried"
         ))),
     }
 }
@@ -332,22 +368,24 @@ pub struct QuarantineView {
     pub source: String,
     pub size: i64,
     pub reason: String,
-    pub received: String,
+    pub received: Timestamp,
 }
 
 pub async fn list_quarantine(store: &Store) -> Result<Vec<QuarantineView>, StoreError> {
-    Ok(store
+    store
         .quarantined()
         .await?
         .into_iter()
-        .map(|r| QuarantineView {
-            id: r.id,
-            source: r.source_key,
-            size: r.size,
-            reason: r.reason,
-            received: rfc3339(r.received_at),
+        .map(|r| {
+            Ok(QuarantineView {
+                id: r.id,
+                source: r.source_key,
+                size: r.size,
+                reason: r.reason,
+                received: instant(r.received_at)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The raw bytes of a quarantined message.
@@ -361,7 +399,8 @@ pub async fn quarantined_bytes(store: &Store, id: i64) -> Result<Vec<u8>, OpsErr
 
 /// Files a quarantined message again (after a fix: a new rule, a larger size limit), in one
 /// transaction with moving its old row out of the way (so it is not taken for a duplicate of
-/// itself): if filing fails, the message stays in the quarantine list as it was.
+/// itself): if filing fails, or the message still cannot be read, it stays in the quarantine
+/// list as it was, under its id; the outcome then says why.
 pub async fn replay_quarantined(
     store: &Store,
     config: &Config,
@@ -389,8 +428,18 @@ pub async fn replay_quarantined(
     if !raw::make_way_for_replay(&mut tx, id).await? {
         return Err(OpsError::NoQuarantined(id));
     }
-    let mut outcomes = ingestor.file_in(&mut tx, batch).await?;
+    let outcome = ingestor
+        .file_in(&mut tx, batch)
+        .await?
+        .pop()
+        .ok_or(OpsError::NoQuarantined(id))?;
+    if matches!(outcome, super::ingest::Outcome::Quarantined { .. }) {
+        // Quarantined again would be a new row with a new id: whoever replays it after the
+        // next fix would have to look the id up again. Dropping the transaction rolls it back.
+        drop(tx);
+        return Ok(outcome);
+    }
     tx.commit().await?;
     store.checkpoint_in_background();
-    outcomes.pop().ok_or(OpsError::NoQuarantined(id))
+    Ok(outcome)
 }

@@ -242,12 +242,14 @@ fn ingest_tickets_and_outbox_on_the_embedded_default() {
         .count();
     assert_eq!(files, 6);
     assert!(
-        run(&["outbox", "list", "--state", "scheduled"])
+        run(&["outbox", "list", "--state", "scheduled", "--json"])
             .trim()
             .is_empty()
     );
     assert_eq!(
-        run(&["outbox", "list", "--state", "sent"]).lines().count(),
+        run(&["outbox", "list", "--state", "sent", "--json"])
+            .lines()
+            .count(),
         6
     );
 }
@@ -376,5 +378,412 @@ fn read_commands_do_not_create_an_empty_store() {
             "{args:?} created {}",
             typo.display()
         );
+    }
+}
+
+/// A data directory holding the shipped samples, filed now: three tickets, one follow-up.
+fn samples_filed() -> tempfile::TempDir {
+    let data = tempfile::tempdir().expect("tmp");
+    let samples = fresh_samples();
+    bin::run(
+        data.path(),
+        &["ingest", samples.path().to_str().expect("utf8")],
+    );
+    data
+}
+
+/// Runs `poststelle --data-dir {data} {args}` whatever its outcome: exit code, stdout, stderr.
+fn outcome(data: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = poststelle()
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn first_ticket(data: &std::path::Path) -> String {
+    let list = bin::run(data, &["tickets", "list", "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(list.lines().next().expect("a ticket")).expect("json");
+    first["number"].as_str().expect("number").to_string()
+}
+
+/// A value outside a fixed set is an error of the argument parser (exit 2) that names the
+/// valid values, before any store is opened; `--help` lists them too.
+#[test]
+fn typos_in_fixed_values_are_errors_naming_the_valid_values() {
+    let data = samples_filed();
+    let number = first_ticket(data.path());
+    for (args, valid) in [
+        (
+            &["tickets", "list", "--state", "bogus"][..],
+            "new, open, pending, closed",
+        ),
+        (
+            &["tickets", "set", &number, "--status", "bogus"],
+            "new, open, pending, closed",
+        ),
+        (
+            &["outbox", "list", "--state", "bogus"],
+            "scheduled, sent, temporary_failure, permanent_failure, suppressed",
+        ),
+        (
+            &["tickets", "set", &number, "--severity", "7"],
+            "use 1 (betriebsverhindernd), 2 (betriebsbehindernd), 3 (leicht) or 4 (sonstige)",
+        ),
+        (
+            &["ingest", "--batch", "0", "x"],
+            "use a whole number from 1",
+        ),
+        (&["--log-format", "xml", "tickets", "list"], "human, json"),
+    ] {
+        let (code, out, err) = outcome(data.path(), args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(valid), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+    let help = bin::run(data.path(), &["tickets", "list", "--help"]);
+    assert!(help.contains("closed"), "{help}");
+    let help = bin::run(data.path(), &["outbox", "list", "--help"]);
+    assert!(help.contains("temporary_failure"), "{help}");
+}
+
+#[test]
+fn an_unknown_queue_is_an_error_naming_the_known_ones() {
+    let data = samples_filed();
+    let (code, out, err) = outcome(data.path(), &["tickets", "list", "--queue", "nosuch"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("unknown queue \"nosuch\""), "{err}");
+    assert!(err.contains("support, betrieb, clearing"), "{err}");
+    let number = first_ticket(data.path());
+    let (code, _, err) = outcome(
+        data.path(),
+        &["tickets", "set", &number, "--queue", "nosuch"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("support, betrieb, clearing"), "{err}");
+    // A configured queue without tickets is no error.
+    let (code, out, _) = outcome(
+        data.path(),
+        &["tickets", "list", "--queue", "ressort-soziales"],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, "no tickets in queue ressort-soziales")
+    );
+}
+
+/// Berlin wall-clock time to the second, as people read it.
+fn berlin_time() -> regex::Regex {
+    regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T").expect("regex")
+}
+
+/// `tickets show` prints what the requester wrote and the notes, with times in Berlin time
+/// to the second; `--json` has RFC 3339 in UTC.
+#[test]
+fn tickets_show_prints_article_and_note_text_in_berlin_time() {
+    let data = samples_filed();
+    let number = first_ticket(data.path());
+    bin::run(
+        data.path(),
+        &[
+            "tickets",
+            "set",
+            &number,
+            "--note",
+            "Techniker informiert\nRückruf um 10 Uhr",
+        ],
+    );
+    let show = bin::run(data.path(), &["tickets", "show", &number]);
+    assert!(
+        show.contains("seit 7:45 Uhr ist das Einwohnermeldeverfahren"),
+        "{show}"
+    );
+    assert!(show.contains("Techniker informiert"), "{show}");
+    assert!(show.contains("Rückruf um 10 Uhr"), "{show}");
+    let created = show
+        .lines()
+        .find(|l| l.starts_with("Created:"))
+        .expect("created");
+    assert!(berlin_time().is_match(created), "{created}");
+    let deadline = show
+        .lines()
+        .find(|l| l.starts_with("Deadline:"))
+        .expect("deadline");
+    assert!(berlin_time().is_match(deadline), "{deadline}");
+    // No RFC 3339 (`T`, `Z`, offsets) and no microseconds anywhere a person reads.
+    let machine = regex::Regex::new(r"\d\dT\d\d:|:\d\d\.\d+|\d\d:\d\dZ").expect("regex");
+    assert!(!machine.is_match(&show), "{show}");
+    for list in [
+        bin::run(data.path(), &["tickets", "list"]),
+        bin::run(data.path(), &["outbox", "list"]),
+    ] {
+        assert!(!machine.is_match(&list), "{list}");
+        assert!(berlin_time().is_match(&list), "{list}");
+    }
+
+    let json: serde_json::Value = serde_json::from_str(&bin::run(
+        data.path(),
+        &["tickets", "show", &number, "--json"],
+    ))
+    .expect("json");
+    for t in [
+        &json["created"],
+        &json["articles"][0]["created"],
+        &json["audit"][0]["at"],
+        &json["sla"]["due"],
+    ] {
+        let t = t.as_str().expect("an instant");
+        assert!(t.ends_with('Z'), "{t}");
+        t.parse::<jiff::Timestamp>().expect("RFC 3339");
+    }
+}
+
+#[test]
+fn empty_lists_say_so_and_lists_have_a_header() {
+    let data = tempfile::tempdir().expect("tmp");
+    let empty = tempfile::tempdir().expect("tmp");
+    bin::run(
+        data.path(),
+        &["ingest", empty.path().to_str().expect("utf8")],
+    );
+    assert_eq!(bin::run(data.path(), &["tickets", "list"]), "no tickets\n");
+    assert_eq!(
+        bin::run(data.path(), &["outbox", "list"]),
+        "no outgoing mail\n"
+    );
+    assert_eq!(
+        bin::run(data.path(), &["quarantine", "list"]),
+        "no quarantined messages\n"
+    );
+    // Machines get no lines at all.
+    assert_eq!(bin::run(data.path(), &["tickets", "list", "--json"]), "");
+
+    let data = samples_filed();
+    let outbox = bin::run(data.path(), &["outbox", "list"]);
+    let head = outbox.lines().next().expect("header");
+    assert!(
+        head.starts_with("ID") && head.contains("STATE") && head.contains("SUBJECT"),
+        "{outbox}"
+    );
+    assert_eq!(
+        bin::run(data.path(), &["outbox", "list", "--state", "sent"]),
+        "no outgoing mail in state sent\n"
+    );
+}
+
+/// `tickets set` without a change is a usage error (exit 2); values that are already so
+/// change nothing, and it says so.
+#[test]
+fn tickets_set_with_nothing_to_change_says_so() {
+    let data = samples_filed();
+    let number = first_ticket(data.path());
+    let (code, out, err) = outcome(data.path(), &["tickets", "set", &number]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--status") && err.contains("--note"), "{err}");
+
+    let (code, out, _) = outcome(data.path(), &["tickets", "set", &number, "--status", "new"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("unchanged"), "{out}");
+    let show = bin::run(data.path(), &["tickets", "show", &number, "--json"]);
+    assert!(!show.contains("state_changed"), "{show}");
+
+    let out = bin::run(
+        data.path(),
+        &["tickets", "set", &number, "--status", "open"],
+    );
+    assert_eq!(out, format!("ticket {number}: state new → open\n"));
+}
+
+/// The table of `sla report` holds what its JSON holds: met, breached and open per class.
+#[test]
+fn sla_report_table_shows_the_open_deadlines() {
+    let data = samples_filed();
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").expect("tz"))
+        .date()
+        .to_string();
+    let args = [
+        "sla",
+        "report",
+        "--calendar",
+        "hessen",
+        "--from",
+        &today,
+        "--to",
+        &today,
+    ];
+    let json: serde_json::Value =
+        serde_json::from_str(&bin::run(data.path(), &[&args[..], &["--json"]].concat()))
+            .expect("json");
+    let classes: Vec<String> = json["total"]["reactions"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .map(|c| format!("{}/{}/{}", c["met"], c["breached"], c["open"]))
+        .collect();
+    let open: u64 = json["total"]["reactions"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .map(|c| c["open"].as_u64().expect("open"))
+        .sum();
+    assert_eq!(open, 3, "{json}");
+    let table = bin::run(data.path(), &args);
+    let total = table
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("total row");
+    let cells: Vec<&str> = total.split_whitespace().rev().take(4).collect();
+    let shown: Vec<String> = cells.into_iter().rev().map(str::to_string).collect();
+    assert_eq!(shown, classes, "{table}");
+    assert!(table.contains("met/breached/open"), "{table}");
+}
+
+/// A message that still cannot be filed stays in the quarantine under its number, and the
+/// replay says why in words (exit 1).
+#[test]
+fn replaying_a_still_broken_message_says_why_and_keeps_its_id() {
+    let data = tempfile::tempdir().expect("tmp");
+    let mails = tempfile::tempdir().expect("tmp");
+    std::fs::write(mails.path().join("kaputt.eml"), b"\x00\x01 kein header\n").expect("w");
+    bin::run(
+        data.path(),
+        &["ingest", mails.path().to_str().expect("utf8")],
+    );
+    let listed = |data: &std::path::Path| -> Vec<i64> {
+        bin::run(data, &["quarantine", "list", "--json"])
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["id"]
+                    .as_i64()
+                    .expect("id")
+            })
+            .collect()
+    };
+    let ids = listed(data.path());
+    assert_eq!(ids.len(), 1);
+    let id = ids[0].to_string();
+    for _ in 0..2 {
+        let (code, out, err) = outcome(data.path(), &["quarantine", "replay", &id]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            out.contains(&format!("message #{id} still cannot be filed"))
+                && out.contains("this is not an e-mail message"),
+            "{out}"
+        );
+        assert!(!out.contains('{'), "words, not JSON: {out}");
+        assert_eq!(listed(data.path()), ids, "it keeps its number");
+    }
+    let (code, out, _) = outcome(data.path(), &["quarantine", "replay", &id, "--json"]);
+    assert_eq!(code, 1);
+    let o: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(o["outcome"], "quarantined", "{o}");
+}
+
+/// `poststelle tickets list | head -1`: the reader closes the pipe after one line, and the
+/// list ends there without an error (Rust ignores SIGPIPE, so the write fails instead).
+#[test]
+fn piping_into_head_ends_quietly() {
+    use std::io::BufRead;
+    // More than a pipe holds (64 KiB), so that the list is still being written when the
+    // reader goes away.
+    let mails = tempfile::tempdir().expect("tmp");
+    let long = "Drucker im Bürgerbüro druckt nur leere Seiten ".repeat(12);
+    for i in 0..200 {
+        let raw = mail(
+            &[
+                &format!("From: p{i}@gemeinde.example"),
+                &format!("Subject: {i} {long}"),
+                &format!("Message-ID: <head{i}@gemeinde.example>"),
+            ],
+            "x",
+        );
+        std::fs::write(mails.path().join(format!("{i:03}.eml")), raw).expect("write");
+    }
+    let data = tempfile::tempdir().expect("tmp");
+    bin::run(
+        data.path(),
+        &["ingest", mails.path().to_str().expect("utf8")],
+    );
+    for args in [&["tickets", "list"][..], &["tickets", "list", "--json"]] {
+        let mut child = poststelle()
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("one line");
+        assert!(!first.is_empty());
+        drop(reader);
+        let out = child.wait_with_output().expect("exits");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every argument and option of every command has a line of help (read with `-h`, one line
+/// per entry).
+#[test]
+fn help_describes_every_argument_and_option() {
+    let commands: [&[&str]; 22] = [
+        &[],
+        &["run"],
+        &["check"],
+        &["classify"],
+        &["ingest"],
+        &["tickets"],
+        &["tickets", "list"],
+        &["tickets", "show"],
+        &["tickets", "set"],
+        &["outbox"],
+        &["outbox", "list"],
+        &["outbox", "retry"],
+        &["outbox", "send"],
+        &["quarantine"],
+        &["quarantine", "list"],
+        &["quarantine", "show"],
+        &["quarantine", "replay"],
+        &["sla"],
+        &["sla", "deadline"],
+        &["sla", "calendar"],
+        &["sla", "escalate"],
+        &["sla", "report"],
+    ];
+    // An entry: indented by at most six blanks (deeper lines continue the help of the one
+    // before), the argument, at least two blanks, its help.
+    let entry = regex::Regex::new(r"^ {1,6}\S").expect("regex");
+    let described = regex::Regex::new(r"^ {1,6}\S.*\S {2,}\S").expect("regex");
+    for cmd in commands {
+        let help = crate::support::bin::stdout_of(poststelle().args(cmd).arg("-h"));
+        let mut section = "";
+        for l in help.lines() {
+            if !l.starts_with(' ') {
+                section = l;
+                continue;
+            }
+            if section.ends_with(':') && entry.is_match(l) {
+                assert!(described.is_match(l), "{cmd:?}: no help for {l:?}\n{help}");
+            }
+        }
     }
 }

@@ -228,3 +228,45 @@ fn a_claim_shorter_than_a_send_names_file_line_and_minimum() {
     );
     assert_eq!(t.load().settings.outbox.claim.as_secs(), 180);
 }
+
+/// Three different problems in one rule: the unknown key does not hide the broken regex and
+/// the unknown queue; every hint names the README section of the key; no Rust type names.
+#[test]
+fn every_problem_of_a_rule_file_is_reported_not_only_the_first() {
+    let rules = r#"[[rule]]
+name = "drei-fehler"
+prio = 10
+when.subject = '(unclosed'
+then.queue = "ressort-inners"
+"#;
+    let text = TempConfig::shipped_text().replace("instance_id = 10", "instance_id = 300");
+    let t = TempConfig::new(&text, &[("20-bad.toml", rules)]);
+    let (code, out) = check(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("20-bad.toml:3: unknown field `prio`"), "{out}");
+    assert!(
+        out.contains("see README.md, section 'Rules'"),
+        "the hint points at the section: {out}"
+    );
+    assert!(
+        out.contains("20-bad.toml:4: invalid regex \"(unclosed\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("20-bad.toml:5: unknown queue \"ressort-inners\""),
+        "{out}"
+    );
+    let line = line_of(&text, "instance_id = ");
+    assert!(
+        out.contains(&format!(
+            "poststelle.toml:{line}: invalid value: integer `300`, expected a whole number from 0 to 255"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("see README.md, section 'Configuration'"),
+        "{out}"
+    );
+    assert!(!out.contains("u8"), "no Rust type names: {out}");
+    assert!(out.contains("4 problem(s) found"), "{out}");
+}

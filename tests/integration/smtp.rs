@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use poststelle::outbox::sender::{Mailer, Sender};
 use poststelle::store::Store;
+use poststelle::store::outbox::OutboxState;
 use poststelle::ticket::ingest::{Ingestor, SourceKey};
 use poststelle::ticket::ops;
 use tokio::net::{TcpListener, TcpStream};
@@ -113,7 +114,7 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
         .await
         .expect("forwarder");
     tokio::spawn(forward_when_up(listener, env("POSTSTELLE_TEST_SMTP")));
-    for row in ops::list_outbox(&store, Some("temporary_failure"), None)
+    for row in ops::list_outbox(&store, Some(OutboxState::TemporaryFailure), None)
         .await
         .expect("list")
     {
@@ -130,7 +131,7 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
         "nothing twice"
     );
 
-    let rows = ops::list_outbox(&store, Some("sent"), None)
+    let rows = ops::list_outbox(&store, Some(OutboxState::Sent), None)
         .await
         .expect("list");
     let ack = rows

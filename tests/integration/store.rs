@@ -4,6 +4,7 @@
 use jiff::{Timestamp, ToSpan};
 use poststelle::config::Config;
 use poststelle::store::Store;
+use poststelle::store::outbox::OutboxState;
 use poststelle::store::raw::RawOutcome;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
 use poststelle::ticket::ops;
@@ -604,7 +605,7 @@ async fn temporary_smtp_failures_back_off_and_can_be_retried(db: &TestDb) {
     };
     let s = sender.send_due(10).await.expect("send");
     assert_eq!(s.temporary_failures, 2, "acknowledgement and staff copy");
-    let rows = ops::list_outbox(&db.store, Some("temporary_failure"), None)
+    let rows = ops::list_outbox(&db.store, Some(OutboxState::TemporaryFailure), None)
         .await
         .expect("list");
     assert_eq!(rows.len(), 2);
@@ -622,7 +623,7 @@ async fn temporary_smtp_failures_back_off_and_can_be_retried(db: &TestDb) {
         .expect("retry");
     let s = sender.send_due(10).await.expect("send");
     assert_eq!(s.permanent_failures, 1, "gives up after max_attempts");
-    let failed = ops::list_outbox(&db.store, Some("permanent_failure"), None)
+    let failed = ops::list_outbox(&db.store, Some(OutboxState::PermanentFailure), None)
         .await
         .expect("list");
     assert!(

@@ -2,7 +2,7 @@
 //! `poststelle tickets set` changes them.
 use poststelle::store::Store;
 use poststelle::ticket::ingest::{Ingestor, Outcome, SourceKey};
-use poststelle::ticket::ops;
+use poststelle::ticket::{State, ops};
 
 use super::config::DEFAULT;
 use super::mail::request;
@@ -39,7 +39,7 @@ pub async fn set(store: &Store, number: &str, change: ops::Change<'_>) {
 /// Closes a ticket (actor "test").
 pub async fn close(store: &Store, number: &str) {
     let change = ops::Change {
-        state: Some("closed"),
+        state: Some(State::Closed),
         actor: "test",
         ..Default::default()
     };
