@@ -455,3 +455,249 @@ fn monitoring_mail_is_a_notification_not_an_auto_reply() {
     assert_eq!(d.action, Action::Ticket, "{}", d.reason);
     assert!(d.reason.starts_with("notification ("), "{}", d.reason);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The original in a staff copy
+
+/// The staff copy of each of these originals carries it as a `message/rfc822` part (7bit or
+/// 8bit, never base64: RFC 2046 5.2.1) that mail-parser — like Outlook and Thunderbird — reads
+/// as a mail with the original's Message-ID and Subject, named `original.eml`: UTF-8 8-bit
+/// text with lines longer than 76 characters, raw Latin-1, LF line ends, plain ASCII. One
+/// with a line over SMTP's 998 octets cannot travel as 7bit or 8bit; it stays
+/// `application/octet-stream` (base64), still named `original.eml`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_staff_copy_attaches_the_original_as_a_mail() {
+    use mail_parser::{MessageParser, MimeHeaders, PartType};
+    use poststelle::outbox::sender::{Mailer, Sender};
+
+    let db = TestDb::sqlite().await;
+    let long = "Sehr geehrte Damen und Herren, seit heute früh ist das Fachverfahren nicht \
+                erreichbar, an allen Arbeitsplätzen im Bürgerbüro und in der Kfz-Zulassung.";
+    assert!(long.len() > 76);
+    let utf8 = mail(
+        &[
+            "Subject: Fachverfahren gestört",
+            "Message-ID: <utf8@example.org>",
+            "Content-Type: text/plain; charset=UTF-8",
+            "Content-Transfer-Encoding: 8bit",
+        ],
+        &format!("{long}\r\nGrüße\r\n"),
+    );
+    let mut latin1 = b"From: Erika <erika@example.org>\r\nTo: support@kommunal-it.example\r\n\
+        Subject: Drucker kaputt\r\nMessage-ID: <latin1@example.org>\r\n\
+        Content-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        .to_vec();
+    latin1.extend_from_slice(b"Der Drucker im B\xfcrgerb\xfcro druckt nicht.\r\n");
+    let lf = b"From: Erika <erika@example.org>\nTo: support@kommunal-it.example\n\
+        Subject: Nur LF\nMessage-ID: <lf@example.org>\n\nZeile eins\nZeile zwei\n"
+        .to_vec();
+    let ascii = mail(
+        &["Subject: Kurz", "Message-ID: <ascii@example.org>"],
+        "Hallo\r\n",
+    );
+    let too_long = mail(
+        &[
+            "Subject: Eine lange Zeile",
+            "Message-ID: <long@example.org>",
+        ],
+        &format!("{}\r\n", "x".repeat(1200)),
+    );
+    let originals: [(&[u8], &str, &str); 5] = [
+        (&utf8, "utf8@example.org", "Fachverfahren gestört"),
+        (&latin1, "latin1@example.org", "Drucker kaputt"),
+        (&lf, "lf@example.org", "Nur LF"),
+        (&ascii, "ascii@example.org", "Kurz"),
+        (&too_long, "long@example.org", "Eine lange Zeile"),
+    ];
+    let ing = Ingestor::new(&db.store, &DEFAULT);
+    for (raw, id, _) in &originals {
+        let o = ing.ingest(raw, SourceKey::file(id)).await.expect("ingest");
+        assert!(matches!(o, Outcome::NewTicket { .. }), "{id}: {o:?}");
+    }
+    let data = tempfile::tempdir().expect("tmp");
+    let mailer = Mailer::from_settings(&DEFAULT.settings.outbox, data.path()).expect("mailer");
+    let sender = Sender {
+        store: &db.store,
+        config: &DEFAULT,
+        mailer: &mailer,
+    };
+    let s = sender.send_due(100).await.expect("send");
+    assert_eq!((s.sent, s.permanent_failures), (10, 0), "{s:?}");
+
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(data.path().join("sent"))
+        .expect("sent")
+        .flatten()
+    {
+        let raw = std::fs::read(e.path()).expect("read");
+        let msg = MessageParser::default()
+            .parse(&raw[..])
+            .expect("staff copy parses");
+        let Some(att) = msg
+            .parts
+            .iter()
+            .find(|p| p.attachment_name() == Some("original.eml"))
+        else {
+            continue; // an acknowledgement
+        };
+        let ct = att.content_type().expect("content type");
+        let ct = format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or(""));
+        let cte = att
+            .content_transfer_encoding()
+            .unwrap_or("7bit")
+            .to_ascii_lowercase();
+        match &att.body {
+            PartType::Message(inner) => {
+                assert_eq!(ct, "message/rfc822");
+                assert!(["7bit", "8bit"].contains(&cte.as_str()), "{cte}");
+                let id = inner.message_id().expect("inner Message-ID").to_string();
+                let (_, _, subject) = originals
+                    .iter()
+                    .find(|(_, i, _)| *i == id)
+                    .unwrap_or_else(|| panic!("unknown original {id}"));
+                assert_eq!(inner.subject(), Some(*subject), "{id}");
+                seen.push(id);
+            }
+            PartType::Binary(bytes) => {
+                assert_eq!(ct, "application/octet-stream", "{cte}");
+                assert_eq!(cte, "base64");
+                let original = String::from_utf8_lossy(bytes);
+                assert!(original.contains("<long@example.org>"), "{original}");
+                seen.push("fallback".to_string());
+            }
+            other => panic!("original.eml as {ct} ({cte}): {other:?}"),
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "ascii@example.org",
+            "fallback",
+            "latin1@example.org",
+            "lf@example.org",
+            "utf8@example.org"
+        ]
+    );
+    db.finish().await;
+}
+
+/// An SMTP server on loopback that offers no 8BITMIME and keeps what it is given.
+async fn seven_bit_smtp_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = got.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = conn.into_split();
+                let mut read = BufReader::new(read);
+                let _ = write.write_all(b"220 seven-bit ESMTP\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match read.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-seven-bit\r\n250 SIZE 10000000\r\n",
+                        "DATA" => {
+                            let _ = write.write_all(b"354 go on\r\n").await;
+                            let mut mail = Vec::new();
+                            let mut byte = [0u8; 1];
+                            while !mail.ends_with(b"\r\n.\r\n") {
+                                if read.read_exact(&mut byte).await.is_err() {
+                                    return;
+                                }
+                                mail.push(byte[0]);
+                            }
+                            kept.lock().expect("lock").push(mail);
+                            b"250 kept\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    if write.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+/// A server without 8BITMIME takes no 8-bit mail: the staff copy of an 8-bit original goes to
+/// it once more with the original base64-encoded, instead of failing until it is given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_a_server_without_8bitmime_the_original_goes_base64() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    use poststelle::outbox::sender::{Mailer, Sender};
+
+    let (port, got) = seven_bit_smtp_server().await;
+    let text = TempConfig::shipped_text().replace("transport = \"file\"", "transport = \"smtp\"")
+        + &format!(
+            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n"
+        );
+    let t = TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let db = TestDb::sqlite().await;
+    let original = mail(
+        &[
+            "Subject: Drucker im Bürgerbüro",
+            "Message-ID: <eight@example.org>",
+            "Content-Type: text/plain; charset=UTF-8",
+            "Content-Transfer-Encoding: 8bit",
+        ],
+        "Grüße\r\n",
+    );
+    let o = Ingestor::new(&db.store, &cfg)
+        .ingest(&original, SourceKey::file("eight"))
+        .await
+        .expect("ingest");
+    assert!(matches!(o, Outcome::NewTicket { .. }), "{o:?}");
+    let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+    let sender = Sender {
+        store: &db.store,
+        config: &cfg,
+        mailer: &mailer,
+    };
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(
+        (s.sent, s.temporary_failures, s.permanent_failures),
+        (2, 0, 0),
+        "acknowledgement and staff copy"
+    );
+    let mails = got.lock().expect("lock").clone();
+    assert_eq!(mails.len(), 2);
+    let mut originals = 0;
+    for raw in &mails {
+        assert!(raw.is_ascii(), "7-bit mail only");
+        let msg = MessageParser::default().parse(&raw[..]).expect("parses");
+        for part in msg
+            .parts
+            .iter()
+            .filter(|p| p.attachment_name() == Some("original.eml"))
+        {
+            let ct = part.content_type().expect("content type");
+            assert_eq!(
+                (ct.ctype(), ct.subtype()),
+                ("application", Some("octet-stream"))
+            );
+            assert!(String::from_utf8_lossy(part.contents()).contains("<eight@example.org>"));
+            originals += 1;
+        }
+    }
+    assert_eq!(originals, 1, "the staff copy carries the original");
+    db.finish().await;
+}
