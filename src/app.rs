@@ -45,7 +45,8 @@ pub async fn run(
     store: Store,
     stop: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
-    let _lock = store.single_instance_lock()?;
+    // On SQLite the lock file makes this the only instance: no lease rows, no renewals.
+    let lock = store.single_instance_lock()?;
     let settings = &config.settings;
     take_over_dead(&store, settings.instance_id).await?;
     let metrics = Arc::new(Metrics::new());
@@ -58,21 +59,20 @@ pub async fn run(
         config: config.clone(),
         metrics: metrics.clone(),
         holder: crate::holder::this_process(settings.instance_id),
+        exclusive: lock.is_some(),
         sender_wake: sender_wake.clone(),
         sla_wake: sla_wake.clone(),
         parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     });
 
     // Announces this instance while it lives, so that instances share the mailboxes.
-    let instance_lease = format!("instance:{}", ctx.holder);
-    store
-        .acquire_lease(&instance_lease, &ctx.holder, settings.daemon.lease)
-        .await?;
-    tracker.spawn(heartbeat(
-        ctx.clone(),
-        instance_lease.clone(),
-        cancel.clone(),
-    ));
+    if !ctx.exclusive {
+        let instance_lease = format!("instance:{}", ctx.holder);
+        store
+            .acquire_lease(&instance_lease, &ctx.holder, settings.daemon.lease)
+            .await?;
+        tracker.spawn(heartbeat(ctx.clone(), instance_lease, cancel.clone()));
+    }
     for mb in &settings.mailboxes {
         // Created before READY, so that a new user finds new/ to drop mail into.
         if let MailboxKind::Maildir { path } = &mb.kind {
@@ -175,7 +175,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Renews this instance's lease until shutdown, then gives it up.
+/// Renews this instance's lease until shutdown, then gives it up; takes it anew when it ran
+/// out (the database was away for a while).
 async fn heartbeat(ctx: Arc<Ctx>, name: String, cancel: CancellationToken) {
     let lease = ctx.config.settings.daemon.lease;
     while !cancel.is_cancelled() {
@@ -183,7 +184,11 @@ async fn heartbeat(ctx: Arc<Ctx>, name: String, cancel: CancellationToken) {
         if cancel.is_cancelled() {
             break;
         }
-        if let Err(e) = ctx.store.acquire_lease(&name, &ctx.holder, lease).await {
+        let renewed = match ctx.store.renew_lease(&name, &ctx.holder, lease).await {
+            Ok(false) => ctx.store.acquire_lease(&name, &ctx.holder, lease).await,
+            other => other,
+        };
+        if let Err(e) = renewed {
             tracing::warn!(error = %e, "renewing the instance lease failed");
         }
     }

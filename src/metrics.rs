@@ -64,7 +64,7 @@ impl Metrics {
         );
         registry.register(
             "messages_ignored",
-            "Ignored messages by kind (bounce, auto_reply, list, loop, rule, other)",
+            "Ignored messages by kind (bounce, auto_reply, notification, list, loop, rule, other)",
             ignored.clone(),
         );
         registry.register(
@@ -203,7 +203,7 @@ impl Metrics {
 /// The kind of an ignored message, from the classifier's reason (which starts with the kind
 /// of auto-generated mail, or says which rule ignored it).
 pub fn ignored_kind(reason: &str) -> &'static str {
-    for kind in ["bounce", "auto_reply", "list"] {
+    for kind in ["bounce", "auto_reply", "notification", "list"] {
         if reason.starts_with(kind) {
             return kind;
         }
@@ -227,6 +227,10 @@ mod tests {
         assert_eq!(
             ignored_kind("auto_reply (Auto-Submitted: auto-replied): ignored"),
             "auto_reply"
+        );
+        assert_eq!(
+            ignored_kind("notification (Auto-Submitted: auto-generated): ignored"),
+            "notification"
         );
         assert_eq!(ignored_kind("list (List-Id): ignored"), "list");
         assert_eq!(

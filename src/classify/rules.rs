@@ -430,7 +430,7 @@ impl Compiler<'_> {
                     self.src,
                     Some(k.span().start),
                     format!("\"{bad}\" is not a kind of auto-generated mail"),
-                    "use true, false, or one or more of \"bounce\", \"auto_reply\", \"list\", \"loop\"",
+                    "use true, false, or one or more of \"bounce\", \"auto_reply\", \"notification\", \"list\", \"loop\"",
                 ),
             }
         }

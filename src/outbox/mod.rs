@@ -110,6 +110,25 @@ pub async fn recent_auto_replies(
     store::outbox::recent_auto_replies(conn, backend, recipients, since).await
 }
 
+/// Whether the loop brake holds an automatic reply to `recipient` back, and why:
+/// `ingest.auto_reply_limit_per_hour` of them went to it within the hour, `stored` of them
+/// (from [`recent_auto_replies`]) and the rest in `buf`.
+pub fn loop_brake(
+    buf: &WriteBuffer,
+    config: &Config,
+    recipient: &str,
+    stored: i64,
+) -> Option<String> {
+    let limit = config.settings.ingest.auto_reply_limit_per_hour;
+    let recent = stored + buf.auto_replies.get(recipient).copied().unwrap_or(0);
+    (recent >= i64::from(limit)).then(|| {
+        format!(
+            "loop brake: {recent} automatic replies to {recipient} in the last hour \
+             (ingest.auto_reply_limit_per_hour = {limit})"
+        )
+    })
+}
+
 /// [`enqueue`] without a database round trip: the row, its article and audit line go to the
 /// buffer. `stored_auto_replies` is the recipient's count from [`recent_auto_replies`]; the
 /// loop brake adds the automatic replies already in the buffer. The outbound article takes its
@@ -130,21 +149,16 @@ pub fn enqueue_buffered(
 
     let mut state = OutboxState::Scheduled;
     let mut last_error: Option<String> = None;
-    if mail.kind.is_auto_reply() {
-        let recent =
-            stored_auto_replies + buf.auto_replies.get(mail.recipient).copied().unwrap_or(0);
-        if recent >= i64::from(s.ingest.auto_reply_limit_per_hour) {
-            state = OutboxState::Suppressed;
-            last_error = Some(format!(
-                "loop brake: {recent} automatic replies to {} in the last hour",
-                mail.recipient
-            ));
-            tracing::warn!(
-                recipient = mail.recipient,
-                recent,
-                "automatic reply suppressed"
-            );
-        }
+    if mail.kind.is_auto_reply()
+        && let Some(why) = loop_brake(buf, config, mail.recipient, stored_auto_replies)
+    {
+        state = OutboxState::Suppressed;
+        tracing::warn!(
+            recipient = mail.recipient,
+            why,
+            "automatic reply suppressed"
+        );
+        last_error = Some(why);
     }
 
     let rendered = config

@@ -124,6 +124,10 @@ impl Mailer {
                 let e = match first {
                     Ok(_) => return Ok(()),
                     Err(e) if e.is_permanent() => return Err(SendError::Permanent(e.to_string())),
+                    // lettre refuses 8-bit mail to a server without 8BITMIME.
+                    Err(e) if e.is_client() && !msg.formatted().is_ascii() => {
+                        return Err(SendError::Needs8BitMime(e.to_string()));
+                    }
                     Err(e) => e,
                 };
                 // Servers limit what one connection may do ("452 Too many messages sent")
@@ -160,6 +164,8 @@ impl Mailer {
 enum SendError {
     Temporary(String),
     Permanent(String),
+    /// The mail holds 8-bit text (an original) and the server takes none.
+    Needs8BitMime(String),
 }
 
 /// What one pass of the sender did.
@@ -195,16 +201,23 @@ impl Sender<'_> {
                 self.store.unclaim_outbox(&rest, &holder).await?;
                 break;
             }
-            let result = match self.build(c).await {
-                Ok(msg) => self.mailer.send(msg, &c.message_id).await,
-                Err(e) => Err(e),
-            };
+            let mut result = self.build_and_send(c, false).await;
+            if let Err(SendError::Needs8BitMime(e)) = &result {
+                tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
+                result = self.build_and_send(c, true).await;
+            }
             self.record(c, result, &mut summary).await?;
         }
         Ok(summary)
     }
 
-    async fn build(&self, c: &Claimed) -> Result<Message, SendError> {
+    /// Builds the mail of a row and sends it; `seven_bit` sends an original as base64.
+    async fn build_and_send(&self, c: &Claimed, seven_bit: bool) -> Result<(), SendError> {
+        let msg = self.build(c, seven_bit).await?;
+        self.mailer.send(msg, &c.message_id).await
+    }
+
+    async fn build(&self, c: &Claimed, seven_bit: bool) -> Result<Message, SendError> {
         let s = &self.config.settings;
         let from: Mailbox = format!("{} <{}>", quote_name(&s.outbox.from_name), s.outbox.from)
             .parse()
@@ -253,7 +266,7 @@ impl Sender<'_> {
                     .singlepart(SinglePart::html(html.clone())),
             ),
             (html, Some(bytes)) => {
-                let att = original_attachment(bytes)?;
+                let att = original_attachment(bytes, seven_bit)?;
                 let mixed = match html {
                     None => MultiPart::mixed().singlepart(text),
                     Some(html) => MultiPart::mixed().multipart(
@@ -282,6 +295,17 @@ impl Sender<'_> {
                 summary.sent += 1;
                 tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, "sent");
                 (OutboxState::Sent, None, now)
+            }
+            Err(SendError::Needs8BitMime(e)) => {
+                summary.permanent_failures += 1;
+                tracing::error!(outbox = c.id, to = %c.recipient, error = %e, "permanent failure");
+                (
+                    OutboxState::PermanentFailure,
+                    Some(format!(
+                        "the SMTP server takes no 8-bit mail (8BITMIME): {e}"
+                    )),
+                    now,
+                )
             }
             Err(SendError::Permanent(e)) => {
                 summary.permanent_failures += 1;
@@ -323,16 +347,23 @@ impl Sender<'_> {
     }
 }
 
-/// The original as an attachment. RFC 2046 forbids base64 for message/rfc822, so it goes as
-/// 8bit when it is UTF-8 with lines of at most 998 bytes; anything else (raw Latin-1, long
-/// lines) goes base64-encoded as application/octet-stream, still named `original.eml`.
-fn original_attachment(bytes: Vec<u8>) -> Result<SinglePart, SendError> {
-    let as_8bit = String::from_utf8(bytes)
-        .map_err(|e| e.into_bytes())
-        .and_then(|text| Body::new_with_encoding(text, ContentTransferEncoding::EightBit));
-    let (body, ct) = match as_8bit {
-        Ok(body) => (body, "message/rfc822"),
-        Err(bytes) => (
+/// The original as an attachment named `original.eml` (for clients that save it). As
+/// `message/rfc822` Outlook and Thunderbird open it as a mail. RFC 2046 (5.2.1) allows only
+/// 7bit, 8bit or binary for that type, never base64 or quoted-printable, so the original goes
+/// as it came, with its line ends made CRLF: 7bit when it is ASCII, else 8bit — any octets but
+/// NUL, lines of at most 998 octets (RFC 2045 2.8), which an SMTP server that offers
+/// 8BITMIME takes (RFC 6152; every current one does, and lettre declares `BODY=8BITMIME`).
+/// An original that 8bit cannot carry — NUL, or a line longer than SMTP allows — would need
+/// `binary` and so BINARYMIME with BDAT (RFC 3030), which lettre does not speak; that one, and
+/// every original when `seven_bit` is asked for (a server without 8BITMIME), goes base64 as
+/// `application/octet-stream`.
+fn original_attachment(bytes: Vec<u8>, seven_bit: bool) -> Result<SinglePart, SendError> {
+    let (body, ct) = match as_message(&bytes) {
+        Some((crlf, encoding)) if !seven_bit || encoding == ContentTransferEncoding::SevenBit => (
+            Body::dangerous_pre_encoded(crlf, encoding),
+            "message/rfc822",
+        ),
+        _ => (
             Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
                 .map_err(|_| SendError::Permanent("cannot encode the original".into()))?,
             "application/octet-stream",
@@ -340,6 +371,47 @@ fn original_attachment(bytes: Vec<u8>) -> Result<SinglePart, SendError> {
     };
     let ct = ContentType::parse(ct).map_err(|e| SendError::Permanent(e.to_string()))?;
     Ok(Attachment::new("original.eml".into()).body(body, ct))
+}
+
+/// The longest line 7bit and 8bit bodies may have, without its CRLF (RFC 2045 2.7, 2.8).
+const MAX_LINE: usize = 998;
+
+/// A message as the body of a `message/rfc822` part: its bytes with every line ending in CRLF
+/// (bare LF and bare CR become CRLF, as SMTP carries them anyway), and `7bit` or `8bit`.
+/// `None` when neither can carry it: a NUL, or a line over [`MAX_LINE`] octets.
+fn as_message(bytes: &[u8]) -> Option<(Vec<u8>, ContentTransferEncoding)> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    let mut line = 0;
+    let mut ascii = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            0 => return None,
+            b'\r' | b'\n' => {
+                // CRLF, bare CR or bare LF: one line end.
+                if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                out.extend_from_slice(b"\r\n");
+                line = 0;
+            }
+            b => {
+                line += 1;
+                if line > MAX_LINE {
+                    return None;
+                }
+                ascii &= b.is_ascii();
+                out.push(b);
+            }
+        }
+        i += 1;
+    }
+    let encoding = if ascii {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    Some((out, encoding))
 }
 
 /// 1 min, 2 min, 4 min, … capped at 6 h, each ±20 % so that many failed rows do not return
@@ -381,7 +453,22 @@ fn quote_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::file_name;
+    use super::{ContentTransferEncoding, MAX_LINE, as_message, file_name};
+
+    #[test]
+    fn an_original_travels_as_7bit_or_8bit_with_crlf_line_ends() {
+        let (crlf, enc) = as_message(b"Subject: a\nX: b\r\n\r\nbody\rend").expect("fits");
+        assert_eq!(crlf, b"Subject: a\r\nX: b\r\n\r\nbody\r\nend");
+        assert_eq!(enc, ContentTransferEncoding::SevenBit);
+        let (bytes, enc) =
+            as_message(b"Subject: B\xfcro\r\n\r\nGr\xc3\xbc\xc3\x9fe").expect("fits");
+        assert_eq!(bytes, b"Subject: B\xfcro\r\n\r\nGr\xc3\xbc\xc3\x9fe");
+        assert_eq!(enc, ContentTransferEncoding::EightBit);
+        let line = vec![b'x'; MAX_LINE];
+        assert!(as_message(&line).is_some(), "998 octets fit");
+        assert!(as_message(&[line.as_slice(), b"x"].concat()).is_none());
+        assert!(as_message(b"Subject: a\r\n\r\nNUL \0 here").is_none());
+    }
 
     #[test]
     fn file_names_come_from_the_message_id_and_stay_in_the_directory() {

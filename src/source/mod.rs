@@ -25,6 +25,10 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// This instance's name in lease rows.
     pub holder: String,
+    /// No other instance can run (SQLite: this one holds the lock file), so every mailbox is
+    /// this instance's without a lease, and an idle daemon writes nothing. On PostgreSQL
+    /// instances share the mailboxes through lease rows.
+    pub exclusive: bool,
     /// Woken after each commit, so the sender sends acknowledgements at once.
     pub sender_wake: Arc<Notify>,
     /// Woken after each commit: new tickets bring new escalation instants.
@@ -205,11 +209,19 @@ impl Backoff {
 }
 
 /// Watches one mailbox until `shutdown`: takes its lease (waiting while another instance holds
-/// it), keeps the lease renewed, and reconnects with backoff after errors. Other mailboxes run
-/// in tasks of their own, so one slow or broken server never holds up another.
+/// it), keeps the lease renewed, and reconnects with backoff after errors. An exclusive
+/// instance works without a lease. Other mailboxes run in tasks of their own, so one slow or
+/// broken server never holds up another.
 pub async fn run_mailbox(ctx: Arc<Ctx>, mb: MailboxSettings, shutdown: CancellationToken) {
     let span = tracing::info_span!("mailbox", mailbox = %mb.name);
     async move {
+        if ctx.exclusive {
+            tracing::info!("mailbox taken on");
+            ctx.metrics.held(&mb.name, true, mb.max_silence);
+            work(&ctx, &mb, &shutdown).await;
+            ctx.metrics.held(&mb.name, false, mb.max_silence);
+            return;
+        }
         let lease_name = format!("mailbox:{}", mb.name);
         let lease = ctx.config.settings.daemon.lease;
         let mut waiting_logged = false;
@@ -305,7 +317,8 @@ async fn over_share(ctx: &Ctx, extra: i64) -> bool {
     }
 }
 
-/// Renews the lease every third of its time; cancels `held` when it is lost.
+/// Renews the lease every third of its time, so that two renewals may fail before it runs
+/// out; cancels `held` when it is lost.
 async fn keep_lease(
     ctx: Arc<Ctx>,
     lease_name: String,
@@ -319,11 +332,7 @@ async fn keep_lease(
         if held.is_cancelled() {
             return;
         }
-        match ctx
-            .store
-            .acquire_lease(&lease_name, &ctx.holder, lease)
-            .await
-        {
+        match ctx.store.renew_lease(&lease_name, &ctx.holder, lease).await {
             Ok(true) => {
                 renewed = std::time::Instant::now();
                 // Another instance has joined: hand this mailbox over to even out the work.

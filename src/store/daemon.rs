@@ -22,8 +22,10 @@ pub enum LockError {
 }
 
 impl Store {
-    /// On SQLite one instance at a time: a lock file beside the database, held while running and
-    /// released by the kernel however the process ends.
+    /// On SQLite one instance at a time: a lock file beside the database (flock), held while
+    /// running and released by the kernel however the process ends. It is named after the
+    /// database's real path, so two spellings of one file (a symlink, `..`) take one lock.
+    /// Holding it, this instance needs no lease rows: every mailbox is its own.
     pub fn single_instance_lock(&self) -> Result<Option<File>, LockError> {
         if self.backend() != Backend::Sqlite {
             return Ok(None);
@@ -31,6 +33,7 @@ impl Store {
         let Some(db) = self.sqlite_file() else {
             return Ok(None);
         };
+        let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
         let path = PathBuf::from(format!("{}.lock", db.display()));
         let io = |source| LockError::Io {
             path: path.display().to_string(),
@@ -89,7 +92,8 @@ impl Store {
         })
     }
 
-    /// Records progress; a poll that filed nothing still counts as a successful poll.
+    /// Records progress (`polled_at`: when). A poll that found nothing calls it not, so that
+    /// an idle daemon writes nothing.
     pub async fn save_mailbox_state(
         &self,
         mailbox: &str,
@@ -137,6 +141,28 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         Ok(row.is_some())
+    }
+
+    /// Extends the lease `name` that `holder` has: an UPDATE of one small row, which
+    /// PostgreSQL does in place (no index covers `expires_at`). False when `holder` has it no
+    /// longer — another instance took it over, or it was given up.
+    pub async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let until = now_micros() + i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX / 2);
+        let _gate = self.write_gate().await;
+        let renewed =
+            sqlx::query("UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3")
+                .bind(until)
+                .bind(name)
+                .bind(holder)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        Ok(renewed == 1)
     }
 
     /// Gives a lease up at shutdown so that another instance need not wait for it to expire.

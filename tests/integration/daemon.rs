@@ -563,6 +563,49 @@ async fn embedded_default_files_a_dropped_message() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Idle
+
+/// An idle daemon on SQLite writes nothing: the lock file proves it is the only instance, so
+/// there are no leases to renew. With `lease_seconds = 3` a renewal would fall every second;
+/// over four seconds the WAL (and so the database) stays exactly as it was, and the lease
+/// table stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_on_sqlite_writes_nothing() {
+    let maildir = "[[mailbox]]\nname = \"eingang\"\nkind = \"maildir\"\npath = \"inbox\"\n\
+                   poll_interval_seconds = 1\n";
+    let text = config_text(maildir, "").replace("lease_seconds = 30", "lease_seconds = 3");
+    assert!(text.contains("lease_seconds = 3\n"), "{text}");
+    let cfg = TempConfig::new(&text, &[]);
+    let mut daemon = Daemon::start(&cfg, "idle");
+    until(Duration::from_secs(10), "watching the Maildir", || {
+        let ok = daemon.log().contains("watching Maildir");
+        async move { ok }
+    })
+    .await;
+    // The first rounds of the sender and the escalation loop, which only read.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let wal = cfg.dir.path().join("data/poststelle.sqlite-wal");
+    let look = || {
+        let m = std::fs::metadata(&wal).expect("the WAL file");
+        (m.len(), m.modified().expect("mtime"))
+    };
+    let before = look();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = look();
+    assert_eq!(
+        before,
+        after,
+        "the WAL grew by {} bytes while idle\n{}",
+        after.0 as i64 - before.0 as i64,
+        daemon.log()
+    );
+    let store = sqlite_of(&cfg).await;
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM leases").await, 0);
+    store.close().await;
+    daemon.stop_ok();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scale-out
 
 /// Two instances on one PostgreSQL and one Dovecot with four mailboxes and 1,000 mails: every

@@ -9,6 +9,7 @@ mod filing_order;
 mod hostile;
 mod nutzerkonto;
 mod quarantine;
+mod records;
 mod rules;
 mod sla;
 mod sla_store;

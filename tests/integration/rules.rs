@@ -411,7 +411,7 @@ fn loop_header_and_auto_replies_never_get_replies() {
         "Ich bin bis Montag nicht im Büro.",
     );
     let d = classify_default(&oof);
-    assert_eq!(d.action, Action::Ticket);
+    assert_eq!(d.action, Action::Note);
     assert_eq!(d.ticket_ref.as_deref(), Some("2026112310000012"));
     assert_eq!(d.auto_reply, None);
 

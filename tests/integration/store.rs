@@ -1107,6 +1107,57 @@ async fn a_restart_takes_over_what_dead_processes_of_its_own_held(db: &TestDb) {
     );
 }
 
+both!(a_renewal_extends_only_its_holders_lease);
+/// A renewal is an UPDATE of the holder's own row: it extends it, never takes a lease over
+/// nor creates one, and says when the holder has it no longer.
+async fn a_renewal_extends_only_its_holders_lease(db: &TestDb) {
+    let ttl = std::time::Duration::from_secs(60);
+    let store = &db.store;
+    assert!(
+        store
+            .acquire_lease("mailbox:x", "a", ttl)
+            .await
+            .expect("take")
+    );
+    let until = || async {
+        scalar(
+            store,
+            "SELECT expires_at FROM leases WHERE name = 'mailbox:x'",
+        )
+        .await
+    };
+    let first = until().await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(
+        store
+            .renew_lease("mailbox:x", "a", ttl)
+            .await
+            .expect("renew")
+    );
+    assert!(until().await > first, "extended");
+    assert!(
+        !store
+            .renew_lease("mailbox:x", "b", ttl)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !store
+            .renew_lease("mailbox:y", "a", ttl)
+            .await
+            .expect("renew")
+    );
+    assert_eq!(scalar(store, "SELECT COUNT(*) FROM leases").await, 1);
+    assert_eq!(
+        store
+            .lease_holder("mailbox:x")
+            .await
+            .expect("holder")
+            .as_deref(),
+        Some("a")
+    );
+}
+
 /// On SQLite a single write (the sender recording a mail as sent) waits for the transaction
 /// under way, but not for transactions queued after it: the window in which a crash sends a
 /// mail twice stays one transaction wide, whatever the mailboxes have queued.

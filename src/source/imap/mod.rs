@@ -87,11 +87,9 @@ pub async fn session(
     };
     loop {
         let uids = fetch::new_uids(&mut session, &imap.folder, state.last_uid).await?;
+        // Each batch recorded its progress. An empty poll writes nothing, so that an idle
+        // daemon costs the database nothing; when it happened is in the metrics.
         file_round(&mut session, &sel, &mut state, &uids, stop).await?;
-        // Each batch recorded its progress; an empty poll still records when it happened.
-        if uids.is_empty() {
-            save_state(ctx, mb, state).await?;
-        }
         ctx.metrics.polled(&mb.name);
         if stop.is_cancelled() {
             let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;
