@@ -34,8 +34,9 @@ pub struct Global {
     /// binary]
     #[arg(long, global = true, env = "POSTSTELLE_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
-    /// Data directory: the SQLite file, sent mail (file transport), the default Maildir
-    /// [default: data_dir of the configuration]
+    /// Data directory: the SQLite file, sent mail (file transport), the default Maildir; a
+    /// relative path is relative to the working directory [default: data_dir of the
+    /// configuration, which is relative to the configuration file]
     #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
     /// Format of the log on stderr

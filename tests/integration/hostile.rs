@@ -588,7 +588,11 @@ fn fuzz_seeds_and_findings_replay_cleanly() {
     for path in &mails {
         let raw = std::fs::read(path).expect("seed");
         let (msg, d) = classify_raw(&DEFAULT, &raw);
-        assert!(!d.reason.is_empty(), "{}: a decision without a reason", path.display());
+        assert!(
+            !d.reason.is_empty(),
+            "{}: a decision without a reason",
+            path.display()
+        );
         if let Some(m) = msg {
             let names = m.from.iter().chain(&m.to).chain(&m.cc).chain(&m.reply_to);
             for text in names
@@ -604,11 +608,17 @@ fn fuzz_seeds_and_findings_replay_cleanly() {
         let text = String::from_utf8_lossy(&std::fs::read(&path).expect("seed")).into_owned();
         let out = poststelle::notify::single_line(&text);
         assert!(
-            !out.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            !out.chars()
+                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
             "{}: {out:?}",
             path.display()
         );
-        assert_eq!(poststelle::notify::single_line(&out), out, "{}", path.display());
+        assert_eq!(
+            poststelle::notify::single_line(&out),
+            out,
+            "{}",
+            path.display()
+        );
     }
     for path in files("seeds/escaped") {
         let out = poststelle::diag::for_terminal(&std::fs::read(&path).expect("seed"));
