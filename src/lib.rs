@@ -14,6 +14,7 @@ pub mod config;
 pub mod diag;
 pub mod files;
 pub mod holder;
+pub mod ical;
 pub mod jobs;
 pub mod maintenance;
 pub mod message;
