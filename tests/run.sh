@@ -17,6 +17,7 @@
 #   if need be (no system service is started) and runs both as processes of this script on
 #   loopback high ports, OpenSMTPD with a spool of its own; the host's mail queue is never
 #   read or changed (see tests/servers.sh).
+# - Python's icalendar package (python3-icalendar) for the calendar tests, installed if need be.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,5 +96,16 @@ echo "  Each test creates a database of its own there (poststelle_t…, poststel
 
 # Dovecot and OpenSMTPD for the delivery tests.
 servers_start
+
+# Python's icalendar package: the independent parser of the calendar entries
+# (tests/integration/ical.rs).
+if ! /usr/bin/python3 -c 'import icalendar' 2>/dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Python's icalendar package is missing and this is not root: install python3 and python3-icalendar" >&2
+        exit 1
+    fi
+    echo "installing Python's icalendar from Debian's packages, for the calendar tests" >&2
+    servers_apt_install python3 python3-icalendar
+fi
 
 cargo test --all-targets --locked "$@"

@@ -15,6 +15,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("time", 0),
     ("holder", 0),
     ("files", 1),
+    ("ical", 2),
+    ("maintenance", 2),
     ("message", 2),
     ("sla", 2),
     ("templates", 2),

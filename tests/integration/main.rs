@@ -7,6 +7,7 @@ mod corpus;
 mod daemon;
 mod filing_order;
 mod hostile;
+mod ical;
 mod loop_instances;
 mod nutzerkonto;
 mod quarantine;
