@@ -15,6 +15,7 @@ pub mod diag;
 pub mod files;
 pub mod holder;
 pub mod jobs;
+pub mod lists;
 pub mod message;
 pub mod metrics;
 pub mod notify;

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("holder", 0),
     ("files", 1),
     ("message", 2),
+    ("lists", 2),
     ("sla", 2),
     ("templates", 2),
     ("classify::fieldset", 3),
