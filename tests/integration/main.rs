@@ -8,6 +8,7 @@ mod daemon;
 mod filing_order;
 mod hostile;
 mod nutzerkonto;
+mod platforms;
 mod quarantine;
 mod records;
 mod rules;
