@@ -7,6 +7,7 @@ mod corpus;
 mod daemon;
 mod filing_order;
 mod hostile;
+mod lists;
 mod nutzerkonto;
 mod platforms;
 mod quarantine;
