@@ -16,6 +16,7 @@ pub mod files;
 pub mod holder;
 pub mod ical;
 pub mod jobs;
+pub mod lists;
 pub mod maintenance;
 pub mod message;
 pub mod metrics;

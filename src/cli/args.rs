@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use poststelle::lists::{Language, Role};
 use poststelle::sla::Class;
 use poststelle::store::outbox::OutboxState;
 use poststelle::ticket::State;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Service levels: deadlines, calendars, escalation, availability report
     #[command(subcommand)]
     Sla(SlaCmd),
+    /// Distribution lists (Verteiler): import from CSV, show, change, export
+    #[command(subcommand)]
+    Lists(ListsCmd),
 }
 
 #[derive(Args)]
@@ -308,8 +312,225 @@ pub enum SlaCmd {
     },
 }
 
+/// What a member is to the platform, as the command line spells it.
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum RoleArg {
+    /// A user of the platform (Endnutzer)
+    #[value(alias = "endnutzer")]
+    EndUser,
+    /// The client who commissioned the platform
+    Auftraggeber,
+    /// A municipality using the platform (Kommune)
+    #[value(alias = "kommune")]
+    Municipality,
+    /// Our own staff (Mitarbeiter)
+    #[value(alias = "mitarbeiter")]
+    Staff,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::EndUser => Role::EndUser,
+            RoleArg::Auftraggeber => Role::Auftraggeber,
+            RoleArg::Municipality => Role::Municipality,
+            RoleArg::Staff => Role::Staff,
+        }
+    }
+}
+
+/// The language of a member's notices.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LanguageArg {
+    /// German
+    De,
+    /// English
+    En,
+}
+
+impl From<LanguageArg> for Language {
+    fn from(l: LanguageArg) -> Language {
+        match l {
+            LanguageArg::De => Language::De,
+            LanguageArg::En => Language::En,
+        }
+    }
+}
+
+/// On or off, for a list's settings.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// Who makes a change, for the audit trail.
+#[derive(Args)]
+pub struct ActorArg {
+    /// Who makes the change, for the audit trail
+    #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
+    pub actor: String,
+}
+
+#[derive(Subcommand)]
+pub enum ListsCmd {
+    /// Every list with its member count and the lists it includes
+    List {
+        /// JSON Lines, one list per line (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// A list's members (with bounces, flagged and unsubscribed state), inclusions and settings
+    Show {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty list (`lists import` creates one as well)
+    Create {
+        /// Lower-case letters, digits, '-' and '_', e.g. kommunen-rlp
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// What the list is for
+        #[arg(long, default_value = "", value_name = "TEXT")]
+        description: String,
+        /// Members may unsubscribe (List-Unsubscribe); leave it off for lists of the client and
+        /// the municipalities, who must be informed
+        #[arg(long)]
+        unsubscribe: bool,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Change a list's description or whether its members may unsubscribe
+    #[command(group(
+        ArgGroup::new("change")
+            .args(["description", "unsubscribe"])
+            .required(true)
+            .multiple(true)
+    ))]
+    Set {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// What the list is for
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// Members may unsubscribe (List-Unsubscribe)
+        #[arg(long, value_enum)]
+        unsubscribe: Option<Switch>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Import members from a CSV file as a spreadsheet saves it (`,` or `;`, UTF-8 with or
+    /// without BOM or windows-1252, German or English column names); creates the list when
+    /// there is none. A file with bad rows changes nothing unless --skip-bad-rows
+    Import {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// The CSV file; its first row names the columns: E-Mail, Name (or Vorname, Nachname),
+        /// Rolle, Organisation, Sprache (or email, name, role, organization, language)
+        file: PathBuf,
+        /// Make the list exactly the file: members the file does not hold are removed
+        #[arg(long)]
+        replace: bool,
+        /// Show what the import would change, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the good rows of a file that has bad ones (each bad row is still reported)
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Role of rows that name none
+        #[arg(long, value_enum, default_value = "end_user")]
+        role: RoleArg,
+        /// One JSON object: the problems and every member added, changed and removed
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Add a member, or change the fields given of one
+    Add {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// The member's e-mail address
+        address: String,
+        /// The member's name
+        #[arg(long = "name", id = "member_name", value_name = "NAME")]
+        member_name: Option<String>,
+        /// The member's role [default for a new member: end_user]
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// The member's organisation (municipality, agency, company)
+        #[arg(long)]
+        organisation: Option<String>,
+        /// The language of the member's notices [default for a new member: de]
+        #[arg(long, value_enum)]
+        language: Option<LanguageArg>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Take a member off a list
+    Remove {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// The member's e-mail address (any case)
+        address: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Make a list include the members of another (refused when a list would reach itself)
+    Include {
+        /// The list that includes
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// The list whose members it includes
+        #[arg(value_parser = list_name)]
+        other: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// End the inclusion of another list
+    Exclude {
+        /// The list that includes
+        #[arg(value_parser = list_name)]
+        name: String,
+        /// The list it includes
+        #[arg(value_parser = list_name)]
+        other: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Write a list's own members as CSV to stdout: `;`-separated, UTF-8 with BOM, as German
+    /// Excel opens it; `lists import` reads it back
+    Export {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+    },
+    /// Delete a list with its members (refused while another list or a platform names it)
+    Delete {
+        /// The list's name
+        #[arg(value_parser = list_name)]
+        name: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+}
+
 // Value parsers whose errors say in words what is wanted; clap's own name Rust ranges
 // (`1..=4`) and types.
+
+/// A list name, lower-cased.
+fn list_name(s: &str) -> Result<String, String> {
+    poststelle::lists::check_list_name(s)
+}
 
 /// A percentage from 0 to 100.
 fn percent(s: &str) -> Result<f64, String> {

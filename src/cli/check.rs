@@ -15,7 +15,7 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
         Ok(cfg) => {
             writeln!(
                 out,
-                "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s)",
+                "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s), {} platform(s)",
                 cfg.origin,
                 cfg.settings.queues.len(),
                 cfg.rules.rules.len(),
@@ -23,6 +23,7 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
                 cfg.contacts.services.len(),
                 cfg.templates.count(),
                 cfg.settings.sla.calendars.names().count(),
+                cfg.settings.platforms.len(),
             )?;
             Ok(ExitCode::SUCCESS)
         }

@@ -12,6 +12,7 @@ mod args;
 mod check;
 mod classify;
 mod ingest;
+mod lists;
 mod outbox;
 mod output;
 mod paths;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
             quarantine::quarantine(cfg, store, cmd).await
         }),
         Command::Sla(cmd) => sla::sla(g, cmd),
+        Command::Lists(cmd) => lists::lists(g, cmd),
     }
 }
 
@@ -97,18 +99,30 @@ async fn open_store(cfg: &Config, access: Access) -> Result<Store> {
         Access::Existing => Store::open_existing(&url).await,
     };
     opened.map_err(|e| match e {
-        StoreError::NoStore(at) => anyhow::anyhow!(
-            "there is no poststelle store at {at}\n\
-             hint: the store is where `database_url`, else `data_dir` ({}), of {} points, or \
-             --data-dir; `poststelle run` and `poststelle ingest` create it",
-            data_dir.display(),
-            cfg.origin
-        ),
+        StoreError::NoStore(at) => NoStore {
+            at,
+            data_dir: data_dir.display().to_string(),
+            origin: cfg.origin.clone(),
+        }
+        .into(),
         // Says what, where and what to do already.
         StoreError::Problem(p) => p.into(),
         e => anyhow::Error::new(e)
             .context(format!("opening the database {}", Store::display_url(&url))),
     })
+}
+
+/// A command that needs a store found none.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "there is no poststelle store at {at}\n\
+     hint: the store is where `database_url`, else `data_dir` ({data_dir}), of {origin} points, \
+     or --data-dir; `poststelle run`, `poststelle ingest` and `poststelle lists import` create it"
+)]
+pub struct NoStore {
+    at: String,
+    data_dir: String,
+    origin: String,
 }
 
 /// Loads the configuration, opens the store and runs `f` with them; a one-shot command needs no

@@ -3,6 +3,7 @@
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
 mod calendars;
+mod platforms;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ pub use crate::diag::{
 };
 pub use crate::files::Files;
 pub use calendars::SlaSettings;
+pub use platforms::Platform;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
@@ -32,6 +34,7 @@ const DOCS: Docs<'static> = Docs {
     by_key: &[
         ("mailbox", "Mailboxes"),
         ("calendars", "Service levels (SLA)"),
+        ("platform", "Platforms and announcements"),
     ],
 };
 
@@ -78,6 +81,8 @@ struct RawConfig {
     daemon: sources::RawDaemon,
     #[serde(default, rename = "mailbox")]
     mailboxes: Vec<Spanned<sources::RawMailbox>>,
+    #[serde(default, rename = "platform")]
+    platforms: Vec<Spanned<platforms::RawPlatform>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -392,11 +397,17 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// The mailboxes `poststelle run` watches.
     pub mailboxes: Vec<MailboxSettings>,
+    /// The platforms whose maintenance and incidents are announced.
+    pub platforms: Vec<Platform>,
 }
 
 impl Settings {
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
+    }
+
+    pub fn platform(&self, name: &str) -> Option<&Platform> {
+        self.platforms.iter().find(|p| p.name == name)
     }
 }
 
@@ -623,6 +634,13 @@ fn validate_settings(
     }
 
     let sla = calendars::validate(&raw.calendars, &raw.sla, src, diags);
+    let platforms = platforms::validate(
+        &raw.platforms,
+        &sla.calendars,
+        &sla.default_calendar,
+        src,
+        diags,
+    );
     let mut queues: Vec<Queue> = Vec::new();
     for q in &raw.queues {
         let offset = q.span().start;
@@ -787,6 +805,7 @@ fn validate_settings(
         },
         outbox,
         sla,
+        platforms,
     }
 }
 

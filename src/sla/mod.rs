@@ -1,5 +1,5 @@
 //! Service levels: calendars of service hours ([`calendar`], [`holidays`]) and the reaction
-//! deadlines computed on them ([`deadline`]).
+//! deadlines computed on them ([`deadline`]); platforms' regular maintenance windows ([`window`]).
 //!
 //! The support contracts count reaction times in *service* hours ("Stunden =
 //! Arbeitsstunden"): the clock runs only inside a calendar's service intervals, in

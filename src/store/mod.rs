@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod buffer;
 mod daemon;
+pub mod lists;
 pub mod outbox;
 pub mod raw;
 pub mod sla;
@@ -102,6 +103,11 @@ pub struct WriteTx {
 impl WriteTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         Ok(self.tx.commit().await?)
+    }
+
+    /// Undoes the transaction (a dry run); dropping it does the same, later.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.tx.rollback().await?)
     }
 }
 

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ical", 2),
     ("maintenance", 2),
     ("message", 2),
+    ("lists", 2),
     ("sla", 2),
     ("templates", 2),
     ("classify::fieldset", 3),
