@@ -205,8 +205,12 @@ pub struct Attachment {
 pub struct Structure {
     /// `report-type` of a `multipart/report` part (empty when the parameter is missing).
     pub report_type: Option<String>,
-    /// A `message/delivery-status` (or global / disposition / feedback) part is present.
+    /// A `message/delivery-status` (or global, or feedback-report) part is present.
     pub has_status_part: bool,
+    /// The `Disposition` field of a `message/disposition-notification` part (RFC 8098), lower
+    /// case and unfolded: what a read receipt reports (`manual-action/MDN-sent-manually;
+    /// displayed`). Empty when the part has no such field, `None` without such a part.
+    pub disposition: Option<String>,
 }
 
 /// One inbound mail, decoded.
@@ -431,6 +435,7 @@ impl InboundMessage {
 
         // Only top-level parts: a bounced original nested in message/rfc822 keeps its own parts.
         let mut structure = Structure::default();
+        let mut mdn_original = None;
         for part in &msg.parts {
             let Some(ct) = part.content_type() else {
                 continue;
@@ -442,16 +447,27 @@ impl InboundMessage {
                         .unwrap_or("")
                         .to_ascii_lowercase()
                 });
-            } else if ctype.eq_ignore_ascii_case("message")
-                && [
-                    "delivery-status",
-                    "global-delivery-status",
-                    "disposition-notification",
-                    "global-disposition-notification",
-                    "feedback-report",
-                ]
-                .iter()
-                .any(|s| sub.eq_ignore_ascii_case(s))
+            } else if !ctype.eq_ignore_ascii_case("message") {
+                continue;
+            } else if [
+                "disposition-notification",
+                "global-disposition-notification",
+            ]
+            .iter()
+            .any(|s| sub.eq_ignore_ascii_case(s))
+            {
+                if structure.disposition.is_none() {
+                    let (disposition, original) = mdn_fields(part.contents());
+                    structure.disposition = Some(disposition);
+                    mdn_original = original;
+                }
+            } else if [
+                "delivery-status",
+                "global-delivery-status",
+                "feedback-report",
+            ]
+            .iter()
+            .any(|s| sub.eq_ignore_ascii_case(s))
             {
                 structure.has_status_part = true;
             }
@@ -503,7 +519,12 @@ impl InboundMessage {
             cc: address_field(&msg, HeaderName::Cc, raw),
             reply_to: address_field(&msg, HeaderName::ReplyTo, raw),
             return_path,
-            in_reply_to: id_list(msg.in_reply_to()),
+            // A read receipt names the mail it is about in its report (RFC 8098 §3.2.5);
+            // clients that write no In-Reply-To leave it only there.
+            in_reply_to: match id_list(msg.in_reply_to()) {
+                ids if ids.is_empty() => mdn_original.into_iter().collect(),
+                ids => ids,
+            },
             references: id_list(msg.references()),
             date,
             subject,
@@ -579,14 +600,49 @@ impl InboundMessage {
     }
 }
 
-/// Blank lines before the header and an mbox `From ` separator line are not part of the
-/// message (RFC 5322 starts with a field); exports and some gateways leave them in.
+/// What a disposition notification's body (RFC 8098 §3.2) says: its `Disposition` field,
+/// lower case with folded lines joined (empty when there is none), and its
+/// `Original-Message-ID`, without angle brackets. Only the first 4 KiB are read: these
+/// fields come among a handful of short ones.
+fn mdn_fields(body: &[u8]) -> (String, Option<String>) {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let mut disposition = None;
+    let mut original = None;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let mut value = value.trim().to_string();
+        while let Some(more) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(more.trim());
+        }
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("disposition") {
+            disposition.get_or_insert(value.to_ascii_lowercase());
+        } else if name.eq_ignore_ascii_case("original-message-id") {
+            let id = clean_id(&value);
+            if !id.is_empty() {
+                original.get_or_insert(id);
+            }
+        }
+    }
+    (disposition.unwrap_or_default(), original)
+}
+
+/// The UTF-8 byte-order mark, which Windows tools write at the start of a text file.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// A UTF-8 byte-order mark, blank lines before the header and an mbox `From ` separator line
+/// are not part of the message (RFC 5322 starts with a field); Windows tools, exports and
+/// some gateways leave them in. A message cannot begin with an empty header (From and Date
+/// are required), so blank lines first can only be such a leftover.
 fn skip_preamble(raw: &[u8]) -> &[u8] {
-    let start = raw
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(raw.len());
-    let raw = &raw[start..];
+    let mut raw = raw.trim_ascii_start();
+    while let Some(rest) = raw.strip_prefix(BOM) {
+        raw = rest.trim_ascii_start();
+    }
     if raw.starts_with(b"From ") {
         let end = raw
             .iter()

@@ -421,7 +421,6 @@ fn loop_header_and_auto_replies_never_get_replies() {
             "Subject: Re: Anfrage",
             "Auto-Submitted: auto-generated; owner-email=x@y",
         ],
-        &["Subject: Re: Anfrage", "X-Auto-Response-Suppress: OOF, DR"],
         &["Subject: Re: Anfrage", "Precedence: auto_reply"],
         &["Subject: Abwesenheitsnotiz: Anfrage"],
         &["Subject: Out of Office", "Return-Path: <>"],
@@ -432,6 +431,13 @@ fn loop_header_and_auto_replies_never_get_replies() {
         assert!(d.auto_generated.is_some(), "{headers:?}");
         assert_eq!(d.action, Action::Ignore, "{headers:?}");
     }
+    // X-Auto-Response-Suppress asks others not to answer; Outlook puts it on people's mail
+    // (tests/integration/auto_generated.rs has the rest).
+    let d = classify_default(&mail(
+        &["Subject: Re: Anfrage", "X-Auto-Response-Suppress: OOF, DR"],
+        "x",
+    ));
+    assert_eq!(d.auto_generated, None, "{}", d.reason);
     // "Auto-Submitted: no" is a human's mail.
     let d = classify_default(&mail(&["Subject: Frage", "Auto-Submitted: no"], "x"));
     assert_eq!(d.auto_generated, None);
