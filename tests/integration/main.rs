@@ -1,6 +1,7 @@
 //! One integration-test binary (faster to build and link than one per file).
 mod admin;
 mod architecture;
+mod availability;
 mod cli;
 mod config_check;
 mod corpus;
