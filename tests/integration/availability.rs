@@ -432,3 +432,203 @@ fn an_unknown_platform_names_the_known_ones_and_creates_no_store() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// Announced maintenance is no service time for RLP's reaction deadlines (MISSION §3).
+mod rlp_deadlines {
+    use jiff::Timestamp;
+    use poststelle::sla::{Class, Deadline};
+
+    use super::*;
+
+    fn rlp() -> std::sync::Arc<poststelle::sla::Calendar> {
+        DEFAULT
+            .settings
+            .sla
+            .calendars
+            .get("rlp")
+            .cloned()
+            .expect("rlp")
+    }
+
+    fn due(class: Class, received: &str, closed: &[(&str, &str)]) -> Deadline {
+        let closed: Vec<(Timestamp, Timestamp)> =
+            closed.iter().map(|(a, b)| (ts(a), ts(b))).collect();
+        Deadline::compute_around(&rlp(), class, ts(received), 75, &closed).expect("deadline")
+    }
+
+    #[test]
+    fn an_rlp_deadline_that_spans_an_announced_window_moves_by_the_windows_service_time() {
+        // Class 1, Wed 10:00: due 12:00; a window 11:00–11:30 moves it to 12:30.
+        let plain = due(Class::Verhindernd, "2026-11-25T10:00:00+01:00", &[]);
+        assert_eq!(plain.due, ts("2026-11-25T12:00:00+01:00"));
+        let moved = due(
+            Class::Verhindernd,
+            "2026-11-25T10:00:00+01:00",
+            &[("2026-11-25T11:00:00+01:00", "2026-11-25T11:30:00+01:00")],
+        );
+        assert_eq!(moved.due, ts("2026-11-25T12:30:00+01:00"));
+        assert_eq!(moved.budget, plain.budget);
+
+        // Class 2 (8 h), Tue 15:00: due Wed 13:30. A window from Tue 16:00 to Wed 08:30 is
+        // 16.5 h long but holds 2 h of service time (Tue 16–17, Wed 07:30–08:30): Wed 15:30.
+        let received = "2026-11-24T15:00:00+01:00";
+        assert_eq!(
+            due(Class::Behindernd, received, &[]).due,
+            ts("2026-11-25T13:30:00+01:00")
+        );
+        let night = ("2026-11-24T16:00:00+01:00", "2026-11-25T08:30:00+01:00");
+        let d = due(Class::Behindernd, received, &[night]);
+        assert_eq!(d.due, ts("2026-11-25T15:30:00+01:00"));
+        // The warning at 75 % (6 h): Tue 15–16 and Wed 08:30–13:30.
+        assert_eq!(d.warn_at, ts("2026-11-25T13:30:00+01:00"));
+
+        // A window that the deadline (pushed by a first one) reaches moves it again: 12:00
+        // → 12:30, and 12:15–12:45 inside that adds 30 min more.
+        let chained = due(
+            Class::Verhindernd,
+            "2026-11-25T10:00:00+01:00",
+            &[
+                ("2026-11-25T11:00:00+01:00", "2026-11-25T11:30:00+01:00"),
+                ("2026-11-25T12:15:00+01:00", "2026-11-25T12:45:00+01:00"),
+            ],
+        );
+        assert_eq!(chained.due, ts("2026-11-25T13:00:00+01:00"));
+
+        // A window after the deadline, or one that starts exactly at it, changes nothing.
+        let after = due(
+            Class::Verhindernd,
+            "2026-11-25T10:00:00+01:00",
+            &[("2026-11-25T12:00:00+01:00", "2026-11-25T13:00:00+01:00")],
+        );
+        assert_eq!(after.due, ts("2026-11-25T12:00:00+01:00"));
+
+        // Received during a window: the clock starts at its end.
+        let inside = due(
+            Class::Verhindernd,
+            "2026-11-25T10:00:00+01:00",
+            &[("2026-11-25T09:00:00+01:00", "2026-11-25T10:30:00+01:00")],
+        );
+        assert_eq!(inside.clock_start, ts("2026-11-25T10:30:00+01:00"));
+        assert_eq!(inside.due, ts("2026-11-25T12:30:00+01:00"));
+
+        // Class 4 (close of the 2nd service day after receipt: Fri 17:00) moves by 1 h.
+        let c4 = due(
+            Class::Sonstige,
+            "2026-11-25T10:00:00+01:00",
+            &[("2026-11-26T09:00:00+01:00", "2026-11-26T10:00:00+01:00")],
+        );
+        assert_eq!(c4.due, ts("2026-11-30T08:30:00+01:00"));
+    }
+
+    /// The shipped configuration with the `support` queue on `calendar`.
+    fn support_on(calendar: &str) -> Config {
+        let queue = "[[queue]]\nname = \"support\"\n";
+        let text = TempConfig::shipped_text()
+            .replace(queue, &format!("{queue}calendar = \"{calendar}\"\n"));
+        TempConfig::new(&text, &[]).load()
+    }
+
+    async fn due_of(store: &Store, number: &str) -> Timestamp {
+        let due: i64 = sqlx::query_scalar(
+            "SELECT s.due_at FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+             WHERE t.number = $1",
+        )
+        .bind(number)
+        .fetch_one(store.pool())
+        .await
+        .expect("clock");
+        Timestamp::from_microsecond(due).expect("instant")
+    }
+
+    both!(a_ticket_on_rlp_gets_its_deadline_around_announced_windows);
+    async fn a_ticket_on_rlp_gets_its_deadline_around_announced_windows(db: &TestDb) {
+        // The maintenance helper records zidkor's window with its platform.
+        window(
+            &db.store,
+            Some("zidkor"),
+            "2026-11-25T11:00:00+01:00",
+            "2026-11-25T11:30:00+01:00",
+        )
+        .await;
+        let received = ts("2026-11-25T10:00:00+01:00");
+        for (calendar, id, plain, moved) in [
+            (
+                "rlp",
+                "r1@example.org",
+                // Class 4 (a question): close of service on the 2nd service day after
+                // receipt, Fri 17:00; the 30 min window moves it to Mon 08:00.
+                "2026-11-27T17:00:00+01:00",
+                "2026-11-30T08:00:00+01:00",
+            ),
+            (
+                "hessen",
+                "h1@example.org",
+                "2026-11-27T15:00:00+01:00",
+                "2026-11-27T15:00:00+01:00",
+            ),
+        ] {
+            let cfg = support_on(calendar);
+            let mut ing = poststelle::ticket::ingest::Ingestor::new(&db.store, &cfg);
+            ing.clock = Some(received);
+            let number = new_number(&file(&ing, "erika@example.org", "Frage", id, id).await);
+            let severity: i64 =
+                sqlx::query_scalar("SELECT severity FROM tickets WHERE number = $1")
+                    .bind(&number)
+                    .fetch_one(db.store.pool())
+                    .await
+                    .expect("severity");
+            assert_eq!(severity, 4, "{calendar}");
+            if calendar == "rlp" {
+                assert_eq!(
+                    Deadline::compute(&rlp(), Class::Sonstige, received, 75)
+                        .expect("deadline")
+                        .due,
+                    ts(plain)
+                );
+            }
+            assert_eq!(due_of(&db.store, &number).await, ts(moved), "{calendar}");
+
+            // Recomputed (class 1 from the original receipt): 12:00, moved to 12:30 on rlp.
+            let change = poststelle::ticket::ops::Change {
+                severity: Some(1),
+                actor: "leitstelle",
+                ..Default::default()
+            };
+            poststelle::ticket::ops::set_ticket(&db.store, &cfg, &number, change)
+                .await
+                .expect("set");
+            let expect = if calendar == "rlp" {
+                "2026-11-25T12:30:00+01:00"
+            } else {
+                "2026-11-25T12:00:00+01:00"
+            };
+            assert_eq!(due_of(&db.store, &number).await, ts(expect), "{calendar}");
+        }
+    }
+}
+
+#[test]
+fn a_calendar_declares_that_announced_maintenance_stops_the_clock() {
+    let t = TempConfig::new(
+        &format!(
+            "{}\n[calendars.kdz]\nhours = {{ mon-fri = \"08:00-16:00\" }}\nmaintenance_is_closed = true\n\n[calendars.plain]\nhours = {{ mon-fri = \"08:00-16:00\" }}\n",
+            TempConfig::shipped_text()
+        ),
+        &[],
+    );
+    let cfg = t.load();
+    let closes = |name: &str| {
+        cfg.settings
+            .sla
+            .calendars
+            .get(name)
+            .expect(name)
+            .spec()
+            .maintenance_is_closed
+    };
+    assert!(closes("kdz"));
+    assert!(!closes("plain"));
+    // Built in: MISSION §3 closes rlp during announced maintenance, not hessen.
+    assert!(closes("rlp"));
+    assert!(!closes("hessen"));
+}

@@ -47,6 +47,7 @@ fn always_open() -> Calendar {
         holidays: None,
         closed: vec![],
         open: vec![],
+        maintenance_is_closed: false,
     };
     Calendar::new(spec, berlin().expect("tz")).expect("calendar")
 }
