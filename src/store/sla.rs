@@ -344,6 +344,38 @@ pub async fn announced_windows(
     .await?)
 }
 
+/// A running clock on one of `calendars` whose deadline lies after `after`: the ticket, its
+/// queue and class, for recomputing it around a window announced while it runs.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClockToMove {
+    pub ticket_id: i64,
+    pub queue: String,
+    pub severity: i64,
+}
+
+pub async fn clocks_running_past(
+    conn: &mut AnyConnection,
+    calendars: &[&str],
+    after: i64,
+) -> Result<Vec<ClockToMove>, StoreError> {
+    let mut out = Vec::new();
+    // One calendar at a time: a handful of calendars, and no list binding across dialects.
+    for calendar in calendars {
+        let rows: Vec<ClockToMove> = sqlx::query_as(
+            "SELECT t.id AS ticket_id, t.queue, t.severity FROM ticket_sla s \
+             JOIN tickets t ON t.id = s.ticket_id \
+             WHERE s.calendar = $1 AND s.reacted_at IS NULL AND t.state <> 'closed' \
+             AND s.due_at > $2 ORDER BY t.id",
+        )
+        .bind(*calendar)
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// The outages of `platform` (start, restoration or `None` while it lasts): the rows of
 /// `sla_outages`, which incidents write; class-1 tickets are no outages of a platform.
 pub async fn outages(store: &Store, platform: &str) -> Result<Vec<(i64, Option<i64>)>, StoreError> {

@@ -158,6 +158,34 @@ pub async fn recompute(
     Ok(())
 }
 
+/// Moves the running clocks a newly announced window starting at `starts_at` may reach: those
+/// on calendars with `maintenance_is_closed` whose deadline lies after its start are
+/// recomputed around every announced window (emergency maintenance comes at short notice). Call it in the transaction that records the window in
+/// `sla_maintenance`, after the row is written. The number of clocks recomputed.
+pub async fn on_window_announced(
+    conn: &mut AnyConnection,
+    settings: &Settings,
+    starts_at: Timestamp,
+) -> Result<usize, StoreError> {
+    let closing: Vec<&str> = settings
+        .sla
+        .calendars
+        .names()
+        .filter(|n| {
+            settings
+                .sla
+                .calendars
+                .get(n)
+                .is_some_and(|c| c.spec().maintenance_is_closed)
+        })
+        .collect();
+    let clocks = rows::clocks_running_past(conn, &closing, starts_at.as_microsecond()).await?;
+    for c in &clocks {
+        recompute(conn, settings, c.ticket_id, &c.queue, c.severity).await?;
+    }
+    Ok(clocks.len())
+}
+
 fn judge(cal: &Calendar, d: &Deadline, at: Timestamp) -> Result<Reaction, StoreError> {
     let service_used = cal.service_time(d.clock_start, at)?;
     Ok(Reaction {

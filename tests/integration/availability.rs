@@ -605,6 +605,57 @@ mod rlp_deadlines {
             assert_eq!(due_of(&db.store, &number).await, ts(expect), "{calendar}");
         }
     }
+    both!(a_window_announced_later_moves_the_running_rlp_clocks);
+    async fn a_window_announced_later_moves_the_running_rlp_clocks(db: &TestDb) {
+        let received = ts("2026-11-25T10:00:00+01:00");
+        let mut numbers = Vec::new();
+        for (calendar, id) in [("rlp", "r2@example.org"), ("hessen", "h2@example.org")] {
+            let cfg = support_on(calendar);
+            let mut ing = poststelle::ticket::ingest::Ingestor::new(&db.store, &cfg);
+            ing.clock = Some(received);
+            let number = new_number(&file(&ing, "erika@example.org", "Ausfall", id, id).await);
+            let change = poststelle::ticket::ops::Change {
+                severity: Some(1),
+                actor: "leitstelle",
+                ..Default::default()
+            };
+            poststelle::ticket::ops::set_ticket(&db.store, &cfg, &number, change)
+                .await
+                .expect("set");
+            assert_eq!(
+                due_of(&db.store, &number).await,
+                ts("2026-11-25T12:00:00+01:00")
+            );
+            numbers.push(number);
+        }
+        // Emergency maintenance 11:00–11:30, announced at 10:15 while both clocks run.
+        window(
+            &db.store,
+            Some("zidkor"),
+            "2026-11-25T11:00:00+01:00",
+            "2026-11-25T11:30:00+01:00",
+        )
+        .await;
+        let cfg = support_on("rlp");
+        let mut conn = db.store.pool().acquire().await.expect("connection");
+        let moved = poststelle::ticket::clock::on_window_announced(
+            &mut conn,
+            &cfg.settings,
+            ts("2026-11-25T11:00:00+01:00"),
+        )
+        .await
+        .expect("moved");
+        drop(conn);
+        assert_eq!(moved, 1);
+        assert_eq!(
+            due_of(&db.store, &numbers[0]).await,
+            ts("2026-11-25T12:30:00+01:00")
+        );
+        assert_eq!(
+            due_of(&db.store, &numbers[1]).await,
+            ts("2026-11-25T12:00:00+01:00")
+        );
+    }
 }
 
 #[test]
