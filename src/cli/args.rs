@@ -289,20 +289,26 @@ pub enum SlaCmd {
     /// Write the escalation notices that are due now to the outbox, then exit (for cron and
     /// tests; the daemon does this by itself)
     Escalate,
-    /// Availability and reaction deadlines met, breached and open, per month and in total
+    /// Availability per month and in total: of a calendar's class-1 tickets with the reaction
+    /// deadlines met, breached and open, or of a platform over its availability calendar
+    #[command(group(ArgGroup::new("subject").required(true).args(["calendar", "platform"])))]
     Report {
         /// A built-in (hessen, rlp) or configured calendar
         #[arg(long)]
-        calendar: String,
+        calendar: Option<String>,
+        /// A configured [[platform]]: its outages over its own calendar and target
+        #[arg(long)]
+        platform: Option<String>,
         /// First day (YYYY-MM-DD, Europe/Berlin)
         #[arg(long)]
         from: Date,
         /// Last day (YYYY-MM-DD), included
         #[arg(long)]
         to: Date,
-        /// Availability target in percent (0–100)
-        #[arg(long, default_value_t = 97.5, value_parser = percent)]
-        target: f64,
+        /// Availability target in percent (0–100); default 97.5, or the platform's
+        /// availability_target
+        #[arg(long, value_parser = percent)]
+        target: Option<f64>,
         /// One JSON object instead of the table
         #[arg(long, conflicts_with = "csv")]
         json: bool,

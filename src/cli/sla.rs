@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use poststelle::config::Config;
+use poststelle::config::{Config, Platform};
 use poststelle::jobs::{escalation, report};
 use poststelle::sla::{self, Calendar};
 use poststelle::store::Store;
@@ -37,6 +37,7 @@ pub(super) fn sla(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
         SlaCmd::Escalate => with_store(g, async |cfg, store| escalate(cfg, store).await),
         SlaCmd::Report {
             calendar,
+            platform,
             from,
             to,
             target,
@@ -47,9 +48,27 @@ pub(super) fn sla(g: &Global, cmd: &SlaCmd) -> Result<ExitCode> {
             if from > to {
                 bail!("--from {from} is after --to {to}");
             }
+            if let Some(name) = platform {
+                // Before the store: an unknown platform must not create one.
+                let cfg = load_config(g)?;
+                platform_named(&cfg, name)?;
+            }
             with_store(g, async |cfg, store| {
-                let cal = calendar_named(cfg, calendar)?;
-                let r = report::report(store, &cal, *from, *to, *target, Timestamp::now()).await?;
+                let now = Timestamp::now();
+                let r = match (platform, calendar) {
+                    (Some(name), _) => {
+                        let p = platform_named(cfg, name)?;
+                        let cal = calendar_named(cfg, &p.calendar)?;
+                        let target = target.unwrap_or(p.availability_target);
+                        report::platform_report(store, p, &cal, *from, *to, target, now).await?
+                    }
+                    (None, Some(name)) => {
+                        let cal = calendar_named(cfg, name)?;
+                        let target = target.unwrap_or(DEFAULT_TARGET);
+                        report::report(store, &cal, *from, *to, target, now).await?
+                    }
+                    (None, None) => bail!("name a --calendar or a --platform"),
+                };
                 let mut out = std::io::stdout().lock();
                 if *json {
                     serde_json::to_writer_pretty(&mut out, &r)?;
@@ -87,40 +106,49 @@ fn hours(seconds: i64) -> String {
 }
 
 fn write_report(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
-    writeln!(
-        out,
-        "Availability on calendar {}, {} – {} (target {} %, announced maintenance excluded)",
-        r.calendar, r.from, r.to, r.total.target_percent
-    )?;
-    writeln!(
-        out,
-        "Reaction deadlines per class (C1–C4): met/breached/open (no reaction yet)"
-    )?;
-    writeln!(
-        out,
-        "{:<8} {:>10} {:>8} {:>8} {:>8} {:<6}  {:>11} {:>11} {:>11} {:>11}",
-        "PERIOD", "SERVICE h", "MAINT h", "OUTAGE h", "AVAIL %", "TARGET", "C1", "C2", "C3", "C4"
-    )?;
-    for p in r.months.iter().chain([&r.total]) {
-        let classes: Vec<String> = p
-            .reactions
-            .iter()
-            .map(|c| format!("{}/{}/{}", c.met, c.breached, c.open))
-            .collect();
-        writeln!(
+    match &r.platform {
+        Some(platform) => writeln!(
             out,
-            "{:<8} {:>10} {:>8} {:>8} {:>8.3} {:<6}  {:>11} {:>11} {:>11} {:>11}",
+            "Availability of platform {platform} on calendar {}, {} – {} (target {} %, announced maintenance excluded; outages: its incidents)",
+            r.calendar, r.from, r.to, r.total.target_percent
+        )?,
+        None => {
+            writeln!(
+                out,
+                "Availability on calendar {}, {} – {} (target {} %, announced maintenance excluded)",
+                r.calendar, r.from, r.to, r.total.target_percent
+            )?;
+            writeln!(
+                out,
+                "Reaction deadlines per class (C1–C4): met/breached/open (no reaction yet)"
+            )?;
+        }
+    }
+    let mut head = format!(
+        "{:<8} {:>10} {:>8} {:>8} {:>8} {:<6}",
+        "PERIOD", "SERVICE h", "MAINT h", "OUTAGE h", "AVAIL %", "TARGET"
+    );
+    if r.platform.is_none() {
+        head += &format!("  {:>11} {:>11} {:>11} {:>11}", "C1", "C2", "C3", "C4");
+    }
+    writeln!(out, "{}", head.trim_end())?;
+    for p in r.months.iter().chain([&r.total]) {
+        let mut row = format!(
+            "{:<8} {:>10} {:>8} {:>8} {:>8.3} {:<6}",
             p.period,
             hours(p.service_seconds),
             hours(p.maintenance_seconds),
             hours(p.outage_seconds),
             p.availability_percent,
             if p.target_met { "met" } else { "MISSED" },
-            classes[0],
-            classes[1],
-            classes[2],
-            classes[3]
-        )?;
+        );
+        if let Some(classes) = &p.reactions {
+            row.push(' ');
+            for c in classes {
+                row += &format!(" {:>11}", format!("{}/{}/{}", c.met, c.breached, c.open));
+            }
+        }
+        writeln!(out, "{}", row.trim_end())?;
     }
     Ok(())
 }
@@ -139,9 +167,11 @@ fn write_csv(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
     .into_iter()
     .map(String::from)
     .collect::<Vec<_>>();
-    for c in 1..=4 {
-        for k in ["met", "breached", "open"] {
-            head.push(format!("class{c}_{k}"));
+    if r.platform.is_none() {
+        for c in 1..=4 {
+            for k in ["met", "breached", "open"] {
+                head.push(format!("class{c}_{k}"));
+            }
         }
     }
     w.write_record(&head)?;
@@ -155,7 +185,7 @@ fn write_csv(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
             p.target_percent.to_string(),
             p.target_met.to_string(),
         ];
-        for c in &p.reactions {
+        for c in p.reactions.iter().flatten() {
             row.extend([
                 c.met.to_string(),
                 c.breached.to_string(),
@@ -166,6 +196,30 @@ fn write_csv(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+/// The target of a calendar's report unless `--target` gives one (MISSION §4, ekom21).
+const DEFAULT_TARGET: f64 = 97.5;
+
+fn platform_named<'c>(cfg: &'c Config, name: &str) -> Result<&'c Platform> {
+    if let Some(p) = cfg.settings.platform(name) {
+        return Ok(p);
+    }
+    let known: Vec<&str> = cfg
+        .settings
+        .platforms
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    if known.is_empty() {
+        bail!(
+            "unknown platform \"{name}\": the configuration defines no platforms; add a [[platform]] table with name = \"{name}\""
+        )
+    }
+    bail!(
+        "unknown platform \"{name}\"; use one of: {} (or add a [[platform]] table with name = \"{name}\")",
+        known.join(", ")
+    )
 }
 
 fn calendar_named(cfg: &Config, name: &str) -> Result<Arc<Calendar>> {

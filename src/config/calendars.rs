@@ -7,6 +7,7 @@
 //! holidays = "RP"
 //! closed = ["rosenmontag", "12-24", "12-31", "2026-06-05"]
 //! open = ["2026-12-27 09:00-12:00"]
+//! maintenance_is_closed = true   # announced maintenance stops the reaction clock
 //! ```
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ pub(super) struct RawCalendar {
     closed: Vec<Spanned<String>>,
     #[serde(default)]
     open: Vec<Spanned<String>>,
+    /// Announced maintenance is no service time for reaction deadlines.
+    #[serde(default)]
+    maintenance_is_closed: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,5 +272,6 @@ fn spec(
         holidays,
         closed,
         open,
+        maintenance_is_closed: raw.maintenance_is_closed,
     })
 }

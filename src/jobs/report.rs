@@ -1,8 +1,11 @@
-//! The availability report over the store: the class-1 incidents, maintenance windows and
-//! reaction clocks of one calendar, handed to the pure computation in [`crate::sla::report`].
+//! The availability report over the store, handed to the pure computation in
+//! [`crate::sla::report`]: on a calendar, the class-1 tickets, maintenance windows and reaction
+//! clocks of the calendar; on a platform, its recorded outages (`sla_outages`) and announced
+//! maintenance over its own availability calendar.
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+use crate::config::Platform;
 use crate::sla::Calendar;
 use crate::sla::report::{Incident, ReactionRecord, Records, Report, compute};
 use crate::store::{self, Store, StoreError};
@@ -40,4 +43,32 @@ pub async fn report(
         .map(|(start, end)| Ok((t(start)?, t(end)?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(compute(cal, from, to, target, now, &records)?)
+}
+
+/// The availability of `platform` over its calendar `cal`: its outages (`sla_outages`, which
+/// incidents write) against the service time without its announced maintenance and that of
+/// every platform.
+pub async fn platform_report(
+    store: &Store,
+    platform: &Platform,
+    cal: &Calendar,
+    from: Date,
+    to: Date,
+    target: f64,
+    now: Timestamp,
+) -> Result<Report, StoreError> {
+    let t = Timestamp::from_microsecond;
+    let mut records = Records::default();
+    for (start, end) in store::sla::outages(store, &platform.name).await? {
+        records.incidents.push(Incident {
+            received: t(start)?,
+            restored: end.map(t).transpose()?,
+        });
+    }
+    records.maintenance = store::sla::platform_maintenance(store, &platform.name, cal.name())
+        .await?
+        .into_iter()
+        .map(|(start, end)| Ok((t(start)?, t(end)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(compute(cal, from, to, target, now, &records)?.of_platform(&platform.name))
 }

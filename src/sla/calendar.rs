@@ -180,6 +180,9 @@ pub struct CalendarSpec {
     pub holidays: Option<State>,
     pub closed: Vec<(DayRule, String)>,
     pub open: Vec<OpenDay>,
+    /// Announced maintenance is no service time for reaction deadlines either (`rlp`,
+    /// MISSION §3): a deadline spanning an announced window moves by its service time.
+    pub maintenance_is_closed: bool,
 }
 
 impl CalendarSpec {
@@ -201,11 +204,12 @@ impl CalendarSpec {
             holidays: Some(State::HE),
             closed: christmas_and_new_years_eve(),
             open: vec![],
+            maintenance_is_closed: false,
         }
     }
 
     /// ZIDKOR platform (seed 000): Mon–Fri 07:30–17:00; closed on Rheinland-Pfalz's public
-    /// holidays, Rosenmontag, 24 and 31 December.
+    /// holidays, Rosenmontag, 24 and 31 December, and during announced maintenance.
     pub fn rlp() -> CalendarSpec {
         let day = vec![Span {
             start: 450,
@@ -227,6 +231,7 @@ impl CalendarSpec {
             holidays: Some(State::RP),
             closed,
             open: vec![],
+            maintenance_is_closed: true,
         }
     }
 

@@ -1,17 +1,19 @@
-//! The availability report (MISSION §4): per month and in total, the outage time of class-1
-//! incidents (report received → restoration, i.e. the ticket closed) inside service time,
-//! without announced maintenance, as availability against a target; and how many reaction
-//! deadlines were met or breached per class.
+//! The availability report (MISSION §4): per month and in total, the outage time inside
+//! service time, without announced maintenance, as availability against a target; and, for a
+//! calendar's report, how many reaction deadlines were met or breached per class.
 //!
 //! Availability = 1 − outage / (service time − maintenance), all measured on the report's
-//! calendar. Overlapping incidents count once: an outage is an outage, however many report it.
+//! calendar. Overlapping outages count once: an outage is an outage, however many report it.
+//! What an outage is depends on the report: on a calendar, the class-1 tickets on it (received
+//! → closed); on a platform, its recorded outages (incidents: start → restoration).
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::Serialize;
 
 use super::{Calendar, SlaError};
 
-/// A class-1 incident: received, and restored (`None` while it lasts).
+/// An outage: from a class-1 report's receipt or an incident's start to its restoration
+/// (`None` while it lasts).
 #[derive(Debug, Clone, Copy)]
 pub struct Incident {
     pub received: Timestamp,
@@ -46,12 +48,16 @@ pub struct Period {
     pub availability_percent: f64,
     pub target_percent: f64,
     pub target_met: bool,
-    /// Classes 1–4.
-    pub reactions: [Reactions; 4],
+    /// Classes 1–4; `None` in a platform's report (reaction deadlines belong to queues).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<[Reactions; 4]>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
+    /// The platform whose availability this is; `None` for a calendar's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub calendar: String,
     #[serde(serialize_with = "display")]
     pub from: Date,
@@ -118,7 +124,7 @@ fn service_in(
 /// What a report is computed from.
 #[derive(Debug, Clone, Default)]
 pub struct Records {
-    /// Class-1 incidents.
+    /// The outages: class-1 tickets, or a platform's incidents.
     pub incidents: Vec<Incident>,
     /// Announced maintenance windows.
     pub maintenance: Vec<(Timestamp, Timestamp)>,
@@ -188,7 +194,7 @@ pub fn compute(
             availability_percent: (availability * 1000.0).round() / 1000.0,
             target_percent: target,
             target_met: availability >= target,
-            reactions: counts,
+            reactions: Some(counts),
         })
     };
 
@@ -207,10 +213,23 @@ pub fn compute(
     }
     let total = period("total".into(), midnight(from)?, end)?;
     Ok(Report {
+        platform: None,
         calendar: cal.name().to_string(),
         from,
         to,
         months,
         total,
     })
+}
+
+impl Report {
+    /// The report as a platform's: named after it, without reaction counts, which belong to
+    /// the queues' calendars.
+    pub fn of_platform(mut self, platform: &str) -> Report {
+        self.platform = Some(platform.to_string());
+        for p in self.months.iter_mut().chain([&mut self.total]) {
+            p.reactions = None;
+        }
+        self
+    }
 }

@@ -1,5 +1,6 @@
 //! Reaction clocks (`ticket_sla`), escalation notices sent (`sla_escalations`), announced
-//! maintenance (`sla_maintenance`): the rows behind the service-level features. The maths on
+//! maintenance (`sla_maintenance`), outages of platforms (`sla_outages`): the rows behind the
+//! service-level features. The maths on
 //! them lives in `sla/` and `ticket::clock`; this module only reads and writes.
 use sqlx::{AnyConnection, FromRow};
 
@@ -290,7 +291,7 @@ pub async fn report_rows(store: &Store, calendar: &str) -> Result<Vec<ReportRow>
     .await?)
 }
 
-/// Announced maintenance windows (start, end) that apply to `calendar`.
+/// Announced maintenance windows (start, end) that apply to `calendar`, of every platform.
 pub async fn maintenance(store: &Store, calendar: &str) -> Result<Vec<(i64, i64)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT starts_at, ends_at FROM sla_maintenance WHERE calendar IS NULL OR calendar = $1",
@@ -298,4 +299,128 @@ pub async fn maintenance(store: &Store, calendar: &str) -> Result<Vec<(i64, i64)
     .bind(calendar)
     .fetch_all(store.pool())
     .await?)
+}
+
+/// Announced maintenance windows (start, end) of `platform`: its own and those of every
+/// platform (`platform` NULL), unless a row names another calendar than the platform's.
+pub async fn platform_maintenance(
+    store: &Store,
+    platform: &str,
+    calendar: &str,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT starts_at, ends_at FROM sla_maintenance \
+         WHERE (platform IS NULL OR platform = $1) AND (calendar IS NULL OR calendar = $2)",
+    )
+    .bind(platform)
+    .bind(calendar)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// An announced window as recorded, for the reaction deadlines of calendars that are closed
+/// during announced maintenance.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct AnnouncedWindow {
+    /// `None`: every calendar.
+    pub calendar: Option<String>,
+    /// `None`: every platform.
+    pub platform: Option<String>,
+    pub starts_at: i64,
+    pub ends_at: i64,
+}
+
+/// Every announced window that ends after `after`, earliest first.
+pub async fn announced_windows(
+    conn: &mut AnyConnection,
+    after: i64,
+) -> Result<Vec<AnnouncedWindow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT calendar, platform, starts_at, ends_at FROM sla_maintenance \
+         WHERE ends_at > $1 ORDER BY starts_at",
+    )
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A running clock on one of `calendars` whose deadline lies after `after`: the ticket, its
+/// queue and class, for recomputing it around a window announced while it runs.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClockToMove {
+    pub ticket_id: i64,
+    pub queue: String,
+    pub severity: i64,
+}
+
+pub async fn clocks_running_past(
+    conn: &mut AnyConnection,
+    calendars: &[&str],
+    after: i64,
+) -> Result<Vec<ClockToMove>, StoreError> {
+    let mut out = Vec::new();
+    // One calendar at a time: a handful of calendars, and no list binding across dialects.
+    for calendar in calendars {
+        let rows: Vec<ClockToMove> = sqlx::query_as(
+            "SELECT t.id AS ticket_id, t.queue, t.severity FROM ticket_sla s \
+             JOIN tickets t ON t.id = s.ticket_id \
+             WHERE s.calendar = $1 AND s.reacted_at IS NULL AND t.state <> 'closed' \
+             AND s.due_at > $2 ORDER BY t.id",
+        )
+        .bind(*calendar)
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// The outages of `platform` (start, restoration or `None` while it lasts): the rows of
+/// `sla_outages`, which incidents write; class-1 tickets are no outages of a platform.
+pub async fn outages(store: &Store, platform: &str) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT starts_at, ends_at FROM sla_outages WHERE platform = $1 ORDER BY starts_at",
+    )
+    .bind(platform)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// Records the start of an outage of `platform` (and its restoration, when known) for the
+/// availability report; `source` says what it comes from (e.g. `incident 12`). Its id.
+pub async fn record_outage(
+    conn: &mut AnyConnection,
+    platform: &str,
+    starts_at: i64,
+    ends_at: Option<i64>,
+    source: &str,
+    description: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO sla_outages (platform, starts_at, ends_at, source, description) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(platform)
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(source)
+    .bind(description)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Records when an outage ended (or corrects it); `false` when there is no such outage.
+pub async fn restore_outage(
+    conn: &mut AnyConnection,
+    id: i64,
+    ends_at: i64,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query("UPDATE sla_outages SET ends_at = $1 WHERE id = $2")
+        .bind(ends_at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(changed > 0)
 }

@@ -1,5 +1,7 @@
 //! Reaction clocks of tickets in the store: started when a ticket is opened, recomputed from
 //! the original receipt when its class or queue changes, stopped by the first reaction of staff.
+//! On a calendar with `maintenance_is_closed` the deadline goes around the announced windows
+//! (`sla_maintenance`) known when it is computed.
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -8,7 +10,7 @@ use sqlx::AnyConnection;
 use crate::config::Settings;
 use crate::sla::{Calendar, Class, Deadline};
 use crate::store::buffer::WriteBuffer;
-use crate::store::sla::{self as rows, NewClock};
+use crate::store::sla::{self as rows, AnnouncedWindow, NewClock};
 use crate::store::{Store, StoreError};
 
 /// The calendar of a queue: its own, else the configured default.
@@ -21,17 +23,52 @@ pub fn calendar_of<'a>(settings: &'a Settings, queue: &str) -> Option<&'a Arc<Ca
     settings.sla.calendars.get(name)
 }
 
-/// The clock of a ticket in `queue` with `severity`, received at `received`. `None` (logged)
+/// Whether the calendar of any queue stops its clock during announced maintenance, so that
+/// filing needs the announced windows.
+pub fn needs_announced_windows(settings: &Settings) -> bool {
+    let closes = |name: &str| {
+        settings
+            .sla
+            .calendars
+            .get(name)
+            .is_some_and(|c| c.spec().maintenance_is_closed)
+    };
+    closes(&settings.sla.default_calendar) || settings.queues.iter().any(|q| closes(&q.calendar))
+}
+
+/// The announced windows during which the clock on `cal` stands still: none unless the
+/// calendar says so; else those for every calendar and for `cal` (of every platform, as
+/// tickets name none).
+fn closed_windows(cal: &Calendar, windows: &[AnnouncedWindow]) -> Vec<(Timestamp, Timestamp)> {
+    if !cal.spec().maintenance_is_closed {
+        return Vec::new();
+    }
+    windows
+        .iter()
+        .filter(|w| w.calendar.as_deref().is_none_or(|c| c == cal.name()))
+        .filter_map(|w| {
+            Some((
+                Timestamp::from_microsecond(w.starts_at).ok()?,
+                Timestamp::from_microsecond(w.ends_at).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The clock of a ticket in `queue` with `severity`, received at `received`, around the
+/// announced `windows` (read with [`crate::store::sla::announced_windows`]). `None` (logged)
 /// when the class or the receipt time is outside what a calendar can answer.
 fn compute(
     settings: &Settings,
     queue: &str,
     severity: i64,
     received: Timestamp,
+    windows: &[AnnouncedWindow],
 ) -> Option<(Arc<Calendar>, Deadline)> {
     let class = Class::from_severity(severity)?;
     let cal = calendar_of(settings, queue)?;
-    match Deadline::compute(cal, class, received, settings.sla.warn_at_percent) {
+    let closed = closed_windows(cal, windows);
+    match Deadline::compute_around(cal, class, received, settings.sla.warn_at_percent, &closed) {
         Ok(d) => Some((Arc::clone(cal), d)),
         Err(e) => {
             tracing::warn!(queue, severity, %received, error = %e, "no reaction deadline");
@@ -63,7 +100,8 @@ fn new_clock(
     }
 }
 
-/// Starts the clock of a new ticket (written with the ingest batch).
+/// Starts the clock of a new ticket (written with the ingest batch); `windows` are the
+/// announced windows that end after `received`.
 pub fn on_ticket_created(
     buf: &mut WriteBuffer,
     settings: &Settings,
@@ -71,8 +109,9 @@ pub fn on_ticket_created(
     queue: &str,
     severity: i64,
     received: Timestamp,
+    windows: &[AnnouncedWindow],
 ) {
-    if let Some((cal, d)) = compute(settings, queue, severity, received) {
+    if let Some((cal, d)) = compute(settings, queue, severity, received, windows) {
         buf.clock(&new_clock(ticket_id, &cal, severity, received, &d));
     }
 }
@@ -98,7 +137,13 @@ pub async fn recompute(
     let basis = rows::clock_basis(conn, ticket_id).await?;
     let (created, received, reacted) = (basis.created_at, basis.received_at, basis.reacted_at);
     let received = Timestamp::from_microsecond(received.unwrap_or(created))?;
-    let Some((cal, d)) = compute(settings, queue, severity, received) else {
+    let closes = calendar_of(settings, queue).is_some_and(|c| c.spec().maintenance_is_closed);
+    let windows = if closes {
+        rows::announced_windows(conn, received.as_microsecond()).await?
+    } else {
+        Vec::new()
+    };
+    let Some((cal, d)) = compute(settings, queue, severity, received, &windows) else {
         return Ok(());
     };
     let reaction = match reacted {
@@ -111,6 +156,34 @@ pub async fn recompute(
     }
     tracing::info!(ticket_id, severity, calendar = cal.name(), due = %d.due, "deadline recomputed");
     Ok(())
+}
+
+/// Moves the running clocks a newly announced window starting at `starts_at` may reach: those
+/// on calendars with `maintenance_is_closed` whose deadline lies after its start are
+/// recomputed around every announced window (emergency maintenance comes at short notice). Call it in the transaction that records the window in
+/// `sla_maintenance`, after the row is written. The number of clocks recomputed.
+pub async fn on_window_announced(
+    conn: &mut AnyConnection,
+    settings: &Settings,
+    starts_at: Timestamp,
+) -> Result<usize, StoreError> {
+    let closing: Vec<&str> = settings
+        .sla
+        .calendars
+        .names()
+        .filter(|n| {
+            settings
+                .sla
+                .calendars
+                .get(n)
+                .is_some_and(|c| c.spec().maintenance_is_closed)
+        })
+        .collect();
+    let clocks = rows::clocks_running_past(conn, &closing, starts_at.as_microsecond()).await?;
+    for c in &clocks {
+        recompute(conn, settings, c.ticket_id, &c.queue, c.severity).await?;
+    }
+    Ok(clocks.len())
 }
 
 fn judge(cal: &Calendar, d: &Deadline, at: Timestamp) -> Result<Reaction, StoreError> {

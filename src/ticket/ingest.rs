@@ -35,6 +35,7 @@ use crate::outbox::{self, Kind, NewMail};
 use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
 use crate::store::raw::{NewRaw, QuarantineEntry, RawOutcome};
+use crate::store::sla::AnnouncedWindow;
 use crate::store::tickets::{self, Filed, NewArticle, NewTicket, TicketRow, Touch};
 use crate::store::{Backend, Store, StoreError, WriteTx, reserve_ids};
 
@@ -334,7 +335,8 @@ impl<'a> Ingestor<'a> {
         let now = self.now();
         let backend = self.store.backend();
         let tx: &mut AnyConnection = tx;
-        let known = Known::read(tx, backend, &prepared, now).await?;
+        let windows = super::clock::needs_announced_windows(&self.config.settings);
+        let known = Known::read(tx, backend, &prepared, now, windows).await?;
         let mut planner = Planner::new(self.config, now.as_microsecond(), &known);
         let steps: Vec<Step<'_>> = prepared
             .iter()
@@ -410,6 +412,7 @@ impl<'a> Ingestor<'a> {
             article_ids: article_ids.into_iter(),
             tickets,
             auto_replies: &known.auto_replies,
+            windows: &known.windows,
             follow_ups: Vec::new(),
         };
         // Rows of the first messages are written while the next ones are rendered: the
@@ -481,6 +484,8 @@ struct Known {
     by_message_id: HashMap<String, i64>,
     /// Automatic replies of the last hour per recipient, for the loop brake.
     auto_replies: HashMap<String, i64>,
+    /// Announced maintenance not yet over, for calendars on which it stops the clock.
+    windows: Vec<AnnouncedWindow>,
 }
 
 impl Known {
@@ -489,6 +494,7 @@ impl Known {
         backend: Backend,
         prepared: &[Prepared<'_>],
         now: Timestamp,
+        read_windows: bool,
     ) -> Result<Known, StoreError> {
         let sources: Vec<&str> = prepared.iter().map(|p| p.source.as_str()).collect();
         let dedups: Vec<&str> = prepared.iter().map(|p| p.dedup_key.as_str()).collect();
@@ -541,6 +547,11 @@ impl Known {
         } else {
             outbox::recent_auto_replies(conn, backend, &recipients, now).await?
         };
+        let windows = if read_windows && !fresh.is_empty() {
+            crate::store::sla::announced_windows(conn, now.as_microsecond()).await?
+        } else {
+            Vec::new()
+        };
         Ok(Known {
             by_source,
             by_dedup,
@@ -549,6 +560,7 @@ impl Known {
             by_number,
             by_message_id,
             auto_replies,
+            windows,
         })
     }
 }
@@ -908,6 +920,7 @@ struct Writer<'b> {
     /// Id and number of each slot's ticket.
     tickets: Vec<(i64, String)>,
     auto_replies: &'b HashMap<String, i64>,
+    windows: &'b [AnnouncedWindow],
     /// Follow-ups (ticket id, queue, sender): staff mail among them is the first reaction.
     follow_ups: Vec<(i64, String, String)>,
 }
@@ -1104,6 +1117,7 @@ impl Writer<'_> {
             &d.queue,
             d.severity.into(),
             self.now,
+            self.windows,
         );
         for (address, role) in new_participants(self.config, msg) {
             self.buf.participant(ticket_id, &address, role);

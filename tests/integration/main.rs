@@ -2,6 +2,7 @@
 mod admin;
 mod architecture;
 mod auto_generated;
+mod availability;
 mod cli;
 mod config_check;
 mod corpus;

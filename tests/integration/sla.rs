@@ -47,6 +47,7 @@ fn always_open() -> Calendar {
         holidays: None,
         closed: vec![],
         open: vec![],
+        maintenance_is_closed: false,
     };
     Calendar::new(spec, berlin().expect("tz")).expect("calendar")
 }
@@ -837,13 +838,13 @@ mod report {
         assert_eq!(nov.outage_seconds, hours(4.0));
         assert_eq!(nov.availability_percent, 98.157);
         assert!(nov.target_met);
-        assert_eq!(nov.reactions[0].met, 1);
-        assert_eq!(nov.reactions[0].breached, 1);
-        assert_eq!(nov.reactions[3].breached, 1);
+        assert_eq!(nov.reactions.expect("classes")[0].met, 1);
+        assert_eq!(nov.reactions.expect("classes")[0].breached, 1);
+        assert_eq!(nov.reactions.expect("classes")[3].breached, 1);
         let dec = &r.months[1];
         assert_eq!(dec.period, "2026-12");
         assert_eq!(dec.outage_seconds, hours(1.0));
-        assert_eq!(dec.reactions[2].open, 1);
+        assert_eq!(dec.reactions.expect("classes")[2].open, 1);
         assert_eq!(r.total.outage_seconds, hours(5.0));
         assert_eq!(
             r.total.service_seconds,

@@ -364,8 +364,8 @@ async fn the_report_reads_incidents_maintenance_and_reactions(db: &TestDb) {
     assert_eq!(r.total.maintenance_seconds, 2 * 3600);
     assert_eq!(r.total.service_seconds, 219 * 3600);
     // No reaction to the incident before its deadline passed.
-    assert_eq!(r.total.reactions[0].breached, 1);
-    assert_eq!(r.total.reactions[0].met, 0);
+    assert_eq!(r.total.reactions.expect("classes")[0].breached, 1);
+    assert_eq!(r.total.reactions.expect("classes")[0].met, 0);
 }
 
 #[tokio::test]
