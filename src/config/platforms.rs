@@ -147,11 +147,9 @@ pub(super) fn validate(
                                 w.get_ref(),
                                 e.problem
                             ),
-                            format!(
-                                "write a window like \"Wed 19:00-23:00\", \"last Sat 14:00-19:00\" \
+                            "write a window like \"Wed 19:00-23:00\", \"last Sat 14:00-19:00\" \
                                  or \"first Mon 06:00-08:00\" (see README.md, section \
-                                 'Platforms and announcements')"
-                            ),
+                                 'Platforms and announcements')",
                         );
                         None
                     }
