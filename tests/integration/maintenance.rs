@@ -141,6 +141,24 @@ async fn lead_time_is_checked_at_its_boundary(db: &TestDb) {
     let v: Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(v["emergency"], false);
     assert_eq!(v["fan_out"]["enqueued"], 1);
+    // Moving it a day earlier breaks the rule again: refused, nothing changed or sent.
+    let id = v["id"].to_string();
+    let (start, end) = (berlin(13, "08:00"), berlin(13, "09:00"));
+    let r = desk.run(&[
+        "maintenance",
+        "change",
+        &id,
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("at least 14 days ahead"), "{}", r.stderr);
+    let shown = desk.json(&["maintenance", "show", &id, "--json"]);
+    assert_eq!(shown["sequence"], 0);
+    assert_eq!(shown["excluded_from_availability"], true);
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM outbox").await, 1);
 
     let r = schedule(13, &["--emergency"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
