@@ -3,7 +3,8 @@
 //! nested list (flagged and unsubscribed members skipped) with List-Id, Auto-Submitted,
 //! Precedence and a calendar part that Python's icalendar reads, a change that raises
 //! SEQUENCE under the same UID, a cancellation with STATUS:CANCELLED, a fan-out run twice that
-//! adds nothing, and the announced window in `sla_maintenance`.
+//! adds nothing, and the announced window in `sla_maintenance`. `maintenance_smtp_*` delivers
+//! through the real OpenSMTPD into Dovecot mailboxes (tests/run.sh).
 use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
@@ -519,4 +520,144 @@ fn check_renders_the_maintenance_templates() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("en/wartung-abgesagt.txt"), "{text}");
+}
+
+/// Every message in `user`'s INBOX with `id` as its Message-ID, once delivery has had a moment.
+async fn delivered(user: &str, id: &str) -> Vec<Vec<u8>> {
+    let addr = crate::support::daemon::env("POSTSTELLE_TEST_IMAP");
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        got = crate::support::imap::messages(&addr, user, "INBOX")
+            .await
+            .into_iter()
+            .filter(|raw| {
+                MessageParser::default()
+                    .parse(raw)
+                    .and_then(|m| m.message_id().map(|i| i == id))
+                    .unwrap_or(false)
+            })
+            .collect();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    got
+}
+
+/// A small list announced through OpenSMTPD into Dovecot mailboxes: each member has its notice
+/// once (counted in the mailboxes), with the list headers and the calendar part; the sender run
+/// again sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_smtp_a_small_list_reaches_real_mailboxes_once() {
+    use poststelle::lists::Language;
+    use poststelle::outbox::sender::{Mailer, Sender};
+    use poststelle::store::Store;
+    use poststelle::store::lists::MemberFields;
+
+    let smtp = crate::support::daemon::env("POSTSTELLE_TEST_SMTP");
+    let (host, port) = smtp.rsplit_once(':').expect("host:port");
+    let text = TempConfig::shipped_text()
+        .replace("transport = \"file\"", "transport = \"smtp\"")
+        .replace(
+            "from = \"servicedesk@kommunal-it.example\"",
+            "from = \"support@example.test\"",
+        )
+        + &format!(
+            "\n[outbox.smtp]\nhost = {host:?}\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n\
+             \n[[platform]]\nname = \"zidkor\"\ncalendar = \"rlp\"\nlists = [\"verteiler\"]\n"
+        );
+    let t = TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let store = Store::open(&Store::default_url(t.dir.path()))
+        .await
+        .expect("store");
+    lists_store::create(&store, "verteiler", "", false, "test")
+        .await
+        .expect("list");
+    for (address, language) in [
+        ("erika@example.test", Language::De),
+        ("max@example.test", Language::En),
+        ("staff@example.test", Language::De),
+        ("ERIKA@example.test", Language::De),
+    ] {
+        let fields = MemberFields {
+            language: Some(language),
+            ..MemberFields::default()
+        };
+        lists_store::add_member(&store, "verteiler", address, &fields, "test")
+            .await
+            .expect("member");
+    }
+    let start = Timestamp::now() + (20 * 24).hours();
+    let done = poststelle::announce::schedule(
+        &store,
+        &cfg,
+        poststelle::announce::Plan {
+            platform: "zidkor".into(),
+            start,
+            end: start + 2.hours(),
+            reason: format!("Test {}", crate::support::daemon::unique()),
+            impact: "keine Anmeldung".into(),
+            lists: Vec::new(),
+            emergency: false,
+        },
+        Timestamp::now(),
+    )
+    .await
+    .expect("schedule");
+    assert_eq!(done.fan_out.enqueued, 3);
+
+    let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+    let sender = Sender {
+        store: &store,
+        config: &cfg,
+        mailer: &mailer,
+    };
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(
+        (s.sent, s.temporary_failures, s.permanent_failures),
+        (3, 0, 0)
+    );
+    assert_eq!(
+        sender.send_due(10).await.expect("send").sent,
+        0,
+        "nothing twice"
+    );
+
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT recipient, message_id FROM outbox ORDER BY recipient")
+            .fetch_all(store.pool())
+            .await
+            .expect("rows");
+    for (recipient, message_id) in &rows {
+        let user = recipient.split('@').next().expect("user");
+        let got = delivered(user, message_id).await;
+        assert_eq!(got.len(), 1, "{recipient}: exactly one notice");
+        let msg = MessageParser::default().parse(&got[0]).expect("mail");
+        assert_eq!(
+            msg.header_raw("List-Id").map(str::trim),
+            Some("verteiler <verteiler.example.test>")
+        );
+        assert_eq!(msg.header_raw("Precedence").map(str::trim), Some("bulk"));
+        let subject = msg.subject().unwrap_or_default();
+        if user == "max" {
+            assert!(
+                subject.starts_with("Planned maintenance: zidkor"),
+                "{subject}"
+            );
+        } else {
+            assert!(
+                subject.starts_with("Wartungsankündigung: zidkor"),
+                "{subject}"
+            );
+        }
+        let ics = tempfile::tempdir().expect("dir");
+        let parsed = read_back(&[calendar_of(&got[0], ics.path(), "n.ics")]);
+        assert_eq!(
+            parsed[0]["uid"],
+            format!("maintenance-{}@example.test", done.maintenance)
+        );
+    }
+    store.close().await;
 }
