@@ -8,6 +8,7 @@
 //!
 //! This crate reads each message ([`message`]), decides where it belongs ([`classify`]) under a
 //! validated configuration ([`config`]), and renders templated mail ([`templates`]).
+pub mod announce;
 pub mod app;
 pub mod classify;
 pub mod config;

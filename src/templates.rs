@@ -17,8 +17,27 @@ pub const SLA_WARNING: &str = "sla-vorwarnung";
 /// The notice to the next support level when the reaction deadline has passed.
 pub const SLA_BREACH: &str = "sla-fristverletzung";
 
+/// Maintenance notices (issue 16): announced, changed, cancelled, reminder, started, done.
+pub const MAINTENANCE_SCHEDULED: &str = "wartung-angekuendigt";
+pub const MAINTENANCE_CHANGED: &str = "wartung-geaendert";
+pub const MAINTENANCE_CANCELLED: &str = "wartung-abgesagt";
+pub const MAINTENANCE_REMINDER: &str = "wartung-erinnerung";
+pub const MAINTENANCE_STARTED: &str = "wartung-beginn";
+pub const MAINTENANCE_DONE: &str = "wartung-beendet";
+
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 4] = [STAFF_COPY, FORWARD, SLA_WARNING, SLA_BREACH];
+pub const BUILT_IN: [&str; 10] = [
+    STAFF_COPY,
+    FORWARD,
+    SLA_WARNING,
+    SLA_BREACH,
+    MAINTENANCE_SCHEDULED,
+    MAINTENANCE_CHANGED,
+    MAINTENANCE_CANCELLED,
+    MAINTENANCE_REMINDER,
+    MAINTENANCE_STARTED,
+    MAINTENANCE_DONE,
+];
 
 /// The loaded and syntax-checked templates.
 #[derive(Debug)]

@@ -81,6 +81,10 @@ pub enum Command {
     /// Distribution lists (Verteiler): import from CSV, show, change, export
     #[command(subcommand)]
     Lists(ListsCmd),
+    /// Maintenance of a platform: schedule (lead-time rules checked), change, cancel, finish;
+    /// each announced to its distribution lists with a calendar entry
+    #[command(subcommand)]
+    Maintenance(MaintenanceCmd),
 }
 
 #[derive(Args)]
@@ -528,6 +532,112 @@ pub enum ListsCmd {
         #[command(flatten)]
         actor: ActorArg,
     },
+}
+
+#[derive(Subcommand)]
+pub enum MaintenanceCmd {
+    /// Schedule a maintenance and announce it to the platform's lists (or --lists). Refused,
+    /// naming the rule and the earliest allowed start, with less than 7 days' notice inside a
+    /// regular window or 14 outside, unless --emergency
+    Schedule {
+        /// The platform, as a [[platform]] of the configuration names it
+        #[arg(long, value_name = "NAME")]
+        platform: String,
+        /// Start: Berlin time "2026-12-16 19:00", or RFC 3339
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        start: Timestamp,
+        /// End: Berlin time "2026-12-16 23:00", or RFC 3339
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        end: Timestamp,
+        /// Why the maintenance is needed
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// The restrictions users face meanwhile
+        #[arg(long, value_name = "TEXT")]
+        impact: String,
+        /// Lists to announce to, comma-separated [default: the platform's lists]
+        #[arg(long, value_delimiter = ',', value_parser = list_name, value_name = "LIST,…")]
+        lists: Vec<String>,
+        /// Unplanned work: announce with less notice than the rule asks (the notice says so)
+        #[arg(long)]
+        emergency: bool,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every maintenance, the latest start first
+    List {
+        /// JSON Lines, one maintenance per line (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// A maintenance with its announcements and where their mails stand
+    Show {
+        id: i64,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a scheduled maintenance and announce the change (a moved start or end is
+    /// checked against the lead-time rules again; the calendar entry is updated in place)
+    #[command(group(
+        ArgGroup::new("what")
+            .args(["start", "end", "reason", "impact"])
+            .required(true)
+            .multiple(true)
+    ))]
+    Change {
+        id: i64,
+        /// New start: Berlin time "2026-12-16 19:00", or RFC 3339
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        start: Option<Timestamp>,
+        /// New end: Berlin time "2026-12-16 23:00", or RFC 3339
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        end: Option<Timestamp>,
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        impact: Option<String>,
+        /// Unplanned work: move with less notice than the rule asks (the notice says so)
+        #[arg(long)]
+        emergency: bool,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a scheduled maintenance: a notice, and the calendar entry marked cancelled
+    Cancel {
+        id: i64,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a scheduled maintenance done and tell its lists the platform is back
+    Done {
+        id: i64,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Berlin wall-clock time (`2026-12-16 19:00`, seconds optional, `T` allowed) or RFC 3339
+/// with an offset. A Berlin time the autumn switch repeats is its first reading.
+fn instant(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let civil = s.parse::<jiff::civil::DateTime>().map_err(|_| {
+        format!(
+            "\"{s}\": use Berlin time \"2026-12-16 19:00\" or RFC 3339 \"2026-12-16T18:00:00Z\""
+        )
+    })?;
+    let tz = poststelle::time::berlin().map_err(|e| e.to_string())?;
+    tz.to_ambiguous_zoned(civil)
+        .compatible()
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("\"{s}\": {e}"))
 }
 
 // Value parsers whose errors say in words what is wanted; clap's own name Rust ranges

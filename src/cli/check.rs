@@ -13,6 +13,13 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match Config::load(g.config.as_deref()) {
         Ok(cfg) => {
+            let problems = maintenance_templates(&cfg);
+            if !problems.is_empty() {
+                for p in &problems {
+                    writeln!(out, "{p}")?;
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             writeln!(
                 out,
                 "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s), {} platform(s)",
@@ -32,4 +39,29 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Renders every maintenance notice in German and English with a sample maintenance: a
+/// misspelt name in an operator's template shows here, not when the notice is due.
+fn maintenance_templates(cfg: &Config) -> Vec<String> {
+    use poststelle::notify::maintenance as notice;
+    let (m, previous) = notice::sample();
+    let mut problems = Vec::new();
+    for kind in notice::KINDS {
+        let name = notice::template(kind);
+        for lang in ["de", "en"] {
+            if !cfg.templates.has(name, lang) {
+                continue;
+            }
+            let ctx = notice::context(cfg, &m, previous, lang);
+            if let Err(e) = cfg.templates.render(name, lang, &ctx) {
+                problems.push(format!(
+                    "error: {}/{lang}/{name}.txt: {e}\n    fix: use only the names README.md, \
+                     \"Maintenance windows and lead times\", lists for maintenance notices",
+                    cfg.templates.dir
+                ));
+            }
+        }
+    }
+    problems
 }

@@ -13,6 +13,7 @@ mod check;
 mod classify;
 mod ingest;
 mod lists;
+mod maintenance;
 mod outbox;
 mod output;
 mod paths;
@@ -51,6 +52,9 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }),
         Command::Sla(cmd) => sla::sla(g, cmd),
         Command::Lists(cmd) => lists::lists(g, cmd),
+        Command::Maintenance(cmd) => with_store(g, async |cfg, store| {
+            maintenance::maintenance(cfg, store, cmd).await
+        }),
     }
 }
 

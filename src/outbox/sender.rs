@@ -239,12 +239,18 @@ impl Sender<'_> {
             let refs: Vec<String> = refs.split_whitespace().map(|r| format!("<{r}>")).collect();
             b = b.references(refs.join(" "));
         }
-        for (name, value) in [
+        let mut headers = vec![
             ("Auto-Submitted", c.auto_submitted.clone()),
             // Asks Exchange and Outlook not to answer automatic mail with automatic mail.
             ("X-Auto-Response-Suppress", "All".to_string()),
             (s.loop_header.as_str(), format!("{:02}", s.instance_id)),
-        ] {
+        ];
+        if let Some(list_id) = &c.list_id {
+            // A notice to a distribution list (RFC 2919); bulk keeps vacation replies away.
+            headers.push(("List-Id", list_id.clone()));
+            headers.push(("Precedence", "bulk".to_string()));
+        }
+        for (name, value) in headers {
             let name = HeaderName::new_from_ascii(name.to_string())
                 .map_err(|e| SendError::Permanent(format!("header {name}: {e}")))?;
             b = b.raw_header(HeaderValue::new(name, value));
@@ -258,14 +264,26 @@ impl Sender<'_> {
             None => None,
         };
         let text = SinglePart::plain(c.body_text.clone());
-        let msg = match (&c.body_html, original) {
-            (None, None) => b.singlepart(text),
-            (Some(html), None) => b.multipart(
+        let calendar = c.ical.as_deref().map(calendar_part).transpose()?;
+        let msg = match (&c.body_html, original, calendar) {
+            (html, None, Some(cal)) => {
+                let mixed = match html {
+                    None => MultiPart::mixed().singlepart(text),
+                    Some(html) => MultiPart::mixed().multipart(
+                        MultiPart::alternative()
+                            .singlepart(text)
+                            .singlepart(SinglePart::html(html.clone())),
+                    ),
+                };
+                b.multipart(mixed.singlepart(cal))
+            }
+            (None, None, _) => b.singlepart(text),
+            (Some(html), None, _) => b.multipart(
                 MultiPart::alternative()
                     .singlepart(text)
                     .singlepart(SinglePart::html(html.clone())),
             ),
-            (html, Some(bytes)) => {
+            (html, Some(bytes), _) => {
                 let att = original_attachment(bytes, seven_bit)?;
                 let mixed = match html {
                     None => MultiPart::mixed().singlepart(text),
@@ -371,6 +389,14 @@ fn original_attachment(bytes: Vec<u8>, seven_bit: bool) -> Result<SinglePart, Se
     };
     let ct = ContentType::parse(ct).map_err(|e| SendError::Permanent(e.to_string()))?;
     Ok(Attachment::new("original.eml".into()).body(body, ct))
+}
+
+/// A maintenance notice's calendar entry as `wartung.ics`, `text/calendar` with
+/// `method=PUBLISH`: mail programs offer to add it and update it in place by its UID.
+fn calendar_part(ical: &str) -> Result<SinglePart, SendError> {
+    let ct = ContentType::parse(crate::ical::CONTENT_TYPE)
+        .map_err(|e| SendError::Permanent(format!("calendar content type: {e}")))?;
+    Ok(Attachment::new("wartung.ics".into()).body(ical.to_string(), ct))
 }
 
 /// The longest line 7bit and 8bit bodies may have, without its CRLF (RFC 2045 2.7, 2.8).

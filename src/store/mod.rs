@@ -2,6 +2,7 @@
 //! behind sqlx's `Any` driver with runtime queries. This module is the only place that knows
 //! which backend is in use; the rest of the crate writes SQL that both accept (`$n`
 //! placeholders, `ON CONFLICT`, `RETURNING`) and asks [`Store::backend`] where they differ.
+pub mod announcements;
 pub mod audit;
 pub mod buffer;
 mod daemon;

@@ -64,7 +64,7 @@ for path in sys.argv[1:]:
 "#;
 
 /// Parses the files with Python's icalendar; one JSON object per file.
-fn read_back(files: &[PathBuf]) -> Vec<Value> {
+pub(crate) fn read_back(files: &[PathBuf]) -> Vec<Value> {
     let out = Command::new(PYTHON)
         .arg("-c")
         .arg(READER)

@@ -12,6 +12,7 @@ mod hostile;
 mod ical;
 mod lists;
 mod loop_instances;
+mod maintenance;
 mod nutzerkonto;
 mod platforms;
 mod quarantine;

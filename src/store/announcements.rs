@@ -1,0 +1,376 @@
+//! Maintenance and its announcements (issue 16, items 3 and 6): the `maintenances` and
+//! `announcements` tables, the announced window in `sla_maintenance` (which the availability
+//! report reads), and the outbox rows of a notice — one per announcement and address, so that
+//! writing them again (a fan-out resumed after a crash) adds none.
+use sqlx::{AnyConnection, FromRow};
+
+use super::{Backend, MAX_PARAMS, Store, StoreError, placeholders};
+
+/// Where a maintenance stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceState {
+    Scheduled,
+    Cancelled,
+    Done,
+}
+
+impl MaintenanceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaintenanceState::Scheduled => "scheduled",
+            MaintenanceState::Cancelled => "cancelled",
+            MaintenanceState::Done => "done",
+        }
+    }
+
+    fn parse(s: &str) -> Result<MaintenanceState, StoreError> {
+        Ok(match s {
+            "scheduled" => MaintenanceState::Scheduled,
+            "cancelled" => MaintenanceState::Cancelled,
+            "done" => MaintenanceState::Done,
+            other => {
+                return Err(StoreError::Db(sqlx::Error::Decode(
+                    format!("maintenances.state \"{other}\" is none of scheduled, cancelled, done")
+                        .into(),
+                )));
+            }
+        })
+    }
+}
+
+/// Which notice an announcement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Scheduled,
+    Changed,
+    Cancelled,
+    Reminder,
+    Started,
+    Done,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Scheduled => "scheduled",
+            NoticeKind::Changed => "changed",
+            NoticeKind::Cancelled => "cancelled",
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::Started => "started",
+            NoticeKind::Done => "done",
+        }
+    }
+}
+
+/// A maintenance as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    pub id: i64,
+    pub platform: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub reason: String,
+    pub impact: String,
+    pub lists: Vec<String>,
+    pub emergency: bool,
+    pub state: MaintenanceState,
+    pub sequence: i64,
+    pub created_at: i64,
+    pub changed_at: i64,
+}
+
+#[derive(FromRow)]
+struct MaintenanceRow {
+    id: i64,
+    platform: String,
+    starts_at: i64,
+    ends_at: i64,
+    reason: String,
+    impact: String,
+    lists: String,
+    emergency: i64,
+    state: String,
+    sequence: i64,
+    created_at: i64,
+    changed_at: i64,
+}
+
+impl TryFrom<MaintenanceRow> for Maintenance {
+    type Error = StoreError;
+    fn try_from(r: MaintenanceRow) -> Result<Maintenance, StoreError> {
+        Ok(Maintenance {
+            id: r.id,
+            platform: r.platform,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            reason: r.reason,
+            impact: r.impact,
+            lists: r
+                .lists
+                .split(',')
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            emergency: r.emergency != 0,
+            state: MaintenanceState::parse(&r.state)?,
+            sequence: r.sequence,
+            created_at: r.created_at,
+            changed_at: r.changed_at,
+        })
+    }
+}
+
+const MAINTENANCE_COLUMNS: &str = "id, platform, starts_at, ends_at, reason, impact, lists, \
+     emergency, state, sequence, created_at, changed_at";
+
+/// Writes a new maintenance (state scheduled, sequence 0); its id.
+pub async fn insert_maintenance(
+    conn: &mut AnyConnection,
+    m: &Maintenance,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO maintenances (platform, starts_at, ends_at, reason, impact, lists, \
+         emergency, state, sequence, created_at, changed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(&m.platform)
+    .bind(m.starts_at)
+    .bind(m.ends_at)
+    .bind(&m.reason)
+    .bind(&m.impact)
+    .bind(m.lists.join(","))
+    .bind(i64::from(m.emergency))
+    .bind(m.state.as_str())
+    .bind(m.sequence)
+    .bind(m.created_at)
+    .bind(m.changed_at)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Stores what may change of a maintenance: times, texts, emergency, state, sequence.
+pub async fn update_maintenance(
+    conn: &mut AnyConnection,
+    m: &Maintenance,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE maintenances SET starts_at = $1, ends_at = $2, reason = $3, impact = $4, \
+         emergency = $5, state = $6, sequence = $7, changed_at = $8 WHERE id = $9",
+    )
+    .bind(m.starts_at)
+    .bind(m.ends_at)
+    .bind(&m.reason)
+    .bind(&m.impact)
+    .bind(i64::from(m.emergency))
+    .bind(m.state.as_str())
+    .bind(m.sequence)
+    .bind(m.changed_at)
+    .bind(m.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One maintenance, read in the caller's transaction.
+pub async fn maintenance(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<Maintenance>, StoreError> {
+    let sql = format!("SELECT {MAINTENANCE_COLUMNS} FROM maintenances WHERE id = $1");
+    let row: Option<MaintenanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(Maintenance::try_from).transpose()
+}
+
+/// Every maintenance, the latest start first.
+pub async fn maintenances(store: &Store) -> Result<Vec<Maintenance>, StoreError> {
+    let sql = format!("SELECT {MAINTENANCE_COLUMNS} FROM maintenances ORDER BY starts_at DESC, id");
+    let rows: Vec<MaintenanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(store.pool())
+        .await?;
+    rows.into_iter().map(Maintenance::try_from).collect()
+}
+
+/// Writes an announcement (the notice, before its mails); its id.
+pub async fn insert_announcement(
+    conn: &mut AnyConnection,
+    maintenance_id: i64,
+    kind: NoticeKind,
+    sequence: i64,
+    at: i64,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO announcements (maintenance_id, kind, sequence, created_at) \
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(maintenance_id)
+    .bind(kind.as_str())
+    .bind(sequence)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// An announcement with where its mails stand.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct AnnouncementRow {
+    pub id: i64,
+    pub kind: String,
+    pub sequence: i64,
+    pub created_at: i64,
+    pub mails: i64,
+    pub sent: i64,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+/// The announcements of a maintenance, oldest first, with their mails counted by state.
+pub async fn announcements(
+    store: &Store,
+    maintenance_id: i64,
+) -> Result<Vec<AnnouncementRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) AS mails, \
+         COALESCE(SUM(CASE WHEN o.state = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
+         COALESCE(SUM(CASE WHEN o.state IN ('scheduled', 'temporary_failure') THEN 1 ELSE 0 END), 0) AS pending, \
+         COALESCE(SUM(CASE WHEN o.state IN ('permanent_failure', 'suppressed') THEN 1 ELSE 0 END), 0) AS failed \
+         FROM announcements a LEFT JOIN outbox o ON o.announcement_id = a.id \
+         WHERE a.maintenance_id = $1 GROUP BY a.id, a.kind, a.sequence, a.created_at ORDER BY a.id",
+    )
+    .bind(maintenance_id)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// A notice's mail to one member, rendered.
+#[derive(Debug, Clone)]
+pub struct AnnouncementMail {
+    pub template: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// The `List-Id` header's value.
+    pub list_id: String,
+    /// The iCalendar object, sent as a `text/calendar` part.
+    pub ical: Option<String>,
+}
+
+const ANNOUNCEMENT_OUTBOX_COLUMNS: [&str; 14] = [
+    "kind",
+    "template",
+    "recipient",
+    "message_id",
+    "subject",
+    "body_text",
+    "body_html",
+    "auto_submitted",
+    "state",
+    "next_attempt_at",
+    "created_at",
+    "announcement_id",
+    "list_id",
+    "ical",
+];
+
+/// Writes the mails of announcement `announcement_id` as scheduled outbox rows, in the
+/// caller's transaction; a mail to an address that already has one of this announcement is
+/// skipped. How many were added.
+pub async fn enqueue_mails(
+    conn: &mut AnyConnection,
+    announcement_id: i64,
+    mails: &[AnnouncementMail],
+    at: i64,
+) -> Result<u64, StoreError> {
+    let backend = Backend::of(conn);
+    let width = ANNOUNCEMENT_OUTBOX_COLUMNS.len();
+    let mut added = 0;
+    for chunk in mails.chunks(MAX_PARAMS / width) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(backend, i * width + 1, width)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO outbox ({}) VALUES {} ON CONFLICT DO NOTHING",
+            ANNOUNCEMENT_OUTBOX_COLUMNS.join(", "),
+            values.join(", ")
+        );
+        // Only placeholders are formatted in; the statement differs with the chunk's length.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for m in chunk {
+            q = q
+                .bind("announcement")
+                .bind(m.template.clone())
+                .bind(m.recipient.clone())
+                .bind(m.message_id.clone())
+                .bind(m.subject.clone())
+                .bind(m.body_text.clone())
+                .bind(m.body_html.clone())
+                .bind("auto-generated")
+                .bind("scheduled")
+                .bind(at)
+                .bind(at)
+                .bind(announcement_id)
+                .bind(m.list_id.clone())
+                .bind(m.ical.clone());
+        }
+        added += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(added)
+}
+
+/// Records (or moves) the announced window of a maintenance in `sla_maintenance`, so that
+/// the availability report of `calendar` excludes it.
+pub async fn record_window(
+    conn: &mut AnyConnection,
+    m: &Maintenance,
+    calendar: &str,
+    announced_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sla_maintenance WHERE maintenance_id = $1")
+        .bind(m.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sla_maintenance (calendar, starts_at, ends_at, announced_at, description, \
+         maintenance_id) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(calendar)
+    .bind(m.starts_at)
+    .bind(m.ends_at)
+    .bind(announced_at)
+    .bind(format!("{}: {}", m.platform, m.reason))
+    .bind(m.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes a cancelled maintenance's window out of `sla_maintenance`.
+pub async fn remove_window(
+    conn: &mut AnyConnection,
+    maintenance_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sla_maintenance WHERE maintenance_id = $1")
+        .bind(maintenance_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The announced window of a maintenance (calendar, start, end), if recorded.
+pub async fn window(
+    store: &Store,
+    maintenance_id: i64,
+) -> Result<Option<(Option<String>, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT calendar, starts_at, ends_at FROM sla_maintenance WHERE maintenance_id = $1",
+    )
+    .bind(maintenance_id)
+    .fetch_optional(store.pool())
+    .await?)
+}
