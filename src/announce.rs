@@ -179,11 +179,31 @@ pub async fn schedule(
     let mut tx = store.begin_write().await?;
     m.id = stored::insert_maintenance(&mut tx, &m).await?;
     stored::record_window(&mut tx, &m, &p.calendar, at).await?;
+    move_clocks(&mut tx, config, m.starts_at).await?;
     let mut done = announce(&mut tx, config, &m, NoticeKind::Scheduled, None, now).await?;
     tx.commit().await?;
     tracing::info!(maintenance = m.id, platform = %m.platform, mails = done.fan_out.enqueued, "maintenance scheduled");
     done.lead_time = Some(lead);
     Ok(done)
+}
+
+/// Recomputes the reaction deadlines that a window from `starts_at` on may move, on calendars
+/// where announced maintenance is no service time (`maintenance_is_closed`), in the
+/// transaction that recorded, moved or removed the window.
+async fn move_clocks(
+    conn: &mut AnyConnection,
+    config: &Config,
+    starts_at: i64,
+) -> Result<(), AnnounceError> {
+    let start = instant(starts_at)?;
+    let moved = crate::ticket::clock::on_window_announced(conn, &config.settings, start).await?;
+    if moved > 0 {
+        tracing::info!(
+            clocks = moved,
+            "reaction deadlines moved around announced maintenance"
+        );
+    }
+    Ok(())
 }
 
 async fn scheduled(
@@ -231,6 +251,8 @@ pub async fn change(
     } else {
         None
     };
+    // Clocks that ran past the old start may have been moved by the old window.
+    let affected_from = m.starts_at.min(start.as_microsecond());
     m.starts_at = start.as_microsecond();
     m.ends_at = end.as_microsecond();
     if let Some(reason) = change.reason {
@@ -243,6 +265,7 @@ pub async fn change(
     m.changed_at = now.as_microsecond();
     stored::update_maintenance(&mut tx, &m).await?;
     stored::record_window(&mut tx, &m, &p.calendar, now.as_microsecond()).await?;
+    move_clocks(&mut tx, config, affected_from).await?;
     let previous = moved.then_some(previous);
     let mut done = announce(&mut tx, config, &m, NoticeKind::Changed, previous, now).await?;
     tx.commit().await?;
@@ -270,6 +293,7 @@ pub async fn cancel(
     m.changed_at = now.as_microsecond();
     stored::update_maintenance(&mut tx, &m).await?;
     stored::remove_window(&mut tx, m.id).await?;
+    move_clocks(&mut tx, config, m.starts_at).await?;
     let done = announce(&mut tx, config, &m, NoticeKind::Cancelled, None, now).await?;
     tx.commit().await?;
     tracing::info!(maintenance = m.id, "maintenance cancelled");

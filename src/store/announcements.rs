@@ -337,7 +337,7 @@ pub async fn record_window(
         .await?;
     sqlx::query(
         "INSERT INTO sla_maintenance (calendar, starts_at, ends_at, announced_at, description, \
-         maintenance_id) VALUES ($1, $2, $3, $4, $5, $6)",
+         maintenance_id, platform) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(calendar)
     .bind(m.starts_at)
@@ -345,6 +345,7 @@ pub async fn record_window(
     .bind(announced_at)
     .bind(format!("{}: {}", m.platform, m.reason))
     .bind(m.id)
+    .bind(&m.platform)
     .execute(&mut *conn)
     .await?;
     Ok(())

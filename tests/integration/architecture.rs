@@ -32,7 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("notify", 7),
     ("outbox", 8),
     ("ticket", 9),
-    ("announce", 9),
+    ("announce", 10),
     ("jobs", 10),
     ("metrics", 10),
     ("source", 11),

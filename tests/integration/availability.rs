@@ -656,6 +656,72 @@ mod rlp_deadlines {
             ts("2026-11-25T12:00:00+01:00")
         );
     }
+
+    both!(a_maintenance_scheduled_on_an_rlp_platform_moves_the_running_clock);
+    /// The whole path: `maintenance schedule` (here its library call, `announce::schedule`)
+    /// records the window with its platform and, in the same transaction, moves the running
+    /// clock of a ticket on the platform's `rlp` calendar; a cancellation moves it back.
+    async fn a_maintenance_scheduled_on_an_rlp_platform_moves_the_running_clock(db: &TestDb) {
+        let queue = "[[queue]]\nname = \"support\"\n";
+        let text = TempConfig::shipped_text()
+            .replace(queue, &format!("{queue}calendar = \"rlp\"\n"))
+            + "\n[[platform]]\nname = \"zidkor\"\ncalendar = \"rlp\"\nlists = [\"betrieb\"]\n";
+        let cfg = TempConfig::new(&text, &[]).load();
+        poststelle::store::lists::create(&db.store, "betrieb", "", false, "test")
+            .await
+            .expect("list");
+        let received = ts("2026-11-25T10:00:00+01:00");
+        let mut ing = poststelle::ticket::ingest::Ingestor::new(&db.store, &cfg);
+        ing.clock = Some(received);
+        let number =
+            new_number(&file(&ing, "erika@example.org", "Ausfall", "r9@example.org", "r9").await);
+        let change = poststelle::ticket::ops::Change {
+            severity: Some(1),
+            actor: "leitstelle",
+            ..Default::default()
+        };
+        poststelle::ticket::ops::set_ticket(&db.store, &cfg, &number, change)
+            .await
+            .expect("set");
+        assert_eq!(
+            due_of(&db.store, &number).await,
+            ts("2026-11-25T12:00:00+01:00")
+        );
+        let plan = poststelle::announce::Plan {
+            platform: "zidkor".into(),
+            start: ts("2026-11-25T11:00:00+01:00"),
+            end: ts("2026-11-25T11:30:00+01:00"),
+            reason: "Notfall-Patch".into(),
+            impact: "keine Anmeldung".into(),
+            lists: Vec::new(),
+            emergency: true,
+        };
+        let done =
+            poststelle::announce::schedule(&db.store, &cfg, plan, ts("2026-11-25T10:15:00+01:00"))
+                .await
+                .expect("scheduled as an emergency");
+        assert_eq!(
+            due_of(&db.store, &number).await,
+            ts("2026-11-25T12:30:00+01:00")
+        );
+        let platform: Option<String> = sqlx::query_scalar("SELECT platform FROM sla_maintenance")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("window");
+        assert_eq!(platform.as_deref(), Some("zidkor"));
+        poststelle::announce::cancel(
+            &db.store,
+            &cfg,
+            done.maintenance,
+            ts("2026-11-25T10:20:00+01:00"),
+        )
+        .await
+        .expect("cancelled");
+        assert_eq!(
+            due_of(&db.store, &number).await,
+            ts("2026-11-25T12:00:00+01:00")
+        );
+    }
 }
 
 #[test]
