@@ -318,6 +318,57 @@ pub async fn finish(
     Ok(done)
 }
 
+/// Sends what the daemon owes at `now`: reminders (`daemon.maintenance_reminder_hours` before
+/// the start), start notices, and completion at the planned end (`maintenance change --end`
+/// extends it). Each in its own transaction; a notice another instance sent first (the unique
+/// key per maintenance, kind and SEQUENCE refuses the second) or a maintenance cancelled
+/// meanwhile is skipped. The notices sent.
+pub async fn run_due(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Vec<Announced>, AnnounceError> {
+    let reminder = config.settings.daemon.maintenance_reminder;
+    // Without reminders, a look-ahead of zero asks only for what has begun.
+    let before = i64::try_from(reminder.as_micros()).unwrap_or(i64::MAX);
+    let due = stored::due_notices(store, now.as_microsecond(), before).await?;
+    let mut sent = Vec::new();
+    for (due, kind) in due {
+        if kind == NoticeKind::Reminder && reminder.is_zero() {
+            continue;
+        }
+        let mut tx = store.begin_write().await?;
+        let mut m = match scheduled(&mut tx, due.id, "announced").await {
+            Ok(m) if m.sequence == due.sequence => m,
+            // Changed, cancelled or finished since the query: the next round sees it anew.
+            _ => continue,
+        };
+        if kind == NoticeKind::Done {
+            m.state = MaintenanceState::Done;
+            m.changed_at = now.as_microsecond();
+            stored::update_maintenance(&mut tx, &m).await?;
+        }
+        match announce(&mut tx, config, &m, kind, None, now).await {
+            Ok(done) => {
+                tx.commit().await?;
+                tracing::info!(
+                    maintenance = m.id,
+                    kind = kind.as_str(),
+                    mails = done.fan_out.enqueued,
+                    "maintenance notice sent by the daemon"
+                );
+                sent.push(done);
+            }
+            Err(AnnounceError::Store(e)) if store.ping().await.is_ok() => {
+                // Most likely the unique key: another instance sent this notice first.
+                tracing::warn!(maintenance = m.id, kind = kind.as_str(), error = %e, "notice not sent (another instance may have sent it first)");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
 /// Writes an announcement of `m` and its mails, in the caller's transaction.
 pub async fn announce(
     conn: &mut AnyConnection,

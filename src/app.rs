@@ -96,6 +96,12 @@ pub async fn run(
         sender_wake.clone(),
         cancel.clone().cancelled_owned(),
     ));
+    tracker.spawn(maintenance_notices(
+        store.clone(),
+        config.clone(),
+        sender_wake.clone(),
+        cancel.clone(),
+    ));
     let mailer = Mailer::from_settings(&settings.outbox, &settings.data_dir)?;
     tracker.spawn(send_loop(
         store.clone(),
@@ -269,6 +275,28 @@ async fn serve_health(State((_, metrics)): State<HttpState>) -> impl IntoRespons
             .map(|(name, since)| format!("mailbox {name}: not polled for {} s\n", since.as_secs()))
             .collect();
         (StatusCode::SERVICE_UNAVAILABLE, text)
+    }
+}
+
+/// Every half minute, the maintenance notices that are due: reminders, start notices and
+/// completion at the planned end (`announce::run_due`); their mails go out at once.
+async fn maintenance_notices(
+    store: Store,
+    config: Arc<Config>,
+    sender_wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    const EVERY: Duration = Duration::from_secs(30);
+    loop {
+        match crate::announce::run_due(&store, &config, jiff::Timestamp::now()).await {
+            Ok(sent) if !sent.is_empty() => sender_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "maintenance notices: will try again"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }
 

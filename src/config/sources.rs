@@ -19,6 +19,7 @@ pub(super) struct RawDaemon {
     lease_seconds: u64,
     metrics_listen: Option<Spanned<String>>,
     sender_batch: u32,
+    maintenance_reminder_hours: u32,
 }
 
 impl Default for RawDaemon {
@@ -28,6 +29,7 @@ impl Default for RawDaemon {
             lease_seconds: 30,
             metrics_listen: None,
             sender_batch: 16,
+            maintenance_reminder_hours: 24,
         }
     }
 }
@@ -71,6 +73,8 @@ pub struct DaemonSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Outbox rows claimed per round; the sender checks for shutdown between rounds.
     pub sender_batch: u32,
+    /// How long before a maintenance starts the daemon sends its reminder; zero: none.
+    pub maintenance_reminder: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +174,7 @@ pub(super) fn validate_daemon(
         lease: Duration::from_secs(raw.lease_seconds.max(3)),
         metrics_listen,
         sender_batch: raw.sender_batch.max(1),
+        maintenance_reminder: Duration::from_secs(u64::from(raw.maintenance_reminder_hours) * 3600),
     }
 }
 

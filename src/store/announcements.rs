@@ -186,6 +186,45 @@ pub async fn maintenance(
     row.map(Maintenance::try_from).transpose()
 }
 
+/// The scheduled maintenances for which the daemon owes a notice at `now`, the earliest start
+/// first: a reminder from `reminder_before` ahead of the start (unless it was scheduled or
+/// changed within that time, when its own notice is still fresh), the start notice once it
+/// began, and completion once its planned end passed. Each at most once per SEQUENCE.
+pub async fn due_notices(
+    store: &Store,
+    now: i64,
+    reminder_before: i64,
+) -> Result<Vec<(Maintenance, NoticeKind)>, StoreError> {
+    let sql = format!(
+        "SELECT {MAINTENANCE_COLUMNS} FROM maintenances m WHERE m.state = 'scheduled' AND \
+         (m.ends_at <= $1 \
+          OR (m.starts_at <= $1 AND NOT EXISTS (SELECT 1 FROM announcements a WHERE \
+              a.maintenance_id = m.id AND a.kind = 'started' AND a.sequence = m.sequence)) \
+          OR (m.starts_at - $2 <= $1 AND m.changed_at < m.starts_at - $2 AND NOT EXISTS \
+              (SELECT 1 FROM announcements a WHERE a.maintenance_id = m.id \
+               AND a.kind = 'reminder' AND a.sequence = m.sequence))) \
+         ORDER BY m.starts_at, m.id"
+    );
+    let rows: Vec<MaintenanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(reminder_before)
+        .fetch_all(store.pool())
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let m = Maintenance::try_from(r)?;
+            let kind = if m.ends_at <= now {
+                NoticeKind::Done
+            } else if m.starts_at <= now {
+                NoticeKind::Started
+            } else {
+                NoticeKind::Reminder
+            };
+            Ok((m, kind))
+        })
+        .collect()
+}
+
 /// Every maintenance, the latest start first.
 pub async fn maintenances(store: &Store) -> Result<Vec<Maintenance>, StoreError> {
     let sql = format!("SELECT {MAINTENANCE_COLUMNS} FROM maintenances ORDER BY starts_at DESC, id");

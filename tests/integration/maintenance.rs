@@ -661,3 +661,112 @@ async fn maintenance_smtp_a_small_list_reaches_real_mailboxes_once() {
     }
     store.close().await;
 }
+
+both!(the_daemon_sends_reminder_start_and_completion_once_each);
+/// What the daemon sends by itself (`announce::run_due`, called every half minute): nothing
+/// before the reminder time; one reminder from 24 hours ahead; one start notice once it
+/// began; completion at the planned end, after which the maintenance is done. Asked again at
+/// each point, it sends nothing twice. A maintenance changed within the reminder time gets
+/// no reminder of its own (its change notice is fresh), but still its start and completion.
+async fn the_daemon_sends_reminder_start_and_completion_once_each(db: &TestDb) {
+    let desk = Desk::new(db);
+    desk.import(
+        "alle",
+        "E-Mail;Name\nanna@kommune.example;Anna\nben@kommune.example;Ben\n",
+    );
+    let config = desk.config.load();
+    let (start, end) = (berlin(20, "08:00"), berlin(20, "12:00"));
+    let v = desk.json(&[
+        "maintenance",
+        "schedule",
+        "--platform",
+        "zidkor",
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--reason",
+        "Update",
+        "--impact",
+        "keine Anmeldung",
+        "--json",
+    ]);
+    let id = v["id"].as_i64().expect("id");
+    let m = {
+        let mut conn = db.store.pool().acquire().await.expect("conn");
+        stored::maintenance(&mut conn, id)
+            .await
+            .expect("read")
+            .expect("there")
+    };
+    let at = |micros: i64| Timestamp::from_microsecond(micros).expect("instant");
+    let hour = 3_600_000_000;
+    let kinds_at = |t: Timestamp| {
+        let (store, config) = (&db.store, &config);
+        async move {
+            poststelle::announce::run_due(store, config, t)
+                .await
+                .expect("run_due")
+                .iter()
+                .map(|a| a.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(kinds_at(at(m.starts_at - 25 * hour)).await, []);
+    assert_eq!(
+        kinds_at(at(m.starts_at - 23 * hour)).await,
+        [NoticeKind::Reminder]
+    );
+    assert_eq!(kinds_at(at(m.starts_at - 22 * hour)).await, []);
+    assert_eq!(kinds_at(at(m.starts_at + 1)).await, [NoticeKind::Started]);
+    assert_eq!(kinds_at(at(m.starts_at + hour)).await, []);
+    assert_eq!(kinds_at(at(m.ends_at)).await, [NoticeKind::Done]);
+    assert_eq!(kinds_at(at(m.ends_at + hour)).await, []);
+    let shown = desk.json(&["maintenance", "show", &id.to_string(), "--json"]);
+    assert_eq!(shown["state"], "done", "{shown}");
+    // Two members each: scheduled, reminder, started, done.
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'announcement'"
+        )
+        .await,
+        8
+    );
+
+    // Changed ten hours before its start: its change notice is the fresh one, no reminder.
+    let (start, end) = (berlin(21, "08:00"), berlin(21, "12:00"));
+    let v = desk.json(&[
+        "maintenance",
+        "schedule",
+        "--platform",
+        "zidkor",
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--reason",
+        "Update",
+        "--impact",
+        "keine Anmeldung",
+        "--json",
+    ]);
+    let id = v["id"].as_i64().expect("id");
+    let starts_at = {
+        let mut conn = db.store.pool().acquire().await.expect("conn");
+        stored::maintenance(&mut conn, id)
+            .await
+            .expect("read")
+            .expect("there")
+            .starts_at
+    };
+    let change = poststelle::announce::Change {
+        reason: Some("Update, verschoben".into()),
+        ..Default::default()
+    };
+    poststelle::announce::change(&db.store, &config, id, change, at(starts_at - 10 * hour))
+        .await
+        .expect("changed");
+    assert_eq!(kinds_at(at(starts_at - 9 * hour)).await, []);
+    assert_eq!(kinds_at(at(starts_at)).await, [NoticeKind::Started]);
+}
