@@ -171,3 +171,43 @@ fn normalize(rel: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// The separator of a CSV file as spreadsheets export it (distribution lists, contact
+/// lists): `;`, `,` or tab, whichever the header line holds most of outside quotes (`;` on a tie: a
+/// German export). Excel's `sep=;` first line says it outright.
+pub fn spreadsheet_delimiter(first_line: &str) -> u8 {
+    if let Some(sep) = first_line.trim().strip_prefix("sep=")
+        && let [b] = sep.as_bytes()
+    {
+        return *b;
+    }
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for c in first_line.bytes() {
+        match c {
+            b'"' => quoted = !quoted,
+            b';' if !quoted => counts[0] += 1,
+            b',' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b';', b',', b'\t'];
+    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
+    candidates[best]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_delimiter;
+
+    #[test]
+    fn the_delimiter_is_what_the_header_holds_most_of() {
+        assert_eq!(spreadsheet_delimiter("E-Mail;Name;Rolle"), b';');
+        assert_eq!(spreadsheet_delimiter("email,name"), b',');
+        assert_eq!(spreadsheet_delimiter("\"Name, Vorname\";E-Mail"), b';');
+        assert_eq!(spreadsheet_delimiter("email\tname"), b'\t');
+        assert_eq!(spreadsheet_delimiter("sep=,"), b',');
+        assert_eq!(spreadsheet_delimiter("email"), b';');
+    }
+}

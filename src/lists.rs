@@ -331,30 +331,6 @@ fn decode(bytes: &[u8]) -> (String, &'static str) {
     }
 }
 
-/// `;`, `,` or tab, whichever the header line holds most of outside quotes (`;` on a tie: a
-/// German export). Excel's `sep=;` first line says it outright.
-fn delimiter_of(first_line: &str) -> u8 {
-    if let Some(sep) = first_line.trim().strip_prefix("sep=")
-        && let [b] = sep.as_bytes()
-    {
-        return *b;
-    }
-    let mut counts = [0usize; 3];
-    let mut quoted = false;
-    for c in first_line.bytes() {
-        match c {
-            b'"' => quoted = !quoted,
-            b';' if !quoted => counts[0] += 1,
-            b',' if !quoted => counts[1] += 1,
-            b'\t' if !quoted => counts[2] += 1,
-            _ => {}
-        }
-    }
-    let candidates = [b';', b',', b'\t'];
-    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
-    candidates[best]
-}
-
 /// Reads a list from a CSV file as it comes out of a spreadsheet: `,`, `;` or tab separated
 /// (detected), UTF-8 with or without BOM, UTF-16 with BOM, or windows-1252 (detected), fields
 /// in double quotes as needed, a header row naming the columns in German or English. Rows
@@ -368,7 +344,7 @@ pub fn read_csv(bytes: &[u8], default_role: Role) -> Result<ParsedFile, FileErro
     // The reader skips blank lines; Excel's `sep=` line is blanked so that it skips that
     // too, and line numbers stay the file's.
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let delimiter = delimiter_of(first);
+    let delimiter = crate::files::spreadsheet_delimiter(first);
     let body = match text.find(first) {
         Some(start) if first.trim().starts_with("sep=") => {
             format!("{}{}", &text[..start], &text[start + first.len()..])
@@ -743,16 +719,6 @@ mod tests {
         }
         assert_eq!(Language::parse("Englisch"), Some(Language::En));
         assert_eq!(Language::parse("fr"), None);
-    }
-
-    #[test]
-    fn the_delimiter_is_what_the_header_holds_most_of() {
-        assert_eq!(delimiter_of("E-Mail;Name;Rolle"), b';');
-        assert_eq!(delimiter_of("email,name"), b',');
-        assert_eq!(delimiter_of("\"Name, Vorname\";E-Mail"), b';');
-        assert_eq!(delimiter_of("email\tname"), b'\t');
-        assert_eq!(delimiter_of("sep=,"), b',');
-        assert_eq!(delimiter_of("email"), b';');
     }
 
     #[test]

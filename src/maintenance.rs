@@ -564,20 +564,16 @@ pub fn check_lead_time(
     })
 }
 
-fn berlin_or_utc() -> TimeZone {
-    crate::time::berlin().unwrap_or(TimeZone::UTC)
-}
-
 /// `Wed 2026-03-25 19:00 CET`.
 pub fn instant_for_people(t: Timestamp) -> String {
-    t.to_zoned(berlin_or_utc())
+    t.to_zoned(crate::time::berlin_or_utc())
         .strftime("%a %Y-%m-%d %H:%M %Z")
         .to_string()
 }
 
 /// `Wed 2026-03-25`.
 fn date_for_people(t: Timestamp) -> String {
-    t.to_zoned(berlin_or_utc())
+    t.to_zoned(crate::time::berlin_or_utc())
         .strftime("%a %Y-%m-%d")
         .to_string()
 }
@@ -585,7 +581,7 @@ fn date_for_people(t: Timestamp) -> String {
 /// `Wed 2026-03-25 19:00–23:00 CET`; the end with its date when it is on another day, with
 /// its zone when the clock changed in between.
 pub fn span_for_people(start: Timestamp, end: Timestamp) -> String {
-    let tz = berlin_or_utc();
+    let tz = crate::time::berlin_or_utc();
     let (s, e) = (start.to_zoned(tz.clone()), end.to_zoned(tz));
     if s.date() != e.date() {
         return format!(

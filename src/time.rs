@@ -10,13 +10,19 @@ pub fn berlin() -> Result<TimeZone, jiff::Error> {
     TimeZone::get("Europe/Berlin")
 }
 
+/// [`berlin`] for text a person reads, where a broken build should still show a time: UTC,
+/// with its zone written beside it, rather than no time at all.
+pub fn berlin_or_utc() -> TimeZone {
+    berlin().unwrap_or(TimeZone::UTC)
+}
+
 /// An instant as a person reads it: Berlin wall-clock time to the second with the zone's
 /// abbreviation, which tells the two 02:30 of the October switch apart, e.g.
 /// `2026-12-03 17:02:50 CET`. Machines get RFC 3339 in UTC (`--json`).
 pub fn for_people(t: Timestamp) -> String {
-    // Without a zone database (a broken build, see [`berlin`]) UTC, and it says so.
-    let tz = berlin().unwrap_or(TimeZone::UTC);
-    t.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+    t.to_zoned(berlin_or_utc())
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -257,10 +257,7 @@ impl ContactList {
             src.text = stripped.to_string();
         }
         let first_line = src.text.lines().next().unwrap_or("");
-        let delimiter = [b';', b',', b'\t']
-            .into_iter()
-            .max_by_key(|d| first_line.bytes().filter(|b| b == d).count())
-            .unwrap_or(b',');
+        let delimiter = crate::files::spreadsheet_delimiter(first_line);
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)

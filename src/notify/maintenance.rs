@@ -83,7 +83,7 @@ pub fn context(
     previous: Option<(i64, i64)>,
     lang: &str,
 ) -> Value {
-    let tz = crate::time::berlin().unwrap_or(TimeZone::UTC);
+    let tz = crate::time::berlin_or_utc();
     let platform = config
         .settings
         .platforms
