@@ -29,6 +29,7 @@ pub mod store;
 pub mod templates;
 pub mod ticket;
 pub mod time;
+pub mod verp;
 
 pub use classify::{Action, Decision, classify, classify_raw, explain};
 pub use config::Config;

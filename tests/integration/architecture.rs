@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("lists", 2),
     ("sla", 2),
     ("templates", 2),
+    ("verp", 2),
     ("classify::fieldset", 3),
     ("classify::loops", 3),
     ("classify::subject", 3),
