@@ -30,9 +30,7 @@ const SEPARATOR: char = '+';
 const MAX_TOKEN: usize = 40;
 
 fn valid_token(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= MAX_TOKEN
-        && t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    !t.is_empty() && t.len() <= MAX_TOKEN && t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 fn tagged(base: &str, tag: char, message_id: &str) -> Option<String> {

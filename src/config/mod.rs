@@ -116,6 +116,8 @@ struct RawOutbox {
     from_name: String,
     /// Domain of the Message-IDs we generate; default: the domain of `from`.
     message_id_domain: Option<String>,
+    /// Where bounces of notices go, with a token per mail (VERP); default: `from`.
+    bounce_address: Option<Spanned<String>>,
     #[serde(default = "default_transport")]
     transport: Spanned<String>,
     #[serde(default = "default_max_attempts")]
@@ -131,6 +133,7 @@ impl Default for RawOutbox {
             from: default_from(),
             from_name: default_from_name(),
             message_id_domain: None,
+            bounce_address: None,
             transport: default_transport(),
             max_attempts: default_max_attempts(),
             claim_seconds: default_claim_seconds(),
@@ -339,6 +342,8 @@ pub struct OutboxSettings {
     pub from: String,
     pub from_name: String,
     pub message_id_domain: String,
+    /// The envelope sender of notices, which gets a token per mail (`crate::verp`).
+    pub bounce_address: String,
     pub transport: Transport,
     pub max_attempts: u32,
     /// How long a sender's claim on an outbox row lasts: another instance sends a row whose
@@ -904,8 +909,16 @@ fn validate_outbox(
         );
         claim = min_claim;
     }
+    let bounce_address = match &raw.bounce_address {
+        Some(b) => {
+            check_address(src, b, diags);
+            b.get_ref().trim().to_string()
+        }
+        None => from.clone(),
+    };
     OutboxSettings {
         from,
+        bounce_address,
         from_name: raw.from_name.clone(),
         message_id_domain: raw.message_id_domain.clone().unwrap_or(domain),
         transport,

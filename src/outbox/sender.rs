@@ -226,7 +226,21 @@ impl Sender<'_> {
             .recipient
             .parse()
             .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", c.recipient)))?;
-        let mut b = Message::builder()
+        let mut b = Message::builder();
+        // A notice's envelope sender names the mail (VERP): its bounce comes back to an
+        // address that says which member and announcement it belongs to.
+        if c.list_id.is_some()
+            && let Some(sender) =
+                crate::verp::bounce_address(&s.outbox.bounce_address, &c.message_id)
+        {
+            let sender: lettre::Address = sender
+                .parse()
+                .map_err(|e| SendError::Permanent(format!("envelope sender {sender}: {e}")))?;
+            let envelope = lettre::address::Envelope::new(Some(sender), vec![to.email.clone()])
+                .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
+            b = b.envelope(envelope);
+        }
+        let mut b = b
             .from(from)
             .to(to)
             .subject(c.subject.clone())
