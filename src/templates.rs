@@ -169,3 +169,46 @@ pub struct Rendered {
     pub text: String,
     pub html: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Templates;
+    use crate::diag::Diagnostics;
+    use crate::files::Files;
+
+    /// The HTML part escapes what a sender or an operator typed; the text part keeps it as it is.
+    #[test]
+    fn notices_have_an_escaped_html_part() {
+        let mut diags = Diagnostics::default();
+        let t = Templates::load(&Files::Embedded, "templates", &mut diags);
+        assert!(diags.0.is_empty(), "{diags:?}");
+        let ctx = serde_json::json!({
+            "sender_name": "IT-Servicedesk",
+            "maintenance": {
+                "id": 1, "platform": "zidkor", "platform_description": "",
+                "start_local": "Mittwoch, 16.12.2026, 19:00 Uhr",
+                "end_local": "Mittwoch, 16.12.2026, 23:00 Uhr", "duration": "4 Stunden",
+                "reason": "<script>alert(1)</script> & Co.", "impact": "keine",
+                "emergency": true, "sequence": 0, "state": "scheduled",
+            },
+            "previous": null,
+        });
+        for lang in ["de", "en"] {
+            let r = t
+                .render(super::MAINTENANCE_SCHEDULED, lang, &ctx)
+                .expect("renders");
+            let html = r.html.expect("an HTML part");
+            assert!(
+                html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co."),
+                "{html}"
+            );
+            assert!(!html.contains("<script>"), "{html}");
+            assert!(html.contains(&format!("<html lang=\"{lang}\">")), "{html}");
+            assert!(
+                r.text.contains("<script>alert(1)</script> & Co."),
+                "{}",
+                r.text
+            );
+        }
+    }
+}

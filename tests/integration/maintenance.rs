@@ -348,6 +348,16 @@ async fn a_nested_list_gets_one_notice_per_member_with_calendar(db: &TestDb) {
         assert_eq!(header("Precedence"), "bulk");
         let text = msg.body_text(0).expect("text").to_string();
         let subject = msg.subject().expect("subject").to_string();
+        // The HTML alternative: the member's language, the facts as a table for screen readers.
+        let html = msg.body_html(0).expect("an HTML part").to_string();
+        let lang = if to == "Ben@kommune.example" {
+            "en"
+        } else {
+            "de"
+        };
+        assert!(html.contains(&format!("<html lang=\"{lang}\">")), "{html}");
+        assert!(html.contains("<th scope=\"row\""), "{html}");
+        assert!(html.contains("Umzug ins neue Rechenzentrum"), "{html}");
         if to == "Ben@kommune.example" {
             assert!(
                 subject.starts_with("Planned maintenance: zidkor"),
