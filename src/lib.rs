@@ -23,6 +23,7 @@ pub mod message;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod reply_token;
 pub mod sla;
 pub mod source;
 pub mod store;

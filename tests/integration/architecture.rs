@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sla", 2),
     ("templates", 2),
     ("verp", 2),
+    ("reply_token", 2),
     ("classify::fieldset", 3),
     ("classify::loops", 3),
     ("classify::subject", 3),
