@@ -16,6 +16,8 @@ pub const FORWARD: &str = "weiterleitung";
 pub const SLA_WARNING: &str = "sla-vorwarnung";
 /// The notice to the next support level when the reaction deadline has passed.
 pub const SLA_BREACH: &str = "sla-fristverletzung";
+/// The alarm to a queue's on-call duty about a class-1 ticket outside service hours.
+pub const ON_CALL: &str = "rufbereitschaft";
 
 /// Maintenance notices (issue 16): announced, changed, cancelled, reminder, started, done.
 pub const MAINTENANCE_SCHEDULED: &str = "wartung-angekuendigt";
@@ -26,11 +28,12 @@ pub const MAINTENANCE_STARTED: &str = "wartung-beginn";
 pub const MAINTENANCE_DONE: &str = "wartung-beendet";
 
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 10] = [
+pub const BUILT_IN: [&str; 11] = [
     STAFF_COPY,
     FORWARD,
     SLA_WARNING,
     SLA_BREACH,
+    ON_CALL,
     MAINTENANCE_SCHEDULED,
     MAINTENANCE_CHANGED,
     MAINTENANCE_CANCELLED,

@@ -172,6 +172,8 @@ struct RawQueue {
     calendar: Option<Spanned<String>>,
     /// The next support level's queue: SLA notices go to its staff address.
     escalate_to: Option<Spanned<String>>,
+    /// On-call duty (Rufbereitschaft): told at once of a class-1 ticket outside service hours.
+    on_call: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,6 +364,9 @@ pub struct Queue {
     pub calendar: String,
     /// The next support level's queue (level by level: 1st → 2nd → 3rd).
     pub escalate_to: Option<String>,
+    /// On-call duty (Rufbereitschaft), told at once of a class-1 ticket that comes, or is
+    /// still unanswered, outside the queue's service hours.
+    pub on_call: Option<String>,
 }
 
 /// How Nutzerkonto mail (`HE_<Betreff>_NKB`) is routed beyond the contact list.
@@ -667,7 +672,7 @@ fn validate_settings(
                 "remove or rename one of the [[queue]] tables",
             );
         }
-        for addr in [&q.staff, &q.escalation].into_iter().flatten() {
+        for addr in [&q.staff, &q.escalation, &q.on_call].into_iter().flatten() {
             check_address(src, addr, diags);
         }
         let calendar = match &q.calendar {
@@ -692,6 +697,7 @@ fn validate_settings(
                 .escalate_to
                 .as_ref()
                 .map(|e| e.get_ref().trim().to_string()),
+            on_call: q.on_call.as_ref().map(|a| a.get_ref().trim().to_string()),
         });
     }
     for q in raw.queues.iter().map(Spanned::get_ref) {

@@ -49,6 +49,8 @@ pub enum NoticeKind {
     Warning,
     /// The deadline has passed without a reaction.
     Breach,
+    /// A class-1 ticket outside service hours: the on-call duty (Rufbereitschaft) is alarmed.
+    OnCall,
 }
 
 impl NoticeKind {
@@ -56,6 +58,7 @@ impl NoticeKind {
         match self {
             NoticeKind::Warning => "warning",
             NoticeKind::Breach => "breach",
+            NoticeKind::OnCall => "on_call",
         }
     }
 
@@ -63,6 +66,7 @@ impl NoticeKind {
         match self {
             NoticeKind::Warning => crate::templates::SLA_WARNING,
             NoticeKind::Breach => crate::templates::SLA_BREACH,
+            NoticeKind::OnCall => crate::templates::ON_CALL,
         }
     }
 }
@@ -77,106 +81,137 @@ pub struct Notice {
     pub recipient: Option<String>,
 }
 
-/// Writes every notice due at `now` (each in its own transaction) and returns them.
+/// Writes every notice due at `now` (each in its own transaction) and returns them: warnings
+/// and breaches for the next support level, and the on-call duty's alarm.
 pub async fn escalate_due(
     store: &Store,
     config: &Config,
     now: Timestamp,
 ) -> Result<Vec<Notice>, StoreError> {
-    let rows = store::sla::due_notices(store, now.as_microsecond()).await?;
-    let mut notices = Vec::new();
     let tz = crate::time::berlin()?;
-    for row in rows {
-        let (ticket_id, severity) = (row.ticket_id, row.severity);
-        let due = Timestamp::from_microsecond(row.due_at)?;
-        let (number, queue) = (row.number, row.queue);
-        let kind = if due <= now {
+    let mut notices = Vec::new();
+    for row in store::sla::due_notices(store, now.as_microsecond()).await? {
+        let kind = if row.due_at <= now.as_microsecond() {
             NoticeKind::Breach
         } else {
             NoticeKind::Warning
         };
-        let mut tx = store.begin_write().await?;
-        let claimed = store::sla::claim_notice(
-            &mut tx,
-            ticket_id,
-            severity,
-            kind.as_str(),
-            now.as_microsecond(),
-        )
-        .await?;
-        if !claimed {
-            // Another instance wrote this notice since the query above.
-            continue;
+        let to = recipient(&config.settings, &row.queue);
+        notices.extend(write_notice(store, config, &tz, row, kind, to, now).await?);
+    }
+    for row in store::sla::on_call_candidates(store).await? {
+        if let Some(to) = on_call(&config.settings, &row.queue, now) {
+            let notice = write_notice(store, config, &tz, row, NoticeKind::OnCall, Some(to), now);
+            notices.extend(notice.await?);
         }
-        let recipient = recipient(&config.settings, &queue);
-        let mut buf = WriteBuffer::default();
-        match &recipient {
-            Some(to) => {
-                let facts = notify::Ticket {
-                    number: &number,
-                    subject: &row.subject,
-                    queue: &queue,
-                    severity: u8::try_from(severity).unwrap_or(4),
-                    requester: &row.requester,
-                    requester_name: None,
-                    received: Timestamp::from_microsecond(row.received_at)?,
-                };
-                let context =
-                    notify::for_sla_notice(config, &tz, &facts, kind.as_str(), &row.calendar, due);
-                let message_id = outbox::enqueue(
-                    &mut tx,
-                    &mut buf,
-                    config,
-                    now,
-                    NewMail {
-                        ticket_id: Some(ticket_id),
-                        kind: Kind::Escalation,
-                        template: kind.template(),
-                        recipient: to,
-                        in_reply_to: None,
-                        references: Vec::new(),
-                        context: &context,
-                        attach_raw: None,
-                    },
-                )
-                .await?;
-                store::sla::notice_sent_as(
-                    &mut tx,
-                    ticket_id,
-                    severity,
-                    kind.as_str(),
-                    &message_id,
-                )
-                .await?;
-            }
-            None => audit(
-                &mut buf,
-                now.as_microsecond(),
-                Some(ticket_id),
-                None,
-                "poststelle",
-                "escalation_unsent",
-                &json!({ "kind": kind.as_str(), "why": format!("queue \"{queue}\" has no escalation address") }),
-            ),
-        }
-        buf.flush(&mut tx, store.backend()).await?;
-        tx.commit().await?;
-        tracing::info!(
-            ticket = number,
-            severity,
-            kind = kind.as_str(),
-            to = recipient.as_deref().unwrap_or(""),
-            due = %due,
-            "escalation"
-        );
-        notices.push(Notice {
-            ticket: number,
-            severity,
-            kind,
-            recipient,
-        });
     }
     Ok(notices)
+}
+
+/// The on-call address to alarm at `now` about a class-1 ticket of `queue`: the queue's
+/// `on_call` while its calendar is closed. While the desk is open, its staff have the ticket;
+/// one still unanswered when the desk closes alarms the on-call duty then.
+fn on_call(settings: &Settings, queue: &str, now: Timestamp) -> Option<String> {
+    let to = settings.queue(queue)?.on_call.clone()?;
+    let calendar = crate::ticket::clock::calendar_of(settings, queue)?;
+    match calendar.is_open(now) {
+        Ok(false) => Some(to),
+        Ok(true) => None,
+        Err(e) => {
+            tracing::warn!(queue, error = %e, "on-call duty: the service calendar cannot say whether it is open; alarming");
+            Some(to)
+        }
+    }
+}
+
+/// Writes one notice about `row` in a transaction of its own: the record that it was sent
+/// (once per ticket, class and kind, also across instances) and its mail to `recipient`, or
+/// an audit line when there is none. `None` when another instance wrote it first.
+async fn write_notice(
+    store: &Store,
+    config: &Config,
+    tz: &jiff::tz::TimeZone,
+    row: store::sla::DueNotice,
+    kind: NoticeKind,
+    recipient: Option<String>,
+    now: Timestamp,
+) -> Result<Option<Notice>, StoreError> {
+    let (ticket_id, severity) = (row.ticket_id, row.severity);
+    let due = Timestamp::from_microsecond(row.due_at)?;
+    let (number, queue) = (row.number, row.queue);
+    let mut tx = store.begin_write().await?;
+    let claimed = store::sla::claim_notice(
+        &mut tx,
+        ticket_id,
+        severity,
+        kind.as_str(),
+        now.as_microsecond(),
+    )
+    .await?;
+    if !claimed {
+        // Another instance wrote this notice since the query.
+        return Ok(None);
+    }
+    let mut buf = WriteBuffer::default();
+    match &recipient {
+        Some(to) => {
+            let facts = notify::Ticket {
+                number: &number,
+                subject: &row.subject,
+                queue: &queue,
+                severity: u8::try_from(severity).unwrap_or(4),
+                requester: &row.requester,
+                requester_name: None,
+                received: Timestamp::from_microsecond(row.received_at)?,
+            };
+            let context =
+                notify::for_sla_notice(config, tz, &facts, kind.as_str(), &row.calendar, due);
+            let message_id = outbox::enqueue(
+                &mut tx,
+                &mut buf,
+                config,
+                now,
+                NewMail {
+                    ticket_id: Some(ticket_id),
+                    kind: Kind::Escalation,
+                    template: kind.template(),
+                    recipient: to,
+                    in_reply_to: None,
+                    references: Vec::new(),
+                    context: &context,
+                    attach_raw: None,
+                },
+            )
+            .await?;
+            store::sla::notice_sent_as(&mut tx, ticket_id, severity, kind.as_str(), &message_id)
+                .await?;
+        }
+        None => audit(
+            &mut buf,
+            now.as_microsecond(),
+            Some(ticket_id),
+            None,
+            "poststelle",
+            "escalation_unsent",
+            &json!({ "kind": kind.as_str(), "why": format!("queue \"{queue}\" has no escalation address") }),
+        ),
+    }
+    buf.flush(&mut tx, store.backend()).await?;
+    tx.commit().await?;
+    tracing::info!(
+        ticket = number,
+        severity,
+        kind = kind.as_str(),
+        to = recipient.as_deref().unwrap_or(""),
+        due = %due,
+        "escalation"
+    );
+    Ok(Some(Notice {
+        ticket: number,
+        severity,
+        kind,
+        recipient,
+    }))
 }
 
 /// Where a queue's notices go: the staff address of the next level's queue

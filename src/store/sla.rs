@@ -213,6 +213,21 @@ pub async fn due_notices(store: &Store, now: i64) -> Result<Vec<DueNotice>, Stor
     .await?)
 }
 
+/// Unanswered class-1 tickets whose on-call duty has not been told yet; whether it is to be
+/// told (the queue has on-call duty and its calendar is closed) the caller decides.
+pub async fn on_call_candidates(store: &Store) -> Result<Vec<DueNotice>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.ticket_id, s.severity, s.due_at, t.number, t.queue, t.subject, \
+         t.requester, s.received_at, s.calendar FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE s.reacted_at IS NULL AND s.severity = 1 AND t.state <> 'closed' \
+         AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
+           AND e.severity = 1 AND e.kind = 'on_call') \
+         ORDER BY s.received_at",
+    )
+    .fetch_all(store.pool())
+    .await?)
+}
+
 /// Claims a notice for this transaction; `false` when another instance wrote it first.
 pub async fn claim_notice(
     conn: &mut AnyConnection,

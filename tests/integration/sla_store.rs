@@ -479,3 +479,98 @@ async fn notices_go_one_level_up(db: &TestDb) {
         )]
     );
 }
+
+both!(on_call_duty_is_alarmed_once_outside_service_hours);
+/// A class-1 ticket outside service hours alarms the queue's on-call duty (Rufbereitschaft)
+/// at once and once; inside service hours its staff have it, and a class-1 ticket still
+/// unanswered when the desk closes alarms the duty then. Class 2 and a queue without on-call
+/// duty alarm no one.
+async fn on_call_duty_is_alarmed_once_outside_service_hours(db: &TestDb) {
+    const ON_CALL: &str = "rufbereitschaft-support@kommunal-it.example";
+    let text = TempConfig::shipped_text().replacen(
+        "escalation = \"servicedesk-leitung@kommunal-it.example\"",
+        &format!(
+            "escalation = \"servicedesk-leitung@kommunal-it.example\"\non_call = \"{ON_CALL}\""
+        ),
+        1,
+    );
+    let t = TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let at = |t: &str| escalation::escalate_due(&db.store, &cfg, ts(t));
+    let on_call = |notices: Vec<escalation::Notice>| -> Vec<(String, Option<String>)> {
+        notices
+            .into_iter()
+            .filter(|n| n.kind == NoticeKind::OnCall)
+            .map(|n| (n.ticket, n.recipient))
+            .collect()
+    };
+
+    // Wednesday 03:00: the hessen calendar is closed.
+    let night = open_at(
+        &db.store,
+        ts("2026-11-25T03:00:00+01:00"),
+        "oc1@example.org",
+    )
+    .await;
+    set_severity(&db.store, &night, 1).await;
+    let light = open_at(
+        &db.store,
+        ts("2026-11-25T03:05:00+01:00"),
+        "oc2@example.org",
+    )
+    .await;
+    set_severity(&db.store, &light, 2).await;
+    assert_eq!(
+        on_call(at("2026-11-25T03:10:00+01:00").await.expect("run")),
+        vec![(night.clone(), Some(ON_CALL.to_string()))]
+    );
+    assert!(on_call(at("2026-11-25T03:20:00+01:00").await.expect("run")).is_empty());
+    let subject = scalar_text(
+        &db.store,
+        "SELECT subject FROM outbox WHERE template = 'rufbereitschaft'",
+    )
+    .await;
+    assert!(
+        subject.starts_with(&format!(
+            "[Ticket#{night}] Rufbereitschaft: Störung der Klasse 1"
+        )),
+        "{subject}"
+    );
+
+    // Wednesday 10:00, open: no alarm while the desk works; at 18:30, closed and still
+    // unanswered: the alarm.
+    let day = open_at(
+        &db.store,
+        ts("2026-11-25T10:00:00+01:00"),
+        "oc3@example.org",
+    )
+    .await;
+    set_severity(&db.store, &day, 1).await;
+    assert!(on_call(at("2026-11-25T10:05:00+01:00").await.expect("run")).is_empty());
+    assert_eq!(
+        on_call(at("2026-11-25T18:30:00+01:00").await.expect("run")),
+        vec![(day.clone(), Some(ON_CALL.to_string()))]
+    );
+    // Answered in time: no alarm for a class-1 ticket of the next night.
+    let answered = open_at(
+        &db.store,
+        ts("2026-11-26T02:00:00+01:00"),
+        "oc4@example.org",
+    )
+    .await;
+    set_severity(&db.store, &answered, 1).await;
+    add_note(&db.store, &answered, "jan", "übernommen").await;
+    assert!(on_call(at("2026-11-26T02:30:00+01:00").await.expect("run")).is_empty());
+
+    // Without on-call duty configured (the shipped queue): nothing.
+    let plain = escalation::escalate_due(&db.store, &DEFAULT, ts("2026-11-27T03:00:00+01:00"))
+        .await
+        .expect("run");
+    assert!(on_call(plain).is_empty());
+    let alarms: Vec<(String, String)> = escalations(&db.store)
+        .await
+        .into_iter()
+        .filter(|(_, t)| t == "rufbereitschaft")
+        .collect();
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+}
