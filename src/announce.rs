@@ -1,6 +1,7 @@
-//! Maintenance announcements (issue 16, items 3 and 6): schedule, change, cancel and finish a
+//! Announcements (issue 16, items 3, 4 and 6): schedule, change, cancel and finish a
 //! maintenance, each in one transaction with its notice — the maintenance row, the announced
 //! window in `sla_maintenance`, the announcement and one outbox row per member of its lists.
+//! Incidents ([`incident`]) announce through the same fan-out.
 //!
 //! The fan-out resolves the lists at that moment (nested lists, one mail per address whatever
 //! its case, flagged and unsubscribed members skipped), renders the notice once per language
@@ -12,13 +13,15 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 use sqlx::AnyConnection;
 
+pub mod incident;
+
 use crate::config::{Config, Platform};
 use crate::ical;
 use crate::lists::Language;
 use crate::maintenance::{LeadTime, LeadTimeError, check_lead_time};
 use crate::notify::maintenance as notice;
 use crate::store::announcements::{
-    self as stored, AnnouncementMail, Maintenance, MaintenanceState, NoticeKind,
+    self as stored, About, AnnouncementMail, Maintenance, MaintenanceState, NoticeKind,
 };
 use crate::store::lists::{self as lists, ListError};
 use crate::store::{Store, StoreError};
@@ -30,7 +33,7 @@ pub enum AnnounceError {
     )]
     UnknownPlatform { name: String, known: String },
     #[error(
-        "the maintenance of \"{0}\" names no distribution list: give --lists, or set `lists` of the [[platform]]"
+        "the notices of platform \"{0}\" go to no distribution list: give --lists, or set `lists` of the [[platform]]"
     )]
     NoLists(String),
     #[error("there is no list {0}; `poststelle lists list` shows the lists")]
@@ -55,6 +58,16 @@ pub enum AnnounceError {
     },
     #[error("the calendar entry: {0}")]
     Ical(#[from] ical::IcalError),
+    #[error("there is no incident {0}; `poststelle incident list` shows them")]
+    IncidentNotFound(i64),
+    #[error(
+        "incident {0} is resolved already; open a new one with `poststelle incident open` if the fault is back"
+    )]
+    IncidentResolved(i64),
+    #[error("there is no ticket {0}; `poststelle tickets list` shows the ticket numbers")]
+    UnknownTicket(String),
+    #[error("{0}")]
+    BadTime(String),
     #[error(transparent)]
     List(#[from] ListError),
     #[error(transparent)]
@@ -132,6 +145,27 @@ fn platform<'a>(config: &'a Config, name: &str) -> Result<&'a Platform, Announce
         })
 }
 
+/// The lists a notice of `p` goes to: `given`, else the platform's; each must exist.
+async fn lists_of(
+    store: &Store,
+    p: &Platform,
+    given: &[String],
+) -> Result<Vec<String>, AnnounceError> {
+    let lists = if given.is_empty() {
+        p.lists.clone()
+    } else {
+        given.to_vec()
+    };
+    if lists.is_empty() {
+        return Err(AnnounceError::NoLists(p.name.clone()));
+    }
+    let missing = lists::missing(store, &lists).await?;
+    if !missing.is_empty() {
+        return Err(AnnounceError::UnknownLists(missing.join(", ")));
+    }
+    Ok(lists)
+}
+
 /// Schedules a maintenance and announces it, unless the lead-time rule of the platform's
 /// regular windows refuses (then nothing is written).
 pub async fn schedule(
@@ -148,18 +182,7 @@ pub async fn schedule(
         &p.maintenance_windows,
         plan.emergency,
     )?;
-    let lists = if plan.lists.is_empty() {
-        p.lists.clone()
-    } else {
-        plan.lists.clone()
-    };
-    if lists.is_empty() {
-        return Err(AnnounceError::NoLists(p.name.clone()));
-    }
-    let missing = lists::missing(store, &lists).await?;
-    if !missing.is_empty() {
-        return Err(AnnounceError::UnknownLists(missing.join(", ")));
-    }
+    let lists = lists_of(store, p, &plan.lists).await?;
     let at = now.as_microsecond();
     let mut m = Maintenance {
         id: 0,
@@ -378,8 +401,14 @@ pub async fn announce(
     previous: Option<(i64, i64)>,
     now: Timestamp,
 ) -> Result<Announced, AnnounceError> {
-    let announcement =
-        stored::insert_announcement(conn, m.id, kind, m.sequence, now.as_microsecond()).await?;
+    let announcement = stored::insert_announcement(
+        conn,
+        About::Maintenance(m.id),
+        kind.as_str(),
+        m.sequence,
+        now.as_microsecond(),
+    )
+    .await?;
     let fan_out = fan_out(conn, config, m, announcement, kind, previous, now).await?;
     Ok(Announced {
         maintenance: m.id,
@@ -399,9 +428,21 @@ fn carries_calendar(kind: NoticeKind) -> bool {
     )
 }
 
-/// Writes the mails of announcement `announcement` to every member its lists reach now, in
-/// the caller's transaction. Safe to run again for the same announcement: an address that has
-/// its mail already gets none.
+/// What one notice says, whoever gets it: its template and lists, and per language its
+/// context and (for maintenance) its calendar entry.
+pub struct Notice<'a> {
+    pub template: &'static str,
+    pub lists: &'a [String],
+    pub context: &'a (dyn Fn(&'static str) -> serde_json::Value + Sync),
+    pub calendar: Option<&'a (dyn Fn(&'static str) -> ical::Event + Sync)>,
+    /// The Message-ID each member's mail answers, by address in lower case (an incident's
+    /// opening notice to that member), so that its notices form one conversation.
+    pub replies_to: Option<&'a HashMap<String, String>>,
+}
+
+/// Writes the mails of maintenance announcement `announcement` to every member its lists
+/// reach now, in the caller's transaction. Safe to run again for the same announcement: an
+/// address that has its mail already gets none.
 pub async fn fan_out(
     conn: &mut AnyConnection,
     config: &Config,
@@ -411,16 +452,40 @@ pub async fn fan_out(
     previous: Option<(i64, i64)>,
     now: Timestamp,
 ) -> Result<FanOut, AnnounceError> {
+    let context = |lang: &'static str| notice::context(config, m, previous, lang);
+    let calendar = |lang: &'static str| notice::calendar_event(config, m, lang, now);
+    let notice = Notice {
+        template: notice::template(kind),
+        lists: &m.lists,
+        context: &context,
+        calendar: carries_calendar(kind).then_some(&calendar as _),
+        replies_to: None,
+    };
+    fan_out_notice(conn, config, announcement, &notice, now).await
+}
+
+/// Writes the mails of announcement `announcement` to every member its lists reach now, in
+/// the caller's transaction: one per address whatever its case, flagged and unsubscribed
+/// members skipped, rendered once per language. Safe to run again for the same
+/// announcement: an address that has its mail already gets none.
+pub async fn fan_out_notice(
+    conn: &mut AnyConnection,
+    config: &Config,
+    announcement: i64,
+    notice: &Notice<'_>,
+    now: Timestamp,
+) -> Result<FanOut, AnnounceError> {
     let domain = &config.settings.outbox.message_id_domain;
-    let template = notice::template(kind);
+    let template = notice.template;
     let mut out = FanOut::default();
     let mut seen: HashSet<String> = HashSet::new();
     let mut rendered: HashMap<&'static str, (crate::templates::Rendered, Option<String>)> =
         HashMap::new();
     let mut mails = Vec::new();
-    for list in &m.lists {
+    for list in notice.lists {
         for r in lists::resolve(conn, list).await? {
-            if !seen.insert(r.member.key()) {
+            let key = r.member.key();
+            if !seen.insert(key.clone()) {
                 continue;
             }
             out.reached += 1;
@@ -437,7 +502,7 @@ pub async fn fan_out(
                 Language::De => "de",
             };
             if !rendered.contains_key(lang) {
-                let ctx = notice::context(config, m, previous, lang);
+                let ctx = (notice.context)(lang);
                 let text = config.templates.render(template, lang, &ctx).map_err(|e| {
                     AnnounceError::Template {
                         template,
@@ -445,12 +510,9 @@ pub async fn fan_out(
                         message: e.to_string(),
                     }
                 })?;
-                let ical = if carries_calendar(kind) {
-                    Some(ical::publish(&notice::calendar_event(
-                        config, m, lang, now,
-                    ))?)
-                } else {
-                    None
+                let ical = match notice.calendar {
+                    Some(event) => Some(ical::publish(&event(lang))?),
+                    None => None,
                 };
                 rendered.insert(lang, (text, ical));
             }
@@ -466,6 +528,7 @@ pub async fn fan_out(
                 body_html: text.html.clone(),
                 list_id: format!("{list} <{list}.{domain}>"),
                 ical: ical.clone(),
+                in_reply_to: notice.replies_to.and_then(|m| m.get(&key)).cloned(),
             });
         }
     }

@@ -11,6 +11,7 @@ use tokio::runtime::{Builder, Runtime};
 mod args;
 mod check;
 mod classify;
+mod incident;
 mod ingest;
 mod lists;
 mod maintenance;
@@ -54,6 +55,9 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Lists(cmd) => lists::lists(g, cmd),
         Command::Maintenance(cmd) => with_store(g, async |cfg, store| {
             maintenance::maintenance(cfg, store, cmd).await
+        }),
+        Command::Incident(cmd) => with_store(g, async |cfg, store| {
+            incident::incident(cfg, store, cmd).await
         }),
     }
 }

@@ -346,6 +346,16 @@ impl<'a> Ingestor<'a> {
         let outcomes = self
             .write(tx, backend, &prepared, &steps, &planner.slots, &known, now)
             .await?;
+        // Reports about a platform join its open incident in this transaction.
+        let reports: Vec<(&str, &str)> = (prepared.iter().zip(&outcomes))
+            .filter_map(|(p, o)| match (o, &p.parsed) {
+                (Outcome::NewTicket { number, .. } | Outcome::FollowUp { number, .. }, Ok(m)) => {
+                    Some((number.as_str(), m.1.platform.as_deref()?))
+                }
+                _ => None,
+            })
+            .collect();
+        super::incident_link::on_filed(tx, self.config, &reports, now).await?;
         for (p, o) in prepared.iter().zip(&outcomes) {
             tracing::info!(
                 source = %p.source,
