@@ -481,7 +481,7 @@ async fn tell_requesters(
             tracing::info!(incident = i.id, ticket = %t.number, "requester not told: no address of a user");
             continue;
         }
-        let thread = stored::conversation(conn, t.ticket_id).await?;
+        let thread = stored::conversation(conn, t.ticket_id, requester).await?;
         let mut references: Vec<String> = thread.first().cloned().into_iter().collect();
         let tail = thread.len().saturating_sub(REFERENCES_KEPT).max(1);
         references.extend(thread.iter().skip(tail).cloned());

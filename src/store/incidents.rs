@@ -319,17 +319,25 @@ pub async fn ticket_id(conn: &mut AnyConnection, number: &str) -> Result<Option<
     )
 }
 
-/// The Message-IDs of a ticket's conversation, oldest first: every article that has one
-/// (the requester's mail, ours, notes from machine mail).
+/// The Message-IDs of a ticket's conversation as `requester` has seen it, oldest first: the
+/// mail filed on it and our mail to that address on it (not the copies for staff).
 pub async fn conversation(
     conn: &mut AnyConnection,
     ticket_id: i64,
+    requester: &str,
 ) -> Result<Vec<String>, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT message_id FROM articles WHERE ticket_id = $1 AND message_id IS NOT NULL \
-         AND message_id <> '' ORDER BY id",
+        "SELECT c.message_id FROM ( \
+           SELECT message_id, created_at, 0 AS side FROM articles \
+           WHERE ticket_id = $1 AND kind = 'inbound' AND message_id IS NOT NULL \
+             AND message_id <> '' \
+           UNION ALL \
+           SELECT message_id, created_at, 1 AS side FROM outbox \
+           WHERE ticket_id = $1 AND LOWER(recipient) = LOWER($2) AND state <> 'suppressed' \
+         ) c ORDER BY c.created_at, c.side",
     )
     .bind(ticket_id)
+    .bind(requester)
     .fetch_all(&mut *conn)
     .await?)
 }

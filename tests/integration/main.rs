@@ -10,6 +10,7 @@ mod daemon;
 mod filing_order;
 mod hostile;
 mod ical;
+mod incidents;
 mod lists;
 mod loop_instances;
 mod maintenance;
