@@ -681,3 +681,156 @@ fn check_names_a_rule_with_an_unknown_platform_and_a_raise_after_one() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// After migration 0010 an announcement belongs to exactly one maintenance or incident, and
+/// 0009's partial unique index still refuses a second reminder of the same SEQUENCE.
+async fn announcements_belong_to_one_thing_and_keep_their_indexes(db: &TestDb) {
+    let pool = db.store.pool();
+    let maintenance: i64 = sqlx::query_scalar(
+        "INSERT INTO maintenances (platform, starts_at, ends_at, reason, impact, lists, state, \
+         created_at, changed_at) VALUES ('portal', 1, 2, 'r', 'i', 'alle', 'scheduled', 0, 0) \
+         RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("maintenance");
+    let insert = |m: Option<i64>, i: Option<i64>, kind: &'static str| {
+        sqlx::query(
+            "INSERT INTO announcements (maintenance_id, incident_id, kind, sequence, created_at) \
+             VALUES ($1, $2, $3, 0, 0)",
+        )
+        .bind(m)
+        .bind(i)
+        .bind(kind)
+        .execute(pool)
+    };
+    insert(Some(maintenance), None, "reminder")
+        .await
+        .expect("a reminder");
+    assert!(
+        insert(Some(maintenance), None, "reminder").await.is_err(),
+        "announcements_once refuses a second reminder"
+    );
+    assert!(
+        insert(None, None, "opened").await.is_err(),
+        "an announcement of nothing"
+    );
+    // A foreign key still holds (SQLite: foreign_keys is on again after the rebuild).
+    assert!(insert(None, Some(999_999), "opened").await.is_err());
+}
+both!(announcements_belong_to_one_thing_and_keep_their_indexes);
+
+/// SQLite rebuilds `announcements` in 0010: a store with maintenance notices written before
+/// keeps them, their mails still refer to them, and every index is there again.
+#[tokio::test]
+async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
+    use sqlx::any::{AnyPoolOptions, install_default_drivers};
+    install_default_drivers();
+    let dir = tempfile::tempdir().expect("tmp");
+    let before = dir.path().join("migrations");
+    std::fs::create_dir_all(&before).expect("dir");
+    for e in std::fs::read_dir(crate::support::repo().join("migrations/sqlite")).expect("dir") {
+        let path = e.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0010" {
+            std::fs::copy(&path, before.join(&name)).expect("copy");
+        }
+    }
+    let url = poststelle::store::Store::default_url(dir.path());
+    {
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, "PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("{url}?mode=rwc"))
+            .await
+            .expect("pool");
+        sqlx::migrate::Migrator::new(before.as_path())
+            .await
+            .expect("migrator")
+            .run(&pool)
+            .await
+            .expect("0001-0009");
+        for sql in [
+            "INSERT INTO maintenances (id, platform, starts_at, ends_at, reason, impact, lists, \
+             state, created_at, changed_at) VALUES (7, 'portal', 1, 2, 'r', 'i', 'alle', \
+             'scheduled', 0, 0)",
+            "INSERT INTO announcements (id, maintenance_id, kind, sequence, created_at) \
+             VALUES (41, 7, 'scheduled', 0, 0)",
+            "INSERT INTO outbox (kind, recipient, message_id, subject, body_text, \
+             auto_submitted, state, next_attempt_at, created_at, announcement_id) \
+             VALUES ('announcement', 'a@x.example', 'm1@x', 's', 'b', 'auto-generated', \
+             'scheduled', 0, 0, 41)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        pool.close().await;
+    }
+    let store = poststelle::store::Store::open(&url).await.expect("0010");
+    let kept: (i64, Option<i64>, Option<i64>, String) =
+        sqlx::query_as("SELECT id, maintenance_id, incident_id, kind FROM announcements")
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!(kept, (41, Some(7), None, "scheduled".to_string()));
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM outbox o JOIN announcements a ON a.id = o.announcement_id"
+        )
+        .await,
+        1
+    );
+    let broken: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(store.pool())
+        .await
+        .expect("check");
+    assert!(broken.is_empty(), "{broken:?}");
+    let mut indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'announcements' \
+         AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("indexes");
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            "announcements_incident",
+            "announcements_maintenance",
+            "announcements_once"
+        ]
+    );
+    let partial: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'announcements_once'")
+            .fetch_one(store.pool())
+            .await
+            .expect("sql");
+    assert!(
+        partial.contains("WHERE kind IN ('reminder', 'started')"),
+        "{partial}"
+    );
+    // The outbox's reference to announcements survived the rename: a mail of a notice that
+    // does not exist is refused.
+    assert!(
+        sqlx::query(
+            "INSERT INTO outbox (kind, recipient, message_id, subject, body_text, \
+             auto_submitted, state, next_attempt_at, created_at, announcement_id) \
+             VALUES ('announcement', 'b@x.example', 'm2@x', 's', 'b', 'auto-generated', \
+             'scheduled', 0, 0, 999)"
+        )
+        .execute(store.pool())
+        .await
+        .is_err()
+    );
+    store.close().await;
+}
