@@ -244,6 +244,16 @@ pub enum About {
     Incident(i64),
 }
 
+impl About {
+    /// The column of `announcements` that names it, and its id.
+    fn column(self) -> (&'static str, i64) {
+        match self {
+            About::Maintenance(id) => ("maintenance_id", id),
+            About::Incident(id) => ("incident_id", id),
+        }
+    }
+}
+
 /// Writes an announcement (the notice, before its mails) of `kind` (a [`NoticeKind`]'s or an
 /// incident notice's name); its id.
 pub async fn insert_announcement(
@@ -314,10 +324,7 @@ pub async fn announcements_about(
     store: &Store,
     about: About,
 ) -> Result<Vec<AnnouncementRow>, StoreError> {
-    let (column, id) = match about {
-        About::Maintenance(id) => ("maintenance_id", id),
-        About::Incident(id) => ("incident_id", id),
-    };
+    let (column, id) = about.column();
     // The column is one of two constants.
     let sql = format!(
         "SELECT a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) AS mails, \
@@ -476,10 +483,7 @@ pub async fn first_of_kind(
     about: About,
     kind: &str,
 ) -> Result<Option<i64>, StoreError> {
-    let (column, id) = match about {
-        About::Maintenance(id) => ("maintenance_id", id),
-        About::Incident(id) => ("incident_id", id),
-    };
+    let (column, id) = about.column();
     // The column is one of two constants.
     let sql = format!("SELECT MIN(id) FROM announcements WHERE {column} = $1 AND kind = $2");
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
@@ -491,10 +495,7 @@ pub async fn first_of_kind(
 
 /// How many announcements there are about `about`: the next one's sequence number.
 pub async fn count_about(conn: &mut AnyConnection, about: About) -> Result<i64, StoreError> {
-    let (column, id) = match about {
-        About::Maintenance(id) => ("maintenance_id", id),
-        About::Incident(id) => ("incident_id", id),
-    };
+    let (column, id) = about.column();
     // The column is one of two constants.
     let sql = format!("SELECT COUNT(*) FROM announcements WHERE {column} = $1");
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))

@@ -247,8 +247,16 @@ async fn an_incident_is_announced_threaded_and_counted(db: &TestDb) {
             continue;
         }
         let first = &opening[&recipient.to_lowercase()];
-        assert_eq!(&mail.in_reply_to, &[first.clone()], "{kind} to {recipient}");
-        assert_eq!(&mail.references, &[first.clone()], "{kind} to {recipient}");
+        assert_eq!(
+            mail.in_reply_to,
+            std::slice::from_ref(first),
+            "{kind} to {recipient}"
+        );
+        assert_eq!(
+            mail.references,
+            std::slice::from_ref(first),
+            "{kind} to {recipient}"
+        );
     }
     // German by default, English for the member who reads English.
     let subjects: HashMap<(String, String), String> = rows
@@ -512,7 +520,11 @@ async fn reports_are_linked_and_their_requesters_told(db: &TestDb) {
         } else {
             ack[0].0.clone()
         };
-        assert_eq!(mail.in_reply_to, [last_seen.clone()], "{number}");
+        assert_eq!(
+            mail.in_reply_to,
+            std::slice::from_ref(&last_seen),
+            "{number}"
+        );
         assert_eq!(mail.references.first().map(String::as_str), Some(original));
         assert!(mail.references.contains(&last_seen));
         let done = &mails[&resolution[0].0];
