@@ -341,17 +341,3 @@ pub async fn conversation(
     .fetch_all(&mut *conn)
     .await?)
 }
-
-/// The incidents a ticket is linked to (id, platform, title, state).
-pub async fn incidents_of_ticket(
-    store: &Store,
-    ticket_id: i64,
-) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT i.id, i.platform, i.title, i.state FROM incident_tickets l \
-         JOIN incidents i ON i.id = l.incident_id WHERE l.ticket_id = $1 ORDER BY i.id",
-    )
-    .bind(ticket_id)
-    .fetch_all(store.pool())
-    .await?)
-}
