@@ -160,11 +160,8 @@ fn as_json(i: &Incident) -> Value {
 }
 
 async fn find(store: &Store, id: i64) -> Result<Incident> {
-    match stored::incidents(store)
-        .await?
-        .into_iter()
-        .find(|i| i.id == id)
-    {
+    let mut conn = store.pool().acquire().await?;
+    match stored::incident(&mut conn, id).await? {
         Some(i) => Ok(i),
         None => bail!("there is no incident {id}; `poststelle incident list` shows them"),
     }

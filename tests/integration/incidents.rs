@@ -846,3 +846,50 @@ async fn the_sqlite_rebuild_keeps_rows_references_and_indexes() {
     );
     store.close().await;
 }
+
+/// Two resolutions at once (two instances on PostgreSQL, two tasks on SQLite): one resolves
+/// and announces, the other is told the incident is resolved already.
+async fn two_resolutions_at_once_announce_once(db: &TestDb) {
+    let desk = Desk::new(db);
+    desk.import("alle", "E-Mail;Name\nkommune@kommune.example;Kommune\n");
+    let opened = desk.json(&[
+        "incident",
+        "open",
+        "--platform",
+        "portal",
+        "--title",
+        "Ausfall",
+        "--impact",
+        "keine",
+        "--json",
+    ]);
+    let id = opened["id"].as_i64().expect("id");
+    let config = desk.config.load();
+    let now = jiff::Timestamp::now();
+    let resolve =
+        || poststelle::announce::incident::resolve(&db.store, &config, id, None, None, "t", now);
+    let (a, b) = tokio::join!(resolve(), resolve());
+    let refused = [&a, &b]
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(poststelle::announce::AnnounceError::IncidentResolved(i)) if *i == id
+            )
+        })
+        .count();
+    assert_eq!(
+        (a.is_ok() as usize + b.is_ok() as usize, refused),
+        (1, 1),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM announcements WHERE kind = 'resolved'"
+        )
+        .await,
+        1
+    );
+}
+both!(two_resolutions_at_once_announce_once);
