@@ -113,6 +113,8 @@ struct Sent {
     message_id: String,
     in_reply_to: Vec<String>,
     references: Vec<String>,
+    text: String,
+    html: Option<String>,
 }
 
 fn ids(v: &HeaderValue<'_>) -> Vec<String> {
@@ -144,6 +146,8 @@ fn sent(data: &Path) -> HashMap<String, Sent> {
             message_id: msg.message_id().expect("Message-ID").to_string(),
             in_reply_to: ids(msg.in_reply_to()),
             references: ids(msg.references()),
+            text: msg.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+            html: msg.body_html(0).map(|t| t.to_string()),
         };
         out.insert(s.message_id.clone(), s);
     }
@@ -182,7 +186,7 @@ async fn an_incident_is_announced_threaded_and_counted(db: &TestDb) {
         "--title",
         "Anmeldung gestört",
         "--impact",
-        "Keine Anmeldung am Bürgerportal",
+        "Keine Anmeldung <Bürgerportal> & Apps",
         "--since",
         "2026-11-25 09:00",
         "--json",
@@ -273,6 +277,25 @@ async fn an_incident_is_announced_threaded_and_counted(db: &TestDb) {
         "Incident: portal – Anmeldung gestört"
     );
     assert!(subject("resolved", "carla@land.example").starts_with("Störung behoben: portal"));
+    // Text and HTML parts, the HTML in the member's language with what was typed escaped.
+    for (kind, recipient, message_id) in &rows {
+        let mail = &mails[message_id];
+        let html = mail.html.as_deref().expect("an HTML part");
+        let lang = if recipient.eq_ignore_ascii_case("ben@kommune.example") {
+            "en"
+        } else {
+            "de"
+        };
+        assert!(html.contains(&format!("<html lang=\"{lang}\">")), "{html}");
+        assert!(html.contains("<th scope=\"row\""), "{html}");
+        if kind == "opened" {
+            assert!(html.contains("&lt;Bürgerportal&gt; &amp; Apps"), "{html}");
+            assert!(mail.text.contains("<Bürgerportal> & Apps"), "{}", mail.text);
+        }
+        if kind == "update" {
+            assert!(html.contains("ein Zertifikat war abgelaufen"), "{html}");
+        }
+    }
 
     // The outage counts in the platform's availability report: 09:00 to 10:30.
     let report = desk.json(&[
