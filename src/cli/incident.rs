@@ -231,17 +231,16 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
     )?;
     writeln!(out, "  timeline:")?;
     for e in &events {
+        let words: Vec<String> = [line(&e.text), format!("({})", line(&e.actor))]
+            .into_iter()
+            .filter(|w| !w.is_empty() && w != "()")
+            .collect();
         writeln!(
             out,
-            "    {}  {:<8} {}{}",
+            "    {}  {:<8} {}",
             when(instant(e.at)),
             e.kind,
-            line(&e.text),
-            if e.actor.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", line(&e.actor))
-            }
+            words.join(" ")
         )?;
     }
     writeln!(
