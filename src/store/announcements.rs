@@ -181,7 +181,11 @@ pub async fn maintenance(
     conn: &mut AnyConnection,
     id: i64,
 ) -> Result<Option<Maintenance>, StoreError> {
-    let sql = format!("SELECT {MAINTENANCE_COLUMNS} FROM maintenances WHERE id = $1");
+    // Locked until the caller's transaction ends: two `cancel`s at once announce once.
+    let sql = format!(
+        "SELECT {MAINTENANCE_COLUMNS} FROM maintenances WHERE id = $1{}",
+        super::for_update(conn)
+    );
     let row: Option<MaintenanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(&mut *conn)

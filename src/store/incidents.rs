@@ -4,7 +4,7 @@
 //! ([`super::sla::record_outage`]).
 use sqlx::{AnyConnection, FromRow};
 
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 
 /// Where an incident stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -142,20 +142,11 @@ pub async fn update_incident(conn: &mut AnyConnection, i: &Incident) -> Result<(
     Ok(())
 }
 
-/// `FOR UPDATE` on PostgreSQL, where two instances may change one incident at once (two
-/// resolutions must not both announce); SQLite's write transaction holds the whole database.
-fn for_update(conn: &AnyConnection) -> &'static str {
-    match Backend::of(conn) {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    }
-}
-
 /// One incident, read in the caller's transaction (and locked there until it ends).
 pub async fn incident(conn: &mut AnyConnection, id: i64) -> Result<Option<Incident>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM incidents WHERE id = $1{}",
-        for_update(conn)
+        super::for_update(conn)
     );
     let row: Option<IncidentRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -173,7 +164,7 @@ pub async fn open_incident_of(
     let sql = format!(
         "SELECT {COLUMNS} FROM incidents WHERE platform = $1 AND state = 'open' \
          ORDER BY started_at DESC, id DESC LIMIT 1{}",
-        for_update(conn)
+        super::for_update(conn)
     );
     let row: Option<IncidentRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(platform)

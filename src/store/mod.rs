@@ -528,6 +528,16 @@ fn with_create_mode(url: &str) -> String {
 /// statements stay well below both and are split where they would not.
 pub const MAX_PARAMS: usize = 16_000;
 
+/// `FOR UPDATE` on PostgreSQL, where two instances may change one row at once (two
+/// resolutions or cancellations must not both announce); SQLite's write transaction holds the
+/// whole database.
+pub(crate) fn for_update(conn: &AnyConnection) -> &'static str {
+    match Backend::of(conn) {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
+
 /// `n` comma-separated placeholders for the parameters at positions `first`, `first + 1`, …
 /// (1-based). SQLite gets `?`, bound by position: sqlx looks `$n` up by name there, which is
 /// quadratic in the number of parameters. A statement must not mix the two forms.

@@ -780,3 +780,51 @@ async fn the_daemon_sends_reminder_start_and_completion_once_each(db: &TestDb) {
     assert_eq!(kinds_at(at(starts_at - 9 * hour)).await, []);
     assert_eq!(kinds_at(at(starts_at)).await, [NoticeKind::Started]);
 }
+
+/// Two cancellations of one maintenance at once (two instances, or an operator twice): one
+/// succeeds and announces, the other is refused — the maintenance row is locked while it
+/// changes (PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the database).
+async fn two_cancellations_at_once_announce_once(db: &TestDb) {
+    let desk = Desk::new(db);
+    desk.import("alle", "E-Mail;Name\nkommune@kommune.example;Kommune\n");
+    let v = desk.json(&[
+        "maintenance",
+        "schedule",
+        "--platform",
+        "zidkor",
+        "--start",
+        &berlin(20, "08:00"),
+        "--end",
+        &berlin(20, "10:00"),
+        "--reason",
+        "Update",
+        "--impact",
+        "keine",
+        "--json",
+    ]);
+    let id = v["id"].as_i64().expect("id");
+    let config = desk.config.load();
+    let now = Timestamp::now();
+    let cancel = || poststelle::announce::cancel(&db.store, &config, id, now);
+    let (a, b) = tokio::join!(cancel(), cancel());
+    let refused = [&a, &b]
+        .iter()
+        .filter(|r| {
+            matches!(r, Err(poststelle::announce::AnnounceError::NotScheduled { id: i, .. }) if *i == id)
+        })
+        .count();
+    assert_eq!(
+        (usize::from(a.is_ok()) + usize::from(b.is_ok()), refused),
+        (1, 1),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM announcements WHERE kind = 'cancelled'"
+        )
+        .await,
+        1
+    );
+}
+both!(two_cancellations_at_once_announce_once);
