@@ -2,6 +2,7 @@
 //! home state and the clearing queue. Loading validates everything the classifier will need
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
+mod announcements;
 mod calendars;
 mod platforms;
 mod sources;
@@ -19,6 +20,7 @@ pub use crate::diag::{
     Diagnostic, Diagnostics, Docs, SourceText, check_address, is_plausible_address,
 };
 pub use crate::files::Files;
+pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
 pub use sources::{
@@ -35,6 +37,7 @@ const DOCS: Docs<'static> = Docs {
         ("mailbox", "Mailboxes"),
         ("calendars", "Service levels (SLA)"),
         ("platform", "Platforms and announcements"),
+        ("announcements", "Bounces and unsubscribing"),
     ],
 };
 
@@ -83,6 +86,8 @@ struct RawConfig {
     mailboxes: Vec<Spanned<sources::RawMailbox>>,
     #[serde(default, rename = "platform")]
     platforms: Vec<Spanned<platforms::RawPlatform>>,
+    #[serde(default)]
+    announcements: announcements::RawAnnouncements,
 }
 
 #[derive(Debug, Deserialize)]
@@ -409,6 +414,7 @@ pub struct Settings {
     pub mailboxes: Vec<MailboxSettings>,
     /// The platforms whose maintenance and incidents are announced.
     pub platforms: Vec<Platform>,
+    pub announcements: AnnouncementSettings,
 }
 
 impl Settings {
@@ -817,6 +823,7 @@ fn validate_settings(
         outbox,
         sla,
         platforms,
+        announcements: announcements::validate(&raw.announcements, src, diags),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod buffer;
 mod daemon;
 pub mod lists;
+pub mod notices;
 pub mod outbox;
 pub mod raw;
 pub mod sla;

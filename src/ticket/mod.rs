@@ -3,6 +3,7 @@
 pub mod budget;
 pub mod clock;
 pub mod ingest;
+pub mod notices;
 pub mod ops;
 
 use jiff::Timestamp;
