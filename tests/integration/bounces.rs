@@ -723,3 +723,130 @@ fn a_bounce_limit_out_of_range_is_refused() {
         3
     );
 }
+
+/// End to end through the test servers (tests/run.sh): a notice to an address OpenSMTPD takes
+/// but Dovecot does not know (`ghost@nobody.example.test`, tests/servers.sh) is bounced by
+/// OpenSMTPD to the notice's envelope sender `d28+b<token>@example.test`, delivered by
+/// plus-addressing into d28's INBOX, which the daemon reads and files: the member's bounce is
+/// counted (bounce limit 1: flagged), no ticket opened, no reply sent, and the next notice
+/// skips the member. The other member, d29, gets its notice and keeps a clean record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounces_smtp_an_unknown_user_bounces_back_and_is_counted() {
+    use std::time::Duration;
+
+    use crate::support::config::{config_text, imap_mailbox};
+    use crate::support::daemon::{Daemon, env, sqlite_of, until};
+    use crate::support::imap::{messages, reset};
+
+    let imap = env("POSTSTELLE_TEST_IMAP");
+    let smtp = env("POSTSTELLE_TEST_SMTP");
+    let (host, port) = smtp.rsplit_once(':').expect("host:port");
+    for user in ["d28", "d29"] {
+        reset(&imap, user).await;
+    }
+    let text = config_text(
+        &imap_mailbox("bounces", &imap, "d28", "INBOX", ""),
+        &format!(
+            "[outbox.smtp]\nhost = {host:?}\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n\n\
+             [[platform]]\nname = \"zidkor\"\ncalendar = \"rlp\"\nlists = [\"verteiler\"]\n\n\
+             [announcements]\nbounce_limit = 1\n"
+        ),
+    )
+    .replace("transport = \"file\"", "transport = \"smtp\"")
+    .replace(
+        "from = \"servicedesk@kommunal-it.example\"",
+        "from = \"d28@example.test\"",
+    );
+    let t = TempConfig::new(&text, &[]);
+    let config = t.load();
+    let store = sqlite_of(&t).await;
+    list(
+        &store,
+        "verteiler",
+        false,
+        &["ghost@nobody.example.test", "d29@example.test"],
+    )
+    .await;
+    let (announcement, fan_out, mails) = announce(&store, &config, &[]).await;
+    assert_eq!(fan_out.enqueued, 2);
+    let ghost = message_id_of(&mails, "ghost@nobody.example.test");
+    let d29 = message_id_of(&mails, "d29@example.test");
+
+    let mut daemon = Daemon::start(&t, "run");
+    let start = std::time::Instant::now();
+    while bounced_at(&store, &ghost).await.is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let rows: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT recipient, state, last_error FROM outbox")
+                    .fetch_all(store.pool())
+                    .await
+                    .expect("rows");
+            panic!(
+                "the bounce of ghost's notice was not counted within 60 s; outbox {rows:?}; \
+                 d28's INBOX holds {} mail(s); the daemon's log:\n{}",
+                messages(&imap, "d28", "INBOX").await.len(),
+                daemon.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    until(
+        Duration::from_secs(10),
+        "d29's notice delivered",
+        || async {
+            messages(&imap, "d29", "INBOX")
+                .await
+                .iter()
+                .any(|raw| String::from_utf8_lossy(raw).contains(&d29))
+        },
+    )
+    .await;
+    daemon.stop_ok();
+
+    // What came back: OpenSMTPD's report, to the notice's token address (plus-addressed).
+    let filed: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT outcome, bytes FROM raw_messages ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .expect("raw");
+    assert_eq!(filed.len(), 1, "one mail came back");
+    assert_eq!(filed[0].0, "ignored");
+    let bounce = String::from_utf8_lossy(&filed[0].1).to_ascii_lowercase();
+    let token = poststelle::verp::bounce_address("d28@example.test", &ghost).expect("token");
+    assert!(bounce.contains(&format!("to: {token}")), "{bounce}");
+    assert!(bounce.contains("action: failed"), "{bounce}");
+
+    assert_eq!(
+        member(&store, "verteiler", "ghost@nobody.example.test").await,
+        (1, true, false)
+    );
+    assert_eq!(
+        member(&store, "verteiler", "d29@example.test").await,
+        (0, false, false)
+    );
+    assert_eq!(bounced_at(&store, &d29).await, None);
+    let lines = audited(&store, "notice_bounce").await;
+    assert_eq!(outcomes(&lines), ["flagged"]);
+    assert_eq!(lines[0]["announcement"], announcement);
+    assert_eq!(lines[0]["member"], "ghost@nobody.example.test");
+    let reason: String =
+        sqlx::query_scalar("SELECT bounce_reason FROM outbox WHERE message_id = $1")
+            .bind(&ghost)
+            .fetch_one(store.pool())
+            .await
+            .expect("reason");
+    assert!(reason.starts_with("5."), "{reason}");
+    no_ticket_no_reply(&store).await;
+
+    // d29 has its notice (counted in the mailbox), and the next notice skips the ghost.
+    let got = messages(&imap, "d29", "INBOX").await;
+    let notices = got
+        .iter()
+        .filter(|raw| String::from_utf8_lossy(raw).contains(&d29))
+        .count();
+    assert_eq!(notices, 1);
+    let (_, fan_out, mails) = announce(&store, &config, &[]).await;
+    assert_eq!((fan_out.skipped_flagged, fan_out.enqueued), (1, 1));
+    assert_eq!(mails[0].0, "d29@example.test");
+    store.close().await;
+}
