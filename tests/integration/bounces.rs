@@ -325,6 +325,23 @@ async fn a_failure_counts_once_per_notice_and_a_delay_not_at_all(db: &TestDb) {
         Outcome::Duplicate { .. }
     ));
 
+    // A reply to the envelope sender that looks like a person's (some out-of-office
+    // responders write no Auto-Submitted): no ticket, no acknowledgement, no bounce counted.
+    let reply = format!(
+        "From: Anna <anna@kommune.example>\r\nTo: {}\r\nSubject: Re: Wartung\r\n\
+         Message-ID: <b8@kommune.example>\r\nDate: Fri, 4 Dec 2026 10:00:00 +0100\r\n\r\n\
+         Ich bin bis Montag nicht im Haus.\r\n",
+        token_address('b', &anna)
+    );
+    assert!(matches!(
+        file(store, &config, reply.as_bytes(), "b8").await,
+        Outcome::Ignored { .. }
+    ));
+    assert_eq!(
+        member(store, "verteiler", "anna@kommune.example").await,
+        (1, false, false)
+    );
+
     let lines = audited(store, "notice_bounce").await;
     assert_eq!(
         outcomes(&lines),
@@ -335,8 +352,18 @@ async fn a_failure_counts_once_per_notice_and_a_delay_not_at_all(db: &TestDb) {
             "already_counted",
             "counted",
             "delayed",
-            "counted"
+            "counted",
+            "not_a_bounce"
         ]
+    );
+    assert_eq!(
+        scalar(
+            store,
+            "SELECT COUNT(*) FROM audit WHERE event = 'notice_bounce' AND raw_message_id IS NULL"
+        )
+        .await,
+        0,
+        "every line points at the mail it is about"
     );
     assert_eq!(lines[0]["member"], "anna@kommune.example");
     assert_eq!(lines[0]["announcement"], announcement);
