@@ -138,6 +138,17 @@ static INLINE_ID: LazyLock<Regex> = LazyLock::new(|| {
 /// read has no status part and returns no Message-ID.
 pub fn read(raw: &[u8]) -> Report {
     let raw = skip_mbox_line(raw);
+    // Old Mac mail tools end lines with CR alone, which mail-parser does not read as lines.
+    let lf: Vec<u8>;
+    let raw = if raw.contains(&b'\r') && !raw.contains(&b'\n') {
+        lf = raw
+            .iter()
+            .map(|&b| if b == b'\r' { b'\n' } else { b })
+            .collect();
+        &lf[..]
+    } else {
+        raw
+    };
     let parser = MessageParser::default();
     // mail-parser panicked on crafted input before (src/message.rs): such a report is read as
     // none.
@@ -362,6 +373,20 @@ mod tests {
         let r = read(raw);
         assert_eq!(r.delivery(), None);
         assert_eq!(r.returned_ids, ["0193-abc@example.org"]);
+    }
+
+    #[test]
+    fn a_report_with_cr_line_ends_reads_alike() {
+        let raw = report(
+            "Final-Recipient: rfc822; a@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n",
+            RETURNED,
+        );
+        let cr: Vec<u8> = String::from_utf8(raw.clone())
+            .expect("ascii")
+            .replace("\r\n", "\r")
+            .into_bytes();
+        assert_eq!(read(&cr), read(&raw));
+        assert!(matches!(read(&cr).delivery(), Some(Delivery::Failed(_))));
     }
 
     #[test]
