@@ -2,6 +2,7 @@
 //! home state and the clearing queue. Loading validates everything the classifier will need
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
+mod announcements;
 mod calendars;
 mod platforms;
 mod sources;
@@ -19,6 +20,7 @@ pub use crate::diag::{
     Diagnostic, Diagnostics, Docs, SourceText, check_address, is_plausible_address,
 };
 pub use crate::files::Files;
+pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
 pub use sources::{
@@ -36,6 +38,7 @@ const DOCS: Docs<'static> = Docs {
         ("calendars", "Service levels (SLA)"),
         ("platform", "Platforms and announcements"),
         ("incidents", "Incidents"),
+        ("announcements", "Bounces and unsubscribing"),
     ],
 };
 
@@ -86,6 +89,8 @@ struct RawConfig {
     platforms: Vec<Spanned<platforms::RawPlatform>>,
     #[serde(default)]
     incidents: RawIncidents,
+    #[serde(default)]
+    announcements: announcements::RawAnnouncements,
 }
 
 #[derive(Debug, Deserialize)]
@@ -438,6 +443,7 @@ pub struct Settings {
     /// The platforms whose maintenance and incidents are announced.
     pub platforms: Vec<Platform>,
     pub incidents: IncidentSettings,
+    pub announcements: AnnouncementSettings,
 }
 
 impl Settings {
@@ -868,6 +874,7 @@ fn validate_settings(
         outbox,
         sla,
         platforms,
+        announcements: announcements::validate(&raw.announcements, src, diags),
         incidents: validate_incidents(&raw.incidents, src, diags),
     }
 }

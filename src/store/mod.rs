@@ -8,6 +8,7 @@ pub mod buffer;
 mod daemon;
 pub mod incidents;
 pub mod lists;
+pub mod notices;
 pub mod outbox;
 pub mod raw;
 pub mod sla;

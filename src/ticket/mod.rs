@@ -4,6 +4,7 @@ pub mod budget;
 pub mod clock;
 pub mod incident_link;
 pub mod ingest;
+pub mod notices;
 pub mod ops;
 
 use jiff::Timestamp;
