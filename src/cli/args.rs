@@ -89,6 +89,9 @@ pub enum Command {
     /// to its lists and to the requesters of linked tickets, its outage in the availability report
     #[command(subcommand)]
     Incident(IncidentCmd),
+    /// Announcements (notices to distribution lists): where each one's mails stand
+    #[command(subcommand)]
+    Announcements(AnnouncementsCmd),
 }
 
 #[derive(Args)]
@@ -778,5 +781,24 @@ pub enum IncidentCmd {
         /// One JSON object
         #[arg(long)]
         json: bool,
+    },
+}
+
+// Announcements (issue 16, item 6)
+
+#[derive(Subcommand)]
+pub enum AnnouncementsCmd {
+    /// Where the mails of one notice stand: sent, pending, failed, bounced, and who has not
+    /// got it and why (the ids are in `maintenance show` and `incident show`)
+    Status {
+        /// The announcement's id
+        id: i64,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+        /// Wait until no mail is pending (sent by the daemon or `outbox send`), with a
+        /// progress bar on a terminal
+        #[arg(long)]
+        wait: bool,
     },
 }

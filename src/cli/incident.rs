@@ -192,14 +192,7 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
                         "linked_at": instant(t.linked_at).to_string() })
             })
             .collect();
-        v["announcements"] = notices
-            .iter()
-            .map(|a| {
-                json!({ "id": a.id, "kind": a.kind, "sequence": a.sequence,
-                        "created_at": instant(a.created_at).to_string(), "mails": a.mails,
-                        "sent": a.sent, "pending": a.pending, "failed": a.failed })
-            })
-            .collect();
+        v["announcements"] = notices.iter().map(super::announcements::row_json).collect();
         writeln!(out, "{v}")?;
         return Ok(());
     }
@@ -261,17 +254,7 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
     }
     writeln!(out, "  announcements:")?;
     for a in &notices {
-        writeln!(
-            out,
-            "    {:>4}  {:<8} {}  {} mail(s): {} sent, {} pending, {} failed",
-            a.id,
-            a.kind,
-            when(instant(a.created_at)),
-            a.mails,
-            a.sent,
-            a.pending,
-            a.failed
-        )?;
+        writeln!(out, "    {}", super::announcements::row_line(a))?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use poststelle::diag::{Diagnostics, Problem, Wanted};
 use poststelle::store::{Store, StoreError};
 use tokio::runtime::{Builder, Runtime};
 
+mod announcements;
 mod args;
 mod check;
 mod classify;
@@ -58,6 +59,9 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }),
         Command::Incident(cmd) => with_store(g, async |cfg, store| {
             incident::incident(cfg, store, cmd).await
+        }),
+        Command::Announcements(cmd) => with_store(g, async |_, store| {
+            announcements::announcements(store, cmd).await
         }),
     }
 }

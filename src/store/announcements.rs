@@ -312,7 +312,16 @@ pub struct AnnouncementRow {
     pub sent: i64,
     pub pending: i64,
     pub failed: i64,
+    /// Sent, and a failure report (bounce) came back for it.
+    pub bounced: i64,
 }
+
+/// The columns of [`AnnouncementRow`] over `announcements a LEFT JOIN outbox o`.
+const ROW_COLUMNS: &str = "a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) AS mails, \
+     COALESCE(SUM(CASE WHEN o.state = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
+     COALESCE(SUM(CASE WHEN o.state IN ('scheduled', 'temporary_failure') THEN 1 ELSE 0 END), 0) AS pending, \
+     COALESCE(SUM(CASE WHEN o.state IN ('permanent_failure', 'suppressed') THEN 1 ELSE 0 END), 0) AS failed, \
+     COALESCE(SUM(CASE WHEN o.bounced_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS bounced";
 
 /// The announcements of a maintenance, oldest first, with their mails counted by state.
 pub async fn announcements(
@@ -331,17 +340,68 @@ pub async fn announcements_about(
     let (column, id) = about.column();
     // The column is one of two constants.
     let sql = format!(
-        "SELECT a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) AS mails, \
-         COALESCE(SUM(CASE WHEN o.state = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
-         COALESCE(SUM(CASE WHEN o.state IN ('scheduled', 'temporary_failure') THEN 1 ELSE 0 END), 0) AS pending, \
-         COALESCE(SUM(CASE WHEN o.state IN ('permanent_failure', 'suppressed') THEN 1 ELSE 0 END), 0) AS failed \
-         FROM announcements a LEFT JOIN outbox o ON o.announcement_id = a.id \
+        "SELECT {ROW_COLUMNS} FROM announcements a LEFT JOIN outbox o ON o.announcement_id = a.id \
          WHERE a.{column} = $1 GROUP BY a.id, a.kind, a.sequence, a.created_at ORDER BY a.id"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_all(store.pool())
         .await?)
+}
+
+/// One announcement with where its mails stand and what it is about.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct AnnouncementStatus {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub row: AnnouncementRow,
+    pub maintenance_id: Option<i64>,
+    pub incident_id: Option<i64>,
+    pub platform: String,
+}
+
+/// Announcement `id` with its mails counted, if there is one.
+pub async fn announcement_status(
+    store: &Store,
+    id: i64,
+) -> Result<Option<AnnouncementStatus>, StoreError> {
+    let sql = format!(
+        "SELECT {ROW_COLUMNS}, a.maintenance_id, a.incident_id, \
+         COALESCE(m.platform, i.platform, '') AS platform \
+         FROM announcements a LEFT JOIN outbox o ON o.announcement_id = a.id \
+         LEFT JOIN maintenances m ON m.id = a.maintenance_id \
+         LEFT JOIN incidents i ON i.id = a.incident_id \
+         WHERE a.id = $1 GROUP BY a.id, a.kind, a.sequence, a.created_at, a.maintenance_id, \
+         a.incident_id, m.platform, i.platform"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?)
+}
+
+/// A mail of an announcement that did not (yet) reach its member.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct Undelivered {
+    pub recipient: String,
+    /// The outbox state: temporary_failure, permanent_failure, suppressed, or sent (bounced).
+    pub state: String,
+    pub attempts: i64,
+    /// The server's answer, or the bounce's reason.
+    pub error: Option<String>,
+}
+
+/// The mails of announcement `id` that failed, wait after a failure or bounced, by address.
+pub async fn undelivered(store: &Store, id: i64) -> Result<Vec<Undelivered>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT recipient, state, attempts, COALESCE(bounce_reason, last_error) AS error \
+         FROM outbox WHERE announcement_id = $1 AND (bounced_at IS NOT NULL \
+         OR state IN ('temporary_failure', 'permanent_failure', 'suppressed')) \
+         ORDER BY recipient",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?)
 }
 
 /// A notice's mail to one member, rendered.

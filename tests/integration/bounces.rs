@@ -877,3 +877,162 @@ async fn bounces_smtp_an_unknown_user_bounces_back_and_is_counted() {
     assert_eq!(mails[0].0, "d29@example.test");
     store.close().await;
 }
+
+both!(announcements_status_counts_sent_pending_failed_and_bounced);
+/// `announcements status` counts a notice's mails by where they stand and names each member
+/// that has not got it, with the reason; `maintenance show` carries the same counts; an
+/// unknown id is an error that says where the ids are.
+async fn announcements_status_counts_sent_pending_failed_and_bounced(db: &TestDb) {
+    let t = desk(db, 3);
+    let config = t.load();
+    let store = &db.store;
+    list(
+        store,
+        "verteiler",
+        false,
+        &[
+            "anna@kommune.example",
+            "ben@kommune.example",
+            "carla@kommune.example",
+            "dora@kommune.example",
+        ],
+    )
+    .await;
+    let (id, _, mails) = announce(store, &config, &[]).await;
+    let run = |args: &[&str]| {
+        poststelle()
+            .arg("--config")
+            .arg(t.path())
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let status = |id: i64| -> Value {
+        let out = run(&["announcements", "status", &id.to_string(), "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let v = status(id);
+    assert_eq!(
+        (
+            &v["mails"],
+            &v["sent"],
+            &v["pending"],
+            &v["failed"],
+            &v["bounced"]
+        ),
+        (&4.into(), &0.into(), &4.into(), &0.into(), &0.into())
+    );
+    assert_eq!(v["kind"], "scheduled");
+    assert_eq!(v["platform"], "zidkor");
+
+    // Sent (file transport); then Carla's server refused it for good, Dora's is retried and
+    // Anna's came back as a bounce.
+    // `--wait` returns once the sender has sent them all.
+    let waiting = poststelle()
+        .arg("--config")
+        .arg(t.path())
+        .args([
+            "announcements",
+            "status",
+            &id.to_string(),
+            "--json",
+            "--wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(run(&["outbox", "send"]).status.success());
+    let waited = waiting.wait_with_output().expect("waits");
+    let v: Value = serde_json::from_slice(&waited.stdout).expect("json");
+    assert_eq!((&v["sent"], &v["pending"]), (&4.into(), &0.into()), "{v}");
+    let carla = message_id_of(&mails, "carla@kommune.example");
+    let dora = message_id_of(&mails, "dora@kommune.example");
+    for (mid, state, error) in [
+        (&carla, "permanent_failure", "550 5.1.1 carla: no such user"),
+        (&dora, "temporary_failure", "451 4.3.0 try again later"),
+    ] {
+        sqlx::query(
+            "UPDATE outbox SET state = $1, last_error = $2, attempts = 2 WHERE message_id = $3",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(mid)
+        .execute(store.pool())
+        .await
+        .expect("update");
+    }
+    let anna = message_id_of(&mails, "anna@kommune.example");
+    let raw = bounce_sample(
+        "lhost-postfix-29.eml",
+        &token_address('b', &anna),
+        "st1@mx.example",
+        &anna,
+        true,
+    );
+    file(store, &config, &raw, "st1").await;
+
+    let v = status(id);
+    assert_eq!(
+        (
+            &v["mails"],
+            &v["sent"],
+            &v["pending"],
+            &v["failed"],
+            &v["bounced"]
+        ),
+        (&4.into(), &2.into(), &1.into(), &1.into(), &1.into())
+    );
+    let undelivered: Vec<(&str, &str)> = v["undelivered"]
+        .as_array()
+        .expect("undelivered")
+        .iter()
+        .map(|u| {
+            (
+                u["recipient"].as_str().expect("r"),
+                u["state"].as_str().expect("s"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        undelivered,
+        [
+            ("anna@kommune.example", "sent"),
+            ("carla@kommune.example", "permanent_failure"),
+            ("dora@kommune.example", "temporary_failure"),
+        ]
+    );
+    let out = run(&["announcements", "status", &id.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  bounced:  1\n"), "{text}");
+    assert!(
+        text.contains("carla@kommune.example  failed: 550 5.1.1 carla: no such user"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dora@kommune.example  waiting to retry (attempt 2)"),
+        "{text}"
+    );
+    assert!(text.contains("anna@kommune.example  bounced: "), "{text}");
+
+    let maintenance: i64 = scalar(store, "SELECT MAX(id) FROM maintenances").await;
+    let out = run(&["maintenance", "show", &maintenance.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("4 mail(s): 2 sent, 1 pending, 1 failed, 1 bounced"),
+        "{text}"
+    );
+
+    let out = run(&["announcements", "status", "999999"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("there is no announcement 999999") && err.contains("maintenance show"),
+        "{err}"
+    );
+}
