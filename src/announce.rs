@@ -8,7 +8,7 @@
 //! (German, English for members whose language is en) with its calendar entry, and writes the
 //! rows with a unique key per (announcement, address): a crash before the commit leaves
 //! nothing, and writing the same announcement's mails again adds none.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;
@@ -464,6 +464,34 @@ pub async fn fan_out(
     fan_out_notice(conn, config, announcement, &notice, now).await
 }
 
+/// Every address `lists` reach, once whatever its case, with the first list that reaches it
+/// (its List-Id) and every membership on the way, over all the lists.
+async fn reached(
+    conn: &mut AnyConnection,
+    lists: &[String],
+) -> Result<Vec<(String, lists::Resolved)>, AnnounceError> {
+    let mut out: Vec<(String, lists::Resolved)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for list in lists {
+        for r in lists::resolve(conn, list).await? {
+            match index.get(&r.member.key()) {
+                Some(&i) => {
+                    let seen = &mut out[i].1;
+                    seen.via.extend(r.via);
+                    seen.unsubscribed_from.extend(r.unsubscribed_from);
+                    seen.flagged |= r.flagged;
+                    seen.bounces = seen.bounces.max(r.bounces);
+                }
+                None => {
+                    index.insert(r.member.key(), out.len());
+                    out.push((list.clone(), r));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Writes the mails of announcement `announcement` to every member its lists reach now, in
 /// the caller's transaction: one per address whatever its case, flagged and unsubscribed
 /// members skipped, rendered once per language. Safe to run again for the same
@@ -478,59 +506,55 @@ pub async fn fan_out_notice(
     let domain = &config.settings.outbox.message_id_domain;
     let template = notice.template;
     let mut out = FanOut::default();
-    let mut seen: HashSet<String> = HashSet::new();
     let mut rendered: HashMap<&'static str, (crate::templates::Rendered, Option<String>)> =
         HashMap::new();
     let mut mails = Vec::new();
-    for list in notice.lists {
-        for r in lists::resolve(conn, list).await? {
-            let key = r.member.key();
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            out.reached += 1;
-            if r.flagged {
-                out.skipped_flagged += 1;
-                continue;
-            }
-            if !r.unsubscribed_from.is_empty() {
-                out.skipped_unsubscribed += 1;
-                continue;
-            }
-            let lang = match r.member.language {
-                Language::En => "en",
-                Language::De => "de",
-            };
-            if !rendered.contains_key(lang) {
-                let ctx = (notice.context)(lang);
-                let text = config.templates.render(template, lang, &ctx).map_err(|e| {
-                    AnnounceError::Template {
-                        template,
-                        lang,
-                        message: e.to_string(),
-                    }
-                })?;
-                let ical = match notice.calendar {
-                    Some(event) => Some(ical::publish(&event(lang))?),
-                    None => None,
-                };
-                rendered.insert(lang, (text, ical));
-            }
-            let Some((text, ical)) = rendered.get(lang) else {
-                continue;
-            };
-            mails.push(AnnouncementMail {
-                template: template.to_string(),
-                recipient: r.member.address.clone(),
-                message_id: format!("{}@{domain}", uuid::Uuid::now_v7()),
-                subject: text.subject.clone(),
-                body_text: text.text.clone(),
-                body_html: text.html.clone(),
-                list_id: format!("{list} <{list}.{domain}>"),
-                ical: ical.clone(),
-                in_reply_to: notice.replies_to.and_then(|m| m.get(&key)).cloned(),
-            });
+    for (list, r) in reached(conn, notice.lists).await? {
+        let key = r.member.key();
+        out.reached += 1;
+        if r.flagged {
+            out.skipped_flagged += 1;
+            continue;
         }
+        // Unsubscribed from one list, a member may still be on one that must inform it
+        // (the client's, the municipalities'): skipped only when unsubscribed on every way.
+        if r.unsubscribed_from.len() >= r.via.len() {
+            out.skipped_unsubscribed += 1;
+            continue;
+        }
+        let lang = match r.member.language {
+            Language::En => "en",
+            Language::De => "de",
+        };
+        if !rendered.contains_key(lang) {
+            let ctx = (notice.context)(lang);
+            let text = config.templates.render(template, lang, &ctx).map_err(|e| {
+                AnnounceError::Template {
+                    template,
+                    lang,
+                    message: e.to_string(),
+                }
+            })?;
+            let ical = match notice.calendar {
+                Some(event) => Some(ical::publish(&event(lang))?),
+                None => None,
+            };
+            rendered.insert(lang, (text, ical));
+        }
+        let Some((text, ical)) = rendered.get(lang) else {
+            continue;
+        };
+        mails.push(AnnouncementMail {
+            template: template.to_string(),
+            recipient: r.member.address.clone(),
+            message_id: format!("{}@{domain}", uuid::Uuid::now_v7()),
+            subject: text.subject.clone(),
+            body_text: text.text.clone(),
+            body_html: text.html.clone(),
+            list_id: format!("{list} <{list}.{domain}>"),
+            ical: ical.clone(),
+            in_reply_to: notice.replies_to.and_then(|m| m.get(&key)).cloned(),
+        });
     }
     out.enqueued = stored::enqueue_mails(conn, announcement, &mails, now.as_microsecond()).await?;
     Ok(out)
