@@ -874,7 +874,7 @@ async fn unsubscribed_on_one_list_is_still_informed_by_another(db: &TestDb) {
         assert_eq!(v["fan_out"]["reached"], reached, "{lists}: {v}");
         assert_eq!(v["fan_out"]["skipped_unsubscribed"], 1, "{lists}: {v}");
         let announcement = v["announcement"].as_i64().expect("announcement");
-        let mut to: Vec<String> =
+        let to: Vec<String> =
             sqlx::query_scalar("SELECT recipient FROM outbox WHERE announcement_id = $1")
                 .bind(announcement)
                 .fetch_all(db.store.pool())
