@@ -57,6 +57,18 @@ async fn send(cfg: &Config, store: &Store, limit: i64) -> Result<()> {
         config: cfg,
         mailer: &mailer,
     };
+    // A sender of this host killed half-way (SIGKILL, a crash) left its claims: free them now
+    // instead of after outbox.claim_seconds.
+    let instance = cfg.settings.instance_id;
+    let freed = store
+        .release_dead_claims(|h| poststelle::holder::is_gone(h, instance))
+        .await?;
+    if freed > 0 {
+        tracing::info!(
+            rows = freed,
+            "released outgoing mail claimed by a process that is gone"
+        );
+    }
     let pending = store.outbox_pending().await?.min(limit);
     let bar = progress_bar(pending);
     let interrupted = Arc::new(AtomicBool::new(false));

@@ -189,20 +189,24 @@ impl Mailer {
                     Err(e) => e,
                 };
                 // Servers limit what one connection may do (OpenSMTPD: 100 mails, then "452
-                // Too many messages sent"). lettre closes a connection that failed, so the
-                // retry takes another one from the pool or opens a new one.
-                tracing::debug!(error = %e, "temporary SMTP failure; retrying on another connection");
-                match current().send_raw(envelope, &bytes).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                    Err(e) => {
-                        // Twice in a row: the pooled connections may all be spoilt; the next
-                        // mails start on fresh ones.
-                        *transport.write().unwrap_or_else(|e| e.into_inner()) =
-                            (**builder).clone().build();
-                        Err(SendError::Temporary(e.to_string()))
-                    }
-                }
+                // Too many messages sent"), and the pool's other connections may be as far
+                // along: the retry goes out on a fresh pool, which the next mails use too.
+                // (lettre closes the connection that failed; the old pool's others close as
+                // their mails in flight end.)
+                tracing::debug!(error = %e, "temporary SMTP failure; retrying on a new connection");
+                let fresh = (**builder).clone().build();
+                *transport.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                fresh
+                    .send_raw(envelope, &bytes)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            SendError::Permanent(e.to_string())
+                        } else {
+                            SendError::Temporary(e.to_string())
+                        }
+                    })
             }
         }
     }

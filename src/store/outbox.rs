@@ -352,6 +352,35 @@ impl Store {
         Ok(plan)
     }
 
+    /// Releases the claims on unsent rows of holders that `gone` says are dead (a killed
+    /// `outbox send` or daemon of this host), so that `outbox send` need not wait for them to
+    /// run out; leases and claims of unknown holders stay (the daemon's start handles those).
+    /// How many rows came free.
+    pub async fn release_dead_claims(
+        &self,
+        gone: impl Fn(&str) -> bool,
+    ) -> Result<u64, StoreError> {
+        let claimers: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE state IN ('scheduled', \
+             'temporary_failure') AND claimed_until IS NOT NULL AND claimed_by IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut released = 0;
+        for holder in claimers.iter().filter(|h| gone(h)) {
+            let _gate = self.write_gate().await;
+            released += sqlx::query(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
+                 WHERE state IN ('scheduled', 'temporary_failure') AND claimed_by = $1",
+            )
+            .bind(holder)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        }
+        Ok(released)
+    }
+
     /// Hands claimed rows back unsent, for the next round.
     pub async fn unclaim_outbox(&self, ids: &[i64], holder: &str) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;

@@ -360,3 +360,189 @@ fn outbox_settings_are_checked_with_file_and_line() {
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("outbox.smtp.pool_size = 0"), "{text}");
 }
+
+/// The Dovecot user whose INBOX takes every member: members are `d38+m00001@example.test` …,
+/// which OpenSMTPD and Dovecot's LMTP deliver to d38 (the detail after `+` is dropped).
+const FANOUT_USER: &str = "d38";
+
+/// To and Message-ID of every mail in `user`'s INBOX, read over IMAP.
+async fn to_and_message_ids(addr: &str, user: &str) -> Vec<(String, String)> {
+    use futures::TryStreamExt;
+    let mut s = crate::support::imap::login(addr, user).await;
+    let mut out = Vec::new();
+    if let Ok(mb) = s.examine("INBOX").await
+        && mb.exists > 0
+    {
+        let fetches: Vec<_> = s
+            .fetch("1:*", "BODY.PEEK[HEADER]")
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .expect("fetch results");
+        for f in &fetches {
+            let Some(h) = f.header() else { continue };
+            let msg = MessageParser::default().parse_headers(h).expect("headers");
+            let to = msg
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let id = msg.message_id().unwrap_or_default().to_string();
+            out.push((to, id));
+        }
+    }
+    s.logout().await.expect("logout");
+    out
+}
+
+/// The must-show of issue 16: a 10,000-member list announced and sent through the real
+/// OpenSMTPD into a real Dovecot mailbox by `poststelle outbox send`, which is killed with
+/// SIGKILL about half-way (POSTSTELLE_FANOUT_KILLS times, spread evenly, for measuring) and run
+/// again. Counted in the mailbox: every member has its notice, and every copy a member has is
+/// the same mail (its row's Message-ID). A copy too many is possible only for a mail the
+/// server had taken when the kill came and whose "sent" was not yet written — no SMTP
+/// mechanism lets a client learn after a crash whether the server took it — so at most the
+/// mails in flight at a kill (outbox.smtp.pool_size) can arrive twice; the test prints how
+/// many did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_smtp_10000_members_killed_half_way_each_get_their_notice() {
+    use crate::support::daemon::env;
+    const MEMBERS: usize = 10_000;
+    const POOL: usize = 4;
+    let kills: usize = std::env::var("POSTSTELLE_FANOUT_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(1);
+    let smtp = env("POSTSTELLE_TEST_SMTP");
+    let imap = env("POSTSTELLE_TEST_IMAP");
+    let (host, port) = smtp.rsplit_once(':').expect("host:port");
+    crate::support::imap::reset(&imap, FANOUT_USER).await;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let url = Store::default_url(dir.path());
+    let cfg = desk(
+        &url,
+        "",
+        &format!(
+            "[outbox.smtp]\nhost = {host:?}\nport = {port}\ntls = \"none\"\n\
+             timeout_seconds = 5\npool_size = {POOL}\n"
+        ),
+    );
+    let text = std::fs::read_to_string(cfg.path())
+        .expect("read")
+        .replace("transport = \"file\"", "transport = \"smtp\"")
+        .replace(
+            "from = \"servicedesk@kommunal-it.example\"",
+            "from = \"support@example.test\"",
+        );
+    std::fs::write(cfg.path(), text).expect("write");
+    import(
+        &cfg,
+        "alle",
+        MEMBERS,
+        &format!("{FANOUT_USER}+m"),
+        "example.test",
+    );
+    let scheduling = announce(&cfg, "alle");
+    let store = Store::open(&url).await.expect("store");
+    let sent = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+    };
+    let send = || {
+        let mut c = poststelle();
+        c.arg("--config")
+            .arg(cfg.path())
+            .args(["outbox", "send"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+
+    let began = Instant::now();
+    let mut at_kill = Vec::new();
+    for k in 1..=kills {
+        let mut child = send().spawn().expect("outbox send");
+        let target = (MEMBERS * k / (kills + 1)) as i64;
+        let waited = Instant::now();
+        while sent().await < target {
+            assert!(
+                waited.elapsed() < Duration::from_secs(300),
+                "no progress to {target} sent"
+            );
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "outbox send ended before it was killed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        at_kill.push(sent().await);
+    }
+    let status = send().status().expect("outbox send");
+    assert!(status.success());
+    let sending = began.elapsed();
+    let unsent: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT state, attempts, last_error, claimed_by FROM outbox WHERE state <> 'sent'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("unsent");
+    assert!(unsent.is_empty(), "every row sent: {unsent:?}");
+    let rows: HashMap<String, String> =
+        sqlx::query_as::<_, (String, String)>("SELECT recipient, message_id FROM outbox")
+            .fetch_all(store.pool())
+            .await
+            .expect("rows")
+            .into_iter()
+            .map(|(r, m)| (r.to_ascii_lowercase(), m))
+            .collect();
+    assert_eq!(rows.len(), MEMBERS);
+
+    // OpenSMTPD delivers from its queue on its own time: wait until every member has mail and
+    // then a little longer, so that a late copy too many is counted as well.
+    let waited = Instant::now();
+    loop {
+        let n = crate::support::imap::count(&imap, FANOUT_USER, "INBOX").await as usize;
+        if n >= MEMBERS {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(600),
+            "only {n} of {MEMBERS} notices arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let delivered = began.elapsed();
+
+    let mut copies: HashMap<String, Vec<String>> = HashMap::new();
+    for (to, id) in to_and_message_ids(&imap, FANOUT_USER).await {
+        copies.entry(to).or_default().push(id);
+    }
+    let mut extra = 0;
+    for (member, id) in &rows {
+        let got = copies.get(member).map(Vec::as_slice).unwrap_or_default();
+        assert!(!got.is_empty(), "{member} got no notice");
+        assert!(
+            got.iter().all(|g| g == id),
+            "{member}: every copy is its one notice {id}: {got:?}"
+        );
+        extra += got.len() - 1;
+    }
+    assert_eq!(copies.len(), MEMBERS, "no mail to anyone else");
+    println!(
+        "fan-out of {MEMBERS}: scheduled in {scheduling:?}; {kills} SIGKILL(s) at {at_kill:?} sent; \
+         all sent after {sending:?}, all delivered after {delivered:?}; copies too many: {extra}"
+    );
+    assert!(
+        extra <= kills * POOL,
+        "{extra} copies too many: more than the {POOL} mails in flight at each of {kills} kill(s)"
+    );
+    store.close().await;
+}
