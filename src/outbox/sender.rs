@@ -5,16 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::StreamExt;
 use jiff::Timestamp;
+use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
-use crate::config::{Config, OutboxSettings, SmtpTls, Transport};
-use futures::StreamExt;
+use crate::config::{Config, OutboxSettings, SmtpSettings, SmtpTls, Transport};
 
 use crate::store::outbox::{Attempt, Claimed, OutboxState};
 use crate::store::{Store, StoreError};
@@ -55,12 +56,138 @@ pub struct Mailer {
 enum Way {
     /// Each mail as `<Message-ID>.eml` in `dir`: a mail sent again after a crash (between
     /// writing it and recording it as sent) replaces its own file instead of adding a second.
-    File { dir: PathBuf },
-    Smtp {
-        builder: Box<AsyncSmtpTransportBuilder>,
-        /// Replaced by a fresh one (new connections) when a retry failed as well.
-        transport: std::sync::RwLock<AsyncSmtpTransport<Tokio1Executor>>,
+    File {
+        dir: PathBuf,
     },
+    Smtp(Box<Smtp>),
+}
+
+/// SMTP connections kept open between mails: at most one per parallel send, so
+/// `outbox.smtp.pool_size` of them. lettre's own pool sends a NOOP before every reuse and
+/// leaves Nagle's algorithm on, so that the lone `.` that ends each mail waits for the
+/// server's delayed ACK (40 ms a mail); here a reused connection goes straight to MAIL FROM
+/// and the socket sends at once (TCP_NODELAY).
+struct Smtp {
+    settings: SmtpSettings,
+    tls: TlsParameters,
+    hello: ClientId,
+    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, tokio::time::Instant)>>,
+}
+
+/// A connection idle this long is closed rather than reused: servers drop idle sessions
+/// (OpenSMTPD after 5 minutes, Postfix after 5), and a mail begun on a dead one costs a retry.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+type SmtpError = lettre::transport::smtp::Error;
+
+impl Smtp {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFail> {
+        let s = &self.settings;
+        let addr = (s.host.as_str(), s.port);
+        let mut conn = match s.tls {
+            // TLS from the first byte: lettre's own socket (Nagle's algorithm stays on).
+            SmtpTls::Implicit => {
+                AsyncSmtpConnection::connect_tokio1(
+                    addr,
+                    Some(s.timeout),
+                    &self.hello,
+                    Some(self.tls.clone()),
+                    None,
+                )
+                .await?
+            }
+            SmtpTls::Starttls | SmtpTls::None => {
+                let tcp = tokio::time::timeout(s.timeout, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?
+                    .map_err(lettre_io)?;
+                tcp.set_nodelay(true).map_err(lettre_io)?;
+                let mut conn = tokio::time::timeout(
+                    s.timeout,
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+                )
+                .await
+                .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))??;
+                if s.tls == SmtpTls::Starttls {
+                    conn.starttls(self.tls.clone(), &self.hello).await?;
+                }
+                conn
+            }
+        };
+        if let (Some(user), Some(pass)) = (&s.username, &s.password) {
+            conn.auth(
+                &[Mechanism::Plain, Mechanism::Login],
+                &Credentials::new(user.clone(), pass.clone()),
+            )
+            .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Sends one mail on an idle connection (or a new one when `fresh` or none is idle) and
+    /// keeps the connection for the next unless it broke. The whole exchange is bounded by
+    /// `outbox.smtp.timeout_seconds` per step.
+    async fn send(&self, envelope: &Envelope, bytes: &[u8], fresh: bool) -> Result<(), SmtpFail> {
+        let reuse = if fresh {
+            None
+        } else {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            idle.retain(|(_, since)| now.duration_since(*since) < MAX_IDLE);
+            idle.pop().map(|(c, _)| c)
+        };
+        let mut conn = match reuse {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        // MAIL, RCPT, DATA and the message: four steps of the server's.
+        let sent = tokio::time::timeout(self.settings.timeout * 4, conn.send(envelope, bytes))
+            .await
+            .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?;
+        if sent.is_ok() && !conn.has_broken() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((conn, tokio::time::Instant::now()));
+        }
+        sent.map(|_| ()).map_err(SmtpFail::Lettre)
+    }
+}
+
+/// How an SMTP exchange failed: as lettre says, or on our socket before lettre had it.
+#[derive(Debug)]
+enum SmtpFail {
+    Lettre(SmtpError),
+    Io(std::io::Error),
+}
+
+impl SmtpFail {
+    fn is_permanent(&self) -> bool {
+        matches!(self, SmtpFail::Lettre(e) if e.is_permanent())
+    }
+
+    fn is_client(&self) -> bool {
+        matches!(self, SmtpFail::Lettre(e) if e.is_client())
+    }
+}
+
+impl From<SmtpError> for SmtpFail {
+    fn from(e: SmtpError) -> Self {
+        SmtpFail::Lettre(e)
+    }
+}
+
+impl std::fmt::Display for SmtpFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmtpFail::Lettre(e) => write!(f, "{e}"),
+            SmtpFail::Io(e) => write!(f, "network error: {e}"),
+        }
+    }
+}
+
+fn lettre_io(e: std::io::Error) -> SmtpFail {
+    SmtpFail::Io(e)
 }
 
 /// Spaces the notices of distribution lists `interval` apart, across rounds and parallel
@@ -131,22 +258,12 @@ impl Mailer {
                             .map_err(err)?
                     }
                 };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                    .port(smtp.port)
-                    .timeout(Some(smtp.timeout))
-                    .pool_config(PoolConfig::new().max_size(smtp.pool_size));
-                b = match smtp.tls {
-                    SmtpTls::Starttls => b.tls(Tls::Required(tls_params)),
-                    SmtpTls::Implicit => b.tls(Tls::Wrapper(tls_params)),
-                    SmtpTls::None => b.tls(Tls::None),
-                };
-                if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
-                    b = b.credentials(Credentials::new(user.clone(), pass.clone()));
-                }
-                let way = Way::Smtp {
-                    transport: std::sync::RwLock::new(b.clone().build()),
-                    builder: Box::new(b),
-                };
+                let way = Way::Smtp(Box::new(Smtp {
+                    settings: smtp.clone(),
+                    tls: tls_params,
+                    hello: ClientId::default(),
+                    idle: std::sync::Mutex::new(Vec::new()),
+                }));
                 (way, smtp.pool_size.max(1) as usize)
             }
         };
@@ -176,11 +293,10 @@ impl Mailer {
                 tokio::fs::write(&part, &bytes).await.map_err(io)?;
                 tokio::fs::rename(&part, dir.join(name)).await.map_err(io)
             }
-            Way::Smtp { builder, transport } => {
+            Way::Smtp(smtp) => {
                 let envelope = msg.envelope();
-                let current = || transport.read().unwrap_or_else(|e| e.into_inner()).clone();
-                let e = match current().send_raw(envelope, &bytes).await {
-                    Ok(_) => return Ok(()),
+                let e = match smtp.send(envelope, &bytes, false).await {
+                    Ok(()) => return Ok(()),
                     Err(e) if e.is_permanent() => return Err(SendError::Permanent(e.to_string())),
                     // lettre refuses 8-bit mail to a server without 8BITMIME.
                     Err(e) if e.is_client() && !bytes.is_ascii() => {
@@ -189,24 +305,16 @@ impl Mailer {
                     Err(e) => e,
                 };
                 // Servers limit what one connection may do (OpenSMTPD: 100 mails, then "452
-                // Too many messages sent"), and the pool's other connections may be as far
-                // along: the retry goes out on a fresh pool, which the next mails use too.
-                // (lettre closes the connection that failed; the old pool's others close as
-                // their mails in flight end.)
+                // Too many messages sent"), and an idle connection may have been closed: the
+                // retry goes out on a new connection.
                 tracing::debug!(error = %e, "temporary SMTP failure; retrying on a new connection");
-                let fresh = (**builder).clone().build();
-                *transport.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-                fresh
-                    .send_raw(envelope, &bytes)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        if e.is_permanent() {
-                            SendError::Permanent(e.to_string())
-                        } else {
-                            SendError::Temporary(e.to_string())
-                        }
-                    })
+                smtp.send(envelope, &bytes, true).await.map_err(|e| {
+                    if e.is_permanent() {
+                        SendError::Permanent(e.to_string())
+                    } else {
+                        SendError::Temporary(e.to_string())
+                    }
+                })
             }
         }
     }
@@ -215,7 +323,7 @@ impl Mailer {
     pub fn sent_dir(&self) -> Option<&Path> {
         match &self.way {
             Way::File { dir, .. } => Some(dir),
-            Way::Smtp { .. } => None,
+            Way::Smtp(_) => None,
         }
     }
 }
@@ -273,6 +381,32 @@ pub struct Sender<'a> {
     pub mailer: &'a Mailer,
 }
 
+/// Where results go to be written ([`Sender::recorder`]).
+type Recorder = tokio::sync::mpsc::UnboundedSender<Recording>;
+
+/// One row's result on its way to the store, and who waits for it to be written.
+struct Recording {
+    id: i64,
+    state: OutboxState,
+    attempts: i64,
+    error: Option<String>,
+    next_attempt_at: i64,
+    at: i64,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl Recording {
+    fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            state: self.state,
+            attempts: self.attempts,
+            error: self.error.as_deref(),
+            next_attempt_at: self.next_attempt_at,
+            at: self.at,
+        }
+    }
+}
+
 /// A pass's way to end early: told to stop, or a write to the store failed.
 struct Pass<'w> {
     stop: Option<&'w (dyn Fn() -> bool + Sync)>,
@@ -327,7 +461,7 @@ impl Sender<'_> {
     }
 
     /// Sends up to `limit` due rows, [`Mailer::parallel`] at a time, claiming them a few at a
-    /// time (`daemon.sender_batch`, at least two per parallel send) while the last of the
+    /// time (`daemon.sender_batch`, at least 16 per parallel send) while the last of the
     /// claim are still out: mail to single people first, so that a fan-out of 10,000 notices
     /// holds an acknowledgement back by one claim at most. Each row's result is recorded as
     /// soon as the server took its mail: until then a crash sends it again, so that moment is
@@ -335,7 +469,10 @@ impl Sender<'_> {
     pub async fn send_watched(&self, limit: i64, watch: Watch<'_>) -> Result<Summary, StoreError> {
         let s = &self.config.settings;
         let parallel = self.mailer.parallel.max(1);
-        let chunk = i64::from(s.daemon.sender_batch).max(2 * parallel as i64);
+        // A claim is a write to the store: a claim takes 16 mails per parallel send (64 with
+        // the default pool), which at thousands a second holds a new acknowledgement back by
+        // a few milliseconds.
+        let chunk = i64::from(s.daemon.sender_batch).max(16 * parallel as i64);
         // With a rate, one claim holds about a second of notices: a row claimed stays claimed
         // while it waits for its turn.
         let notice_chunk = if s.outbox.notice_rate_per_second > 0.0 {
@@ -373,7 +510,9 @@ impl Sender<'_> {
                 }
             }
         };
-        let sends = async {
+        let (recorder, results) = tokio::sync::mpsc::unbounded_channel();
+        let sends = async move {
+            let recorder = &recorder;
             let mut summary = Summary::default();
             let mut in_flight = futures::stream::FuturesUnordered::new();
             let mut open = true;
@@ -390,7 +529,7 @@ impl Sender<'_> {
                         Err(e) => pass.fail(e),
                     },
                     due = rx.recv(), if open && in_flight.len() < parallel => match due {
-                        Some(due) => in_flight.push(self.process(due)),
+                        Some(due) => in_flight.push(self.process(due, recorder)),
                         None => open = false,
                     },
                     else => break,
@@ -398,7 +537,7 @@ impl Sender<'_> {
             }
             summary
         };
-        let ((), summary) = tokio::join!(claims, sends);
+        let ((), summary, ()) = tokio::join!(claims, sends, self.recorder(results));
         match pass.take_failure() {
             Some(e) => Err(e),
             None => Ok(summary),
@@ -502,7 +641,7 @@ impl Sender<'_> {
 
     /// Sends one row (a notice in its turn under `outbox.notice_rate_per_second`) and records
     /// how it went.
-    async fn process(&self, due: Due) -> Result<Outcome, StoreError> {
+    async fn process(&self, due: Due, recorder: &Recorder) -> Result<Outcome, StoreError> {
         let c = &due.row;
         if c.list_id.is_some() {
             self.mailer.pace.wait().await;
@@ -512,7 +651,40 @@ impl Sender<'_> {
             tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
             result = self.build_and_send(c, due.unsubscribe, true).await;
         }
-        self.record(c, result).await
+        self.record(c, result, recorder).await
+    }
+
+    /// Writes the results that come in, as many as have come in by then in one transaction
+    /// (group commit): a result waits for at most the write before it and its own, and a
+    /// fan-out costs a write per few mails instead of one per mail. Should a batch fail, each
+    /// of its rows is written alone, so that each learns its own error.
+    async fn recorder(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Recording>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let rows: Vec<(i64, Attempt<'_>)> = batch.iter().map(|r| (r.id, r.attempt())).collect();
+            let written = self.store.record_attempts(&rows).await;
+            drop(rows);
+            match written {
+                Ok(()) => {
+                    for r in batch {
+                        let _ = r.done.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = batch.len(), "recording a batch of results failed; one by one");
+                    for r in batch {
+                        let one = self.store.record_attempt(r.id, &r.attempt()).await;
+                        let _ = r.done.send(one);
+                    }
+                }
+            }
+        }
     }
 
     /// Builds the mail of a row and sends it; `seven_bit` sends an original as base64.
@@ -636,6 +808,7 @@ impl Sender<'_> {
         &self,
         c: &Claimed,
         result: Result<(), SendError>,
+        recorder: &Recorder,
     ) -> Result<Outcome, StoreError> {
         let now = Timestamp::now().as_microsecond();
         let attempts = c.attempts + 1;
@@ -673,6 +846,20 @@ impl Sender<'_> {
                 )
             }
         };
+        let (done, written) = tokio::sync::oneshot::channel();
+        let queued = recorder.send(Recording {
+            id: c.id,
+            state,
+            attempts,
+            error: error.clone(),
+            next_attempt_at: next,
+            at: now,
+            done,
+        });
+        let first = match queued {
+            Ok(()) => written.await.ok(),
+            Err(_) => None,
+        };
         let attempt = Attempt {
             state,
             attempts,
@@ -681,8 +868,13 @@ impl Sender<'_> {
             at: now,
         };
         let mut tries = 0;
+        let mut result = first;
         loop {
-            match self.store.record_attempt(c.id, &attempt).await {
+            let r = match result.take() {
+                Some(r) => r,
+                None => self.store.record_attempt(c.id, &attempt).await,
+            };
+            match r {
                 Ok(()) => break,
                 Err(e) if outcome == Outcome::Sent && tries < 5 => {
                     tries += 1;

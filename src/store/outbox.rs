@@ -265,6 +265,10 @@ fn claim_sql(backend: Backend, kind: ClaimKind) -> &'static str {
     }
 }
 
+const RECORD_ATTEMPT: &str = "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, \
+     next_attempt_at = $4, claimed_until = NULL, claimed_by = NULL, \
+     sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6";
+
 /// How one attempt ended, as recorded.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
@@ -402,19 +406,35 @@ impl Store {
     /// mail again.
     pub async fn record_attempt(&self, id: i64, a: &Attempt<'_>) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
-             claimed_until = NULL, claimed_by = NULL, \
-             sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
-        )
-        .bind(a.state.as_str())
-        .bind(a.attempts)
-        .bind(a.error)
-        .bind(a.next_attempt_at)
-        .bind(a.at)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        sqlx::query(RECORD_ATTEMPT)
+            .bind(a.state.as_str())
+            .bind(a.attempts)
+            .bind(a.error)
+            .bind(a.next_attempt_at)
+            .bind(a.at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records the attempts of many rows in one transaction ([`Store::record_attempt`] for
+    /// each): the sender's group commit.
+    pub async fn record_attempts(&self, rows: &[(i64, Attempt<'_>)]) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool().begin().await?;
+        for (id, a) in rows {
+            sqlx::query(RECORD_ATTEMPT)
+                .bind(a.state.as_str())
+                .bind(a.attempts)
+                .bind(a.error)
+                .bind(a.next_attempt_at)
+                .bind(a.at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
