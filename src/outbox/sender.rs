@@ -51,6 +51,9 @@ pub struct Mailer {
     parallel: usize,
     /// `outbox.notice_rate_per_second` for rows with `list_id`.
     pace: Pace,
+    /// `parallel` permits: a mail holds one while it is built and sent, not while its result
+    /// is written, so that a connection goes on with the next mail at once.
+    sending: tokio::sync::Semaphore,
 }
 
 enum Way {
@@ -271,6 +274,7 @@ impl Mailer {
             way,
             parallel,
             pace: Pace::new(settings.notice_rate_per_second),
+            sending: tokio::sync::Semaphore::new(parallel),
         })
     }
 
@@ -528,7 +532,9 @@ impl Sender<'_> {
                         // What is in flight is still finished and recorded.
                         Err(e) => pass.fail(e),
                     },
-                    due = rx.recv(), if open && in_flight.len() < parallel => match due {
+                    // Mails whose results are being written count here but hold no
+                    // connection (Mailer::sending): up to four per connection in all.
+                    due = rx.recv(), if open && in_flight.len() < 4 * parallel => match due {
                         Some(due) => in_flight.push(self.process(due, recorder)),
                         None => open = false,
                     },
@@ -646,11 +652,13 @@ impl Sender<'_> {
         if c.list_id.is_some() {
             self.mailer.pace.wait().await;
         }
+        let permit = self.mailer.sending.acquire().await;
         let mut result = self.build_and_send(c, due.unsubscribe, false).await;
         if let Err(SendError::Needs8BitMime(e)) = &result {
             tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
             result = self.build_and_send(c, due.unsubscribe, true).await;
         }
+        drop(permit);
         self.record(c, result, recorder).await
     }
 
