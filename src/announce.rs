@@ -21,7 +21,7 @@ use crate::lists::Language;
 use crate::maintenance::{LeadTime, LeadTimeError, check_lead_time};
 use crate::notify::maintenance as notice;
 use crate::store::announcements::{
-    self as stored, About, AnnouncementMail, Maintenance, MaintenanceState, NoticeKind,
+    self as stored, About, AnnouncementMail, Maintenance, MaintenanceState, NoticeBody, NoticeKind,
 };
 use crate::store::lists::{self as lists, ListError};
 use crate::store::{Store, StoreError};
@@ -506,8 +506,9 @@ pub async fn fan_out_notice(
     let domain = &config.settings.outbox.message_id_domain;
     let template = notice.template;
     let mut out = FanOut::default();
-    let mut rendered: HashMap<&'static str, (crate::templates::Rendered, Option<String>)> =
-        HashMap::new();
+    // Rendered once per language: (subject, index into `bodies`).
+    let mut rendered: HashMap<&'static str, (String, usize)> = HashMap::new();
+    let mut bodies: Vec<NoticeBody> = Vec::new();
     let mut mails = Vec::new();
     for (list, r) in reached(conn, notice.lists).await? {
         let key = r.member.key();
@@ -539,23 +540,28 @@ pub async fn fan_out_notice(
                 Some(event) => Some(ical::publish(&event(lang))?),
                 None => None,
             };
-            rendered.insert(lang, (text, ical));
+            rendered.insert(lang, (text.subject, bodies.len()));
+            bodies.push(NoticeBody {
+                language: lang,
+                body_text: text.text,
+                body_html: text.html,
+                ical,
+            });
         }
-        let Some((text, ical)) = rendered.get(lang) else {
+        let Some((subject, body)) = rendered.get(lang) else {
             continue;
         };
         mails.push(AnnouncementMail {
-            template: template.to_string(),
+            template,
             recipient: r.member.address.clone(),
             message_id: format!("{}@{domain}", uuid::Uuid::now_v7()),
-            subject: text.subject.clone(),
-            body_text: text.text.clone(),
-            body_html: text.html.clone(),
+            subject: subject.clone(),
+            body: *body,
             list_id: format!("{list} <{list}.{domain}>"),
-            ical: ical.clone(),
             in_reply_to: notice.replies_to.and_then(|m| m.get(&key)).cloned(),
         });
     }
-    out.enqueued = stored::enqueue_mails(conn, announcement, &mails, now.as_microsecond()).await?;
+    out.enqueued =
+        stored::enqueue_mails(conn, announcement, &bodies, &mails, now.as_microsecond()).await?;
     Ok(out)
 }

@@ -404,52 +404,84 @@ pub async fn undelivered(store: &Store, id: i64) -> Result<Vec<Undelivered>, Sto
     .await?)
 }
 
-/// A notice's mail to one member, rendered.
+/// What a notice says in one language, stored once for all its mails in that language.
+#[derive(Debug, Clone)]
+pub struct NoticeBody {
+    /// de | en
+    pub language: &'static str,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// The iCalendar object, sent as a `text/calendar` part.
+    pub ical: Option<String>,
+}
+
+/// A notice's mail to one member.
 #[derive(Debug, Clone)]
 pub struct AnnouncementMail {
-    pub template: String,
+    pub template: &'static str,
     pub recipient: String,
     pub message_id: String,
     pub subject: String,
-    pub body_text: String,
-    pub body_html: Option<String>,
+    /// Its text: an index into the bodies given with it.
+    pub body: usize,
     /// The `List-Id` header's value.
     pub list_id: String,
-    /// The iCalendar object, sent as a `text/calendar` part.
-    pub ical: Option<String>,
     /// The Message-ID this mail answers (an incident's opening notice to the same member),
     /// also its References, so that a mail client shows one conversation.
     pub in_reply_to: Option<String>,
 }
 
-const ANNOUNCEMENT_OUTBOX_COLUMNS: [&str; 16] = [
+const ANNOUNCEMENT_OUTBOX_COLUMNS: [&str; 15] = [
     "kind",
     "template",
     "recipient",
     "message_id",
     "subject",
     "body_text",
-    "body_html",
+    "body_id",
     "auto_submitted",
     "state",
     "next_attempt_at",
     "created_at",
     "announcement_id",
     "list_id",
-    "ical",
     "in_reply_to",
     "refs",
 ];
 
 /// Writes the mails of announcement `announcement_id` as scheduled outbox rows, in the
-/// caller's transaction; a mail to an address that already has one of this announcement is
-/// skipped. How many were added.
+/// caller's transaction, with its `bodies` stored once each; a mail to an address that
+/// already has one of this announcement is skipped. How many were added.
 pub async fn enqueue_mails(
     conn: &mut AnyConnection,
     announcement_id: i64,
+    bodies: &[NoticeBody],
     mails: &[AnnouncementMail],
     at: i64,
 ) -> Result<u64, StoreError> {
+    let mut body_ids = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        // Written again for the same announcement (a repeated fan-out), the first one stays.
+        sqlx::query(
+            "INSERT INTO announcement_bodies (announcement_id, language, body_text, body_html, \
+             ical) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (announcement_id, language) DO NOTHING",
+        )
+        .bind(announcement_id)
+        .bind(b.language)
+        .bind(&b.body_text)
+        .bind(&b.body_html)
+        .bind(&b.ical)
+        .execute(&mut *conn)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "SELECT id FROM announcement_bodies WHERE announcement_id = $1 AND language = $2",
+        )
+        .bind(announcement_id)
+        .bind(b.language)
+        .fetch_one(&mut *conn)
+        .await?;
+        body_ids.push(id);
+    }
     let backend = Backend::of(conn);
     let width = ANNOUNCEMENT_OUTBOX_COLUMNS.len();
     let mut added = 0;
@@ -465,21 +497,23 @@ pub async fn enqueue_mails(
         // Only placeholders are formatted in; the statement differs with the chunk's length.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for m in chunk {
+            let body_id = body_ids.get(m.body).copied().ok_or_else(|| {
+                StoreError::Internal(format!("the notice to {} names no text", m.recipient))
+            })?;
             q = q
                 .bind("announcement")
-                .bind(m.template.clone())
+                .bind(m.template)
                 .bind(m.recipient.clone())
                 .bind(m.message_id.clone())
                 .bind(m.subject.clone())
-                .bind(m.body_text.clone())
-                .bind(m.body_html.clone())
+                .bind("")
+                .bind(body_id)
                 .bind("auto-generated")
                 .bind("scheduled")
                 .bind(at)
                 .bind(at)
                 .bind(announcement_id)
                 .bind(m.list_id.clone())
-                .bind(m.ical.clone())
                 .bind(m.in_reply_to.clone())
                 .bind(m.in_reply_to.clone());
         }

@@ -70,6 +70,9 @@ pub enum StoreError {
     /// A batch wrote more rows than it reserved ids for: a bug, never the input's fault.
     #[error("internal error: no id reserved for a new row in {0}")]
     IdsExhausted(&'static str),
+    /// A caller's rows do not fit together: a bug, never the input's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// A connection pool on the configured database, schema migrated.

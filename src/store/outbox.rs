@@ -200,6 +200,9 @@ pub struct Claimed {
     pub list_id: Option<String>,
     /// An iCalendar object to send along as a `text/calendar` part.
     pub ical: Option<String>,
+    /// A notice's text, stored once for all its mails (`announcement_bodies`); the claim
+    /// fills `body_text`, `body_html` and `ical` from it.
+    pub body_id: Option<i64>,
 }
 
 /// Due and unclaimed at `$2`, in the partial indexes' order. The state test is written as in
@@ -214,7 +217,7 @@ macro_rules! claim_where {
 macro_rules! claim_returning {
     () => {
         "RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, \
-         body_html, auto_submitted, raw_message_id, attempts, list_id, ical"
+         body_html, auto_submitted, raw_message_id, attempts, list_id, ical, body_id"
     };
 }
 
@@ -315,7 +318,34 @@ impl Store {
         }
         // RETURNING gives no order; the sender begins with the rows due longest.
         rows.sort_by_key(|c| (c.list_id.is_some(), c.id));
+        self.fill_bodies(&mut rows).await?;
         Ok(rows)
+    }
+
+    /// The texts of claimed notices from `announcement_bodies`: a claim of thousands of
+    /// notices reads the one or two texts they share.
+    async fn fill_bodies(&self, rows: &mut [Claimed]) -> Result<(), StoreError> {
+        let mut ids: Vec<i64> = rows.iter().filter_map(|c| c.body_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut bodies = std::collections::HashMap::new();
+        for id in ids {
+            let body: (String, Option<String>, Option<String>) = sqlx::query_as(
+                "SELECT body_text, body_html, ical FROM announcement_bodies WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+            bodies.insert(id, body);
+        }
+        for c in rows.iter_mut() {
+            if let Some((text, html, ical)) = c.body_id.and_then(|id| bodies.get(&id)) {
+                c.body_text.clone_from(text);
+                c.body_html.clone_from(html);
+                c.ical.clone_from(ical);
+            }
+        }
+        Ok(())
     }
 
     /// The names of the lists whose members may unsubscribe (`lists.unsubscribe`), read

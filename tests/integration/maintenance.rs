@@ -329,6 +329,20 @@ async fn a_nested_list_gets_one_notice_per_member_with_calendar(db: &TestDb) {
         assert_eq!(again.reached, 5);
     }
     assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM outbox").await, 3);
+    // The text is stored once per language (German, English), not once per member, also
+    // after the second fan-out.
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM announcement_bodies").await,
+        2
+    );
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM outbox WHERE body_id IS NOT NULL AND body_text = '' AND ical IS NULL"
+        )
+        .await,
+        3
+    );
 
     // Sent: one mail each, with the list headers and a calendar part.
     desk.ok(&["outbox", "send"]);
