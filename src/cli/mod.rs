@@ -33,7 +33,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Check => check::check(g),
         Command::Classify(args) => classify::classify(g, args),
         Command::Ingest(args) => {
-            let cfg = load_config(g)?;
+            let cfg = load_config_with_key(g)?;
             runtime(Builder::new_current_thread())?.block_on(async {
                 let store = open_store(&cfg, Access::Create).await?;
                 let code = ingest::ingest(&cfg, &store, args).await;
@@ -63,7 +63,16 @@ fn load_config(g: &Global) -> Result<Config> {
     let mut cfg = Config::load(g.config.as_deref()).map_err(InvalidConfig)?;
     if let Some(dir) = &g.data_dir {
         cfg.settings.data_dir = dir.clone();
+        cfg.settings.reply.follow_data_dir(dir)?;
     }
+    Ok(cfg)
+}
+
+/// [`load_config`] for `run` and `ingest`, which send mail to staff and read their answers:
+/// the reply token key is made when it is missing (read-only commands never make it).
+fn load_config_with_key(g: &Global) -> Result<Config> {
+    let mut cfg = load_config(g)?;
+    cfg.settings.reply.load_key(true)?;
     Ok(cfg)
 }
 

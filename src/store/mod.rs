@@ -9,6 +9,7 @@ mod daemon;
 pub mod lists;
 pub mod outbox;
 pub mod raw;
+pub mod relay;
 pub mod sla;
 pub mod tickets;
 

@@ -200,19 +200,23 @@ pub struct Claimed {
     pub list_id: Option<String>,
     /// An iCalendar object to send along as a `text/calendar` part.
     pub ical: Option<String>,
+    pub kind: String,
+    pub ticket_id: Option<i64>,
+    /// Cc recipients of a relayed staff answer, space-separated.
+    pub cc: Option<String>,
 }
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
      SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
      AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
      RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
-     auto_submitted, raw_message_id, attempts, list_id, ical";
+     auto_submitted, raw_message_id, attempts, list_id, ical, kind, ticket_id, cc";
 
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
      SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
      AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
-     auto_submitted, raw_message_id, attempts, list_id, ical";
+     auto_submitted, raw_message_id, attempts, list_id, ical, kind, ticket_id, cc";
 
 /// How one attempt ended, as recorded.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@ pub mod budget;
 pub mod clock;
 pub mod ingest;
 pub mod ops;
+pub mod staff_reply;
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;
