@@ -20,9 +20,6 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::FAILURE);
             }
-            if let Some(note) = cfg.settings.reply.missing_key_note() {
-                writeln!(out, "{note}")?;
-            }
             writeln!(
                 out,
                 "ok: {} — {} queue(s), {} rule(s) in {} file(s), {} contact-list service(s), {} template(s), {} calendar(s), {} platform(s)",
@@ -35,6 +32,9 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
                 cfg.settings.sla.calendars.names().count(),
                 cfg.settings.platforms.len(),
             )?;
+            if let Some(note) = cfg.settings.reply.missing_key_note() {
+                writeln!(out, "{note}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {

@@ -1156,6 +1156,7 @@ impl Writer<'_> {
                             subject: &slots[*slot].subject,
                         },
                         raw_id,
+                        p.raw,
                         msg,
                         &facts,
                     );

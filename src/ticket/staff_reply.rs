@@ -301,6 +301,65 @@ fn is_header_block(lines: &[&str]) -> bool {
         })
 }
 
+/// The text of an answer to relay: its text/plain part as filed, or for an HTML-only answer
+/// the text of its HTML up to where the quoted mail begins (a blockquote, or the quote markers
+/// of Gmail, Thunderbird, Outlook and Yahoo), with block ends as line ends, so that the
+/// attribution line and signature can be found like in a text answer. Scripts, styles, images
+/// and links' targets are never part of it.
+pub fn answer_text(raw: &[u8], msg: &InboundMessage) -> String {
+    let Some(parsed) = mail_parser::MessageParser::default().parse(raw) else {
+        return msg.body.clone();
+    };
+    let is = |i: &u32, html: bool| {
+        parsed
+            .parts
+            .get(*i as usize)
+            .is_some_and(|p| match &p.body {
+                mail_parser::PartType::Html(_) => html,
+                mail_parser::PartType::Text(_) => !html,
+                _ => false,
+            })
+    };
+    if parsed.text_body.iter().any(|i| is(i, false)) {
+        return msg.body.clone();
+    }
+    match parsed.html_body.iter().find(|i| is(i, true)) {
+        Some(_) => parsed
+            .body_html(0)
+            .map_or_else(|| msg.body.clone(), |h| html_answer(&h)),
+        None => msg.body.clone(),
+    }
+}
+
+/// Where quoted mail begins in the HTML of common mail clients.
+const HTML_QUOTE_MARKERS: [&str; 6] = [
+    "<blockquote",
+    "class=\"gmail_quote",
+    "class=\"moz-cite-prefix",
+    "id=\"divrplyfwdmsg",
+    "id=\"appendonsend",
+    "class=\"yahoo_quoted",
+];
+
+static BLOCK_END: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)</(div|li|tr|h[1-6]|table|ul|ol)\s*>|<hr[^>]*>")
+        .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
+});
+
+/// [`answer_text`] of an HTML body.
+fn html_answer(html: &str) -> String {
+    // ASCII lower-casing keeps every byte offset.
+    let lower = html.to_ascii_lowercase();
+    let cut = HTML_QUOTE_MARKERS
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min()
+        .map(|i| lower[..=i].rfind('<').unwrap_or(i));
+    let html = cut.map_or(html, |i| &html[..i]);
+    let with_breaks = BLOCK_END.replace_all(html, "$0<br>");
+    mail_parser::decoders::html::html_to_text(&with_breaks)
+}
+
 /// The relayed mail's subject: the ticket's tag and subject, as the acknowledgement has them.
 /// The staff member's own subject is not used: it is the staff copy's, which names the queue
 /// and class, and it is text of the staff member's mail client that the requester's thread
@@ -340,13 +399,14 @@ pub fn relay(
     article_id: i64,
     ticket: OnTicket<'_>,
     raw_id: i64,
+    raw: &[u8],
     msg: &InboundMessage,
     facts: &RelayFacts,
 ) -> Relayed {
     let s = &config.settings;
     let at = now.as_microsecond();
     let message_id = format!("{}@{}", uuid::Uuid::now_v7(), s.outbox.message_id_domain);
-    let (_commands, text) = commands(&strip_quoted(&msg.body));
+    let (_commands, text) = commands(&strip_quoted(&answer_text(raw, msg)));
     let subject = subject(config, ticket.number, ticket.subject);
     let to = facts.requester.clone();
     let cc: Vec<String> = facts
@@ -514,6 +574,25 @@ mod tests {
             strip_quoted("From: the log it is clear.\nFine."),
             "From: the log it is clear.\nFine."
         );
+    }
+
+    #[test]
+    fn an_html_answer_is_its_text_without_the_quote() {
+        let raw =
+            b"From: a@b.example\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+            <html><head><style>p{color:red}</style><script>alert(1)</script></head><body>\
+            <div onclick=\"steal()\">Der Drucker ist <b>repariert</b>.</div><div>Gru&szlig;</div>\
+            <img src=\"https://tracker.example/p.gif\"><a href=\"javascript:steal()\">hier</a>\
+            <div class=\"gmail_quote\">Am Mi., 25. Nov. 2026 schrieb S &lt;s@x.example&gt;:\
+            <blockquote>Neuer Vorgang</blockquote></div></body></html>\r\n";
+        let msg = InboundMessage::parse(raw).expect("parse");
+        let text = strip_quoted(&answer_text(raw, &msg));
+        assert_eq!(text, "Der Drucker ist repariert.\nGruß\nhier");
+        // A text part, when there is one, is the answer.
+        let alt = b"From: a@b.example\r\nSubject: x\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
+            --b\r\nContent-Type: text/plain\r\n\r\nPlain.\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Html</p>\r\n--b--\r\n";
+        let msg = InboundMessage::parse(alt).expect("parse");
+        assert_eq!(answer_text(alt, &msg).trim(), "Plain.");
     }
 
     #[test]
