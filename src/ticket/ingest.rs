@@ -812,17 +812,14 @@ impl<'b> Planner<'b> {
             .and_then(|id| self.stored_slot(id));
         let queue = slot.map(|t| self.slots[t].queue.as_str());
         let now = Timestamp::from_microsecond(self.now).unwrap_or_else(|_| Timestamp::now());
-        let judged = staff_reply::judge(self.config, msg, &token, queue, now).and_then(|()| {
-            // The token names one ticket, the subject's tag or the thread another: a token
-            // carried over from another ticket's copy answers neither.
-            match (found, slot) {
-                (Some(f), Some(t)) if f != t => Err(Refusal::OtherTicket),
-                _ => Ok(()),
-            }
-        });
-        Some(match judged {
-            Ok(()) => match slot {
-                Some(slot) => {
+        // The token names one ticket, the subject's tag or the thread another.
+        let other = matches!((found, slot), (Some(f), Some(t)) if f != t);
+        Some(
+            match (
+                staff_reply::judge(self.config, msg, &token, queue, other, now),
+                slot,
+            ) {
+                (Ok(()), Some(slot)) => {
                     self.add_article(slot, msg);
                     self.slots[slot].followed_up = true;
                     Filing::Ticket {
@@ -831,19 +828,17 @@ impl<'b> Planner<'b> {
                         action: TicketAction::StaffAnswer { slot },
                     }
                 }
-                None => Filing::Refused {
-                    msg,
-                    why: Refusal::UnknownTicket,
-                    slot: None,
-                },
+                (judged, _) => {
+                    let why = judged.err().unwrap_or(Refusal::UnknownTicket);
+                    Filing::Refused {
+                        msg,
+                        why,
+                        // A ticket is named only when the token proved it.
+                        slot: slot.filter(|_| !matches!(why, Refusal::BadToken | Refusal::NoKey)),
+                    }
+                }
             },
-            Err(why) => Filing::Refused {
-                msg,
-                why,
-                // A ticket is named only when the token proved it.
-                slot: slot.filter(|_| !matches!(why, Refusal::BadToken | Refusal::NoKey)),
-            },
-        })
+        )
     }
 
     fn follow_up(

@@ -121,12 +121,15 @@ fn senders(msg: &InboundMessage) -> Vec<&str> {
 }
 
 /// Judges a mail to token address `token`: `queue` is the queue of the ticket its number
-/// names, `None` when there is no such ticket.
+/// names, `None` when there is no such ticket; `answers_other` says that the mail's tag or
+/// thread names another ticket (a token carried over from another ticket's copy answers
+/// neither).
 pub fn judge(
     config: &Config,
     msg: &InboundMessage,
     token: &Token,
     queue: Option<&str>,
+    answers_other: bool,
     now: Timestamp,
 ) -> Result<(), Refusal> {
     let reply = &config.settings.reply;
@@ -139,6 +142,9 @@ pub fn judge(
     let queue = queue
         .and_then(|q| config.settings.queue(q))
         .ok_or(Refusal::UnknownTicket)?;
+    if answers_other {
+        return Err(Refusal::OtherTicket);
+    }
     let senders = senders(msg);
     if senders.is_empty() || !senders.iter().all(|s| queue.is_staff(s)) {
         return Err(Refusal::NotStaff);

@@ -739,7 +739,7 @@ async fn subject_tricks_html_quotes_and_attachments() {
                     &format!("From: {MEMBER}"),
                     &format!("To: {to}"),
                     subject,
-                    &format!("In-Reply-To: <s1@example.org>"),
+                    "In-Reply-To: <s1@example.org>",
                     &format!("Message-ID: <s{i}{key}@kommunal-it.example>"),
                 ],
                 "Erledigt.\r\n",
@@ -809,8 +809,7 @@ async fn subject_tricks_html_quotes_and_attachments() {
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|r| r.kind == "staff_answer")
-        .last()
+        .rfind(|r| r.kind == "staff_answer")
         .expect("row");
     let raw = sent(&db.store, &cfg, t.dir.path(), &row.message_id).await;
     let m = MessageParser::default().parse(&raw).expect("parse");
@@ -870,8 +869,7 @@ async fn subject_tricks_html_quotes_and_attachments() {
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|r| r.kind == "staff_answer")
-        .last()
+        .rfind(|r| r.kind == "staff_answer")
         .expect("row");
     let raw = sent(&db.store, &cfg, t.dir.path(), &row.message_id).await;
     let m = MessageParser::default().parse(&raw).expect("parse");
