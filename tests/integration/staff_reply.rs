@@ -927,3 +927,214 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// The mail with Message-ID `id` in `user`'s INBOX, once it arrived (delivery through
+/// OpenSMTPD and LMTP takes a moment): its bytes.
+async fn arrived(user: &str, id: &str) -> Option<Vec<u8>> {
+    let imap = crate::support::daemon::env("POSTSTELLE_TEST_IMAP");
+    for _ in 0..50 {
+        let found = crate::support::imap::messages(&imap, user, "INBOX")
+            .await
+            .into_iter()
+            .find(|raw| {
+                MessageParser::default()
+                    .parse(raw)
+                    .and_then(|m| m.message_id().map(|i| i == id))
+                    .unwrap_or(false)
+            });
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// Sends `raw` through the test's OpenSMTPD, as a mail client submits it.
+async fn submit(from: &str, to: &str, raw: &[u8]) {
+    use lettre::AsyncTransport;
+    let addr = crate::support::daemon::env("POSTSTELLE_TEST_SMTP");
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let smtp = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+        .port(port.parse().expect("port"))
+        .tls(lettre::transport::smtp::client::Tls::None)
+        .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(from.parse().expect("from")),
+        vec![to.parse().expect("to")],
+    )
+    .expect("envelope");
+    smtp.send_raw(&envelope, raw).await.expect("submitted");
+}
+
+/// End to end through the real servers: a citizen's mail to the support mailbox, filed from
+/// there; the acknowledgement and the staff copy go out through OpenSMTPD; a member reads the
+/// copy over IMAP and answers its Reply-To through OpenSMTPD; the answer, filed from the
+/// support mailbox, reaches the citizen's mailbox with the ticket tag, threaded, from the
+/// support address, without the member's address; the reaction is the relay's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_smtp_and_imap_a_members_answer_reaches_the_citizen() {
+    use crate::support::daemon::{env, unique};
+    let smtp = env("POSTSTELLE_TEST_SMTP");
+    let (host, port) = smtp.rsplit_once(':').expect("host:port");
+    let text = TempConfig::shipped_text()
+        .replace("transport = \"file\"", "transport = \"smtp\"")
+        .replace(
+            "from = \"servicedesk@kommunal-it.example\"",
+            "from = \"support@example.test\"",
+        )
+        .replacen(
+            "staff = \"servicedesk@kommunal-it.example\"\n",
+            "staff = \"staff@example.test\"\nmembers = [\"max@example.test\"]\n",
+            1,
+        )
+        + &format!(
+            "\n[outbox.smtp]\nhost = \"{host}\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n\
+             \n[reply]\nkey_file = \"reply.key\"\n"
+        );
+    let t = TempConfig::new(&text, &[]);
+    t.write("reply.key", REPLY_KEY);
+    let cfg = t.load();
+    let store = Store::open(&Store::default_url(t.dir.path()))
+        .await
+        .expect("store");
+    let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+    let sender = Sender {
+        store: &store,
+        config: &cfg,
+        mailer: &mailer,
+    };
+    let tag = unique();
+
+    // The citizen writes to the support address.
+    let request_id = format!("{tag}.request@example.test");
+    let request = mail(
+        &[
+            "From: Erika Mustermann <erika@example.test>",
+            "To: support@example.test",
+            &format!("Subject: Drucker im Buergerbuero defekt {tag}"),
+            &format!("Message-ID: <{request_id}>"),
+        ],
+        "Guten Tag,\r\nder Drucker druckt nicht.\r\n",
+    );
+    submit("erika@example.test", "support@example.test", &request).await;
+    let filed = arrived("support", &request_id)
+        .await
+        .expect("in the support mailbox");
+    let number = new_number(&file(&store, &cfg, received(), &filed, &format!("{tag}.1")).await);
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!(
+        (s.sent, s.permanent_failures),
+        (2, 0),
+        "acknowledgement and staff copy"
+    );
+
+    // Acknowledgement in the citizen's mailbox; the staff copy in the staff mailbox.
+    let rows = ops::show_ticket(&store, &number)
+        .await
+        .expect("show")
+        .outbox;
+    let id_of = |kind: &str| {
+        rows.iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.message_id.clone())
+            .expect(kind)
+    };
+    assert!(arrived("erika", &id_of("acknowledgement")).await.is_some());
+    let copy = arrived("staff", &id_of("staff_copy"))
+        .await
+        .expect("staff copy");
+    let copy = MessageParser::default().parse(&copy).expect("parse");
+    let reply_to = copy
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .expect("the copy has a Reply-To")
+        .to_string();
+    assert!(
+        reply_to.starts_with(&format!("support+t{number}.")),
+        "{reply_to}"
+    );
+
+    // Max, a member of the queue, answers the copy from his own address, as his client does.
+    let answer_id = format!("{tag}.answer@example.test");
+    let answer = mail(
+        &[
+            "From: Max Muster <max@example.test>",
+            &format!("To: {reply_to}"),
+            &format!("Subject: Re: {}", copy.subject().expect("subject")),
+            &format!("In-Reply-To: <{}>", copy.message_id().expect("id")),
+            &format!("Message-ID: <{answer_id}>"),
+        ],
+        &format!(
+            "Guten Tag,\r\nder Toner war leer und ist getauscht.\r\n\r\n-- \r\nMax Muster, max@example.test\r\n\r\n\
+             Am 25.11.2026 um 10:00 schrieb Servicedesk <support@example.test>:\r\n> {}\r\n",
+            copy.body_text(0)
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or("")
+        ),
+    );
+    submit("max@example.test", &reply_to, &answer).await;
+    // Plus-addressing: the server delivers the reply address to the support mailbox.
+    let filed = arrived("support", &answer_id)
+        .await
+        .expect("the answer in the support mailbox");
+    assert_eq!(
+        file(&store, &cfg, answered(), &filed, &format!("{tag}.2")).await,
+        Outcome::StaffAnswer {
+            number: number.clone()
+        }
+    );
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!((s.sent, s.permanent_failures), (1, 0), "the relayed answer");
+
+    let relayed = ops::show_ticket(&store, &number)
+        .await
+        .expect("show")
+        .outbox
+        .into_iter()
+        .find(|r| r.kind == "staff_answer")
+        .expect("relayed");
+    let raw = arrived("erika", &relayed.message_id)
+        .await
+        .expect("in the citizen's mailbox");
+    let m = MessageParser::default().parse(&raw).expect("parse");
+    assert_eq!(
+        m.from().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("support@example.test")
+    );
+    assert_eq!(
+        m.subject(),
+        Some(format!("Re: [Ticket#{number}] Drucker im Buergerbuero defekt {tag}").as_str())
+    );
+    assert_eq!(
+        m.in_reply_to().as_text(),
+        Some(request_id.as_str()),
+        "threaded"
+    );
+    let body = m.body_text(0).expect("text").to_string();
+    assert!(
+        body.contains("der Toner war leer und ist getauscht."),
+        "{body}"
+    );
+    assert!(!body.contains("schrieb") && !body.contains("> "), "{body}");
+    // Not even in the Received lines: OpenSMTPD names the envelope, which is ours.
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("max@example.test"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    let sla = ops::show_ticket(&store, &number)
+        .await
+        .expect("show")
+        .sla
+        .expect("clock");
+    assert_eq!(
+        sla.reacted,
+        Some(answered()),
+        "the reaction is the relay's time"
+    );
+    store.close().await;
+}
