@@ -381,15 +381,17 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Whether `address` is staff of this queue: its staff address or one of its members.
+    /// Whether `address` is staff of this queue: its staff address, its own escalation or
+    /// on-call address (both get mail with the reply address), or one of its members.
     pub fn is_staff(&self, address: &str) -> bool {
         let a = address.trim().to_ascii_lowercase();
         if a.is_empty() {
             return false;
         }
-        self.staff
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case(&a))
+        [&self.staff, &self.escalation, &self.on_call]
+            .into_iter()
+            .flatten()
+            .any(|s| s.eq_ignore_ascii_case(&a))
             || self.members.iter().any(|m| match m.strip_prefix('@') {
                 Some(domain) => a.rsplit_once('@').is_some_and(|(_, d)| d == domain),
                 None => *m == a,

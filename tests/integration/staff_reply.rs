@@ -1138,3 +1138,129 @@ async fn over_smtp_and_imap_a_members_answer_reaches_the_citizen() {
     );
     store.close().await;
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `check` says the key is missing and how to make one, and makes none; `ingest` makes it
+/// (32 random octets, mode 0600); no output ever shows it.
+#[test]
+fn the_reply_key_is_made_by_ingest_only_and_never_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempConfig::new(&TempConfig::shipped_text(), &[]);
+    let key = t.dir.path().join("poststelle-data/reply-token.key");
+    let run = |args: &[&str]| {
+        let out = crate::support::bin::poststelle()
+            .arg("--config")
+            .arg(t.path())
+            .args(args)
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "note: the reply token key {} does not exist yet",
+            key.display()
+        )) && out.contains("`poststelle run` and `poststelle ingest` create it")
+            && out.contains("head -c 32 /dev/urandom"),
+        "{out}"
+    );
+    assert!(!key.exists(), "check makes no key");
+
+    t.write(
+        "mail/1.eml",
+        &crate::support::mail::request(CITIZEN, "Drucker defekt", "k@example.org"),
+    );
+    let mail_dir = t.dir.path().join("mail");
+    let (code, ingest_out) = run(&["ingest", mail_dir.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(0), "{ingest_out}");
+    let bytes = std::fs::read(&key).expect("ingest made the key");
+    assert_eq!(bytes.len(), 32);
+    let mode = std::fs::metadata(&key).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("note: the reply token key"), "{out}");
+    let (_, shown) = run(&["tickets", "list", "--json"]);
+    for text in [&ingest_out, &out, &shown] {
+        assert!(!text.contains(&hex(&bytes)), "the key in {text}");
+        assert!(
+            !text.contains(&hex(&bytes)[..16]),
+            "part of the key in {text}"
+        );
+    }
+    // A second ingest keeps the key.
+    run(&["ingest", mail_dir.to_str().expect("utf-8")]);
+    assert_eq!(std::fs::read(&key).expect("key"), bytes);
+}
+
+/// Every problem of `[reply]` and of queue members, each with its line and a fix; a key
+/// that is too short is refused without showing it.
+#[test]
+fn reply_configuration_problems_name_line_and_fix() {
+    let text = TempConfig::shipped_text().replacen(
+        "staff = \"servicedesk@kommunal-it.example\"\n",
+        "staff = \"servicedesk@kommunal-it.example\"\nmembers = [\"@kommunal-it.example\", \"nobody\"]\n",
+        1,
+    ) + "\n[reply]\naddress = \"support+{ticket}@kommunal-it.example\"\n\
+           key_file = \"short.key\"\nauthserv_id = \"mx example; x\"\n\
+           [[reply.retired_keys]]\nkey_file = \"old.key\"\naccepted_until = \"bald\"\n\
+           [[reply.retired_keys]]\nkey_file = \"missing.key\"\n\
+           accepted_until = \"2027-01-31T00:00:00+01:00\"\n";
+    let t = TempConfig::new(&text, &[]);
+    t.write("short.key", b"geheim-kurz\n");
+    t.write("old.key", OLD_KEY);
+    let out = crate::support::bin::poststelle()
+        .arg("--config")
+        .arg(t.path())
+        .arg("check")
+        .output()
+        .expect("runs");
+    let out =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let line = |prefix: &str| {
+        text.lines()
+            .position(|l| l.starts_with(prefix))
+            .expect("line")
+            + 1
+    };
+    let expect = [
+        (
+            line("members = "),
+            "member \"nobody\" is neither an address nor a domain",
+        ),
+        (
+            line("address = \"support+"),
+            "reply.address: the reply address pattern",
+        ),
+        (
+            line("key_file = \"short.key\""),
+            "is too short (11 octets; at least 16)",
+        ),
+        (
+            line("authserv_id"),
+            "reply.authserv_id \"mx example; x\" is no authserv-id",
+        ),
+        (
+            line("accepted_until = \"bald\""),
+            "accepted_until \"bald\" is no instant",
+        ),
+        (line("key_file = \"missing.key\""), "does not exist"),
+    ];
+    for (line, what) in expect {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!("poststelle.toml:{line}:")) && l.contains(what)),
+            "line {line}: {what}\n{out}"
+        );
+    }
+    assert!(out.contains("6 problem(s) found"), "{out}");
+    assert!(out.matches("fix:").count() >= 6, "{out}");
+    assert!(!out.contains("geheim"), "the key is never shown: {out}");
+}
