@@ -1264,3 +1264,50 @@ fn reply_configuration_problems_name_line_and_fix() {
     assert!(out.matches("fix:").count() >= 6, "{out}");
     assert!(!out.contains("geheim"), "the key is never shown: {out}");
 }
+
+/// The SLA notice to the escalation address carries the ticket's reply address as the staff
+/// copy does, and the escalation address (the queue's own) may answer with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_carries_the_reply_address_and_may_be_answered() {
+    let db = TestDb::sqlite().await;
+    let (t, cfg) = desk("");
+    let number = open(&db.store, &cfg, "e1", "Drucker defekt").await;
+    let notices = poststelle::jobs::escalation::escalate_due(
+        &db.store,
+        &cfg,
+        ts("2026-12-01T12:00:00+01:00"),
+    )
+    .await
+    .expect("escalate");
+    assert!(!notices.is_empty(), "a breach notice");
+    let row = ops::show_ticket(&db.store, &number)
+        .await
+        .expect("show")
+        .outbox
+        .into_iter()
+        .find(|r| r.kind == "escalation")
+        .expect("escalation row");
+    assert_eq!(row.recipient, "servicedesk-leitung@kommunal-it.example");
+    let raw = sent(&db.store, &cfg, t.dir.path(), &row.message_id).await;
+    let m = MessageParser::default().parse(&raw).expect("parse");
+    let token = token_address(&number, REPLY_KEY);
+    assert_eq!(
+        m.reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some(token.as_str())
+    );
+    let raw = answer(
+        "servicedesk-leitung@kommunal-it.example",
+        &token,
+        &number,
+        "e2",
+        &[],
+        "Wir übernehmen.\r\n",
+    );
+    assert_eq!(
+        file(&db.store, &cfg, ts("2026-12-01T12:05:00+01:00"), &raw, "e2").await,
+        Outcome::StaffAnswer { number }
+    );
+    db.finish().await;
+}
