@@ -650,6 +650,21 @@ async fn a_members_answer_with_the_token_is_relayed_and_without_it_refused(db: &
             .any(|a| a.event == "staff_answer_relayed" && a.detail["by"] == MEMBER)
     );
 
+    // The citizen's answer to the relayed mail threads onto the ticket.
+    let reply = mail(
+        &[
+            &format!("From: {CITIZEN}"),
+            &format!("To: {STAFF}"),
+            "Subject: Re: Drucker",
+            &format!("In-Reply-To: <{}>", row.message_id),
+            "Message-ID: <r5@example.org>",
+        ],
+        "Danke, geht wieder.\r\n",
+    );
+    assert!(
+        matches!(file(&db.store, &cfg, answered(), &reply, "r5").await, Outcome::FollowUp { number: n, .. } if n == number)
+    );
+
     // A member by domain answers later: relayed too, but the reaction stays the first.
     let raw = answer(
         PARTNER,
