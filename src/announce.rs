@@ -1,16 +1,19 @@
-//! Maintenance announcements (issue 16, items 3 and 6): schedule, change, cancel and finish a
+//! Announcements (issue 16, items 3, 4 and 6): schedule, change, cancel and finish a
 //! maintenance, each in one transaction with its notice — the maintenance row, the announced
 //! window in `sla_maintenance`, the announcement and one outbox row per member of its lists.
+//! Incidents ([`incident`]) announce through the same fan-out.
 //!
 //! The fan-out resolves the lists at that moment (nested lists, one mail per address whatever
 //! its case, flagged and unsubscribed members skipped), renders the notice once per language
 //! (German, English for members whose language is en) with its calendar entry, and writes the
 //! rows with a unique key per (announcement, address): a crash before the commit leaves
 //! nothing, and writing the same announcement's mails again adds none.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;
+
+pub mod incident;
 
 use crate::config::{Config, Platform};
 use crate::ical;
@@ -18,7 +21,7 @@ use crate::lists::Language;
 use crate::maintenance::{LeadTime, LeadTimeError, check_lead_time};
 use crate::notify::maintenance as notice;
 use crate::store::announcements::{
-    self as stored, AnnouncementMail, Maintenance, MaintenanceState, NoticeKind,
+    self as stored, About, AnnouncementMail, Maintenance, MaintenanceState, NoticeKind,
 };
 use crate::store::lists::{self as lists, ListError};
 use crate::store::{Store, StoreError};
@@ -30,7 +33,7 @@ pub enum AnnounceError {
     )]
     UnknownPlatform { name: String, known: String },
     #[error(
-        "the maintenance of \"{0}\" names no distribution list: give --lists, or set `lists` of the [[platform]]"
+        "the notices of platform \"{0}\" go to no distribution list: give --lists, or set `lists` of the [[platform]]"
     )]
     NoLists(String),
     #[error("there is no list {0}; `poststelle lists list` shows the lists")]
@@ -55,6 +58,16 @@ pub enum AnnounceError {
     },
     #[error("the calendar entry: {0}")]
     Ical(#[from] ical::IcalError),
+    #[error("there is no incident {0}; `poststelle incident list` shows them")]
+    IncidentNotFound(i64),
+    #[error(
+        "incident {0} is resolved already; open a new one with `poststelle incident open` if the fault is back"
+    )]
+    IncidentResolved(i64),
+    #[error("there is no ticket {0}; `poststelle tickets list` shows the ticket numbers")]
+    UnknownTicket(String),
+    #[error("{0}")]
+    BadTime(String),
     #[error(transparent)]
     List(#[from] ListError),
     #[error(transparent)]
@@ -132,6 +145,27 @@ fn platform<'a>(config: &'a Config, name: &str) -> Result<&'a Platform, Announce
         })
 }
 
+/// The lists a notice of `p` goes to: `given`, else the platform's; each must exist.
+async fn lists_of(
+    store: &Store,
+    p: &Platform,
+    given: &[String],
+) -> Result<Vec<String>, AnnounceError> {
+    let lists = if given.is_empty() {
+        p.lists.clone()
+    } else {
+        given.to_vec()
+    };
+    if lists.is_empty() {
+        return Err(AnnounceError::NoLists(p.name.clone()));
+    }
+    let missing = lists::missing(store, &lists).await?;
+    if !missing.is_empty() {
+        return Err(AnnounceError::UnknownLists(missing.join(", ")));
+    }
+    Ok(lists)
+}
+
 /// Schedules a maintenance and announces it, unless the lead-time rule of the platform's
 /// regular windows refuses (then nothing is written).
 pub async fn schedule(
@@ -148,18 +182,7 @@ pub async fn schedule(
         &p.maintenance_windows,
         plan.emergency,
     )?;
-    let lists = if plan.lists.is_empty() {
-        p.lists.clone()
-    } else {
-        plan.lists.clone()
-    };
-    if lists.is_empty() {
-        return Err(AnnounceError::NoLists(p.name.clone()));
-    }
-    let missing = lists::missing(store, &lists).await?;
-    if !missing.is_empty() {
-        return Err(AnnounceError::UnknownLists(missing.join(", ")));
-    }
+    let lists = lists_of(store, p, &plan.lists).await?;
     let at = now.as_microsecond();
     let mut m = Maintenance {
         id: 0,
@@ -378,8 +401,14 @@ pub async fn announce(
     previous: Option<(i64, i64)>,
     now: Timestamp,
 ) -> Result<Announced, AnnounceError> {
-    let announcement =
-        stored::insert_announcement(conn, m.id, kind, m.sequence, now.as_microsecond()).await?;
+    let announcement = stored::insert_announcement(
+        conn,
+        About::Maintenance(m.id),
+        kind.as_str(),
+        m.sequence,
+        now.as_microsecond(),
+    )
+    .await?;
     let fan_out = fan_out(conn, config, m, announcement, kind, previous, now).await?;
     Ok(Announced {
         maintenance: m.id,
@@ -399,9 +428,21 @@ fn carries_calendar(kind: NoticeKind) -> bool {
     )
 }
 
-/// Writes the mails of announcement `announcement` to every member its lists reach now, in
-/// the caller's transaction. Safe to run again for the same announcement: an address that has
-/// its mail already gets none.
+/// What one notice says, whoever gets it: its template and lists, and per language its
+/// context and (for maintenance) its calendar entry.
+pub struct Notice<'a> {
+    pub template: &'static str,
+    pub lists: &'a [String],
+    pub context: &'a (dyn Fn(&'static str) -> serde_json::Value + Sync),
+    pub calendar: Option<&'a (dyn Fn(&'static str) -> ical::Event + Sync)>,
+    /// The Message-ID each member's mail answers, by address in lower case (an incident's
+    /// opening notice to that member), so that its notices form one conversation.
+    pub replies_to: Option<&'a HashMap<String, String>>,
+}
+
+/// Writes the mails of maintenance announcement `announcement` to every member its lists
+/// reach now, in the caller's transaction. Safe to run again for the same announcement: an
+/// address that has its mail already gets none.
 pub async fn fan_out(
     conn: &mut AnyConnection,
     config: &Config,
@@ -411,63 +452,109 @@ pub async fn fan_out(
     previous: Option<(i64, i64)>,
     now: Timestamp,
 ) -> Result<FanOut, AnnounceError> {
+    let context = |lang: &'static str| notice::context(config, m, previous, lang);
+    let calendar = |lang: &'static str| notice::calendar_event(config, m, lang, now);
+    let notice = Notice {
+        template: notice::template(kind),
+        lists: &m.lists,
+        context: &context,
+        calendar: carries_calendar(kind).then_some(&calendar as _),
+        replies_to: None,
+    };
+    fan_out_notice(conn, config, announcement, &notice, now).await
+}
+
+/// Every address `lists` reach, once whatever its case, with the first list that reaches it
+/// (its List-Id) and every membership on the way, over all the lists.
+async fn reached(
+    conn: &mut AnyConnection,
+    lists: &[String],
+) -> Result<Vec<(String, lists::Resolved)>, AnnounceError> {
+    let mut out: Vec<(String, lists::Resolved)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for list in lists {
+        for r in lists::resolve(conn, list).await? {
+            match index.get(&r.member.key()) {
+                Some(&i) => {
+                    let seen = &mut out[i].1;
+                    seen.via.extend(r.via);
+                    seen.unsubscribed_from.extend(r.unsubscribed_from);
+                    seen.flagged |= r.flagged;
+                    seen.bounces = seen.bounces.max(r.bounces);
+                }
+                None => {
+                    index.insert(r.member.key(), out.len());
+                    out.push((list.clone(), r));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the mails of announcement `announcement` to every member its lists reach now, in
+/// the caller's transaction: one per address whatever its case, flagged and unsubscribed
+/// members skipped, rendered once per language. Safe to run again for the same
+/// announcement: an address that has its mail already gets none.
+pub async fn fan_out_notice(
+    conn: &mut AnyConnection,
+    config: &Config,
+    announcement: i64,
+    notice: &Notice<'_>,
+    now: Timestamp,
+) -> Result<FanOut, AnnounceError> {
     let domain = &config.settings.outbox.message_id_domain;
-    let template = notice::template(kind);
+    let template = notice.template;
     let mut out = FanOut::default();
-    let mut seen: HashSet<String> = HashSet::new();
     let mut rendered: HashMap<&'static str, (crate::templates::Rendered, Option<String>)> =
         HashMap::new();
     let mut mails = Vec::new();
-    for list in &m.lists {
-        for r in lists::resolve(conn, list).await? {
-            if !seen.insert(r.member.key()) {
-                continue;
-            }
-            out.reached += 1;
-            if r.flagged {
-                out.skipped_flagged += 1;
-                continue;
-            }
-            if !r.unsubscribed_from.is_empty() {
-                out.skipped_unsubscribed += 1;
-                continue;
-            }
-            let lang = match r.member.language {
-                Language::En => "en",
-                Language::De => "de",
-            };
-            if !rendered.contains_key(lang) {
-                let ctx = notice::context(config, m, previous, lang);
-                let text = config.templates.render(template, lang, &ctx).map_err(|e| {
-                    AnnounceError::Template {
-                        template,
-                        lang,
-                        message: e.to_string(),
-                    }
-                })?;
-                let ical = if carries_calendar(kind) {
-                    Some(ical::publish(&notice::calendar_event(
-                        config, m, lang, now,
-                    ))?)
-                } else {
-                    None
-                };
-                rendered.insert(lang, (text, ical));
-            }
-            let Some((text, ical)) = rendered.get(lang) else {
-                continue;
-            };
-            mails.push(AnnouncementMail {
-                template: template.to_string(),
-                recipient: r.member.address.clone(),
-                message_id: format!("{}@{domain}", uuid::Uuid::now_v7()),
-                subject: text.subject.clone(),
-                body_text: text.text.clone(),
-                body_html: text.html.clone(),
-                list_id: format!("{list} <{list}.{domain}>"),
-                ical: ical.clone(),
-            });
+    for (list, r) in reached(conn, notice.lists).await? {
+        let key = r.member.key();
+        out.reached += 1;
+        if r.flagged {
+            out.skipped_flagged += 1;
+            continue;
         }
+        // Unsubscribed from one list, a member may still be on one that must inform it
+        // (the client's, the municipalities'): skipped only when unsubscribed on every way.
+        if r.unsubscribed_from.len() >= r.via.len() {
+            out.skipped_unsubscribed += 1;
+            continue;
+        }
+        let lang = match r.member.language {
+            Language::En => "en",
+            Language::De => "de",
+        };
+        if !rendered.contains_key(lang) {
+            let ctx = (notice.context)(lang);
+            let text = config.templates.render(template, lang, &ctx).map_err(|e| {
+                AnnounceError::Template {
+                    template,
+                    lang,
+                    message: e.to_string(),
+                }
+            })?;
+            let ical = match notice.calendar {
+                Some(event) => Some(ical::publish(&event(lang))?),
+                None => None,
+            };
+            rendered.insert(lang, (text, ical));
+        }
+        let Some((text, ical)) = rendered.get(lang) else {
+            continue;
+        };
+        mails.push(AnnouncementMail {
+            template: template.to_string(),
+            recipient: r.member.address.clone(),
+            message_id: format!("{}@{domain}", uuid::Uuid::now_v7()),
+            subject: text.subject.clone(),
+            body_text: text.text.clone(),
+            body_html: text.html.clone(),
+            list_id: format!("{list} <{list}.{domain}>"),
+            ical: ical.clone(),
+            in_reply_to: notice.replies_to.and_then(|m| m.get(&key)).cloned(),
+        });
     }
     out.enqueued = stored::enqueue_mails(conn, announcement, &mails, now.as_microsecond()).await?;
     Ok(out)

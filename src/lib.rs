@@ -13,6 +13,7 @@ pub mod app;
 pub mod classify;
 pub mod config;
 pub mod diag;
+pub mod dsn;
 pub mod files;
 pub mod holder;
 pub mod ical;

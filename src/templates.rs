@@ -30,8 +30,16 @@ pub const MAINTENANCE_REMINDER: &str = "wartung-erinnerung";
 pub const MAINTENANCE_STARTED: &str = "wartung-beginn";
 pub const MAINTENANCE_DONE: &str = "wartung-beendet";
 
+/// Incident notices (issue 16) to the lists: the Störung, each update, its resolution.
+pub const INCIDENT_OPENED: &str = "stoerung-gemeldet";
+pub const INCIDENT_UPDATE: &str = "stoerung-aktualisiert";
+pub const INCIDENT_RESOLVED: &str = "stoerung-behoben";
+/// The same for the requester of a ticket linked to the incident, on that ticket.
+pub const INCIDENT_TICKET_UPDATE: &str = "stoerung-vorgang-aktualisiert";
+pub const INCIDENT_TICKET_RESOLVED: &str = "stoerung-vorgang-behoben";
+
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 12] = [
+pub const BUILT_IN: [&str; 17] = [
     STAFF_COPY,
     REPLY_REFUSED,
     FORWARD,
@@ -44,6 +52,11 @@ pub const BUILT_IN: [&str; 12] = [
     MAINTENANCE_REMINDER,
     MAINTENANCE_STARTED,
     MAINTENANCE_DONE,
+    INCIDENT_OPENED,
+    INCIDENT_UPDATE,
+    INCIDENT_RESOLVED,
+    INCIDENT_TICKET_UPDATE,
+    INCIDENT_TICKET_RESOLVED,
 ];
 
 /// The loaded and syntax-checked templates.

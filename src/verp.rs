@@ -58,10 +58,12 @@ pub fn parse(base: &str, address: &str) -> Option<Token> {
     if !domain.eq_ignore_ascii_case(base_domain) {
         return None;
     }
-    let (l, detail) = local.split_once(SEPARATOR)?;
-    if !l.eq_ignore_ascii_case(base_local) {
+    // The base's own local part may hold the separator (`support+bounces@…`): strip it whole.
+    let prefix = local.get(..base_local.len())?;
+    if !prefix.eq_ignore_ascii_case(base_local) {
         return None;
     }
+    let detail = local[base_local.len()..].strip_prefix(SEPARATOR)?;
     let mut chars = detail.chars();
     let tag = chars.next()?.to_ascii_lowercase();
     let token = chars.as_str().to_ascii_lowercase();
@@ -112,6 +114,14 @@ mod tests {
             assert_eq!(parse(base, a), None, "{a}");
         }
         assert_eq!(bounce_address(base, "<odd id>@x"), None);
+        // A base with a separator of its own reads back whole.
+        let plus = "support+bounces@kommunal-it.example";
+        let b = bounce_address(plus, ID).expect("address");
+        assert_eq!(
+            parse(plus, &b).map(|t| t.message_id("kommunal-it.example")),
+            Some(ID.to_string())
+        );
+        assert_eq!(parse(plus, "support+b0193a1b2@kommunal-it.example"), None);
         assert_eq!(bounce_address("no-at-sign", ID), None);
     }
 }

@@ -9,7 +9,10 @@
 #   POSTSTELLE_TEST_IMAP_FAULTS=127.0.0.1:11144 and POSTSTELLE_TEST_DOVECOT_FAULTS_CONF: a second
 #   Dovecot (same users) that the fault tests restart
 # Every test user's password is "secret". Mail to an address that is no user lands in
-# catchall@example.test's INBOX.
+# catchall@example.test's INBOX, except at nobody.example.test: OpenSMTPD takes any address
+# there and hands it to Dovecot, which knows none, so OpenSMTPD bounces it to the envelope
+# sender (the bounce test, tests/integration/bounces.rs). Plus-addressed mail
+# (d28+tag@example.test) is delivered to its user's INBOX.
 #
 # The host's own mail is never touched. OpenSMTPD's spool (/var/spool/smtpd) is compiled in:
 # the test OpenSMTPD runs in a private mount namespace (unshare --mount) with a directory of
@@ -241,10 +244,19 @@ servers_start() {
         for u in $SERVERS_USERS; do echo "$u@example.test dovecot"; done
         echo "@ catchall@example.test"
     } > "$b/vusers"
+    # nobody.example.test is a remote domain whose server knows no one: mail for it is
+    # accepted, relayed to the second listener (tagged NOBODY, standing for that server),
+    # refused there at RCPT with 550, and OpenSMTPD bounces it to the envelope sender, as a
+    # real unknown address does. (An LMTP refusal would not do: OpenSMTPD 6.8 retries every
+    # LMTP error as temporary.)
     cat > "$b/smtpd.conf" <<CONF
 table vusers file:$b/vusers
 listen on 127.0.0.1 port 12525
+listen on 127.0.0.1 port 12526 tag NOBODY
 action "dovecot" lmtp "$b/run/dovecot/lmtp" rcpt-to virtual <vusers>
+action "nobody" relay host smtp://127.0.0.1:12526
+match from any tag NOBODY for domain "nobody.example.test" reject
+match from any for domain "nobody.example.test" action "nobody"
 match from any for any action "dovecot"
 CONF
     chmod 600 "$b/smtpd.conf"

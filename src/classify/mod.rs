@@ -76,6 +76,10 @@ pub struct Decision {
     pub service: Option<ServiceMatch>,
     pub ticket_ref: Option<String>,
     pub normalized_subject: String,
+    /// The platform a rule says the message reports about (`then.platform`): filing links the
+    /// ticket to the platform's open incident. Left out when none, like `ticket_system`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// Queue and class for a person, e.g. "in queue support, class 3 (leicht)", with the
     /// Nutzerkonto routing.
     #[serde(skip)]
@@ -149,6 +153,7 @@ impl Decision {
             service: None,
             ticket_ref: None,
             normalized_subject: String::new(),
+            platform: None,
             no_reply: Some("quarantined mail gets no reply".into()),
             placement: String::new(),
         }
@@ -419,6 +424,9 @@ impl Outcome {
             if !o.forward_to.contains(f) {
                 o.forward_to.push(f.clone());
             }
+        }
+        if o.platform.is_none() {
+            o.platform.clone_from(&a.platform);
         }
         o.ignore |= a.ignore;
         o.accept_auto_generated |= a.accept_auto_generated;
@@ -736,6 +744,7 @@ fn finish(config: &Config, facts: Facts<'_>, out: Outcome) -> Decision {
         service: out.service,
         ticket_ref: facts.ticket_ref,
         normalized_subject: facts.normalized,
+        platform: a.platform,
         placement,
     };
     if matches!(d.action, Action::Ticket | Action::Note) {

@@ -94,6 +94,10 @@ pub struct Actions {
     /// Let auto-generated mail (e.g. monitoring alerts) open tickets.
     pub accept_auto_generated: bool,
     pub stop: bool,
+    /// The platform the message reports about: while an incident of it is open, the ticket is
+    /// linked to that incident. Left out when none, so that decisions serialise as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,9 +109,10 @@ pub struct Rule {
     pub actions: Actions,
     source: usize,
     offset: usize,
-    /// Offsets of the queue and auto_reply values, for `check`.
+    /// Offsets of the queue, auto_reply and platform values, for `check`.
     queue_offset: usize,
     template_offset: usize,
+    platform_offset: usize,
 }
 
 /// The loaded rules, in evaluation order.
@@ -243,6 +248,7 @@ struct RawActions {
     accept_auto_generated: bool,
     #[serde(default)]
     stop: bool,
+    platform: Option<Spanned<String>>,
 }
 
 /// One regex or a list of them (any matches).
@@ -534,6 +540,10 @@ impl Compiler<'_> {
             ignore: raw.ignore,
             accept_auto_generated: raw.accept_auto_generated,
             stop: raw.stop,
+            platform: raw
+                .platform
+                .as_ref()
+                .map(|p| p.get_ref().trim().to_string()),
         }
     }
 }
@@ -612,6 +622,7 @@ impl RuleSet {
                         .auto_reply
                         .as_ref()
                         .map_or(offset, |a| a.span().start),
+                    platform_offset: r.then.platform.as_ref().map_or(offset, |p| p.span().start),
                 });
             }
             fields = c.fields;
@@ -664,6 +675,17 @@ impl RuleSet {
                 .queue
                 .as_deref()
                 .map(|q| (&self.sources[r.source], r.queue_offset, q))
+        })
+    }
+
+    /// The platforms rules name (`then.platform`), for checking them against the configured
+    /// ones.
+    pub fn platform_refs(&self) -> impl Iterator<Item = (&SourceText, usize, &str)> {
+        self.rules.iter().filter_map(|r| {
+            r.actions
+                .platform
+                .as_deref()
+                .map(|p| (&self.sources[r.source], r.platform_offset, p))
         })
     }
 

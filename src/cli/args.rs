@@ -85,6 +85,13 @@ pub enum Command {
     /// each announced to its distribution lists with a calendar entry
     #[command(subcommand)]
     Maintenance(MaintenanceCmd),
+    /// Incidents (Störungen) of a platform: open, update, resolve, link tickets; each notice
+    /// to its lists and to the requesters of linked tickets, its outage in the availability report
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Announcements (notices to distribution lists): where each one's mails stand
+    #[command(subcommand)]
+    Announcements(AnnouncementsCmd),
 }
 
 #[derive(Args)]
@@ -682,4 +689,116 @@ fn year(s: &str) -> Result<i16, String> {
         Ok(y) if (1900..=2199).contains(&y) => Ok(y),
         _ => Err("use a year from 1900 to 2199".into()),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents (issue 16, item 4)
+
+#[derive(Subcommand)]
+pub enum IncidentCmd {
+    /// Open an incident of a platform: its lists (or --lists) get the "Störung" notice, and
+    /// its outage begins in the availability report
+    Open {
+        /// The platform, as a [[platform]] of the configuration names it
+        #[arg(long, value_name = "NAME")]
+        platform: String,
+        /// What is wrong, in a few words (the notices' subject)
+        #[arg(long, value_name = "TEXT")]
+        title: String,
+        /// What users cannot do meanwhile
+        #[arg(long, value_name = "TEXT")]
+        impact: String,
+        /// Störungsklasse: 1 betriebsverhindernd, 2 betriebsbehindernd, 3 leicht (raised to 2
+        /// by incidents.raise_to_class_2_after linked light reports), 4 sonstige
+        #[arg(long, value_parser = class_number, default_value = "1", value_name = "N")]
+        class: u8,
+        /// Lists to notify, comma-separated [default: the platform's lists]
+        #[arg(long, value_delimiter = ',', value_parser = list_name, value_name = "LIST,…")]
+        lists: Vec<String>,
+        /// Link this ticket (repeat or separate by commas)
+        #[arg(long = "ticket", value_delimiter = ',', value_name = "NUMBER")]
+        tickets: Vec<String>,
+        /// When the outage began: Berlin time "2026-12-16 08:30", or RFC 3339 [default: now]
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        since: Option<Timestamp>,
+        #[command(flatten)]
+        actor: ActorArg,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell the lists and the requesters of linked tickets what is new (threaded under the
+    /// first notice)
+    Update {
+        id: i64,
+        /// The news, as the notice shall say it
+        #[arg(long, value_name = "TEXT")]
+        text: String,
+        #[command(flatten)]
+        actor: ActorArg,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve an incident: its outage ends, the lists and the requesters of linked tickets
+    /// hear it is "behoben"
+    Resolve {
+        id: i64,
+        /// When the platform was restored: Berlin time "2026-12-16 10:15", or RFC 3339
+        /// [default: now]
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        at: Option<Timestamp>,
+        /// A closing word for the notices (cause, what was done)
+        #[arg(long, value_name = "TEXT")]
+        text: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every incident, the latest first
+    List {
+        /// JSON Lines, one incident per line (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// An incident with its timeline, linked tickets and notices
+    Show {
+        id: i64,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Link users' tickets to an incident: their requesters get its updates and resolution
+    Link {
+        id: i64,
+        /// Ticket numbers
+        #[arg(required = true, value_name = "TICKET")]
+        tickets: Vec<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// Announcements (issue 16, item 6)
+
+#[derive(Subcommand)]
+pub enum AnnouncementsCmd {
+    /// Where the mails of one notice stand: sent, pending, failed, bounced, and who has not
+    /// got it and why (the ids are in `maintenance show` and `incident show`)
+    Status {
+        /// The announcement's id
+        id: i64,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+        /// Wait until no mail is pending (sent by the daemon or `outbox send`), with a
+        /// progress bar on a terminal
+        #[arg(long)]
+        wait: bool,
+    },
 }

@@ -13,7 +13,8 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match Config::load(g.config.as_deref()) {
         Ok(cfg) => {
-            let problems = maintenance_templates(&cfg);
+            let mut problems = maintenance_templates(&cfg);
+            problems.extend(incident_templates(&cfg));
             if !problems.is_empty() {
                 for p in &problems {
                     writeln!(out, "{p}")?;
@@ -32,8 +33,9 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
                 cfg.settings.sla.calendars.names().count(),
                 cfg.settings.platforms.len(),
             )?;
+            // On stderr: stdout stays the one summary line scripts read.
             if let Some(note) = cfg.settings.reply.missing_key_note() {
-                writeln!(out, "{note}")?;
+                writeln!(std::io::stderr().lock(), "{note}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -64,6 +66,56 @@ fn maintenance_templates(cfg: &Config) -> Vec<String> {
                     cfg.templates.dir
                 ));
             }
+        }
+    }
+    problems
+}
+
+/// Renders every incident notice with a sample incident: those to the lists in German and
+/// English, those to a linked ticket's requester in the configured language.
+fn incident_templates(cfg: &Config) -> Vec<String> {
+    use poststelle::announce::incident::{IncidentNotice, NOTICES};
+    use poststelle::notify::incident as notice;
+    let (incident, update) = notice::sample();
+    let ticket = poststelle::notify::Ticket {
+        number: "2026121610000001",
+        subject: "Anmeldung geht nicht",
+        queue: "support",
+        severity: 3,
+        requester: "anna@kommune.example",
+        requester_name: Some("Anna Beispiel"),
+        received: jiff::Timestamp::UNIX_EPOCH,
+    };
+    let mut problems = Vec::new();
+    let mut try_render = |name: &str, lang: &str, ctx: &serde_json::Value| {
+        if !cfg.templates.has(name, lang) {
+            return;
+        }
+        if let Err(e) = cfg.templates.render(name, lang, ctx) {
+            problems.push(format!(
+                "error: {}/{lang}/{name}.txt: {e}\n    fix: use only the names README.md, \
+                 \"Incidents\", lists for incident notices",
+                cfg.templates.dir
+            ));
+        }
+    };
+    for kind in NOTICES {
+        // What each notice is given: an opening never has an update, an update always, a
+        // resolution may.
+        let updates: &[Option<notice::Update<'_>>] = match kind {
+            IncidentNotice::Opened => &[None],
+            IncidentNotice::Update => &[Some(update)],
+            IncidentNotice::Resolved => &[None, Some(update)],
+        };
+        for lang in ["de", "en"] {
+            for &update in updates {
+                let ctx = notice::context(cfg, &incident, update, lang);
+                try_render(kind.template(), lang, &ctx);
+            }
+        }
+        if let Some(name) = kind.ticket_template() {
+            let ctx = notice::for_ticket(cfg, &incident, Some(update), &ticket);
+            try_render(name, &cfg.settings.language, &ctx);
         }
     }
     problems

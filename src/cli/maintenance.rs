@@ -86,17 +86,7 @@ pub(super) async fn maintenance(
             let window = stored::window(store, m.id).await?;
             if *json {
                 let mut v = as_json(&m);
-                v["announcements"] = notices
-                    .iter()
-                    .map(|a| {
-                        json!({
-                            "id": a.id, "kind": a.kind, "sequence": a.sequence,
-                            "created_at": instant(a.created_at).to_string(),
-                            "mails": a.mails, "sent": a.sent, "pending": a.pending,
-                            "failed": a.failed,
-                        })
-                    })
-                    .collect();
+                v["announcements"] = notices.iter().map(super::announcements::row_json).collect();
                 v["excluded_from_availability"] = json!(window.is_some());
                 writeln!(out, "{v}")?;
             } else {
@@ -123,17 +113,7 @@ pub(super) async fn maintenance(
                 )?;
                 writeln!(out, "  announcements:")?;
                 for a in &notices {
-                    writeln!(
-                        out,
-                        "    {:>4}  {:<10} {}  {} mail(s): {} sent, {} pending, {} failed",
-                        a.id,
-                        a.kind,
-                        when(instant(a.created_at)),
-                        a.mails,
-                        a.sent,
-                        a.pending,
-                        a.failed
-                    )?;
+                    writeln!(out, "    {}", super::announcements::row_line(a))?;
                 }
             }
         }

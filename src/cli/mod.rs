@@ -8,9 +8,11 @@ use poststelle::diag::{Diagnostics, Problem, Wanted};
 use poststelle::store::{Store, StoreError};
 use tokio::runtime::{Builder, Runtime};
 
+mod announcements;
 mod args;
 mod check;
 mod classify;
+mod incident;
 mod ingest;
 mod lists;
 mod maintenance;
@@ -55,6 +57,12 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Lists(cmd) => lists::lists(g, cmd),
         Command::Maintenance(cmd) => with_store(g, async |cfg, store| {
             maintenance::maintenance(cfg, store, cmd).await
+        }),
+        Command::Incident(cmd) => with_store(g, async |cfg, store| {
+            incident::incident(cfg, store, cmd).await
+        }),
+        Command::Announcements(cmd) => with_store(g, async |_, store| {
+            announcements::announcements(store, cmd).await
         }),
     }
 }

@@ -2,6 +2,7 @@
 //! home state and the clearing queue. Loading validates everything the classifier will need
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
+mod announcements;
 mod calendars;
 mod platforms;
 mod reply;
@@ -20,6 +21,7 @@ pub use crate::diag::{
     Diagnostic, Diagnostics, Docs, SourceText, check_address, is_plausible_address,
 };
 pub use crate::files::Files;
+pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
 pub use reply::ReplySettings;
@@ -38,6 +40,8 @@ const DOCS: Docs<'static> = Docs {
         ("calendars", "Service levels (SLA)"),
         ("platform", "Platforms and announcements"),
         ("reply", "Staff answers by mail"),
+        ("incidents", "Incidents"),
+        ("announcements", "Bounces and unsubscribing"),
     ],
 };
 
@@ -88,6 +92,35 @@ struct RawConfig {
     platforms: Vec<Spanned<platforms::RawPlatform>>,
     #[serde(default)]
     reply: reply::RawReply,
+    #[serde(default)]
+    incidents: RawIncidents,
+    #[serde(default)]
+    announcements: announcements::RawAnnouncements,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawIncidents {
+    raise_to_class_2_after: Spanned<u32>,
+}
+
+impl Default for RawIncidents {
+    fn default() -> Self {
+        Self {
+            raise_to_class_2_after: Spanned::new(0..0, DEFAULT_RAISE_AFTER),
+        }
+    }
+}
+
+/// Light reports (class 3) linked to one incident that make it class 2 unless configured.
+const DEFAULT_RAISE_AFTER: u32 = 5;
+
+/// How incidents are handled (`[incidents]`).
+#[derive(Debug, Clone)]
+pub struct IncidentSettings {
+    /// Linked light reports (tickets of class 3) at which an incident of class 3 or 4 becomes
+    /// class 2, betriebsbehindernd: "many light faults together" (seed 001, §4.2); 0: never.
+    pub raise_to_class_2_after: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -439,6 +472,8 @@ pub struct Settings {
     pub mailboxes: Vec<MailboxSettings>,
     /// The platforms whose maintenance and incidents are announced.
     pub platforms: Vec<Platform>,
+    pub incidents: IncidentSettings,
+    pub announcements: AnnouncementSettings,
     /// Reply tokens of mail to staff and the checks of staff answers.
     pub reply: ReplySettings,
 }
@@ -586,6 +621,28 @@ impl Config {
         );
         for (file, offset, name) in self.rules.template_refs() {
             need_template(file, offset, name);
+        }
+        for (file, offset, name) in self.rules.platform_refs() {
+            if s.platform(name).is_none() {
+                let known: Vec<&str> = s.platforms.iter().map(|p| p.name.as_str()).collect();
+                diags.push(
+                    file,
+                    Some(offset),
+                    format!(
+                        "platform = \"{name}\" names no [[platform]] of {}",
+                        self.origin
+                    ),
+                    if known.is_empty() {
+                        format!(
+                            "add a [[platform]] table with name = \"{name}\" to {}, or remove \
+                             the action",
+                            self.origin
+                        )
+                    } else {
+                        format!("name one of: {}", known.join(", "))
+                    },
+                );
+            }
         }
         // Mail the ticket stage writes whatever the rules say.
         for name in crate::templates::BUILT_IN {
@@ -880,6 +937,29 @@ fn validate_settings(
         sla,
         platforms,
         reply,
+        announcements: announcements::validate(&raw.announcements, src, diags),
+        incidents: validate_incidents(&raw.incidents, src, diags),
+    }
+}
+
+fn validate_incidents(
+    raw: &RawIncidents,
+    src: &SourceText,
+    diags: &mut Diagnostics,
+) -> IncidentSettings {
+    let n = *raw.raise_to_class_2_after.get_ref();
+    if n == 1 {
+        diags.push(
+            src,
+            at(&raw.raise_to_class_2_after),
+            "incidents.raise_to_class_2_after = 1 would make every light report a \
+             betriebsbehindernde Störung, where the service descriptions ask for many",
+            "give the number of linked light reports (class 3) that together restrict the \
+             platform considerably, at least 2, or 0 to never raise the class",
+        );
+    }
+    IncidentSettings {
+        raise_to_class_2_after: n,
     }
 }
 

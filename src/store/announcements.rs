@@ -1,7 +1,10 @@
-//! Maintenance and its announcements (issue 16, items 3 and 6): the `maintenances` and
+//! Maintenance and its announcements (issue 16, items 3, 4 and 6): the `maintenances` and
 //! `announcements` tables, the announced window in `sla_maintenance` (which the availability
 //! report reads), and the outbox rows of a notice — one per announcement and address, so that
-//! writing them again (a fan-out resumed after a crash) adds none.
+//! writing them again (a fan-out resumed after a crash) adds none. An announcement belongs to
+//! a maintenance or to an incident ([`super::incidents`]); the fan-out is the same for both.
+use std::collections::HashMap;
+
 use sqlx::{AnyConnection, FromRow};
 
 use super::{Backend, MAX_PARAMS, Store, StoreError, placeholders};
@@ -178,7 +181,11 @@ pub async fn maintenance(
     conn: &mut AnyConnection,
     id: i64,
 ) -> Result<Option<Maintenance>, StoreError> {
-    let sql = format!("SELECT {MAINTENANCE_COLUMNS} FROM maintenances WHERE id = $1");
+    // Locked until the caller's transaction ends: two `cancel`s at once announce once.
+    let sql = format!(
+        "SELECT {MAINTENANCE_COLUMNS} FROM maintenances WHERE id = $1{}",
+        super::for_update(conn)
+    );
     let row: Option<MaintenanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -234,24 +241,64 @@ pub async fn maintenances(store: &Store) -> Result<Vec<Maintenance>, StoreError>
     rows.into_iter().map(Maintenance::try_from).collect()
 }
 
-/// Writes an announcement (the notice, before its mails); its id.
+/// What an announcement is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    Maintenance(i64),
+    Incident(i64),
+}
+
+impl About {
+    /// The column of `announcements` that names it, and its id.
+    fn column(self) -> (&'static str, i64) {
+        match self {
+            About::Maintenance(id) => ("maintenance_id", id),
+            About::Incident(id) => ("incident_id", id),
+        }
+    }
+}
+
+/// Writes an announcement (the notice, before its mails) of `kind` (a [`NoticeKind`]'s or an
+/// incident notice's name); its id.
 pub async fn insert_announcement(
     conn: &mut AnyConnection,
-    maintenance_id: i64,
-    kind: NoticeKind,
+    about: About,
+    kind: &str,
     sequence: i64,
     at: i64,
 ) -> Result<i64, StoreError> {
+    let (maintenance, incident) = match about {
+        About::Maintenance(id) => (Some(id), None),
+        About::Incident(id) => (None, Some(id)),
+    };
     Ok(sqlx::query_scalar(
-        "INSERT INTO announcements (maintenance_id, kind, sequence, created_at) \
-         VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO announcements (maintenance_id, incident_id, kind, sequence, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
-    .bind(maintenance_id)
-    .bind(kind.as_str())
+    .bind(maintenance)
+    .bind(incident)
+    .bind(kind)
     .bind(sequence)
     .bind(at)
     .fetch_one(&mut *conn)
     .await?)
+}
+
+/// The Message-ID of each mail of an announcement, by its recipient's address in lower case:
+/// what later notices of the same incident reply to, member by member.
+pub async fn message_ids(
+    conn: &mut AnyConnection,
+    announcement_id: i64,
+) -> Result<HashMap<String, String>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT recipient, message_id FROM outbox WHERE announcement_id = $1")
+            .bind(announcement_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(r, m)| (crate::lists::address_key(&r), m))
+        .collect())
 }
 
 /// An announcement with where its mails stand.
@@ -265,22 +312,94 @@ pub struct AnnouncementRow {
     pub sent: i64,
     pub pending: i64,
     pub failed: i64,
+    /// Sent, and a failure report (bounce) came back for it.
+    pub bounced: i64,
 }
+
+/// The columns of [`AnnouncementRow`] over `announcements a LEFT JOIN outbox o`.
+const ROW_COLUMNS: &str = "a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) AS mails, \
+     COALESCE(SUM(CASE WHEN o.state = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
+     COALESCE(SUM(CASE WHEN o.state IN ('scheduled', 'temporary_failure') THEN 1 ELSE 0 END), 0) AS pending, \
+     COALESCE(SUM(CASE WHEN o.state IN ('permanent_failure', 'suppressed') THEN 1 ELSE 0 END), 0) AS failed, \
+     COALESCE(SUM(CASE WHEN o.bounced_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS bounced";
 
 /// The announcements of a maintenance, oldest first, with their mails counted by state.
 pub async fn announcements(
     store: &Store,
     maintenance_id: i64,
 ) -> Result<Vec<AnnouncementRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) AS mails, \
-         COALESCE(SUM(CASE WHEN o.state = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
-         COALESCE(SUM(CASE WHEN o.state IN ('scheduled', 'temporary_failure') THEN 1 ELSE 0 END), 0) AS pending, \
-         COALESCE(SUM(CASE WHEN o.state IN ('permanent_failure', 'suppressed') THEN 1 ELSE 0 END), 0) AS failed \
+    announcements_about(store, About::Maintenance(maintenance_id)).await
+}
+
+/// The announcements of a maintenance or an incident, oldest first, with their mails counted
+/// by state.
+pub async fn announcements_about(
+    store: &Store,
+    about: About,
+) -> Result<Vec<AnnouncementRow>, StoreError> {
+    let (column, id) = about.column();
+    // The column is one of two constants.
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM announcements a LEFT JOIN outbox o ON o.announcement_id = a.id \
+         WHERE a.{column} = $1 GROUP BY a.id, a.kind, a.sequence, a.created_at ORDER BY a.id"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// One announcement with where its mails stand and what it is about.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct AnnouncementStatus {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub row: AnnouncementRow,
+    pub maintenance_id: Option<i64>,
+    pub incident_id: Option<i64>,
+    pub platform: String,
+}
+
+/// Announcement `id` with its mails counted, if there is one.
+pub async fn announcement_status(
+    store: &Store,
+    id: i64,
+) -> Result<Option<AnnouncementStatus>, StoreError> {
+    let sql = format!(
+        "SELECT {ROW_COLUMNS}, a.maintenance_id, a.incident_id, \
+         COALESCE(m.platform, i.platform, '') AS platform \
          FROM announcements a LEFT JOIN outbox o ON o.announcement_id = a.id \
-         WHERE a.maintenance_id = $1 GROUP BY a.id, a.kind, a.sequence, a.created_at ORDER BY a.id",
+         LEFT JOIN maintenances m ON m.id = a.maintenance_id \
+         LEFT JOIN incidents i ON i.id = a.incident_id \
+         WHERE a.id = $1 GROUP BY a.id, a.kind, a.sequence, a.created_at, a.maintenance_id, \
+         a.incident_id, m.platform, i.platform"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?)
+}
+
+/// A mail of an announcement that did not (yet) reach its member.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct Undelivered {
+    pub recipient: String,
+    /// The outbox state: temporary_failure, permanent_failure, suppressed, or sent (bounced).
+    pub state: String,
+    pub attempts: i64,
+    /// The server's answer, or the bounce's reason.
+    pub error: Option<String>,
+}
+
+/// The mails of announcement `id` that failed, wait after a failure or bounced, by address.
+pub async fn undelivered(store: &Store, id: i64) -> Result<Vec<Undelivered>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT recipient, state, attempts, COALESCE(bounce_reason, last_error) AS error \
+         FROM outbox WHERE announcement_id = $1 AND (bounced_at IS NOT NULL \
+         OR state IN ('temporary_failure', 'permanent_failure', 'suppressed')) \
+         ORDER BY recipient",
     )
-    .bind(maintenance_id)
+    .bind(id)
     .fetch_all(store.pool())
     .await?)
 }
@@ -298,9 +417,12 @@ pub struct AnnouncementMail {
     pub list_id: String,
     /// The iCalendar object, sent as a `text/calendar` part.
     pub ical: Option<String>,
+    /// The Message-ID this mail answers (an incident's opening notice to the same member),
+    /// also its References, so that a mail client shows one conversation.
+    pub in_reply_to: Option<String>,
 }
 
-const ANNOUNCEMENT_OUTBOX_COLUMNS: [&str; 14] = [
+const ANNOUNCEMENT_OUTBOX_COLUMNS: [&str; 16] = [
     "kind",
     "template",
     "recipient",
@@ -315,6 +437,8 @@ const ANNOUNCEMENT_OUTBOX_COLUMNS: [&str; 14] = [
     "announcement_id",
     "list_id",
     "ical",
+    "in_reply_to",
+    "refs",
 ];
 
 /// Writes the mails of announcement `announcement_id` as scheduled outbox rows, in the
@@ -355,7 +479,9 @@ pub async fn enqueue_mails(
                 .bind(at)
                 .bind(announcement_id)
                 .bind(m.list_id.clone())
-                .bind(m.ical.clone());
+                .bind(m.ical.clone())
+                .bind(m.in_reply_to.clone())
+                .bind(m.in_reply_to.clone());
         }
         added += q.execute(&mut *conn).await?.rows_affected();
     }
@@ -413,4 +539,31 @@ pub async fn window(
     .bind(maintenance_id)
     .fetch_optional(store.pool())
     .await?)
+}
+
+/// The first announcement of `kind` about `about` (an incident's opening notice), if any.
+pub async fn first_of_kind(
+    conn: &mut AnyConnection,
+    about: About,
+    kind: &str,
+) -> Result<Option<i64>, StoreError> {
+    let (column, id) = about.column();
+    // The column is one of two constants.
+    let sql = format!("SELECT MIN(id) FROM announcements WHERE {column} = $1 AND kind = $2");
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(kind)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// How many announcements there are about `about`: the next one's sequence number.
+pub async fn count_about(conn: &mut AnyConnection, about: About) -> Result<i64, StoreError> {
+    let (column, id) = about.column();
+    // The column is one of two constants.
+    let sql = format!("SELECT COUNT(*) FROM announcements WHERE {column} = $1");
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?)
 }

@@ -969,6 +969,78 @@ pub async fn unsubscribe(
         > 0)
 }
 
+/// What unsubscribing a member through a list did ([`unsubscribe_reached`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unsubscribed {
+    /// The list named offers unsubscribing (`lists.unsubscribe`); when not, nothing changed.
+    pub offered: bool,
+    /// Lists the member was unsubscribed from now.
+    pub now: Vec<String>,
+    /// Lists it had unsubscribed from before.
+    pub before: Vec<String>,
+    /// Lists it stays on because they do not offer unsubscribing (they must be informed).
+    pub kept: Vec<String>,
+}
+
+impl Unsubscribed {
+    /// The address is a member of no list the named one reaches.
+    pub fn no_member(&self) -> bool {
+        self.now.is_empty() && self.before.is_empty() && self.kept.is_empty()
+    }
+}
+
+/// Unsubscribes `address` from the list `name` as its notices reach it: in `name` and in every
+/// list `name` includes (recursively) where the address is a member and that offers
+/// unsubscribing itself. A membership in a list that does not (the client's, the
+/// municipalities') stays: such lists must be informed, whichever list their notice came by.
+/// Nothing changes when `name` itself does not offer unsubscribing. Runs in the caller's
+/// transaction; running it again changes nothing more.
+pub async fn unsubscribe_reached(
+    conn: &mut AnyConnection,
+    name: &str,
+    address: &str,
+    at: i64,
+) -> Result<Unsubscribed, ListError> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT id, unsubscribe FROM lists WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (id, offered) = row.ok_or_else(|| ListError::NoList(name.to_string()))?;
+    let mut out = Unsubscribed {
+        offered: offered != 0,
+        ..Unsubscribed::default()
+    };
+    if !out.offered {
+        return Ok(out);
+    }
+    let memberships: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+        "WITH RECURSIVE reach (id) AS ( \
+           SELECT CAST($1 AS BIGINT) \
+           UNION \
+           SELECT x.included_id FROM list_includes x JOIN reach r ON x.list_id = r.id \
+         ) \
+         SELECT l.name, l.unsubscribe, m.unsubscribed_at \
+         FROM list_members m JOIN lists l ON l.id = m.list_id \
+         WHERE m.list_id IN (SELECT id FROM reach) AND m.address_key = $2 \
+         ORDER BY CASE WHEN m.list_id = $1 THEN 0 ELSE 1 END, l.name",
+    )
+    .bind(id)
+    .bind(address_key(address))
+    .fetch_all(&mut *conn)
+    .await?;
+    for (list, offers, unsubscribed_at) in memberships {
+        if offers == 0 {
+            out.kept.push(list);
+        } else if unsubscribed_at.is_some() {
+            out.before.push(list);
+        } else if unsubscribe(conn, &list, address, at).await? {
+            out.now.push(list);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::path;

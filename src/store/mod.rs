@@ -6,7 +6,9 @@ pub mod announcements;
 pub mod audit;
 pub mod buffer;
 mod daemon;
+pub mod incidents;
 pub mod lists;
+pub mod notices;
 pub mod outbox;
 pub mod raw;
 pub mod relay;
@@ -527,6 +529,16 @@ fn with_create_mode(url: &str) -> String {
 /// Bound parameters per statement. SQLite takes at most 32,766, PostgreSQL 65,535; batched
 /// statements stay well below both and are split where they would not.
 pub const MAX_PARAMS: usize = 16_000;
+
+/// `FOR UPDATE` on PostgreSQL, where two instances may change one row at once (two
+/// resolutions or cancellations must not both announce); SQLite's write transaction holds the
+/// whole database.
+pub(crate) fn for_update(conn: &AnyConnection) -> &'static str {
+    match Backend::of(conn) {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
 
 /// `n` comma-separated placeholders for the parameters at positions `first`, `first + 1`, …
 /// (1-based). SQLite gets `?`, bound by position: sqlx looks `$n` up by name there, which is

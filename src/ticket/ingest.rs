@@ -171,6 +171,8 @@ struct Prepared<'a> {
     /// Message-ID (or empty) + ' ' + content hash: the same mail from another source.
     dedup_key: String,
     parsed: Parsed,
+    /// It concerns a notice: a bounce or an unsubscribe mail ([`super::notices`]).
+    notice: Option<super::notices::NoticeMail>,
 }
 
 /// Messages parsed and classified (phase 1), ready for [`Ingestor::ingest_prepared`].
@@ -216,7 +218,7 @@ impl<'a> PreparedBatch<'a> {
                         over.budget.as_secs_f32()
                     ))
                 });
-                Self::prepared(it, parsed)
+                Self::prepared(config, it, parsed)
             })
             .collect();
         PreparedBatch { items }
@@ -232,10 +234,14 @@ impl<'a> PreparedBatch<'a> {
 
     /// Phase 1: hash, size limit, parse, classify.
     fn prepare(config: &Config, it: &Incoming<'a>) -> Prepared<'a> {
-        Self::prepared(it, parse_and_classify(config, it.raw))
+        Self::prepared(config, it, parse_and_classify(config, it.raw))
     }
 
-    fn prepared(it: &Incoming<'a>, parsed: Parsed) -> Prepared<'a> {
+    fn prepared(config: &Config, it: &Incoming<'a>, mut parsed: Parsed) -> Prepared<'a> {
+        let notice = match &mut parsed {
+            Ok((m, d)) => super::notices::examine(config, m, d, it.raw),
+            Err(_) => None,
+        };
         let hash = hex(&Sha256::digest(it.raw));
         let message_id = parsed.as_ref().ok().and_then(|(m, _)| m.message_id.clone());
         let dedup_key = format!("{} {hash}", message_id.as_deref().unwrap_or(""));
@@ -246,6 +252,7 @@ impl<'a> PreparedBatch<'a> {
             message_id,
             dedup_key,
             parsed,
+            notice,
         }
     }
 }
@@ -362,6 +369,28 @@ impl<'a> Ingestor<'a> {
         let outcomes = self
             .write(tx, backend, &prepared, &steps, &planner.slots, &known, now)
             .await?;
+        // Reports about a platform join its open incident in this transaction.
+        let reports: Vec<(&str, &str)> = (prepared.iter().zip(&outcomes))
+            .filter_map(|(p, o)| match (o, &p.parsed) {
+                (Outcome::NewTicket { number, .. } | Outcome::FollowUp { number, .. }, Ok(m)) => {
+                    Some((number.as_str(), m.1.platform.as_deref()?))
+                }
+                _ => None,
+            })
+            .collect();
+        super::incident_link::on_filed(tx, self.config, &reports, now).await?;
+        let notices: Vec<super::notices::Filed<'_>> = prepared
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, Outcome::Ignored { .. } | Outcome::Note { .. }))
+            .filter_map(|(p, _)| {
+                p.notice.as_ref().map(|mail| super::notices::Filed {
+                    source: p.source.as_str(),
+                    mail,
+                })
+            })
+            .collect();
+        super::notices::record(tx, self.config, &notices, now).await?;
         for (p, o) in prepared.iter().zip(&outcomes) {
             tracing::info!(
                 source = %p.source,

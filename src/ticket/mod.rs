@@ -2,7 +2,9 @@
 //! operations.
 pub mod budget;
 pub mod clock;
+pub mod incident_link;
 pub mod ingest;
+pub mod notices;
 pub mod ops;
 pub mod staff_reply;
 

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("time", 0),
     ("holder", 0),
     ("files", 1),
+    ("dsn", 2),
     ("ical", 2),
     ("maintenance", 2),
     ("message", 2),

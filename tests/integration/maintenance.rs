@@ -780,3 +780,113 @@ async fn the_daemon_sends_reminder_start_and_completion_once_each(db: &TestDb) {
     assert_eq!(kinds_at(at(starts_at - 9 * hour)).await, []);
     assert_eq!(kinds_at(at(starts_at)).await, [NoticeKind::Started]);
 }
+
+/// Two cancellations of one maintenance at once (two instances, or an operator twice): one
+/// succeeds and announces, the other is refused — the maintenance row is locked while it
+/// changes (PostgreSQL `FOR UPDATE`; SQLite's write transaction holds the database).
+async fn two_cancellations_at_once_announce_once(db: &TestDb) {
+    let desk = Desk::new(db);
+    desk.import("alle", "E-Mail;Name\nkommune@kommune.example;Kommune\n");
+    let v = desk.json(&[
+        "maintenance",
+        "schedule",
+        "--platform",
+        "zidkor",
+        "--start",
+        &berlin(20, "08:00"),
+        "--end",
+        &berlin(20, "10:00"),
+        "--reason",
+        "Update",
+        "--impact",
+        "keine",
+        "--json",
+    ]);
+    let id = v["id"].as_i64().expect("id");
+    let config = desk.config.load();
+    let now = Timestamp::now();
+    let cancel = || poststelle::announce::cancel(&db.store, &config, id, now);
+    let (a, b) = tokio::join!(cancel(), cancel());
+    let refused = [&a, &b]
+        .iter()
+        .filter(|r| {
+            matches!(r, Err(poststelle::announce::AnnounceError::NotScheduled { id: i, .. }) if *i == id)
+        })
+        .count();
+    assert_eq!(
+        (usize::from(a.is_ok()) + usize::from(b.is_ok()), refused),
+        (1, 1),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM announcements WHERE kind = 'cancelled'"
+        )
+        .await,
+        1
+    );
+}
+both!(two_cancellations_at_once_announce_once);
+
+/// A member unsubscribed from one list still gets the notice through a list that must inform
+/// it (the municipalities'); one unsubscribed on every way it is reached does not.
+async fn unsubscribed_on_one_list_is_still_informed_by_another(db: &TestDb) {
+    let desk = Desk::new(db);
+    desk.import(
+        "newsletter",
+        "E-Mail;Name\nanna@kommune.example;Anna\nben@kommune.example;Ben\n",
+    );
+    desk.import("kommunen", "E-Mail;Name\nAnna@Kommune.example;Anna\n");
+    desk.import("alle", "E-Mail;Name\nchef@land.example;Chef\n");
+    desk.ok(&["lists", "include", "alle", "newsletter"]);
+    desk.ok(&["lists", "include", "alle", "kommunen"]);
+    {
+        let mut conn = db.store.pool().acquire().await.expect("conn");
+        let now = Timestamp::now().as_microsecond();
+        for who in ["anna@kommune.example", "ben@kommune.example"] {
+            assert!(
+                lists_store::unsubscribe(&mut conn, "newsletter", who, now)
+                    .await
+                    .expect("unsubscribe")
+            );
+        }
+    }
+    for lists in ["alle", "newsletter,kommunen"] {
+        let v = desk.json(&[
+            "maintenance",
+            "schedule",
+            "--platform",
+            "zidkor",
+            "--start",
+            &berlin(20, "08:00"),
+            "--end",
+            &berlin(20, "10:00"),
+            "--reason",
+            "Update",
+            "--impact",
+            "keine",
+            "--lists",
+            lists,
+            "--json",
+        ]);
+        let reached = if lists == "alle" { 3 } else { 2 };
+        assert_eq!(v["fan_out"]["reached"], reached, "{lists}: {v}");
+        assert_eq!(v["fan_out"]["skipped_unsubscribed"], 1, "{lists}: {v}");
+        let announcement = v["announcement"].as_i64().expect("announcement");
+        let to: Vec<String> =
+            sqlx::query_scalar("SELECT recipient FROM outbox WHERE announcement_id = $1")
+                .bind(announcement)
+                .fetch_all(db.store.pool())
+                .await
+                .expect("rows");
+        let mut to: Vec<String> = to.iter().map(|a| a.to_lowercase()).collect();
+        to.sort();
+        let mut want = vec!["anna@kommune.example".to_string()];
+        if lists == "alle" {
+            want.push("chef@land.example".into());
+        }
+        assert_eq!(to, want, "{lists}");
+    }
+}
+both!(unsubscribed_on_one_list_is_still_informed_by_another);
