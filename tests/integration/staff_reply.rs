@@ -1326,3 +1326,66 @@ async fn an_escalation_carries_the_reply_address_and_may_be_answered() {
     );
     db.finish().await;
 }
+
+both!(explanations_are_held_back_by_the_loop_brake);
+/// A sender refused again and again gets `ingest.auto_reply_limit_per_hour` explanations
+/// within the hour; the rest are recorded as held back — in one batch and across batches.
+async fn explanations_are_held_back_by_the_loop_brake(db: &TestDb) {
+    let (_t, cfg) = desk("");
+    let number = open(&db.store, &cfg, "lreq", "Drucker defekt").await;
+    let limit = cfg.settings.ingest.auto_reply_limit_per_hour as usize;
+    let to = token_address(&number, REPLY_KEY);
+    // Three one by one, the rest in one batch.
+    for i in 0..3 {
+        let raw = answer(
+            "mallory@evil.example",
+            &to,
+            &number,
+            &format!("l{i}"),
+            &[],
+            BODY,
+        );
+        file(&db.store, &cfg, answered(), &raw, &format!("l{i}")).await;
+    }
+    let raws: Vec<Vec<u8>> = (3..limit + 3)
+        .map(|i| {
+            answer(
+                "mallory@evil.example",
+                &to,
+                &number,
+                &format!("l{i}"),
+                &[],
+                BODY,
+            )
+        })
+        .collect();
+    let items: Vec<_> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| poststelle::ticket::ingest::Incoming {
+            raw,
+            source: SourceKey::file(&format!("batch{i}")),
+        })
+        .collect();
+    let mut ing = Ingestor::new(&db.store, &cfg);
+    ing.clock = Some(answered());
+    let outcomes = ing.ingest_batch(&items).await.expect("batch");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Refused { .. }))
+    );
+    let rows: Vec<_> = ops::list_outbox(&db.store, None, None)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|r| r.recipient == "mallory@evil.example")
+        .collect();
+    assert_eq!(rows.len(), limit + 3, "each refusal is recorded");
+    assert_eq!(
+        rows.iter().filter(|r| r.state == "scheduled").count(),
+        limit
+    );
+    assert_eq!(rows.iter().filter(|r| r.state == "suppressed").count(), 3);
+    assert_eq!(refusals(&db.store).await.len(), limit + 3);
+}
