@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, MailboxKind};
 use crate::diag::{Problem, Wanted};
 use crate::metrics::Metrics;
-use crate::outbox::sender::{Mailer, Sender, SetupError};
+use crate::outbox::sender::{Mailer, Outcome, Sender, SetupError, Watch};
 use crate::source::{self, Ctx};
 use crate::store::{Store, StoreError};
 
@@ -202,7 +202,9 @@ async fn heartbeat(ctx: Arc<Ctx>, name: String, cancel: CancellationToken) {
 }
 
 /// Sends what the outbox holds: at once when a mailbox task filed something, else when the
-/// next retry falls due.
+/// next retry falls due. A pass goes on while rows are due, claiming a few at a time (mail to
+/// single people ahead of a fan-out's notices) and [`crate::outbox::sender::Mailer::parallel`]
+/// at once; on shutdown it claims no more and finishes the mails in flight.
 async fn send_loop(
     store: Store,
     config: Arc<Config>,
@@ -216,18 +218,19 @@ async fn send_loop(
         config: &config,
         mailer: &mailer,
     };
-    let batch = i64::from(config.settings.daemon.sender_batch);
+    let stop = || cancel.is_cancelled();
+    let each = |o: Outcome| match o {
+        Outcome::Sent => metrics.outbox(1, 0, 0),
+        Outcome::TemporaryFailure => metrics.outbox(0, 1, 0),
+        Outcome::PermanentFailure => metrics.outbox(0, 0, 1),
+    };
+    let watch = Watch {
+        stop: Some(&stop),
+        each: Some(&each),
+    };
     while !cancel.is_cancelled() {
-        match sender.send_due(batch).await {
-            Ok(s) => {
-                metrics.outbox(s.sent, s.temporary_failures, s.permanent_failures);
-                // A full round: more may be due. Shutdown is checked between rounds, so the
-                // mail being sent is always finished.
-                if (s.sent + s.temporary_failures + s.permanent_failures) as i64 >= batch {
-                    continue;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "sending failed; retrying shortly"),
+        if let Err(e) = sender.send_watched(i64::MAX, watch).await {
+            tracing::warn!(error = %e, "sending failed; retrying shortly");
         }
         let wait = next_due(&store).await.unwrap_or(Duration::from_secs(5));
         tokio::select! {

@@ -109,3 +109,8 @@ if ! /usr/bin/python3 -c 'import icalendar' 2>/dev/null; then
 fi
 
 cargo test --all-targets --locked "$@"
+# The 10,000-member fan-out through OpenSMTPD (tests/integration/fanout.rs) floods the one test
+# OpenSMTPD, so it runs alone, after the others, in a full run.
+if [ "$#" -eq 0 ]; then
+    cargo test --locked --test integration -- --ignored fanout_smtp
+fi

@@ -228,9 +228,9 @@ pub enum OutboxCmd {
     },
     /// Send what is due now through the configured transport, then exit
     Send {
-        /// At most this many mails
-        #[arg(long, default_value_t = 1000, value_parser = positive)]
-        limit: u32,
+        /// At most this many mails (default: every mail that is due)
+        #[arg(long, value_parser = positive)]
+        limit: Option<u32>,
     },
 }
 

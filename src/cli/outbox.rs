@@ -1,10 +1,13 @@
 //! `poststelle outbox …`: outgoing mail.
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 use poststelle::config::Config;
-use poststelle::outbox::sender::{Mailer, Sender};
+use poststelle::outbox::sender::{Mailer, Outcome, Sender, Watch};
 use poststelle::store::Store;
 use poststelle::store::outbox::OutboxState;
 use poststelle::ticket::ops::{self, OutboxView};
@@ -38,12 +41,14 @@ pub(super) async fn outbox(cfg: &Config, store: &Store, cmd: &OutboxCmd) -> Resu
                 "outgoing mail #{id} scheduled to be sent at once"
             )?;
         }
-        OutboxCmd::Send { limit } => send(cfg, store, i64::from(*limit)).await?,
+        OutboxCmd::Send { limit } => send(cfg, store, limit.map_or(i64::MAX, i64::from)).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends what is due now through the configured transport, as the daemon's sender does.
+/// Sends what is due now through the configured transport, as the daemon's sender does, with
+/// a progress bar on a terminal when there is much to send. Ctrl-C claims nothing more and
+/// finishes the mails in flight, so that none is sent twice later.
 async fn send(cfg: &Config, store: &Store, limit: i64) -> Result<()> {
     let mailer = Mailer::from_settings(&cfg.settings.outbox, &cfg.settings.data_dir)
         .context("setting up the mail transport")?;
@@ -52,7 +57,37 @@ async fn send(cfg: &Config, store: &Store, limit: i64) -> Result<()> {
         config: cfg,
         mailer: &mailer,
     };
-    let s = sender.send_due(limit).await?;
+    // A sender of this host killed half-way (SIGKILL, a crash) left its claims: free them now
+    // instead of after outbox.claim_seconds.
+    let instance = cfg.settings.instance_id;
+    let freed = store
+        .release_dead_claims(|h| poststelle::holder::is_gone(h, instance))
+        .await?;
+    if freed > 0 {
+        tracing::info!(
+            rows = freed,
+            "released outgoing mail claimed by a process that is gone"
+        );
+    }
+    let pending = store.outbox_pending().await?.min(limit);
+    let bar = progress_bar(pending);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    let stop = || interrupted.load(Ordering::Relaxed);
+    let each = |_: Outcome| bar.inc(1);
+    let watch = Watch {
+        stop: Some(&stop),
+        each: Some(&each),
+    };
+    let s = sender.send_watched(limit, watch).await;
+    ctrl_c.abort();
+    bar.finish_and_clear();
+    let s = s?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -64,7 +99,24 @@ async fn send(cfg: &Config, store: &Store, limit: i64) -> Result<()> {
     {
         writeln!(out, "written to {}", dir.display())?;
     }
+    if stop() {
+        writeln!(
+            out,
+            "interrupted: the rest waits in the outbox (poststelle outbox send, or the daemon)"
+        )?;
+    }
     Ok(())
+}
+
+/// A progress bar on a terminal when there is much to send; nothing on a pipe.
+fn progress_bar(mails: i64) -> ProgressBar {
+    let terminal = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
+    if mails < 200 || !terminal {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} mails, {per_sec}, {eta} left")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(mails as u64).with_style(style)
 }
 
 /// One line per mail; when it is tried next only where it still waits to be sent.

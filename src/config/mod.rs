@@ -162,6 +162,11 @@ struct RawOutbox {
     max_attempts: u32,
     #[serde(default = "default_claim_seconds")]
     claim_seconds: Spanned<u64>,
+    /// Notices to distribution lists per second, across parallel sends; 0: no limit.
+    #[serde(default = "default_notice_rate")]
+    notice_rate_per_second: Spanned<f64>,
+    /// Base of RFC 8058's one-click unsubscribe link (`<url>/<token>`); none: `mailto:` only.
+    unsubscribe_url: Option<Spanned<String>>,
     smtp: Option<RawSmtp>,
 }
 
@@ -175,6 +180,8 @@ impl Default for RawOutbox {
             transport: default_transport(),
             max_attempts: default_max_attempts(),
             claim_seconds: default_claim_seconds(),
+            notice_rate_per_second: default_notice_rate(),
+            unsubscribe_url: None,
             smtp: None,
         }
     }
@@ -193,7 +200,7 @@ struct RawSmtp {
     password_file: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
     #[serde(default = "default_pool")]
-    pool_size: u32,
+    pool_size: Spanned<u32>,
     #[serde(default = "default_smtp_timeout")]
     timeout_seconds: u64,
 }
@@ -327,8 +334,11 @@ fn default_max_attempts() -> u32 {
 fn default_tls() -> Spanned<String> {
     Spanned::new(0..0, "starttls".into())
 }
-fn default_pool() -> u32 {
-    4
+fn default_pool() -> Spanned<u32> {
+    Spanned::new(0..0, 4)
+}
+fn default_notice_rate() -> Spanned<f64> {
+    Spanned::new(0..0, 0.0)
 }
 fn default_smtp_timeout() -> u64 {
     30
@@ -393,6 +403,12 @@ pub struct OutboxSettings {
     /// How long a sender's claim on an outbox row lasts: another instance sends a row whose
     /// claim ran out, so this must exceed the time one mail takes to send.
     pub claim: std::time::Duration,
+    /// Notices to distribution lists (rows with `list_id`) per second; 0: as fast as the
+    /// parallel sends go.
+    pub notice_rate_per_second: f64,
+    /// Base URL of RFC 8058 one-click unsubscribing (HTTPS, no trailing slash needed); `None`:
+    /// notices offer `mailto:` only.
+    pub unsubscribe_url: Option<String>,
 }
 
 /// A department's queue: where its tickets live and who gets copies and escalations.
@@ -1065,6 +1081,22 @@ fn validate_outbox(
         }
         None => from.clone(),
     };
+    let rate = *raw.notice_rate_per_second.get_ref();
+    let notice_rate_per_second = if rate.is_finite() && rate >= 0.0 {
+        rate
+    } else {
+        diags.push(
+            src,
+            at(&raw.notice_rate_per_second),
+            format!("outbox.notice_rate_per_second = {rate} is no rate"),
+            "give notices per second, e.g. 20, or 0 for no limit",
+        );
+        0.0
+    };
+    let unsubscribe_url = raw
+        .unsubscribe_url
+        .as_ref()
+        .and_then(|u| check_unsubscribe_url(u, src, diags));
     OutboxSettings {
         from,
         bounce_address,
@@ -1073,6 +1105,48 @@ fn validate_outbox(
         transport,
         max_attempts: raw.max_attempts.max(1),
         claim: std::time::Duration::from_secs(claim),
+        notice_rate_per_second,
+        unsubscribe_url,
+    }
+}
+
+/// `outbox.unsubscribe_url`: an `https://` URL (RFC 8058 demands HTTPS) to which a token is
+/// appended, so nothing that would end up outside `<…>` of the header, no query or fragment.
+fn check_unsubscribe_url(
+    url: &Spanned<String>,
+    src: &SourceText,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let u = url.get_ref().trim();
+    let rest = u.strip_prefix("https://").unwrap_or("");
+    let host = rest.split('/').next().unwrap_or("");
+    let bad = if !u.starts_with("https://") {
+        Some("is no https:// URL (RFC 8058 one-click unsubscribing demands HTTPS)")
+    } else if host.is_empty() {
+        Some("names no host")
+    } else if u
+        .chars()
+        .any(|c| !c.is_ascii_graphic() || "<>\"'?#,".contains(c))
+    {
+        Some(
+            "holds a character a header link cannot carry (space, <, >, quotes, ?, #, comma, non-ASCII)",
+        )
+    } else {
+        None
+    };
+    match bad {
+        None => Some(u.trim_end_matches('/').to_string()),
+        Some(why) => {
+            diags.push(
+                src,
+                at(url),
+                format!("outbox.unsubscribe_url = {u:?} {why}"),
+                "give the base of the public listener's unsubscribe path, e.g. \
+                 \"https://servicedesk.example.org/unsubscribe\" (the token is appended), or \
+                 leave it out for mailto: only",
+            );
+            None
+        }
     }
 }
 
@@ -1120,7 +1194,18 @@ fn validate_smtp(
             .ca_file
             .as_ref()
             .and_then(|f| config_path("outbox.smtp.ca_file", f, src, files, diags)),
-        pool_size: raw.pool_size.max(1),
+        pool_size: {
+            let n = *raw.pool_size.get_ref();
+            if n == 0 {
+                diags.push(
+                    src,
+                    at(&raw.pool_size),
+                    "outbox.smtp.pool_size = 0 would send nothing",
+                    "give the number of SMTP connections to send over at once, e.g. 4",
+                );
+            }
+            n.max(1)
+        },
         timeout: std::time::Duration::from_secs(raw.timeout_seconds.max(1)),
     }
 }

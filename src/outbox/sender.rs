@@ -5,15 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::StreamExt;
 use jiff::Timestamp;
+use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
-use crate::config::{Config, OutboxSettings, SmtpTls, Transport};
+use crate::config::{Config, OutboxSettings, SmtpSettings, SmtpTls, Transport};
+
 use crate::store::outbox::{Attempt, Claimed, OutboxState};
 use crate::store::{Store, StoreError};
 
@@ -36,21 +39,193 @@ pub enum SetupError {
     SentDir(crate::diag::Problem),
 }
 
-/// Where mail goes.
-pub enum Mailer {
+/// Mails the file transport writes at once: enough to overlap one file's write with the next
+/// mail's building, more would only contend for the disk.
+const FILE_PARALLEL: usize = 4;
+
+/// Where mail goes, how many mails go at once and how fast notices may go.
+pub struct Mailer {
+    way: Way,
+    /// Mails in flight at once: `outbox.smtp.pool_size` (lettre's pool keeps that many
+    /// connections open), [`FILE_PARALLEL`] for the file transport.
+    parallel: usize,
+    /// `outbox.notice_rate_per_second` for rows with `list_id`.
+    pace: Pace,
+    /// `parallel` permits: a mail holds one while it is built and sent, not while its result
+    /// is written, so that a connection goes on with the next mail at once.
+    sending: tokio::sync::Semaphore,
+}
+
+enum Way {
     /// Each mail as `<Message-ID>.eml` in `dir`: a mail sent again after a crash (between
     /// writing it and recording it as sent) replaces its own file instead of adding a second.
-    File { dir: PathBuf },
-    Smtp {
-        builder: Box<AsyncSmtpTransportBuilder>,
-        /// Replaced by a fresh one (new connections) after a temporary failure.
-        transport: tokio::sync::RwLock<AsyncSmtpTransport<Tokio1Executor>>,
+    File {
+        dir: PathBuf,
     },
+    Smtp(Box<Smtp>),
+}
+
+/// SMTP connections kept open between mails: at most one per parallel send, so
+/// `outbox.smtp.pool_size` of them. lettre's own pool sends a NOOP before every reuse and
+/// leaves Nagle's algorithm on, so that the lone `.` that ends each mail waits for the
+/// server's delayed ACK (40 ms a mail); here a reused connection goes straight to MAIL FROM
+/// and the socket sends at once (TCP_NODELAY).
+struct Smtp {
+    settings: SmtpSettings,
+    tls: TlsParameters,
+    hello: ClientId,
+    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, tokio::time::Instant)>>,
+}
+
+/// A connection idle this long is closed rather than reused: servers drop idle sessions
+/// (OpenSMTPD after 5 minutes, Postfix after 5), and a mail begun on a dead one costs a retry.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+type SmtpError = lettre::transport::smtp::Error;
+
+impl Smtp {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFail> {
+        let s = &self.settings;
+        let addr = (s.host.as_str(), s.port);
+        let mut conn = match s.tls {
+            // TLS from the first byte: lettre's own socket (Nagle's algorithm stays on).
+            SmtpTls::Implicit => {
+                AsyncSmtpConnection::connect_tokio1(
+                    addr,
+                    Some(s.timeout),
+                    &self.hello,
+                    Some(self.tls.clone()),
+                    None,
+                )
+                .await?
+            }
+            SmtpTls::Starttls | SmtpTls::None => {
+                let tcp = tokio::time::timeout(s.timeout, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?
+                    .map_err(lettre_io)?;
+                tcp.set_nodelay(true).map_err(lettre_io)?;
+                let mut conn = tokio::time::timeout(
+                    s.timeout,
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+                )
+                .await
+                .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))??;
+                if s.tls == SmtpTls::Starttls {
+                    conn.starttls(self.tls.clone(), &self.hello).await?;
+                }
+                conn
+            }
+        };
+        if let (Some(user), Some(pass)) = (&s.username, &s.password) {
+            conn.auth(
+                &[Mechanism::Plain, Mechanism::Login],
+                &Credentials::new(user.clone(), pass.clone()),
+            )
+            .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Sends one mail on an idle connection (or a new one when `fresh` or none is idle) and
+    /// keeps the connection for the next unless it broke. The whole exchange is bounded by
+    /// `outbox.smtp.timeout_seconds` per step.
+    async fn send(&self, envelope: &Envelope, bytes: &[u8], fresh: bool) -> Result<(), SmtpFail> {
+        let reuse = if fresh {
+            None
+        } else {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            idle.retain(|(_, since)| now.duration_since(*since) < MAX_IDLE);
+            idle.pop().map(|(c, _)| c)
+        };
+        let mut conn = match reuse {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        // MAIL, RCPT, DATA and the message: four steps of the server's.
+        let sent = tokio::time::timeout(self.settings.timeout * 4, conn.send(envelope, bytes))
+            .await
+            .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?;
+        if sent.is_ok() && !conn.has_broken() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((conn, tokio::time::Instant::now()));
+        }
+        sent.map(|_| ()).map_err(SmtpFail::Lettre)
+    }
+}
+
+/// How an SMTP exchange failed: as lettre says, or on our socket before lettre had it.
+#[derive(Debug)]
+enum SmtpFail {
+    Lettre(SmtpError),
+    Io(std::io::Error),
+}
+
+impl SmtpFail {
+    fn is_permanent(&self) -> bool {
+        matches!(self, SmtpFail::Lettre(e) if e.is_permanent())
+    }
+
+    fn is_client(&self) -> bool {
+        matches!(self, SmtpFail::Lettre(e) if e.is_client())
+    }
+}
+
+impl From<SmtpError> for SmtpFail {
+    fn from(e: SmtpError) -> Self {
+        SmtpFail::Lettre(e)
+    }
+}
+
+impl std::fmt::Display for SmtpFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmtpFail::Lettre(e) => write!(f, "{e}"),
+            SmtpFail::Io(e) => write!(f, "network error: {e}"),
+        }
+    }
+}
+
+fn lettre_io(e: std::io::Error) -> SmtpFail {
+    SmtpFail::Io(e)
+}
+
+/// Spaces the notices of distribution lists `interval` apart, across rounds and parallel
+/// sends: each takes the next free slot. Idle time earns no credit, so a pause is never
+/// followed by a burst above the rate.
+struct Pace {
+    interval: Option<Duration>,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    fn new(per_second: f64) -> Pace {
+        Pace {
+            interval: (per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / per_second)),
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 impl Mailer {
     pub fn from_settings(settings: &OutboxSettings, data_dir: &Path) -> Result<Mailer, SetupError> {
-        match &settings.transport {
+        let (way, parallel) = match &settings.transport {
             Transport::File => {
                 let dir = data_dir.join("sent");
                 std::fs::create_dir_all(&dir).map_err(|e| {
@@ -61,7 +236,7 @@ impl Mailer {
                         &e,
                     ))
                 })?;
-                Ok(Mailer::File { dir })
+                (Way::File { dir }, FILE_PARALLEL)
             }
             Transport::Smtp(smtp) => {
                 let host = smtp.host.clone();
@@ -86,29 +261,32 @@ impl Mailer {
                             .map_err(err)?
                     }
                 };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                    .port(smtp.port)
-                    .timeout(Some(smtp.timeout))
-                    .pool_config(PoolConfig::new().max_size(smtp.pool_size));
-                b = match smtp.tls {
-                    SmtpTls::Starttls => b.tls(Tls::Required(tls_params)),
-                    SmtpTls::Implicit => b.tls(Tls::Wrapper(tls_params)),
-                    SmtpTls::None => b.tls(Tls::None),
-                };
-                if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
-                    b = b.credentials(Credentials::new(user.clone(), pass.clone()));
-                }
-                Ok(Mailer::Smtp {
-                    transport: tokio::sync::RwLock::new(b.clone().build()),
-                    builder: Box::new(b),
-                })
+                let way = Way::Smtp(Box::new(Smtp {
+                    settings: smtp.clone(),
+                    tls: tls_params,
+                    hello: ClientId::default(),
+                    idle: std::sync::Mutex::new(Vec::new()),
+                }));
+                (way, smtp.pool_size.max(1) as usize)
             }
-        }
+        };
+        Ok(Mailer {
+            way,
+            parallel,
+            pace: Pace::new(settings.notice_rate_per_second),
+            sending: tokio::sync::Semaphore::new(parallel),
+        })
+    }
+
+    /// Mails this transport sends at once.
+    pub fn parallel(&self) -> usize {
+        self.parallel
     }
 
     async fn send(&self, msg: Message, message_id: &str) -> Result<(), SendError> {
-        match self {
-            Mailer::File { dir } => {
+        let bytes = msg.formatted();
+        match &self.way {
+            Way::File { dir } => {
                 let name = file_name(message_id);
                 // Written aside and renamed: a crash mid-write leaves no half mail under the
                 // real name (names starting with a dot are not mail).
@@ -116,47 +294,40 @@ impl Mailer {
                 let io = |e: std::io::Error| {
                     SendError::Temporary(format!("file transport {}: {e}", dir.display()))
                 };
-                tokio::fs::write(&part, msg.formatted()).await.map_err(io)?;
+                tokio::fs::write(&part, &bytes).await.map_err(io)?;
                 tokio::fs::rename(&part, dir.join(name)).await.map_err(io)
             }
-            Mailer::Smtp { builder, transport } => {
-                let first = transport.read().await.send(msg.clone()).await;
-                let e = match first {
-                    Ok(_) => return Ok(()),
+            Way::Smtp(smtp) => {
+                let envelope = msg.envelope();
+                let e = match smtp.send(envelope, &bytes, false).await {
+                    Ok(()) => return Ok(()),
                     Err(e) if e.is_permanent() => return Err(SendError::Permanent(e.to_string())),
                     // lettre refuses 8-bit mail to a server without 8BITMIME.
-                    Err(e) if e.is_client() && !msg.formatted().is_ascii() => {
+                    Err(e) if e.is_client() && !bytes.is_ascii() => {
                         return Err(SendError::Needs8BitMime(e.to_string()));
                     }
                     Err(e) => e,
                 };
-                // Servers limit what one connection may do ("452 Too many messages sent")
-                // and answer every later mail on it the same way; the pool would keep handing
-                // that connection out. Drop the pool and try once more on a new connection.
+                // Servers limit what one connection may do (OpenSMTPD: 100 mails, then "452
+                // Too many messages sent"), and an idle connection may have been closed: the
+                // retry goes out on a new connection.
                 tracing::debug!(error = %e, "temporary SMTP failure; retrying on a new connection");
-                *transport.write().await = (**builder).clone().build();
-                transport
-                    .read()
-                    .await
-                    .send(msg)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        if e.is_permanent() {
-                            SendError::Permanent(e.to_string())
-                        } else {
-                            SendError::Temporary(e.to_string())
-                        }
-                    })
+                smtp.send(envelope, &bytes, true).await.map_err(|e| {
+                    if e.is_permanent() {
+                        SendError::Permanent(e.to_string())
+                    } else {
+                        SendError::Temporary(e.to_string())
+                    }
+                })
             }
         }
     }
 
     /// The directory of the file transport, if that is the transport.
     pub fn sent_dir(&self) -> Option<&Path> {
-        match self {
-            Mailer::File { dir, .. } => Some(dir),
-            Mailer::Smtp { .. } => None,
+        match &self.way {
+            Way::File { dir, .. } => Some(dir),
+            Way::Smtp(_) => None,
         }
     }
 }
@@ -176,6 +347,37 @@ pub struct Summary {
     pub permanent_failures: usize,
 }
 
+impl Summary {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Sent => self.sent += 1,
+            Outcome::TemporaryFailure => self.temporary_failures += 1,
+            Outcome::PermanentFailure => self.permanent_failures += 1,
+        }
+    }
+
+    /// Rows tried.
+    pub fn total(&self) -> usize {
+        self.sent + self.temporary_failures + self.permanent_failures
+    }
+}
+
+/// How one row's attempt ended, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    TemporaryFailure,
+    PermanentFailure,
+}
+
+/// What watches a pass: `stop` ends it early (mails in flight are finished and recorded, rows
+/// not begun are handed back), `each` hears of every row as soon as it is recorded.
+#[derive(Default, Clone, Copy)]
+pub struct Watch<'w> {
+    pub stop: Option<&'w (dyn Fn() -> bool + Sync)>,
+    pub each: Option<&'w (dyn Fn(Outcome) + Sync)>,
+}
+
 /// Sends what is due.
 pub struct Sender<'a> {
     pub store: &'a Store,
@@ -183,41 +385,333 @@ pub struct Sender<'a> {
     pub mailer: &'a Mailer,
 }
 
+/// Where results go to be written ([`Sender::recorder`]).
+type Recorder = tokio::sync::mpsc::UnboundedSender<Recording>;
+
+/// One row's result on its way to the store, and who waits for it to be written.
+struct Recording {
+    id: i64,
+    state: OutboxState,
+    attempts: i64,
+    error: Option<String>,
+    next_attempt_at: i64,
+    at: i64,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl Recording {
+    fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            state: self.state,
+            attempts: self.attempts,
+            error: self.error.as_deref(),
+            next_attempt_at: self.next_attempt_at,
+            at: self.at,
+        }
+    }
+}
+
+/// A pass's way to end early: told to stop, or a write to the store failed.
+struct Pass<'w> {
+    stop: Option<&'w (dyn Fn() -> bool + Sync)>,
+    failed: std::sync::Mutex<Option<StoreError>>,
+}
+
+impl Pass<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.is_some_and(|f| f())
+            || self
+                .failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+    }
+
+    /// Keeps the first failure; the pass claims nothing more.
+    fn fail(&self, e: StoreError) {
+        let mut f = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+
+    fn take_failure(&self) -> Option<StoreError> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// A claimed row with what the sender decided for it when it claimed it.
+struct Due {
+    row: Claimed,
+    /// Its list offers unsubscribing: the mail gets `List-Unsubscribe`.
+    unsubscribe: bool,
+}
+
+/// The rows of the current claim, and what is left of the pass.
+struct Claims {
+    queue: std::collections::VecDeque<Due>,
+    /// Rows of the claim not begun by then are handed back (see [`Sender::send_watched`]).
+    begin_by: i64,
+    /// Rows the pass may still claim.
+    left: i64,
+    /// No more claims: the pass ends once the queue is empty.
+    drained: bool,
+}
+
 impl Sender<'_> {
-    /// Claims up to `limit` due rows and sends them, one after the other.
+    /// Claims up to `limit` due rows and sends them, [`Mailer::parallel`] at a time.
     pub async fn send_due(&self, limit: i64) -> Result<Summary, StoreError> {
+        self.send_watched(limit, Watch::default()).await
+    }
+
+    /// Sends up to `limit` due rows, [`Mailer::parallel`] at a time, claiming them a few at a
+    /// time (`daemon.sender_batch`, at least 16 per parallel send) while the last of the
+    /// claim are still out: mail to single people first, so that a fan-out of 10,000 notices
+    /// holds an acknowledgement back by one claim at most. Each row's result is recorded as
+    /// soon as the server took its mail: until then a crash sends it again, so that moment is
+    /// kept as short as a write to the store allows.
+    pub async fn send_watched(&self, limit: i64, watch: Watch<'_>) -> Result<Summary, StoreError> {
+        let s = &self.config.settings;
+        let parallel = self.mailer.parallel.max(1);
+        // A claim is a write to the store: a claim takes 16 mails per parallel send (64 with
+        // the default pool), which at thousands a second holds a new acknowledgement back by
+        // a few milliseconds.
+        let chunk = i64::from(s.daemon.sender_batch).max(16 * parallel as i64);
+        // With a rate, one claim holds about a second of notices: a row claimed stays claimed
+        // while it waits for its turn.
+        let notice_chunk = if s.outbox.notice_rate_per_second > 0.0 {
+            (s.outbox.notice_rate_per_second.ceil() as i64).clamp(1, chunk)
+        } else {
+            chunk
+        };
+        let holder = crate::holder::this_process(s.instance_id);
+        let pass = Pass {
+            stop: watch.stop,
+            failed: std::sync::Mutex::new(None),
+        };
+        let start = Claims {
+            queue: Default::default(),
+            begin_by: 0,
+            left: limit,
+            drained: false,
+        };
+        // The claims on one side, the parallel sends on the other: the next claim runs while
+        // the last mails of the one before are out.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Due>(1);
+        let (holder, pass) = (&holder, &pass);
+        let claims = async move {
+            let mut st = start;
+            while let Some(due) = self
+                .next_row(&mut st, holder, pass, chunk, notice_chunk)
+                .await
+            {
+                if let Err(back) = tx.send(due).await {
+                    st.queue.push_front(back.0);
+                    if let Err(e) = self.hand_back(&mut st, holder).await {
+                        pass.fail(e);
+                    }
+                    break;
+                }
+            }
+        };
+        let (recorder, results) = tokio::sync::mpsc::unbounded_channel();
+        let sends = async move {
+            let recorder = &recorder;
+            let mut summary = Summary::default();
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    Some(r) = in_flight.next(), if !in_flight.is_empty() => match r {
+                        Ok(o) => {
+                            summary.add(o);
+                            if let Some(each) = watch.each {
+                                each(o);
+                            }
+                        }
+                        // What is in flight is still finished and recorded.
+                        Err(e) => pass.fail(e),
+                    },
+                    // Mails whose results are being written count here but hold no
+                    // connection (Mailer::sending): up to four per connection in all.
+                    due = rx.recv(), if open && in_flight.len() < 4 * parallel => match due {
+                        Some(due) => in_flight.push(self.process(due, recorder)),
+                        None => open = false,
+                    },
+                    else => break,
+                }
+            }
+            summary
+        };
+        let ((), summary, ()) = tokio::join!(claims, sends, self.recorder(results));
+        match pass.take_failure() {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
+    }
+
+    /// The next row of a pass, claiming more when the last claim is used up; `None` ends the
+    /// pass (nothing due, `limit` reached, told to stop, or the store failed).
+    async fn next_row(
+        &self,
+        st: &mut Claims,
+        holder: &str,
+        pass: &Pass<'_>,
+        chunk: i64,
+        notice_chunk: i64,
+    ) -> Option<Due> {
+        loop {
+            if pass.stopping() {
+                if let Err(e) = self.hand_back(st, holder).await {
+                    pass.fail(e);
+                }
+                return None;
+            }
+            if let Some(due) = st.queue.pop_front() {
+                if Timestamp::now().as_microsecond() <= st.begin_by {
+                    return Some(due);
+                }
+                // A row begun after half its claim could still be out when the claim
+                // runs out, and another instance would send it too: hand the rest
+                // back and claim afresh.
+                st.queue.push_front(due);
+                if let Err(e) = self.hand_back(st, holder).await {
+                    pass.fail(e);
+                    return None;
+                }
+                continue;
+            }
+            if st.drained || st.left <= 0 {
+                return None;
+            }
+            let take = st.left.min(chunk);
+            match self.claim(take, notice_chunk, holder).await {
+                Ok((begin_by, claimed)) => {
+                    st.left -= claimed.len() as i64;
+                    st.drained = claimed.is_empty();
+                    st.begin_by = begin_by;
+                    st.queue.extend(claimed);
+                }
+                Err(e) => {
+                    pass.fail(e);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Claims up to `limit` rows (at most `notice_limit` notices); the instant by which they
+    /// must be begun, and the rows.
+    async fn claim(
+        &self,
+        limit: i64,
+        notice_limit: i64,
+        holder: &str,
+    ) -> Result<(i64, Vec<Due>), StoreError> {
         let claim = self.config.settings.outbox.claim;
         let now = Timestamp::now().as_microsecond();
         let until = now + claim.as_micros() as i64;
         // A row still being sent when its claim runs out may be sent by another instance too:
         // rows not begun before half the claim is used up are handed back instead.
         let begin_by = now + (claim / 2).as_micros() as i64;
-        let holder = crate::holder::this_process(self.config.settings.instance_id);
-        let rows = self.store.claim_outbox(now, until, limit, &holder).await?;
-        let mut summary = Summary::default();
-        for (i, c) in rows.iter().enumerate() {
-            if Timestamp::now().as_microsecond() > begin_by {
-                let rest: Vec<i64> = rows[i..].iter().map(|c| c.id).collect();
-                self.store.unclaim_outbox(&rest, &holder).await?;
-                break;
-            }
-            let mut result = self.build_and_send(c, false).await;
-            if let Err(SendError::Needs8BitMime(e)) = &result {
-                tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
-                result = self.build_and_send(c, true).await;
-            }
-            self.record(c, result, &mut summary).await?;
+        let rows = self
+            .store
+            .claim_outbox(now, until, limit, notice_limit, holder)
+            .await?;
+        let offering = if rows.iter().any(|r| r.list_id.is_some()) {
+            self.store.lists_offering_unsubscribe().await?
+        } else {
+            Default::default()
+        };
+        let due = rows
+            .into_iter()
+            .map(|row| {
+                let unsubscribe = row
+                    .list_id
+                    .as_deref()
+                    .and_then(|l| l.split_whitespace().next())
+                    .is_some_and(|name| offering.contains(name));
+                Due { row, unsubscribe }
+            })
+            .collect();
+        Ok((begin_by, due))
+    }
+
+    async fn hand_back(&self, st: &mut Claims, holder: &str) -> Result<(), StoreError> {
+        let ids: Vec<i64> = st.queue.drain(..).map(|d| d.row.id).collect();
+        if ids.is_empty() {
+            return Ok(());
         }
-        Ok(summary)
+        self.store.unclaim_outbox(&ids, holder).await
+    }
+
+    /// Sends one row (a notice in its turn under `outbox.notice_rate_per_second`) and records
+    /// how it went.
+    async fn process(&self, due: Due, recorder: &Recorder) -> Result<Outcome, StoreError> {
+        let c = &due.row;
+        if c.list_id.is_some() {
+            self.mailer.pace.wait().await;
+        }
+        let permit = self.mailer.sending.acquire().await;
+        let mut result = self.build_and_send(c, due.unsubscribe, false).await;
+        if let Err(SendError::Needs8BitMime(e)) = &result {
+            tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
+            result = self.build_and_send(c, due.unsubscribe, true).await;
+        }
+        drop(permit);
+        self.record(c, result, recorder).await
+    }
+
+    /// Writes the results that come in, as many as have come in by then in one transaction
+    /// (group commit): a result waits for at most the write before it and its own, and a
+    /// fan-out costs a write per few mails instead of one per mail. Should a batch fail, each
+    /// of its rows is written alone, so that each learns its own error.
+    async fn recorder(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Recording>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let rows: Vec<(i64, Attempt<'_>)> = batch.iter().map(|r| (r.id, r.attempt())).collect();
+            let written = self.store.record_attempts(&rows).await;
+            drop(rows);
+            match written {
+                Ok(()) => {
+                    for r in batch {
+                        let _ = r.done.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = batch.len(), "recording a batch of results failed; one by one");
+                    for r in batch {
+                        let one = self.store.record_attempt(r.id, &r.attempt()).await;
+                        let _ = r.done.send(one);
+                    }
+                }
+            }
+        }
     }
 
     /// Builds the mail of a row and sends it; `seven_bit` sends an original as base64.
-    async fn build_and_send(&self, c: &Claimed, seven_bit: bool) -> Result<(), SendError> {
-        let msg = self.build(c, seven_bit).await?;
+    async fn build_and_send(
+        &self,
+        c: &Claimed,
+        unsubscribe: bool,
+        seven_bit: bool,
+    ) -> Result<(), SendError> {
+        let msg = self.build(c, unsubscribe, seven_bit).await?;
         self.mailer.send(msg, &c.message_id).await
     }
 
-    async fn build(&self, c: &Claimed, seven_bit: bool) -> Result<Message, SendError> {
+    async fn build(
+        &self,
+        c: &Claimed,
+        unsubscribe: bool,
+        seven_bit: bool,
+    ) -> Result<Message, SendError> {
         let s = &self.config.settings;
         let from: Mailbox = format!("{} <{}>", quote_name(&s.outbox.from_name), s.outbox.from)
             .parse()
@@ -264,6 +758,9 @@ impl Sender<'_> {
             // A notice to a distribution list (RFC 2919); bulk keeps vacation replies away.
             headers.push(("List-Id", list_id.clone()));
             headers.push(("Precedence", "bulk".to_string()));
+            if unsubscribe {
+                headers.extend(list_unsubscribe(&s.outbox, &c.message_id));
+            }
         }
         for (name, value) in headers {
             let name = HeaderName::new_from_ascii(name.to_string())
@@ -363,69 +860,119 @@ impl Sender<'_> {
         msg.map_err(|e| SendError::Permanent(format!("building the mail: {e}")))
     }
 
+    /// Records how the attempt went and releases the claim. A failed write of "sent" is tried
+    /// again for a few seconds: until it is stored, a restart would send the mail a second time.
     async fn record(
         &self,
         c: &Claimed,
         result: Result<(), SendError>,
-        summary: &mut Summary,
-    ) -> Result<(), StoreError> {
+        recorder: &Recorder,
+    ) -> Result<Outcome, StoreError> {
         let now = Timestamp::now().as_microsecond();
         let attempts = c.attempts + 1;
         let max = i64::from(self.config.settings.outbox.max_attempts);
-        let (state, error, next) = match result {
-            Ok(()) => {
-                summary.sent += 1;
-                tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, "sent");
-                (OutboxState::Sent, None, now)
-            }
-            Err(SendError::Needs8BitMime(e)) => {
-                summary.permanent_failures += 1;
-                tracing::error!(outbox = c.id, to = %c.recipient, error = %e, "permanent failure");
-                (
-                    OutboxState::PermanentFailure,
-                    Some(format!(
-                        "the SMTP server takes no 8-bit mail (8BITMIME): {e}"
-                    )),
-                    now,
-                )
-            }
-            Err(SendError::Permanent(e)) => {
-                summary.permanent_failures += 1;
-                tracing::error!(outbox = c.id, to = %c.recipient, error = %e, "permanent failure");
-                (OutboxState::PermanentFailure, Some(e), now)
-            }
-            Err(SendError::Temporary(e)) if attempts >= max => {
-                summary.permanent_failures += 1;
-                tracing::error!(outbox = c.id, to = %c.recipient, error = %e, attempts, "giving up");
-                (
-                    OutboxState::PermanentFailure,
-                    Some(format!("gave up after {attempts} attempts: {e}")),
-                    now,
-                )
-            }
+        let (outcome, state, error, next) = match result {
+            Ok(()) => (Outcome::Sent, OutboxState::Sent, None, now),
+            Err(SendError::Needs8BitMime(e)) => (
+                Outcome::PermanentFailure,
+                OutboxState::PermanentFailure,
+                Some(format!(
+                    "the SMTP server takes no 8-bit mail (8BITMIME): {e}"
+                )),
+                now,
+            ),
+            Err(SendError::Permanent(e)) => (
+                Outcome::PermanentFailure,
+                OutboxState::PermanentFailure,
+                Some(e),
+                now,
+            ),
+            Err(SendError::Temporary(e)) if attempts >= max => (
+                Outcome::PermanentFailure,
+                OutboxState::PermanentFailure,
+                Some(format!("gave up after {attempts} attempts: {e}")),
+                now,
+            ),
             Err(SendError::Temporary(e)) => {
-                summary.temporary_failures += 1;
                 let delay = backoff(attempts);
                 tracing::warn!(outbox = c.id, to = %c.recipient, error = %e, retry_in_s = delay.as_secs(), "temporary failure");
                 (
+                    Outcome::TemporaryFailure,
                     OutboxState::TemporaryFailure,
                     Some(e),
                     now + delay.as_micros() as i64,
                 )
             }
         };
-        self.store
-            .record_attempt(
-                c.id,
-                &Attempt {
-                    state,
-                    attempts,
-                    error: error.as_deref(),
-                    next_attempt_at: next,
-                    at: now,
-                },
-            )
-            .await
+        let (done, written) = tokio::sync::oneshot::channel();
+        let queued = recorder.send(Recording {
+            id: c.id,
+            state,
+            attempts,
+            error: error.clone(),
+            next_attempt_at: next,
+            at: now,
+            done,
+        });
+        let first = match queued {
+            Ok(()) => written.await.ok(),
+            Err(_) => None,
+        };
+        let attempt = Attempt {
+            state,
+            attempts,
+            error: error.as_deref(),
+            next_attempt_at: next,
+            at: now,
+        };
+        let mut tries = 0;
+        let mut result = first;
+        loop {
+            let r = match result.take() {
+                Some(r) => r,
+                None => self.store.record_attempt(c.id, &attempt).await,
+            };
+            match r {
+                Ok(()) => break,
+                Err(e) if outcome == Outcome::Sent && tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(outbox = c.id, error = %e, "recording a sent mail failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match outcome {
+            Outcome::Sent => {
+                tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, "sent");
+            }
+            Outcome::PermanentFailure => {
+                tracing::error!(outbox = c.id, to = %c.recipient, error = error.as_deref().unwrap_or(""), attempts, "permanent failure");
+            }
+            Outcome::TemporaryFailure => {}
+        }
+        Ok(outcome)
+    }
+}
+
+/// `List-Unsubscribe` of a notice to a list that offers unsubscribing: the `mailto:` of the
+/// mail's unsubscribe token (`crate::verp::unsubscribe_address`, acted on when it comes back
+/// in), and with `outbox.unsubscribe_url` RFC 8058's one-click HTTPS link `<url>/<token>`
+/// first, which `List-Unsubscribe-Post` announces. Nothing when the Message-ID is none of ours.
+fn list_unsubscribe(o: &OutboxSettings, message_id: &str) -> Vec<(&'static str, String)> {
+    let Some(mailto) = crate::verp::unsubscribe_address(&o.bounce_address, message_id) else {
+        return Vec::new();
+    };
+    let token = message_id.split('@').next().unwrap_or_default();
+    match &o.unsubscribe_url {
+        Some(url) => vec![
+            (
+                "List-Unsubscribe",
+                format!("<{}/{token}>, <mailto:{mailto}>", url.trim_end_matches('/')),
+            ),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+        ],
+        None => vec![("List-Unsubscribe", format!("<mailto:{mailto}>"))],
     }
 }
 

@@ -206,17 +206,72 @@ pub struct Claimed {
     pub cc: Option<String>,
 }
 
-const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
-     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
-     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
-     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
-     auto_submitted, raw_message_id, attempts, list_id, ical, kind, ticket_id, cc";
+/// Due and unclaimed at `$2`, in the partial indexes' order. The state test is written as in
+/// the indexes' predicate: SQLite uses a partial index only when the query repeats it.
+macro_rules! claim_where {
+    () => {
+        "state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
+         AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at, id"
+    };
+}
 
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
-     SELECT id FROM outbox WHERE state IN ('scheduled', 'temporary_failure') AND next_attempt_at <= $2 \
-     AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, body_html, \
-     auto_submitted, raw_message_id, attempts, list_id, ical, kind, ticket_id, cc";
+macro_rules! claim_returning {
+    () => {
+        "RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, \
+         body_html, auto_submitted, raw_message_id, attempts, list_id, ical, kind, ticket_id, cc"
+    };
+}
+
+/// The rows to claim: mail to single people, or the notices of distribution lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// Rows without `list_id`: acknowledgements, staff copies, forwards, escalations.
+    Direct,
+    /// Rows with `list_id`: an announcement's fan-out.
+    Notices,
+}
+
+/// Claims up to `$3` due rows of one kind for `$4` until `$1`, in the order and with the
+/// predicate of the partial indexes `outbox_due_direct` and `outbox_due_notices` (migration
+/// 0012), so that a claim reads only the rows it takes.
+fn claim_sql(backend: Backend, kind: ClaimKind) -> &'static str {
+    match (backend, kind) {
+        // SQLite's planner, without statistics, prefers `outbox_due` and sorts; INDEXED BY
+        // holds it to the partial index (and fails loudly should the index not fit).
+        (Backend::Sqlite, ClaimKind::Direct) => concat!(
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (",
+            "SELECT id FROM outbox INDEXED BY outbox_due_direct WHERE list_id IS NULL AND ",
+            claim_where!(),
+            " LIMIT $3) ",
+            claim_returning!()
+        ),
+        (Backend::Sqlite, ClaimKind::Notices) => concat!(
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (",
+            "SELECT id FROM outbox INDEXED BY outbox_due_notices WHERE list_id IS NOT NULL AND ",
+            claim_where!(),
+            " LIMIT $3) ",
+            claim_returning!()
+        ),
+        (Backend::Postgres, ClaimKind::Direct) => concat!(
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (",
+            "SELECT id FROM outbox WHERE list_id IS NULL AND ",
+            claim_where!(),
+            " LIMIT $3 FOR UPDATE SKIP LOCKED) ",
+            claim_returning!()
+        ),
+        (Backend::Postgres, ClaimKind::Notices) => concat!(
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (",
+            "SELECT id FROM outbox WHERE list_id IS NOT NULL AND ",
+            claim_where!(),
+            " LIMIT $3 FOR UPDATE SKIP LOCKED) ",
+            claim_returning!()
+        ),
+    }
+}
+
+const RECORD_ATTEMPT: &str = "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, \
+     next_attempt_at = $4, claimed_until = NULL, claimed_by = NULL, \
+     sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6";
 
 /// How one attempt ended, as recorded.
 #[derive(Debug, Clone)]
@@ -229,28 +284,109 @@ pub struct Attempt<'a> {
 }
 
 impl Store {
-    /// Claims up to `limit` rows due at `now` for `holder` until `until`. Two senders never
-    /// claim the same row: PostgreSQL skips rows another transaction has locked, SQLite has
-    /// one writer at a time.
+    /// Claims up to `limit` rows due at `now` for `holder` until `until`: mail to single
+    /// people first, the notices of distribution lists with what is left of `limit` (at most
+    /// `notice_limit`), so that a large fan-out never holds an acknowledgement back for
+    /// longer than one claim. Two senders never claim the same row: PostgreSQL skips rows
+    /// another transaction has locked, SQLite has one writer at a time.
     pub async fn claim_outbox(
         &self,
         now: i64,
         until: i64,
         limit: i64,
+        notice_limit: i64,
         holder: &str,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let sql = match self.backend() {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
-        };
+        let backend = self.backend();
         let _gate = self.write_gate().await;
-        Ok(sqlx::query_as(sql)
+        let mut rows: Vec<Claimed> = sqlx::query_as(claim_sql(backend, ClaimKind::Direct))
             .bind(until)
             .bind(now)
             .bind(limit)
             .bind(holder)
             .fetch_all(self.pool())
-            .await?)
+            .await?;
+        let rest = (limit - rows.len() as i64).min(notice_limit);
+        if rest > 0 {
+            let notices: Vec<Claimed> = sqlx::query_as(claim_sql(backend, ClaimKind::Notices))
+                .bind(until)
+                .bind(now)
+                .bind(rest)
+                .bind(holder)
+                .fetch_all(self.pool())
+                .await?;
+            rows.extend(notices);
+        }
+        // RETURNING gives no order; the sender begins with the rows due longest.
+        rows.sort_by_key(|c| (c.list_id.is_some(), c.id));
+        Ok(rows)
+    }
+
+    /// The names of the lists whose members may unsubscribe (`lists.unsubscribe`), read
+    /// when notices are sent: a list switched off after its announcement was written sends
+    /// no `List-Unsubscribe` from then on.
+    pub async fn lists_offering_unsubscribe(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM lists WHERE unsubscribe = 1")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(names.into_iter().collect())
+    }
+
+    /// How the claim of `kind` is executed (EXPLAIN QUERY PLAN / EXPLAIN), for the test that
+    /// it reads a partial index and sorts nothing.
+    pub async fn explain_claim(&self, kind: ClaimKind) -> Result<String, StoreError> {
+        let sql = claim_sql(self.backend(), kind);
+        let (prefix, column) = match self.backend() {
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", 3),
+            Backend::Postgres => ("EXPLAIN ", 0),
+        };
+        // Only a constant statement of this module is formatted in.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{sql}")))
+            .persistent(false)
+            .bind(0i64)
+            .bind(0i64)
+            .bind(1i64)
+            .bind("explain")
+            .fetch_all(self.pool())
+            .await?;
+        let mut plan = String::new();
+        for r in rows {
+            let line: String = r.try_get(column)?;
+            plan.push_str(&line);
+            plan.push('\n');
+        }
+        Ok(plan)
+    }
+
+    /// Releases the claims on unsent rows of holders that `gone` says are dead (a killed
+    /// `outbox send` or daemon of this host), so that `outbox send` need not wait for them to
+    /// run out; leases and claims of unknown holders stay (the daemon's start handles those).
+    /// How many rows came free.
+    pub async fn release_dead_claims(
+        &self,
+        gone: impl Fn(&str) -> bool,
+    ) -> Result<u64, StoreError> {
+        let claimers: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE state IN ('scheduled', \
+             'temporary_failure') AND claimed_until IS NOT NULL AND claimed_by IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut released = 0;
+        for holder in claimers.iter().filter(|h| gone(h)) {
+            let _gate = self.write_gate().await;
+            released += sqlx::query(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
+                 WHERE state IN ('scheduled', 'temporary_failure') AND claimed_by = $1",
+            )
+            .bind(holder)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        }
+        Ok(released)
     }
 
     /// Hands claimed rows back unsent, for the next round.
@@ -274,19 +410,35 @@ impl Store {
     /// mail again.
     pub async fn record_attempt(&self, id: i64, a: &Attempt<'_>) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, next_attempt_at = $4, \
-             claimed_until = NULL, claimed_by = NULL, \
-             sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
-        )
-        .bind(a.state.as_str())
-        .bind(a.attempts)
-        .bind(a.error)
-        .bind(a.next_attempt_at)
-        .bind(a.at)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        sqlx::query(RECORD_ATTEMPT)
+            .bind(a.state.as_str())
+            .bind(a.attempts)
+            .bind(a.error)
+            .bind(a.next_attempt_at)
+            .bind(a.at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records the attempts of many rows in one transaction ([`Store::record_attempt`] for
+    /// each): the sender's group commit.
+    pub async fn record_attempts(&self, rows: &[(i64, Attempt<'_>)]) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool().begin().await?;
+        for (id, a) in rows {
+            sqlx::query(RECORD_ATTEMPT)
+                .bind(a.state.as_str())
+                .bind(a.attempts)
+                .bind(a.error)
+                .bind(a.next_attempt_at)
+                .bind(a.at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

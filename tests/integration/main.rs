@@ -8,6 +8,7 @@ mod cli;
 mod config_check;
 mod corpus;
 mod daemon;
+mod fanout;
 mod filing_order;
 mod hostile;
 mod ical;
