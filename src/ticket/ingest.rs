@@ -562,32 +562,18 @@ impl Known {
             })
             .filter_map(|p| p.parsed.as_ref().ok())
             .collect();
-        // Staff answers: the tickets their reply tokens name, and their senders for the loop
-        // brake of the explanation a refused one gets.
-        let tokens: Vec<(String, &str)> = fresh
-            .iter()
-            .filter(|(_, d)| matches!(d.action, Action::Ticket))
-            .filter_map(|(m, _)| {
-                let from = m.from_address().unwrap_or("");
-                match staff_reply::token(config, m) {
-                    Some(t) => Some((t.number, from)),
-                    None => config
-                        .settings
-                        .is_staff_anywhere(from)
-                        .then(|| (String::new(), from)),
-                }
-            })
-            .collect();
+        let staff = staff_reply::Lookups::of(
+            config,
+            fresh
+                .iter()
+                .filter(|(_, d)| matches!(d.action, Action::Ticket))
+                .map(|(m, _)| m),
+        );
         let numbers = unique(
             fresh
                 .iter()
                 .filter_map(|(_, d)| d.ticket_ref.as_deref())
-                .chain(
-                    tokens
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .filter(|n| !n.is_empty()),
-                ),
+                .chain(staff.numbers()),
         );
         let references = unique(fresh.iter().flat_map(|(m, _)| thread_ids(m)));
         let recipients = unique(
@@ -596,7 +582,7 @@ impl Known {
                 .filter(|(_, d)| d.auto_reply.is_some())
                 .filter_map(|(m, _)| requester_mailbox(m))
                 .map(|m| m.address.as_str())
-                .chain(tokens.iter().map(|(_, from)| *from))
+                .chain(staff.senders())
                 .filter(|a| !a.is_empty()),
         );
 
@@ -618,9 +604,9 @@ impl Known {
             }
         }
         let ids: Vec<i64> = tickets.keys().copied().collect();
-        let token_ids: Vec<i64> = tokens
-            .iter()
-            .filter_map(|(n, _)| by_number.get(n.as_str()).copied())
+        let token_ids: Vec<i64> = staff
+            .numbers()
+            .filter_map(|n| by_number.get(n).copied())
             .collect();
         let relay = crate::store::relay::relay_facts(conn, backend, &token_ids).await?;
         let participants = if ids.is_empty() {

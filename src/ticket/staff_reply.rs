@@ -111,6 +111,41 @@ pub fn token(config: &Config, msg: &InboundMessage) -> Option<Token> {
         .map(|(number, mac)| Token { number, mac })
 }
 
+/// What filing a batch must look up for its staff answers: the tickets their reply tokens
+/// name, and the senders of token mail and of mail from staff (a refused one's explanation
+/// counts against the sender's loop brake).
+pub struct Lookups<'m> {
+    tokens: Vec<(Option<String>, &'m str)>,
+}
+
+impl<'m> Lookups<'m> {
+    pub fn of(config: &Config, msgs: impl Iterator<Item = &'m InboundMessage>) -> Lookups<'m> {
+        let tokens = msgs
+            .filter_map(|m| {
+                let from = m.from_address().unwrap_or("");
+                match token(config, m) {
+                    Some(t) => Some((Some(t.number), from)),
+                    None => config
+                        .settings
+                        .is_staff_anywhere(from)
+                        .then_some((None, from)),
+                }
+            })
+            .collect();
+        Lookups { tokens }
+    }
+
+    /// Ticket numbers named by reply tokens.
+    pub fn numbers(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().filter_map(|(n, _)| n.as_deref())
+    }
+
+    /// Senders who may get an explanation.
+    pub fn senders(&self) -> impl Iterator<Item = &'m str> + '_ {
+        self.tokens.iter().map(|(_, from)| *from)
+    }
+}
+
 /// The senders a staff answer is judged by: From, and Sender when present.
 fn senders(msg: &InboundMessage) -> Vec<&str> {
     msg.from
