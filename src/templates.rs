@@ -18,6 +18,9 @@ pub const SLA_WARNING: &str = "sla-vorwarnung";
 pub const SLA_BREACH: &str = "sla-fristverletzung";
 /// The alarm to a queue's on-call duty about a class-1 ticket outside service hours.
 pub const ON_CALL: &str = "rufbereitschaft";
+/// The short explanation to the sender of a mail to a reply address (or a staff answer
+/// without one) that was not relayed.
+pub const REPLY_REFUSED: &str = "antwort-abgelehnt";
 
 /// Maintenance notices (issue 16): announced, changed, cancelled, reminder, started, done.
 pub const MAINTENANCE_SCHEDULED: &str = "wartung-angekuendigt";
@@ -36,8 +39,9 @@ pub const INCIDENT_TICKET_UPDATE: &str = "stoerung-vorgang-aktualisiert";
 pub const INCIDENT_TICKET_RESOLVED: &str = "stoerung-vorgang-behoben";
 
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 16] = [
+pub const BUILT_IN: [&str; 17] = [
     STAFF_COPY,
+    REPLY_REFUSED,
     FORWARD,
     SLA_WARNING,
     SLA_BREACH,

@@ -33,6 +33,10 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
                 cfg.settings.sla.calendars.names().count(),
                 cfg.settings.platforms.len(),
             )?;
+            // On stderr: stdout stays the one summary line scripts read.
+            if let Some(note) = cfg.settings.reply.missing_key_note() {
+                writeln!(std::io::stderr().lock(), "{note}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {

@@ -35,9 +35,10 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Check => check::check(g),
         Command::Classify(args) => classify::classify(g, args),
         Command::Ingest(args) => {
-            let cfg = load_config(g)?;
+            let mut cfg = load_config(g)?;
             runtime(Builder::new_current_thread())?.block_on(async {
                 let store = open_store(&cfg, Access::Create).await?;
+                make_reply_key(&mut cfg)?;
                 let code = ingest::ingest(&cfg, &store, args).await;
                 store.close().await;
                 code
@@ -71,8 +72,16 @@ fn load_config(g: &Global) -> Result<Config> {
     let mut cfg = Config::load(g.config.as_deref()).map_err(InvalidConfig)?;
     if let Some(dir) = &g.data_dir {
         cfg.settings.data_dir = dir.clone();
+        cfg.settings.reply.follow_data_dir(dir)?;
     }
     Ok(cfg)
+}
+
+/// For `run` and `ingest`, which send mail to staff and read their answers: the reply token
+/// key is made when it is missing (read-only commands never make it). After the store is
+/// open, so that an unusable data directory is reported as such first.
+fn make_reply_key(cfg: &mut Config) -> Result<()> {
+    Ok(cfg.settings.reply.load_key(true)?)
 }
 
 /// A configuration with problems: its text is `check`'s, every line already `error: …`, so

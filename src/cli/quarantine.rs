@@ -103,5 +103,11 @@ fn replayed(id: i64, outcome: &Outcome) -> String {
         Outcome::Quarantined { reason } => format!(
             "message #{id} still cannot be filed and stays in the quarantine as #{id}: {reason}"
         ),
+        Outcome::StaffAnswer { number } => {
+            format!("message #{id} filed: staff answer relayed on ticket {number}")
+        }
+        Outcome::Refused { reason, .. } => {
+            format!("message #{id} filed and refused, nothing changed: {reason}")
+        }
     }
 }

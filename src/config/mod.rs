@@ -5,6 +5,7 @@
 mod announcements;
 mod calendars;
 mod platforms;
+mod reply;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use crate::files::Files;
 pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
+pub use reply::ReplySettings;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
@@ -37,6 +39,7 @@ const DOCS: Docs<'static> = Docs {
         ("mailbox", "Mailboxes"),
         ("calendars", "Service levels (SLA)"),
         ("platform", "Platforms and announcements"),
+        ("reply", "Staff answers by mail"),
         ("incidents", "Incidents"),
         ("announcements", "Bounces and unsubscribing"),
     ],
@@ -87,6 +90,8 @@ struct RawConfig {
     mailboxes: Vec<Spanned<sources::RawMailbox>>,
     #[serde(default, rename = "platform")]
     platforms: Vec<Spanned<platforms::RawPlatform>>,
+    #[serde(default)]
+    reply: reply::RawReply,
     #[serde(default)]
     incidents: RawIncidents,
     #[serde(default)]
@@ -214,6 +219,10 @@ struct RawQueue {
     escalate_to: Option<Spanned<String>>,
     /// On-call duty (Rufbereitschaft): told at once of a class-1 ticket outside service hours.
     on_call: Option<Spanned<String>>,
+    /// Staff of the queue besides its `staff` address: addresses and `@domain`s whose answers
+    /// with a reply token are relayed.
+    #[serde(default)]
+    members: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,6 +425,27 @@ pub struct Queue {
     /// On-call duty (Rufbereitschaft), told at once of a class-1 ticket that comes, or is
     /// still unanswered, outside the queue's service hours.
     pub on_call: Option<String>,
+    /// Members besides `staff`, lower-cased: addresses, and `@domain` for a whole domain.
+    pub members: Vec<String>,
+}
+
+impl Queue {
+    /// Whether `address` is staff of this queue: its staff address, its own escalation or
+    /// on-call address (both get mail with the reply address), or one of its members.
+    pub fn is_staff(&self, address: &str) -> bool {
+        let a = address.trim().to_ascii_lowercase();
+        if a.is_empty() {
+            return false;
+        }
+        [&self.staff, &self.escalation, &self.on_call]
+            .into_iter()
+            .flatten()
+            .any(|s| s.eq_ignore_ascii_case(&a))
+            || self.members.iter().any(|m| match m.strip_prefix('@') {
+                Some(domain) => a.rsplit_once('@').is_some_and(|(_, d)| d == domain),
+                None => *m == a,
+            })
+    }
 }
 
 /// How Nutzerkonto mail (`HE_<Betreff>_NKB`) is routed beyond the contact list.
@@ -460,6 +490,8 @@ pub struct Settings {
     pub platforms: Vec<Platform>,
     pub incidents: IncidentSettings,
     pub announcements: AnnouncementSettings,
+    /// Reply tokens of mail to staff and the checks of staff answers.
+    pub reply: ReplySettings,
 }
 
 impl Settings {
@@ -469,6 +501,11 @@ impl Settings {
 
     pub fn platform(&self, name: &str) -> Option<&Platform> {
         self.platforms.iter().find(|p| p.name == name)
+    }
+
+    /// Whether `address` is staff of any queue.
+    pub fn is_staff_anywhere(&self, address: &str) -> bool {
+        self.queues.iter().any(|q| q.is_staff(address))
     }
 }
 
@@ -748,6 +785,28 @@ fn validate_settings(
         for addr in [&q.staff, &q.escalation, &q.on_call].into_iter().flatten() {
             check_address(src, addr, diags);
         }
+        let mut members = Vec::new();
+        for m in &q.members {
+            let v = m.get_ref().trim().to_ascii_lowercase();
+            let ok = match v.strip_prefix('@') {
+                Some(domain) => is_plausible_address(&format!("x@{domain}")),
+                None => is_plausible_address(&v),
+            };
+            if ok {
+                members.push(v);
+            } else {
+                diags.push(
+                    src,
+                    at(m),
+                    format!(
+                        "queue \"{name}\": member \"{}\" is neither an address nor a domain",
+                        m.get_ref()
+                    ),
+                    "write an address (\"jan.berger@kommunal-it.example\") or a whole domain \
+                     with a leading @ (\"@kommunal-it.example\")",
+                );
+            }
+        }
         let calendar = match &q.calendar {
             Some(c) => {
                 let c_name = c.get_ref().trim();
@@ -771,6 +830,7 @@ fn validate_settings(
                 .as_ref()
                 .map(|e| e.get_ref().trim().to_string()),
             on_call: q.on_call.as_ref().map(|a| a.get_ref().trim().to_string()),
+            members,
         });
     }
     for q in raw.queues.iter().map(Spanned::get_ref) {
@@ -848,6 +908,8 @@ fn validate_settings(
         check_address(src, a, diags);
     }
     let ack = raw.auto_reply.acknowledgement.get_ref().trim();
+    let data_dir = resolve_data_dir(raw.data_dir.as_deref(), files);
+    let reply = reply::validate(&raw.reply, &outbox.from, &data_dir, src, files, diags);
     Settings {
         home_state,
         default_queue: raw.default_queue.get_ref().trim().to_string(),
@@ -874,7 +936,7 @@ fn validate_settings(
         queues,
         daemon: sources::validate_daemon(&raw.daemon, src, diags),
         mailboxes: sources::validate_mailboxes(&raw.mailboxes, src, files, diags),
-        data_dir: resolve_data_dir(raw.data_dir.as_deref(), files),
+        data_dir,
         database_url: raw
             .database_url
             .as_ref()
@@ -890,6 +952,7 @@ fn validate_settings(
         outbox,
         sla,
         platforms,
+        reply,
         announcements: announcements::validate(&raw.announcements, src, diags),
         incidents: validate_incidents(&raw.incidents, src, diags),
     }

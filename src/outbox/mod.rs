@@ -1,6 +1,7 @@
 //! The outbox: every outgoing mail is a row written in the same transaction as the change that
 //! causes it, rendered at that moment, and sent later by [`sender`]. A row's state is an
 //! [`OutboxState`]; the loop brake holds automatic replies back as Suppressed.
+pub mod relay;
 pub mod sender;
 
 use jiff::Timestamp;

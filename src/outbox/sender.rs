@@ -740,6 +740,7 @@ impl Sender<'_> {
             .subject(c.subject.clone())
             .message_id(Some(format!("<{}>", c.message_id)))
             .date_now();
+        b = self.staff_headers(b, c).await?;
         if let Some(irt) = &c.in_reply_to {
             b = b.in_reply_to(format!("<{irt}>"));
         }
@@ -775,6 +776,9 @@ impl Sender<'_> {
             None => None,
         };
         let text = SinglePart::plain(c.body_text.clone());
+        if super::relay::is_relay(c) {
+            return self.relayed(b, text, original);
+        }
         let calendar = c.ical.as_deref().map(calendar_part).transpose()?;
         let msg = match (&c.body_html, original, calendar) {
             (html, None, Some(cal)) => {
@@ -806,6 +810,52 @@ impl Sender<'_> {
                 };
                 b.multipart(mixed.singlepart(att))
             }
+        };
+        msg.map_err(|e| SendError::Permanent(format!("building the mail: {e}")))
+    }
+
+    /// Reply-To with the ticket's token on mail to staff; the Cc's of a relayed answer.
+    async fn staff_headers(
+        &self,
+        mut b: lettre::message::MessageBuilder,
+        c: &Claimed,
+    ) -> Result<lettre::message::MessageBuilder, SendError> {
+        let reply_to = super::relay::reply_to(self.store, self.config, c)
+            .await
+            .map_err(|e| SendError::Temporary(e.to_string()))?;
+        if let Some(a) = reply_to {
+            let m: Mailbox = a
+                .parse()
+                .map_err(|e| SendError::Permanent(format!("reply address {a}: {e}")))?;
+            b = b.reply_to(m);
+        }
+        for a in super::relay::cc(c) {
+            let m: Mailbox = a
+                .parse()
+                .map_err(|e| SendError::Permanent(format!("Cc {a}: {e}")))?;
+            b = b.cc(m);
+        }
+        Ok(b)
+    }
+
+    /// A relayed staff answer: its text, and the attachments of the staff member's mail.
+    fn relayed(
+        &self,
+        b: lettre::message::MessageBuilder,
+        text: SinglePart,
+        original: Option<Vec<u8>>,
+    ) -> Result<Message, SendError> {
+        let parts = original
+            .as_deref()
+            .map(super::relay::attachments)
+            .unwrap_or_default();
+        let msg = if parts.is_empty() {
+            b.singlepart(text)
+        } else {
+            let mixed = parts
+                .into_iter()
+                .fold(MultiPart::mixed().singlepart(text), |m, p| m.singlepart(p));
+            b.multipart(mixed)
         };
         msg.map_err(|e| SendError::Permanent(format!("building the mail: {e}")))
     }

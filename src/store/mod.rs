@@ -11,6 +11,7 @@ pub mod lists;
 pub mod notices;
 pub mod outbox;
 pub mod raw;
+pub mod relay;
 pub mod sla;
 pub mod tickets;
 

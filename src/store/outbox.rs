@@ -203,6 +203,10 @@ pub struct Claimed {
     /// A notice's text, stored once for all its mails (`announcement_bodies`); the claim
     /// fills `body_text`, `body_html` and `ical` from it.
     pub body_id: Option<i64>,
+    pub kind: String,
+    pub ticket_id: Option<i64>,
+    /// Cc recipients of a relayed staff answer, space-separated.
+    pub cc: Option<String>,
 }
 
 /// Due and unclaimed at `$2`, in the partial indexes' order. The state test is written as in
@@ -217,7 +221,8 @@ macro_rules! claim_where {
 macro_rules! claim_returning {
     () => {
         "RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, \
-         body_html, auto_submitted, raw_message_id, attempts, list_id, ical, body_id"
+         body_html, auto_submitted, raw_message_id, attempts, list_id, ical, body_id, kind, \
+         ticket_id, cc"
     };
 }
 

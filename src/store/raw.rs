@@ -17,10 +17,16 @@ pub enum RawOutcome {
     Quarantined,
     /// Was quarantined, then filed again by `quarantine replay` under a row of its own.
     Replayed,
+    /// A staff answer relayed to the requester.
+    StaffAnswer,
+    /// A mail to a reply address, or a staff answer without one, that changed nothing.
+    Refused,
 }
 
 impl RawOutcome {
-    const ALL: [RawOutcome; 6] = [
+    const ALL: [RawOutcome; 8] = [
+        RawOutcome::StaffAnswer,
+        RawOutcome::Refused,
         RawOutcome::NewTicket,
         RawOutcome::FollowUp,
         RawOutcome::Note,
@@ -37,6 +43,8 @@ impl RawOutcome {
             RawOutcome::Ignored => "ignored",
             RawOutcome::Quarantined => "quarantined",
             RawOutcome::Replayed => "replayed",
+            RawOutcome::StaffAnswer => "staff_answer",
+            RawOutcome::Refused => "refused",
         }
     }
 }

@@ -33,7 +33,7 @@ const TICKET_COLUMNS: &str = "t.id, t.number, t.queue, t.state, t.closed_at, t.s
 
 /// Runs the statement `sql(placeholders)` for each slice of `keys` that fits in one
 /// statement, binding the keys in order, and returns every row.
-async fn fetch_in<'k, K>(
+pub(super) async fn fetch_in<'k, K>(
     conn: &mut AnyConnection,
     backend: Backend,
     keys: &'k [K],

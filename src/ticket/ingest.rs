@@ -26,6 +26,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
+use super::staff_reply::{self, Refusal};
 use super::{State, reserve_numbers};
 use crate::classify::{self, Action, Decision, FiledAs, FoundBy, LinkedBecause};
 use crate::config::Config;
@@ -96,6 +97,16 @@ pub enum Outcome {
     Quarantined {
         reason: String,
     },
+    /// A staff answer relayed to the requester.
+    StaffAnswer {
+        number: String,
+    },
+    /// A mail to a reply address, or a staff answer without one, that changed nothing.
+    Refused {
+        reason: String,
+        /// The ticket it named, when its token proved it.
+        number: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -107,6 +118,8 @@ impl Outcome {
             Outcome::Ignored { .. } => "ignored",
             Outcome::Duplicate { .. } => "duplicate",
             Outcome::Quarantined { .. } => "quarantined",
+            Outcome::StaffAnswer { .. } => "staff_answer",
+            Outcome::Refused { .. } => "refused",
         }
     }
 
@@ -118,6 +131,8 @@ impl Outcome {
             Outcome::Note { .. } => RawOutcome::Note,
             Outcome::Ignored { .. } | Outcome::Duplicate { .. } => RawOutcome::Ignored,
             Outcome::Quarantined { .. } => RawOutcome::Quarantined,
+            Outcome::StaffAnswer { .. } => RawOutcome::StaffAnswer,
+            Outcome::Refused { .. } => RawOutcome::Refused,
         }
     }
 
@@ -125,7 +140,8 @@ impl Outcome {
         match self {
             Outcome::NewTicket { number, .. }
             | Outcome::FollowUp { number, .. }
-            | Outcome::Note { number } => Some(number),
+            | Outcome::Note { number }
+            | Outcome::StaffAnswer { number } => Some(number),
             Outcome::Duplicate { number, .. } => number.as_deref(),
             _ => None,
         }
@@ -343,7 +359,7 @@ impl<'a> Ingestor<'a> {
         let backend = self.store.backend();
         let tx: &mut AnyConnection = tx;
         let windows = super::clock::needs_announced_windows(&self.config.settings);
-        let known = Known::read(tx, backend, &prepared, now, windows).await?;
+        let known = Known::read(tx, backend, self.config, &prepared, now, windows).await?;
         let mut planner = Planner::new(self.config, now.as_microsecond(), &known);
         let steps: Vec<Step<'_>> = prepared
             .iter()
@@ -443,6 +459,8 @@ impl<'a> Ingestor<'a> {
             auto_replies: &known.auto_replies,
             windows: &known.windows,
             follow_ups: Vec::new(),
+            staff_answers: Vec::new(),
+            relay: &known.relay,
         };
         // Rows of the first messages are written while the next ones are rendered: the
         // statements run on SQLite's worker thread or in the PostgreSQL server meanwhile.
@@ -493,6 +511,10 @@ impl<'a> Ingestor<'a> {
         for (id, queue, sender) in &w.follow_ups {
             super::clock::on_inbound_mail(conn, settings, *id, queue, sender, now).await?;
         }
+        // The relay is the reaction: its time is when the answer was filed and queued.
+        for (id, by) in &w.staff_answers {
+            super::clock::record_reaction(conn, settings, *id, now, by).await?;
+        }
         Ok(outcomes)
     }
 }
@@ -515,12 +537,15 @@ struct Known {
     auto_replies: HashMap<String, i64>,
     /// Announced maintenance not yet over, for calendars on which it stops the clock.
     windows: Vec<AnnouncedWindow>,
+    /// What relaying a staff answer needs of the tickets named by reply tokens.
+    relay: HashMap<i64, crate::store::relay::RelayFacts>,
 }
 
 impl Known {
     async fn read(
         conn: &mut AnyConnection,
         backend: Backend,
+        config: &Config,
         prepared: &[Prepared<'_>],
         now: Timestamp,
         read_windows: bool,
@@ -537,7 +562,19 @@ impl Known {
             })
             .filter_map(|p| p.parsed.as_ref().ok())
             .collect();
-        let numbers = unique(fresh.iter().filter_map(|(_, d)| d.ticket_ref.as_deref()));
+        let staff = staff_reply::Lookups::of(
+            config,
+            fresh
+                .iter()
+                .filter(|(_, d)| matches!(d.action, Action::Ticket))
+                .map(|(m, _)| m),
+        );
+        let numbers = unique(
+            fresh
+                .iter()
+                .filter_map(|(_, d)| d.ticket_ref.as_deref())
+                .chain(staff.numbers()),
+        );
         let references = unique(fresh.iter().flat_map(|(m, _)| thread_ids(m)));
         let recipients = unique(
             fresh
@@ -545,6 +582,7 @@ impl Known {
                 .filter(|(_, d)| d.auto_reply.is_some())
                 .filter_map(|(m, _)| requester_mailbox(m))
                 .map(|m| m.address.as_str())
+                .chain(staff.senders())
                 .filter(|a| !a.is_empty()),
         );
 
@@ -566,6 +604,11 @@ impl Known {
             }
         }
         let ids: Vec<i64> = tickets.keys().copied().collect();
+        let token_ids: Vec<i64> = staff
+            .numbers()
+            .filter_map(|n| by_number.get(n).copied())
+            .collect();
+        let relay = crate::store::relay::relay_facts(conn, backend, &token_ids).await?;
         let participants = if ids.is_empty() {
             HashMap::new()
         } else {
@@ -590,6 +633,7 @@ impl Known {
             by_message_id,
             auto_replies,
             windows,
+            relay,
         })
     }
 }
@@ -622,6 +666,13 @@ enum Step<'b> {
 enum Filing<'b> {
     Quarantined(String),
     Ignored(String),
+    /// A mail to a reply address, or a staff answer without one, that changes nothing.
+    Refused {
+        msg: &'b InboundMessage,
+        why: Refusal,
+        /// The slot of the ticket it named, if that exists.
+        slot: Option<usize>,
+    },
     Ticket {
         msg: &'b InboundMessage,
         d: &'b Decision,
@@ -644,6 +695,8 @@ enum TicketAction {
         /// The ticket the message referred to, and why it did not go there.
         linked: Option<(usize, LinkedBecause)>,
     },
+    /// A staff answer to relay to the requester.
+    StaffAnswer { slot: usize },
 }
 
 impl Step<'_> {
@@ -655,7 +708,7 @@ impl Step<'_> {
     fn max_articles(&self) -> usize {
         match self {
             Step::File(Filing::Ticket { d, action, .. }) => match action {
-                TicketAction::Note { .. } => 1,
+                TicketAction::Note { .. } | TicketAction::StaffAnswer { .. } => 1,
                 TicketAction::FollowUp { .. } => 2,
                 TicketAction::New { .. } => 3 + d.forward_to.len(),
             },
@@ -733,12 +786,74 @@ impl<'b> Planner<'b> {
                 }
                 None => return Filing::Ignored(d.describe(Some(FiledAs::NoTicket))),
             },
-            Action::Ticket => match self.find_ticket(msg, d) {
-                Some((t, by)) => self.follow_up(msg, d, t, by),
-                None => self.open_ticket(msg, d, None),
-            },
+            Action::Ticket => {
+                let found = self.find_ticket(msg, d);
+                if let Some(filing) = self.staff_mail(msg, d, found.map(|(t, _)| t)) {
+                    return filing;
+                }
+                match found {
+                    Some((t, by)) => self.follow_up(msg, d, t, by),
+                    None => self.open_ticket(msg, d, None),
+                }
+            }
         };
         Filing::Ticket { msg, d, action }
+    }
+
+    /// A staff answer (to a reply address, or from staff without one): relayed or refused,
+    /// never a new ticket or a follow-up. `None` for other mail.
+    fn staff_mail(
+        &mut self,
+        msg: &'b InboundMessage,
+        d: &'b Decision,
+        found: Option<usize>,
+    ) -> Option<Filing<'b>> {
+        let Some(token) = staff_reply::token(self.config, msg) else {
+            let participant =
+                found.is_some_and(|t| self.slots[t].participants.contains(requester_address(msg)));
+            let refers = found.is_some() || d.ticket_ref.is_some();
+            return staff_reply::refuse_without_token(self.config, msg, refers, participant)
+                .then_some(Filing::Refused {
+                    msg,
+                    why: Refusal::NoToken,
+                    slot: found,
+                });
+        };
+        let slot = self
+            .known
+            .by_number
+            .get(&token.number)
+            .copied()
+            .and_then(|id| self.stored_slot(id));
+        let queue = slot.map(|t| self.slots[t].queue.as_str());
+        let now = Timestamp::from_microsecond(self.now).unwrap_or_else(|_| Timestamp::now());
+        // The token names one ticket, the subject's tag or the thread another.
+        let other = matches!((found, slot), (Some(f), Some(t)) if f != t);
+        Some(
+            match (
+                staff_reply::judge(self.config, msg, &token, queue, other, now),
+                slot,
+            ) {
+                (Ok(()), Some(slot)) => {
+                    self.add_article(slot, msg);
+                    self.slots[slot].followed_up = true;
+                    Filing::Ticket {
+                        msg,
+                        d,
+                        action: TicketAction::StaffAnswer { slot },
+                    }
+                }
+                (judged, _) => {
+                    let why = judged.err().unwrap_or(Refusal::UnknownTicket);
+                    Filing::Refused {
+                        msg,
+                        why,
+                        // A ticket is named only when the token proved it.
+                        slot: slot.filter(|_| !matches!(why, Refusal::BadToken | Refusal::NoKey)),
+                    }
+                }
+            },
+        )
     }
 
     fn follow_up(
@@ -952,6 +1067,9 @@ struct Writer<'b> {
     windows: &'b [AnnouncedWindow],
     /// Follow-ups (ticket id, queue, sender): staff mail among them is the first reaction.
     follow_ups: Vec<(i64, String, String)>,
+    /// Relayed staff answers (ticket id, staff member): each is a reaction.
+    staff_answers: Vec<(i64, String)>,
+    relay: &'b HashMap<i64, crate::store::relay::RelayFacts>,
 }
 
 impl Writer<'_> {
@@ -1001,7 +1119,62 @@ impl Writer<'_> {
                 None,
                 reason.clone(),
             ),
+            Filing::Refused { msg, why, slot } => {
+                let ticket = slot.map(|t| self.tickets[t].clone());
+                let stored = msg
+                    .from_address()
+                    .and_then(|a| self.auto_replies.get(a))
+                    .copied()
+                    .unwrap_or(0);
+                staff_reply::refuse(
+                    &mut self.buf,
+                    self.config,
+                    self.now,
+                    raw_id,
+                    msg,
+                    *why,
+                    ticket.as_ref().map(|(id, n)| (*id, n.as_str())),
+                    stored,
+                );
+                let reason = why.describe().to_string();
+                let number = ticket.map(|(_, n)| n);
+                (
+                    Outcome::Refused {
+                        reason: reason.clone(),
+                        number,
+                    },
+                    None,
+                    reason,
+                )
+            }
             Filing::Ticket { msg, d, action } => match action {
+                TicketAction::StaffAnswer { slot } => {
+                    let (id, number) = self.tickets[*slot].clone();
+                    let article_id = self
+                        .article_ids
+                        .next()
+                        .ok_or(StoreError::IdsExhausted("articles"))?;
+                    let facts = self.relay.get(&id).cloned().unwrap_or_default();
+                    staff_reply::relay(
+                        &mut self.buf,
+                        self.config,
+                        self.now,
+                        article_id,
+                        staff_reply::OnTicket {
+                            id,
+                            number: &number,
+                            subject: &slots[*slot].subject,
+                        },
+                        raw_id,
+                        p.raw,
+                        msg,
+                        &facts,
+                    );
+                    self.staff_answers
+                        .push((id, msg.from_address().unwrap_or("").to_string()));
+                    let reason = format!("staff answer relayed on ticket {number}");
+                    (Outcome::StaffAnswer { number }, Some(id), reason)
+                }
                 TicketAction::Note { slot, by } => {
                     let (id, number) = self.tickets[*slot].clone();
                     self.add_article(id, raw_id, msg, "note")?;

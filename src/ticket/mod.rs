@@ -6,6 +6,7 @@ pub mod incident_link;
 pub mod ingest;
 pub mod notices;
 pub mod ops;
+pub mod staff_reply;
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;

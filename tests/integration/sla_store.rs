@@ -122,21 +122,32 @@ async fn the_clock_starts_with_the_ticket_and_follows_its_class(db: &TestDb) {
 
 both!(the_first_staff_reaction_is_recorded_once);
 async fn the_first_staff_reaction_is_recorded_once(db: &TestDb) {
-    // Received Wednesday 10:00; the staff address answers by mail at 10:30.
+    // Received Wednesday 10:00; the staff address answers the copy by mail at 10:30 (to its
+    // reply address, as every answer by mail must be: issue 17).
     let received = ts("2026-11-25T10:00:00+01:00");
     let number = open_at(&db.store, received, "r1@example.org").await;
     let answered = ts("2026-11-25T10:30:00+01:00");
-    let follow_up = file_at(
-        &db.store,
-        answered,
-        "r2@example.org",
-        STAFF,
-        &format!("Re: [Ticket#{number}] Drucker defekt"),
-    )
-    .await;
+    let desk = TempConfig::staff_desk(&[], "");
+    let cfg = desk.load();
+    let mut ing = Ingestor::new(&db.store, &cfg);
+    ing.clock = Some(answered);
+    let to = cfg.settings.reply.address(&number).expect("a reply key");
+    let answer = mail(
+        &[
+            &format!("From: {STAFF}"),
+            &format!("To: {to}"),
+            &format!("Subject: Re: [Ticket#{number}] Drucker defekt"),
+            "Message-ID: <r2@example.org>",
+        ],
+        "Wir kuemmern uns.\r\n",
+    );
+    let relayed = ing
+        .ingest(&answer, SourceKey::file("r2"))
+        .await
+        .expect("ingest");
     assert!(
-        matches!(follow_up, Outcome::FollowUp { .. }),
-        "{follow_up:?}"
+        matches!(relayed, Outcome::StaffAnswer { .. }),
+        "{relayed:?}"
     );
     let c = clocks(&db.store, &number).await;
     assert_eq!(c.reacted, Some(answered));

@@ -266,7 +266,8 @@ async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
         }
         other => panic!("{other:?}"),
     }
-    // The queue's staff address is a participant.
+    // The queue's staff address answering without the ticket's reply address (a forged From
+    // looks the same) changes nothing: issue 17.
     let o = file(
         &ing,
         "servicedesk@kommunal-it.example",
@@ -275,12 +276,9 @@ async fn foreign_references_open_a_linked_ticket(db: &TestDb) {
         "f3",
     )
     .await;
-    assert_eq!(
-        o,
-        Outcome::FollowUp {
-            number: number.clone(),
-            reopened: false
-        }
+    assert!(
+        matches!(&o, Outcome::Refused { number: Some(n), .. } if *n == number),
+        "{o:?}"
     );
     // A Cc of the first mail is a participant too.
     let with_cc = mail(

@@ -10,6 +10,9 @@ use super::repo;
 pub static DEFAULT: LazyLock<Config> =
     LazyLock::new(|| Config::load(None).expect("the shipped default configuration is valid"));
 
+/// The reply token key of [`TempConfig::staff_desk`].
+pub const REPLY_KEY: &[u8] = b"poststelle test reply key, 32 B!";
+
 /// A configuration in a temporary directory: the shipped poststelle.toml with `extra` appended
 /// and `replace` applied, rules from `rules` (file name, text), the shipped contact list and
 /// templates unless overridden.
@@ -40,6 +43,25 @@ impl TempConfig {
             "contacts = \"contacts/hessen.toml\"",
             &format!("contacts = {:?}", repo().join("contacts/hessen.toml")),
         )
+    }
+
+    /// The shipped configuration for staff answers by mail: the support queue with `members`
+    /// besides its staff address, `[reply]` with the key file `reply.key` ([`REPLY_KEY`]) and
+    /// `reply_extra` (more keys of `[reply]`, then tables such as `[[reply.retired_keys]]`).
+    pub fn staff_desk(members: &[&str], reply_extra: &str) -> TempConfig {
+        let members: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
+        let text = Self::shipped_text().replacen(
+            "staff = \"servicedesk@kommunal-it.example\"\n",
+            &format!(
+                "staff = \"servicedesk@kommunal-it.example\"\nmembers = [{}]\n",
+                members.join(", ")
+            ),
+            1,
+        ) + "\n[reply]\nkey_file = \"reply.key\"\n"
+            + reply_extra;
+        let t = TempConfig::new(&text, &[]);
+        t.write("reply.key", REPLY_KEY);
+        t
     }
 
     /// The shipped configuration with the contact list `name` (beside the configuration)

@@ -27,7 +27,13 @@ pub fn mail(headers: &[&str], body: &str) -> Vec<u8> {
     {
         out.extend_from_slice(b"Message-ID: <test@example.org>\r\n");
     }
-    out.extend_from_slice(b"To: support@kommunal-it.example\r\n\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("to:"))
+    {
+        out.extend_from_slice(b"To: support@kommunal-it.example\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body.as_bytes());
     out
 }
