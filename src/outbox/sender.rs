@@ -13,7 +13,8 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::config::{Config, OutboxSettings, SmtpSettings, SmtpTls, Transport};
 
@@ -74,7 +75,13 @@ struct Smtp {
     settings: SmtpSettings,
     tls: TlsParameters,
     hello: ClientId,
-    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, tokio::time::Instant)>>,
+    idle: std::sync::Mutex<Vec<(Session, tokio::time::Instant)>>,
+}
+
+/// An open SMTP connection and whether its server takes pipelined commands (RFC 2920).
+struct Session {
+    conn: AsyncSmtpConnection,
+    pipelining: bool,
 }
 
 /// A connection idle this long is closed rather than reused: servers drop idle sessions
@@ -84,20 +91,22 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 type SmtpError = lettre::transport::smtp::Error;
 
 impl Smtp {
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFail> {
+    async fn connect(&self) -> Result<Session, SmtpFail> {
         let s = &self.settings;
         let addr = (s.host.as_str(), s.port);
-        let mut conn = match s.tls {
-            // TLS from the first byte: lettre's own socket (Nagle's algorithm stays on).
+        let (mut conn, pipelining) = match s.tls {
+            // TLS from the first byte: lettre's own socket (Nagle's algorithm stays on), and
+            // its EHLO answer is not ours to read, so no pipelining.
             SmtpTls::Implicit => {
-                AsyncSmtpConnection::connect_tokio1(
+                let conn = AsyncSmtpConnection::connect_tokio1(
                     addr,
                     Some(s.timeout),
                     &self.hello,
                     Some(self.tls.clone()),
                     None,
                 )
-                .await?
+                .await?;
+                (conn, false)
             }
             SmtpTls::Starttls | SmtpTls::None => {
                 let tcp = tokio::time::timeout(s.timeout, tokio::net::TcpStream::connect(addr))
@@ -105,16 +114,18 @@ impl Smtp {
                     .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?
                     .map_err(lettre_io)?;
                 tcp.set_nodelay(true).map_err(lettre_io)?;
+                let (tap, greeting) = Tap::new(tcp);
                 let mut conn = tokio::time::timeout(
                     s.timeout,
-                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tap), &self.hello),
                 )
                 .await
                 .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))??;
+                let pipelining = greeting.pipelining();
                 if s.tls == SmtpTls::Starttls {
                     conn.starttls(self.tls.clone(), &self.hello).await?;
                 }
-                conn
+                (conn, pipelining)
             }
         };
         if let (Some(user), Some(pass)) = (&s.username, &s.password) {
@@ -124,7 +135,7 @@ impl Smtp {
             )
             .await?;
         }
-        Ok(conn)
+        Ok(Session { conn, pipelining })
     }
 
     /// Sends one mail on an idle connection (or a new one when `fresh` or none is idle) and
@@ -139,22 +150,171 @@ impl Smtp {
             idle.retain(|(_, since)| now.duration_since(*since) < MAX_IDLE);
             idle.pop().map(|(c, _)| c)
         };
-        let mut conn = match reuse {
+        let mut session = match reuse {
             Some(c) => c,
             None => self.connect().await?,
         };
-        // MAIL, RCPT, DATA and the message: four steps of the server's.
-        let sent = tokio::time::timeout(self.settings.timeout * 4, conn.send(envelope, bytes))
+        // MAIL, RCPT, DATA and the message: four steps of the server's, two round trips when
+        // pipelined.
+        let exchange = async {
+            if session.pipelining {
+                pipelined(&mut session.conn, envelope, bytes).await
+            } else {
+                session.conn.send(envelope, bytes).await.map(|_| ())
+            }
+        };
+        let sent = tokio::time::timeout(self.settings.timeout * 4, exchange)
             .await
             .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?;
-        if sent.is_ok() && !conn.has_broken() {
+        if sent.is_ok() && !session.conn.has_broken() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((conn, tokio::time::Instant::now()));
+                .push((session, tokio::time::Instant::now()));
         }
         sent.map(|_| ()).map_err(SmtpFail::Lettre)
     }
+}
+
+/// The first octets a connection reads — the server's greeting and its answer to lettre's
+/// EHLO — kept to learn whether it offers PIPELINING: lettre keeps only the EHLO keywords it
+/// knows, and PIPELINING is none of them, and a second EHLO is refused by some servers
+/// (OpenSMTPD: "503 Already identified"). With STARTTLS this is the answer before TLS, which
+/// servers give alike on both sides of it.
+#[derive(Debug, Clone, Default)]
+struct Greeting(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+/// The most a greeting and EHLO answer take (RFC 5321 keeps lines to 512 octets).
+const GREETING_MAX: usize = 8 * 1024;
+
+impl Greeting {
+    fn pipelining(&self) -> bool {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&seen).lines().any(|l| {
+            // "250-PIPELINING" or "250 PIPELINING"
+            l.get(4..)
+                .and_then(|k| k.split_whitespace().next())
+                .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+                && l.starts_with("250")
+        })
+    }
+}
+
+/// A TCP stream that copies what it reads into a [`Greeting`] until that is full.
+#[derive(Debug)]
+struct Tap {
+    tcp: tokio::net::TcpStream,
+    seen: Greeting,
+}
+
+impl Tap {
+    fn new(tcp: tokio::net::TcpStream) -> (Tap, Greeting) {
+        let seen = Greeting::default();
+        (
+            Tap {
+                tcp,
+                seen: seen.clone(),
+            },
+            seen,
+        )
+    }
+}
+
+impl tokio::io::AsyncRead for Tap {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let mut seen = self.seen.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() < GREETING_MAX {
+            let new = &buf.filled()[before..];
+            let room = GREETING_MAX - seen.len();
+            seen.extend_from_slice(&new[..new.len().min(room)]);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Tap {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+impl lettre::transport::smtp::client::AsyncTokioStream for Tap {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.tcp.peer_addr()
+    }
+}
+
+/// One mail with MAIL, RCPT and DATA in one write and their answers read together (RFC 2920
+/// PIPELINING), then the message: two round trips instead of four. After a refusal the
+/// connection is closed, as lettre's own `send` does (a server that took DATA regardless
+/// then drops the unfinished message). Mail lettre's own checks refuse (8-bit text or UTF-8
+/// addresses the server cannot take) goes through lettre's `send` for its error.
+async fn pipelined(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<(), SmtpError> {
+    let utf8_addresses = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+    let info = conn.server_info();
+    let mut params = Vec::new();
+    if utf8_addresses {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            return conn.send(envelope, bytes).await.map(|_| ());
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            return conn.send(envelope, bytes).await.map(|_| ());
+        }
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let mut group = Mail::new(envelope.from().cloned(), params).to_string();
+    for to in envelope.to() {
+        group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
+    }
+    group.push_str(&Data.to_string());
+    // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after a
+    // refusal so that the first refusal is the one reported.
+    let mut refused = conn.command(group).await.err();
+    for _ in 0..=envelope.to().len() {
+        if let Err(e) = conn.read_response().await {
+            refused.get_or_insert(e);
+        }
+    }
+    if let Some(e) = refused {
+        conn.abort().await;
+        return Err(e);
+    }
+    conn.message(bytes).await.map(|_| ())
 }
 
 /// How an SMTP exchange failed: as lettre says, or on our socket before lettre had it.
@@ -1090,6 +1250,23 @@ fn quote_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pipelining_is_read_from_the_ehlo_answer() {
+        let seen = |text: &str| {
+            let g = super::Greeting::default();
+            g.0.lock().expect("lock").extend_from_slice(text.as_bytes());
+            g.pipelining()
+        };
+        let opensmtpd = "220 mx.example ESMTP OpenSMTPD\r\n250-mx.example Hello\r\n250-8BITMIME\r\n\
+                         250-ENHANCEDSTATUSCODES\r\n250-SIZE 36700160\r\n250-DSN\r\n250 PIPELINING\r\n";
+        assert!(seen(opensmtpd));
+        assert!(seen("220 x\r\n250-x\r\n250-pipelining\r\n250 8BITMIME\r\n"));
+        assert!(!seen("220 x\r\n250-x\r\n250-8BITMIME\r\n250 SIZE 1000\r\n"));
+        // Only as an EHLO keyword: not in the greeting's text, not refused.
+        assert!(!seen("220 x PIPELINING welcome\r\n250-x\r\n250 SIZE\r\n"));
+        assert!(!seen("220 x\r\n550 PIPELINING\r\n"));
+    }
+
     use super::{ContentTransferEncoding, MAX_LINE, as_message, file_name};
 
     #[test]
