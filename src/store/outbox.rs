@@ -440,17 +440,7 @@ impl Store {
     /// queued transactions (see [`Store::write_gate`]): until it is recorded, a crash sends the
     /// mail again.
     pub async fn record_attempt(&self, id: i64, a: &Attempt<'_>) -> Result<(), StoreError> {
-        let _gate = self.write_gate().await;
-        sqlx::query(RECORD_ATTEMPT)
-            .bind(a.state.as_str())
-            .bind(a.attempts)
-            .bind(a.error)
-            .bind(a.next_attempt_at)
-            .bind(a.at)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.record_attempts(&[(id, a.clone())]).await
     }
 
     /// Records the attempts of many rows in one transaction ([`Store::record_attempt`] for
