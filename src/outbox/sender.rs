@@ -9,7 +9,9 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use lettre::Message;
 use lettre::address::Envelope;
-use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::header::{
+    self, ContentTransferEncoding, ContentType, HeaderName, HeaderValue,
+};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
@@ -55,7 +57,14 @@ pub struct Mailer {
     /// `parallel` permits: a mail holds one while it is built and sent, not while its result
     /// is written, so that a connection goes on with the next mail at once.
     sending: tokio::sync::Semaphore,
+    /// The last notices built, by their text (`body_id`): the next member's mail of the same
+    /// notice is a copy with its own header fields, not a new MIME encoding of the same text,
+    /// HTML and calendar entry.
+    notices: std::sync::Mutex<Vec<(i64, Message)>>,
 }
+
+/// Notice texts kept built: the languages of the notices being sent.
+const NOTICES_KEPT: usize = 8;
 
 enum Way {
     /// Each mail as `<Message-ID>.eml` in `dir`: a mail sent again after a crash (between
@@ -435,6 +444,7 @@ impl Mailer {
             parallel,
             pace: Pace::new(settings.notice_rate_per_second),
             sending: tokio::sync::Semaphore::new(parallel),
+            notices: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -443,7 +453,12 @@ impl Mailer {
         self.parallel
     }
 
-    async fn send(&self, msg: Message, message_id: &str) -> Result<(), SendError> {
+    async fn send(
+        &self,
+        msg: Message,
+        envelope: &Envelope,
+        message_id: &str,
+    ) -> Result<(), SendError> {
         let bytes = msg.formatted();
         match &self.way {
             Way::File { dir } => {
@@ -458,7 +473,6 @@ impl Mailer {
                 tokio::fs::rename(&part, dir.join(name)).await.map_err(io)
             }
             Way::Smtp(smtp) => {
-                let envelope = msg.envelope();
                 let e = match smtp.send(envelope, &bytes, false).await {
                     Ok(()) => return Ok(()),
                     Err(e) if e.is_permanent() => return Err(SendError::Permanent(e.to_string())),
@@ -862,8 +876,92 @@ impl Sender<'_> {
         unsubscribe: bool,
         seven_bit: bool,
     ) -> Result<(), SendError> {
-        let msg = self.build(c, unsubscribe, seven_bit).await?;
-        self.mailer.send(msg, &c.message_id).await
+        let (msg, envelope) = match self.notice_copy(c, unsubscribe)? {
+            Some(copy) => copy,
+            None => {
+                let msg = self.build(c, unsubscribe, seven_bit).await?;
+                if let Some(body_id) = c.body_id {
+                    let mut kept = self
+                        .mailer
+                        .notices
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if kept.len() >= NOTICES_KEPT {
+                        kept.remove(0);
+                    }
+                    kept.push((body_id, msg.clone()));
+                }
+                let envelope = msg.envelope().clone();
+                (msg, envelope)
+            }
+        };
+        self.mailer.send(msg, &envelope, &c.message_id).await
+    }
+
+    /// A notice to a member as a copy of the same notice's mail already built for another
+    /// (same text, HTML and calendar entry: the same `body_id`), with this member's header
+    /// fields and envelope; `None` when none is built yet.
+    fn notice_copy(
+        &self,
+        c: &Claimed,
+        unsubscribe: bool,
+    ) -> Result<Option<(Message, Envelope)>, SendError> {
+        let Some(body_id) = c.body_id else {
+            return Ok(None);
+        };
+        let kept = self
+            .mailer
+            .notices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(id, _)| *id == body_id)
+            .map(|(_, m)| m.clone());
+        let Some(mut msg) = kept else {
+            return Ok(None);
+        };
+        let s = &self.config.settings;
+        let to: Mailbox = c
+            .recipient
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("recipient {}: {e}", c.recipient)))?;
+        let sender = crate::verp::bounce_address(&s.outbox.bounce_address, &c.message_id)
+            .unwrap_or_else(|| s.outbox.from.clone());
+        let sender: lettre::Address = sender
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("envelope sender {sender}: {e}")))?;
+        let envelope = Envelope::new(Some(sender), vec![to.email.clone()])
+            .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
+        let h = msg.headers_mut();
+        h.set(header::To::from(lettre::message::Mailboxes::from(to)));
+        h.set(header::MessageId::from(format!("<{}>", c.message_id)));
+        h.set(header::Subject::from(c.subject.clone()));
+        h.set(header::Date::now());
+        h.remove::<header::InReplyTo>();
+        h.remove::<header::References>();
+        if let Some(irt) = &c.in_reply_to {
+            h.set(header::InReplyTo::from(format!("<{irt}>")));
+        }
+        if let Some(refs) = &c.refs {
+            let refs: Vec<String> = refs.split_whitespace().map(|r| format!("<{r}>")).collect();
+            h.set(header::References::from(refs.join(" ")));
+        }
+        for name in ["List-Id", "List-Unsubscribe", "List-Unsubscribe-Post"] {
+            h.remove_raw(name);
+        }
+        let mut fields = Vec::new();
+        if let Some(list_id) = &c.list_id {
+            fields.push(("List-Id", list_id.clone()));
+            if unsubscribe {
+                fields.extend(list_unsubscribe(&s.outbox, &c.message_id));
+            }
+        }
+        for (name, value) in fields {
+            let name = HeaderName::new_from_ascii(name.to_string())
+                .map_err(|e| SendError::Permanent(format!("header {name}: {e}")))?;
+            h.insert_raw(HeaderValue::new(name, value));
+        }
+        Ok(Some((msg, envelope)))
     }
 
     async fn build(

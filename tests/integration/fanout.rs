@@ -557,3 +557,72 @@ async fn fanout_smtp_10000_members_killed_half_way_each_get_their_notice() {
     );
     store.close().await;
 }
+
+both!(a_copied_notice_is_the_mail_built_from_scratch);
+/// The sender builds a notice's mail once per text and copies it for the next members with
+/// their own fields. Each copy must be the mail a fresh build gives for that member: the same
+/// header fields (but Date and the MIME boundary) and the same parts.
+async fn a_copied_notice_is_the_mail_built_from_scratch(db: &TestDb) {
+    let cfg = desk(&db.url(), "bounce_address = \"bounces@example.test\"", "");
+    let data = cfg.dir.path().join("data");
+    ok(&cfg, &["lists", "create", "nutzer", "--unsubscribe"]);
+    import(&cfg, "nutzer", 3, "nutzer", "example.test");
+    announce(&cfg, "nutzer");
+    let config = cfg.load();
+    let store = Store::open(&db.url()).await.expect("store");
+    let send = || async {
+        // A new mailer each time: nothing built before.
+        let mailer = Mailer::from_settings(&config.settings.outbox, &data).expect("mailer");
+        let sender = Sender {
+            store: &store,
+            config: &config,
+            mailer: &mailer,
+        };
+        sender.send_due(100).await.expect("send")
+    };
+    assert_eq!(send().await.sent, 3);
+    let copies = sent_files(&data);
+    // The third member's mail again, now the first and only one built.
+    sqlx::query(
+        "UPDATE outbox SET state = 'scheduled', sent_at = NULL, attempts = 0 \
+         WHERE recipient = 'nutzer00003@example.test'",
+    )
+    .execute(store.pool())
+    .await
+    .expect("again");
+    assert_eq!(send().await.sent, 1);
+    let fresh = sent_files(&data);
+    let (copy, built) = (
+        &copies["nutzer00003@example.test"],
+        &fresh["nutzer00003@example.test"],
+    );
+    assert_eq!(comparable(copy), comparable(built), "{copy}\n----\n{built}");
+    // And the copy is not the first member's mail.
+    assert_ne!(
+        comparable(&copies["nutzer00001@example.test"]).0,
+        comparable(copy).0
+    );
+    store.close().await;
+}
+
+/// A mail's header fields but Date and Content-Type (its boundary is random), sorted, and the
+/// contents of its parts.
+fn comparable(raw: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let msg = MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("parses");
+    let mut fields: Vec<(String, String)> = msg
+        .headers_raw()
+        .filter(|(name, _)| {
+            !name.eq_ignore_ascii_case("Date") && !name.eq_ignore_ascii_case("Content-Type")
+        })
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    fields.sort();
+    let parts = msg
+        .parts
+        .iter()
+        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
+        .collect();
+    (fields, parts)
+}

@@ -348,6 +348,18 @@ async fn a_nested_list_gets_one_notice_per_member_with_calendar(db: &TestDb) {
     desk.ok(&["outbox", "send"]);
     let mails = sent(desk.data.path());
     assert_eq!(mails.len(), 3);
+    // Anna's and Carla's mails share their German text (built once, copied with each one's
+    // own fields): each names its own recipient and has its own Message-ID, as stored.
+    for (to, raw) in &mails {
+        let msg = MessageParser::default().parse(raw).expect("mail");
+        let stored: String =
+            sqlx::query_scalar("SELECT message_id FROM outbox WHERE recipient = $1")
+                .bind(to)
+                .fetch_one(db.store.pool())
+                .await
+                .expect("row");
+        assert_eq!(msg.message_id(), Some(stored.as_str()), "{to}");
+    }
     let ics = tempfile::tempdir().expect("ics dir");
     let mut first = Vec::new();
     for (i, (to, raw)) in mails.iter().enumerate() {
