@@ -173,6 +173,17 @@ pub enum TicketsCmd {
         /// The new queue (a [[queue]] of the configuration; the deadline is computed again)
         #[arg(long)]
         queue: Option<String>,
+        /// Hand the ticket to support level 1, 2 or 3: the queue of that level along the
+        /// queue's escalate_to chain, one level at a time
+        #[arg(long, value_parser = level_number)]
+        level: Option<u8>,
+        /// Assign the ticket to a staff member's address
+        #[arg(long, value_name = "ADDRESS")]
+        assign: Option<String>,
+        /// The ticket waits until then and is pending: Berlin time "2026-12-16 19:00",
+        /// "16.12.2026" (a date alone is its start) or RFC 3339
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        pending_until: Option<Timestamp>,
         /// An internal note (counts as the first reaction for the deadline)
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
@@ -628,23 +639,10 @@ pub enum MaintenanceCmd {
     },
 }
 
-/// Berlin wall-clock time (`2026-12-16 19:00`, seconds optional, `T` allowed) or RFC 3339
-/// with an offset. A Berlin time the autumn switch repeats is its first reading.
+/// Berlin wall-clock time (`2026-12-16 19:00`, `16.12.2026 19:00`, a date alone) or RFC 3339
+/// with an offset ([`poststelle::time::parse_for_people`]).
 fn instant(s: &str) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    let civil = s.parse::<jiff::civil::DateTime>().map_err(|_| {
-        format!(
-            "\"{s}\": use Berlin time \"2026-12-16 19:00\" or RFC 3339 \"2026-12-16T18:00:00Z\""
-        )
-    })?;
-    let tz = poststelle::time::berlin().map_err(|e| e.to_string())?;
-    tz.to_ambiguous_zoned(civil)
-        .compatible()
-        .map(|z| z.timestamp())
-        .map_err(|e| format!("\"{s}\": {e}"))
+    poststelle::time::parse_for_people(s)
 }
 
 // Value parsers whose errors say in words what is wanted; clap's own name Rust ranges
@@ -668,6 +666,14 @@ fn positive(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("use a whole number from 1 to {}", u32::MAX)),
+    }
+}
+
+/// A support level.
+fn level_number(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(n) if (1..=3).contains(&n) => Ok(n),
+        _ => Err("use support level 1, 2 or 3".into()),
     }
 }
 

@@ -61,6 +61,9 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             status,
             severity,
             queue,
+            level,
+            assign,
+            pending_until,
             note,
             actor,
         } => {
@@ -68,6 +71,9 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
                 state: status.map(Into::into),
                 severity: *severity,
                 queue: queue.as_deref(),
+                level: *level,
+                assignee: assign.as_deref(),
+                pending_until: *pending_until,
                 note: note.as_deref(),
                 actor,
             };
@@ -76,7 +82,7 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             if applied.is_empty() {
                 writeln!(
                     out,
-                    "ticket {number} unchanged: it already has the state, class and queue given"
+                    "ticket {number} unchanged: it already has the values given"
                 )?;
             } else {
                 let what: Vec<String> = applied.iter().map(ToString::to_string).collect();

@@ -264,6 +264,8 @@ pub struct Changeable {
     pub state: String,
     pub severity: i64,
     pub queue: String,
+    pub assignee: Option<String>,
+    pub pending_until: Option<i64>,
 }
 
 /// One change of a ticket's fields.
@@ -272,6 +274,8 @@ pub enum FieldChange<'a> {
     State(TicketState),
     Severity(i64),
     Queue(&'a str),
+    Assignee(&'a str),
+    PendingUntil(Option<i64>),
 }
 
 impl crate::store::Store {
@@ -319,7 +323,9 @@ impl crate::store::Store {
 
 pub async fn changeable(conn: &mut AnyConnection, id: i64) -> Result<Changeable, StoreError> {
     Ok(
-        sqlx::query_as("SELECT state, severity, queue FROM tickets WHERE id = $1")
+        sqlx::query_as(
+            "SELECT state, severity, queue, assignee, pending_until FROM tickets WHERE id = $1",
+        )
             .bind(id)
             .fetch_one(&mut *conn)
             .await?,
@@ -345,6 +351,13 @@ pub async fn change_field(
         FieldChange::Queue(v) => {
             sqlx::query("UPDATE tickets SET queue = $1, updated_at = $2 WHERE id = $3").bind(v)
         }
+        FieldChange::Assignee(v) => {
+            sqlx::query("UPDATE tickets SET assignee = $1, updated_at = $2 WHERE id = $3").bind(v)
+        }
+        FieldChange::PendingUntil(v) => sqlx::query(
+            "UPDATE tickets SET pending_until = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(v),
     };
     q.bind(at).bind(id).execute(&mut *conn).await?;
     Ok(())

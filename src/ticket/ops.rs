@@ -180,12 +180,20 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
     })
 }
 
-/// A staff change; fields left `None` stay as they are.
-#[derive(Debug, Default)]
+/// A staff change; fields left `None` stay as they are. The command line (`tickets set`) and
+/// the commands of a staff answer by mail ([`super::staff_reply::commands`]) both apply it
+/// with [`apply_change`], so the two do exactly the same.
+#[derive(Debug, Default, Clone)]
 pub struct Change<'a> {
     pub state: Option<State>,
     pub severity: Option<u8>,
     pub queue: Option<&'a str>,
+    /// The support level (1, 2, 3): the queue of that level along the ticket's queue's
+    /// `escalate_to` chain, one level at a time.
+    pub level: Option<u8>,
+    pub assignee: Option<&'a str>,
+    /// Waits until then: the state becomes pending.
+    pub pending_until: Option<Timestamp>,
     pub note: Option<&'a str>,
     pub actor: &'a str,
 }
@@ -196,7 +204,23 @@ pub enum Applied {
     State { from: String, to: State },
     Severity { from: i64, to: i64 },
     Queue { from: String, to: String },
+    Assignee { from: Option<String>, to: String },
+    PendingUntil { to: Timestamp },
     Note,
+}
+
+impl Applied {
+    /// The audit event's name.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Applied::State { .. } => "state_changed",
+            Applied::Severity { .. } => "severity_changed",
+            Applied::Queue { .. } => "queue_changed",
+            Applied::Assignee { .. } => "assignee_changed",
+            Applied::PendingUntil { .. } => "pending_until_set",
+            Applied::Note => "note_added",
+        }
+    }
 }
 
 impl fmt::Display for Applied {
@@ -205,9 +229,121 @@ impl fmt::Display for Applied {
             Applied::State { from, to } => write!(f, "state {from} → {}", to.as_str()),
             Applied::Severity { from, to } => write!(f, "class {from} → {to}"),
             Applied::Queue { from, to } => write!(f, "queue {from} → {to}"),
+            Applied::Assignee { from, to } => {
+                write!(f, "assigned {} → {to}", from.as_deref().unwrap_or("nobody"))
+            }
+            Applied::PendingUntil { to } => {
+                write!(f, "pending until {}", crate::time::for_people(*to))
+            }
             Applied::Note => f.write_str("note added"),
         }
     }
+}
+
+/// The support level of `queue`: 1 for a queue no other queue escalates to, else one more than
+/// the level of the queue that escalates to it.
+pub fn level_of(config: &Config, queue: &str) -> u8 {
+    let mut level = 1u8;
+    let mut at = queue.to_string();
+    // The configuration refuses cycles; the bound only guards against one all the same.
+    for _ in 0..config.settings.queues.len() {
+        match config
+            .settings
+            .queues
+            .iter()
+            .find(|q| q.escalate_to.as_deref() == Some(at.as_str()))
+        {
+            Some(q) => {
+                level = level.saturating_add(1);
+                at = q.name.clone();
+            }
+            None => break,
+        }
+    }
+    level
+}
+
+/// The queue that level `to` of a ticket in `queue` is: the same queue at its own level, the
+/// queue it escalates to one level up, the queue that escalates to it one or more levels
+/// down. Levels are handed on one at a time (the RLP platform's 1st → 2nd → 3rd level), so a
+/// jump upwards is refused.
+pub fn level_queue(config: &Config, queue: &str, to: u8) -> Result<String, String> {
+    if !(1..=3).contains(&to) {
+        return Err(format!("level {to} is no support level: use 1, 2 or 3"));
+    }
+    let at = level_of(config, queue);
+    if to == at {
+        return Ok(queue.to_string());
+    }
+    if to == at + 1 {
+        return config
+            .settings
+            .queue(queue)
+            .and_then(|q| q.escalate_to.clone())
+            .ok_or_else(|| {
+                format!(
+                    "queue \"{queue}\" is level {at} and has no next level: set escalate_to on \
+                     its [[queue]] in {}",
+                    config.origin
+                )
+            });
+    }
+    if to > at {
+        return Err(format!(
+            "queue \"{queue}\" is level {at}: levels are handed on one at a time, so the next \
+             is level {}",
+            at + 1
+        ));
+    }
+    let mut q = queue.to_string();
+    for _ in to..at {
+        q = config
+            .settings
+            .queues
+            .iter()
+            .find(|p| p.escalate_to.as_deref() == Some(q.as_str()))
+            .map(|p| p.name.clone())
+            .unwrap_or(q);
+    }
+    Ok(q)
+}
+
+/// Checks a change against the configuration before anything is written: the class, the
+/// queue, the level from `queue` (the ticket's queue), the address and the state.
+pub fn validate(config: &Config, change: &Change<'_>, queue: &str) -> Result<(), String> {
+    if let Some(sev) = change.severity
+        && !(1..=4).contains(&sev)
+    {
+        return Err(format!(
+            "severity {sev} is no Störungsklasse: use 1, 2, 3 or 4"
+        ));
+    }
+    if let Some(q) = change.queue
+        && config.settings.queue(q).is_none()
+    {
+        return Err(format!(
+            "queue \"{q}\" is not configured; the queues of {} are: {}",
+            config.origin,
+            queue_names(config)
+        ));
+    }
+    if let Some(level) = change.level {
+        level_queue(config, change.queue.unwrap_or(queue), level)?;
+    }
+    if let Some(a) = change.assignee
+        && !crate::diag::is_plausible_address(a)
+    {
+        return Err(format!("\"{a}\" is no mail address to assign the ticket to"));
+    }
+    if change.pending_until.is_some()
+        && change.state.is_some_and(|s| s != State::Pending)
+    {
+        return Err(
+            "a ticket that waits until a time is pending: leave out the state or make it pending"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// Applies a staff change in one transaction; what changed, empty when every value given was
@@ -219,96 +355,113 @@ pub async fn set_ticket(
     change: Change<'_>,
 ) -> Result<Vec<Applied>, OpsError> {
     let id = ticket_id(store, number).await?;
-    if let Some(sev) = change.severity
-        && !(1..=4).contains(&sev)
-    {
-        return Err(OpsError::Invalid(format!(
-            "severity {sev} is no Störungsklasse: use 1, 2, 3 or 4"
-        )));
-    }
-    if let Some(q) = change.queue
-        && config.settings.queue(q).is_none()
-    {
-        return Err(OpsError::Invalid(format!(
-            "queue \"{q}\" is not configured; the queues of {} are: {}",
-            config.origin,
-            queue_names(config)
-        )));
-    }
-    let now_ts = jiff::Timestamp::now();
-    let now = now_ts.as_microsecond();
+    let now = jiff::Timestamp::now();
     let mut tx = store.begin_write().await?;
     let mut buf = WriteBuffer::default();
-    let old = tickets::changeable(&mut tx, id).await?;
+    let applied = apply_change(&mut tx, &mut buf, config, id, &change, now, None).await?;
+    if applied.is_empty() {
+        return Ok(applied);
+    }
+    buf.flush(&mut tx, store.backend()).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Applies a staff change in the caller's transaction, its audit lines into `buf` (with
+/// `raw_id`, the staff answer that asked for it, when there is one).
+pub async fn apply_change(
+    conn: &mut sqlx::AnyConnection,
+    buf: &mut WriteBuffer,
+    config: &Config,
+    id: i64,
+    change: &Change<'_>,
+    now_ts: Timestamp,
+    raw_id: Option<i64>,
+) -> Result<Vec<Applied>, OpsError> {
+    let now = now_ts.as_microsecond();
+    let old = tickets::changeable(conn, id).await?;
+    validate(config, change, &old.queue).map_err(OpsError::Invalid)?;
     let new_sev = change.severity.map_or(old.severity, i64::from);
-    let new_queue = change.queue.unwrap_or(&old.queue);
-    let changes = [
-        change.state.filter(|s| s.as_str() != old.state).map(|s| {
-            (
-                FieldChange::State(s),
-                "state_changed",
-                json!({ "from": old.state, "to": s.as_str() }),
-            )
-        }),
-        (new_sev != old.severity).then(|| {
-            (
-                FieldChange::Severity(new_sev),
-                "severity_changed",
-                json!({ "from": old.severity, "to": new_sev }),
-            )
-        }),
-        (new_queue != old.queue).then(|| {
-            (
-                FieldChange::Queue(new_queue),
-                "queue_changed",
-                json!({ "from": old.queue, "to": new_queue }),
-            )
-        }),
-    ];
-    let state_changed = changes[0].is_some();
+    let new_queue = match change.level {
+        Some(level) => level_queue(config, change.queue.unwrap_or(&old.queue), level)
+            .map_err(OpsError::Invalid)?,
+        None => change.queue.unwrap_or(&old.queue).to_string(),
+    };
+    let new_state = change
+        .state
+        .or(change.pending_until.map(|_| State::Pending));
     let mut applied = Vec::new();
-    for (field, event, detail) in changes.into_iter().flatten() {
-        applied.push(match field {
-            FieldChange::State(to) => Applied::State {
-                from: old.state.clone(),
-                to,
-            },
-            FieldChange::Severity(to) => Applied::Severity {
-                from: old.severity,
-                to,
-            },
-            FieldChange::Queue(to) => Applied::Queue {
-                from: old.queue.clone(),
-                to: to.to_string(),
-            },
+    if let Some(s) = new_state.filter(|s| s.as_str() != old.state) {
+        tickets::change_field(conn, id, FieldChange::State(s), now).await?;
+        applied.push(Applied::State {
+            from: old.state.clone(),
+            to: s,
         });
-        tickets::change_field(&mut tx, id, field, now).await?;
-        audit(&mut buf, now, Some(id), None, change.actor, event, &detail);
+        // A ticket that no longer waits has no time it waits until.
+        if s != State::Pending && old.pending_until.is_some() {
+            tickets::change_field(conn, id, FieldChange::PendingUntil(None), now).await?;
+        }
+    }
+    if new_sev != old.severity {
+        tickets::change_field(conn, id, FieldChange::Severity(new_sev), now).await?;
+        applied.push(Applied::Severity {
+            from: old.severity,
+            to: new_sev,
+        });
+    }
+    if new_queue != old.queue {
+        tickets::change_field(conn, id, FieldChange::Queue(&new_queue), now).await?;
+        applied.push(Applied::Queue {
+            from: old.queue.clone(),
+            to: new_queue.clone(),
+        });
+    }
+    if let Some(a) = change.assignee
+        && old.assignee.as_deref() != Some(a)
+    {
+        tickets::change_field(conn, id, FieldChange::Assignee(a), now).await?;
+        applied.push(Applied::Assignee {
+            from: old.assignee.clone(),
+            to: a.to_string(),
+        });
+    }
+    if let Some(until) = change.pending_until
+        && old.pending_until != Some(until.as_microsecond())
+    {
+        tickets::change_field(
+            conn,
+            id,
+            FieldChange::PendingUntil(Some(until.as_microsecond())),
+            now,
+        )
+        .await?;
+        applied.push(Applied::PendingUntil { to: until });
     }
     if let Some(note) = change.note {
-        tickets::add_note(&mut tx, id, change.actor, note, now).await?;
-        audit(
-            &mut buf,
-            now,
-            Some(id),
-            None,
-            change.actor,
-            "note_added",
-            &json!({ "length": note.len() }),
-        );
+        tickets::add_note(conn, id, change.actor, note, now).await?;
         applied.push(Applied::Note);
+    }
+    for a in &applied {
+        let detail = match a {
+            Applied::State { from, to } => json!({ "from": from, "to": to.as_str() }),
+            Applied::Severity { from, to } => json!({ "from": from, "to": to }),
+            Applied::Queue { from, to } => json!({ "from": from, "to": to, "level": change.level }),
+            Applied::Assignee { from, to } => json!({ "from": from, "to": to }),
+            Applied::PendingUntil { to } => json!({ "until": to.to_string() }),
+            Applied::Note => json!({ "length": change.note.map_or(0, str::len) }),
+        };
+        audit(buf, now, Some(id), raw_id, change.actor, a.event(), &detail);
     }
     if applied.is_empty() {
         return Ok(applied);
     }
     if new_sev != old.severity || new_queue != old.queue {
-        sla::recompute(&mut tx, &config.settings, id, new_queue, new_sev).await?;
+        sla::recompute(conn, &config.settings, id, &new_queue, new_sev).await?;
     }
+    let state_changed = applied.iter().any(|a| matches!(a, Applied::State { .. }));
     if state_changed || change.note.is_some() {
-        sla::record_reaction(&mut tx, &config.settings, id, now_ts, change.actor).await?;
+        sla::record_reaction(conn, &config.settings, id, now_ts, change.actor).await?;
     }
-    buf.flush(&mut tx, store.backend()).await?;
-    tx.commit().await?;
     Ok(applied)
 }
 
