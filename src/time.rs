@@ -43,7 +43,11 @@ pub fn parse_for_people(s: &str) -> Result<Timestamp, String> {
     let civil = s
         .parse::<jiff::civil::DateTime>()
         .ok()
-        .or_else(|| s.parse::<jiff::civil::Date>().ok().map(|d| d.at(0, 0, 0, 0)))
+        .or_else(|| {
+            s.parse::<jiff::civil::Date>()
+                .ok()
+                .map(|d| d.at(0, 0, 0, 0))
+        })
         .or_else(|| {
             ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"]
                 .iter()
@@ -82,11 +86,20 @@ mod tests {
     #[test]
     fn instants_as_people_write_them() {
         let utc = |s: &str| parse_for_people(s).map(|t| t.to_string());
-        assert_eq!(utc("2026-12-16 19:00").as_deref(), Ok("2026-12-16T18:00:00Z"));
-        assert_eq!(utc("16.12.2026 19:00").as_deref(), Ok("2026-12-16T18:00:00Z"));
+        assert_eq!(
+            utc("2026-12-16 19:00").as_deref(),
+            Ok("2026-12-16T18:00:00Z")
+        );
+        assert_eq!(
+            utc("16.12.2026 19:00").as_deref(),
+            Ok("2026-12-16T18:00:00Z")
+        );
         assert_eq!(utc("16.12.2026").as_deref(), Ok("2026-12-15T23:00:00Z"));
         assert_eq!(utc("2026-07-01").as_deref(), Ok("2026-06-30T22:00:00Z"));
-        assert_eq!(utc("2026-12-16T18:00:00Z").as_deref(), Ok("2026-12-16T18:00:00Z"));
+        assert_eq!(
+            utc("2026-12-16T18:00:00Z").as_deref(),
+            Ok("2026-12-16T18:00:00Z")
+        );
         assert!(utc("morgen").is_err_and(|e| e.contains("16.12.2026 19:00")));
     }
 }

@@ -153,10 +153,11 @@ pub enum TicketsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change state, class or queue, or add a note (each change audited); give at least one
+    /// Change state, class, queue, level, assignee or pending time, or add a note (each change
+    /// audited); give at least one
     #[command(group(
         ArgGroup::new("change")
-            .args(["status", "severity", "queue", "note"])
+            .args(["status", "severity", "queue", "level", "assign", "pending_until", "note"])
             .required(true)
             .multiple(true)
     ))]

@@ -322,14 +322,12 @@ impl crate::store::Store {
 }
 
 pub async fn changeable(conn: &mut AnyConnection, id: i64) -> Result<Changeable, StoreError> {
-    Ok(
-        sqlx::query_as(
-            "SELECT state, severity, queue, assignee, pending_until FROM tickets WHERE id = $1",
-        )
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT state, severity, queue, assignee, pending_until FROM tickets WHERE id = $1",
     )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Writes one changed field; a closed ticket records when it was closed.
@@ -354,10 +352,10 @@ pub async fn change_field(
         FieldChange::Assignee(v) => {
             sqlx::query("UPDATE tickets SET assignee = $1, updated_at = $2 WHERE id = $3").bind(v)
         }
-        FieldChange::PendingUntil(v) => sqlx::query(
-            "UPDATE tickets SET pending_until = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(v),
+        FieldChange::PendingUntil(v) => {
+            sqlx::query("UPDATE tickets SET pending_until = $1, updated_at = $2 WHERE id = $3")
+                .bind(v)
+        }
     };
     q.bind(at).bind(id).execute(&mut *conn).await?;
     Ok(())

@@ -333,11 +333,11 @@ pub fn validate(config: &Config, change: &Change<'_>, queue: &str) -> Result<(),
     if let Some(a) = change.assignee
         && !crate::diag::is_plausible_address(a)
     {
-        return Err(format!("\"{a}\" is no mail address to assign the ticket to"));
+        return Err(format!(
+            "\"{a}\" is no mail address to assign the ticket to"
+        ));
     }
-    if change.pending_until.is_some()
-        && change.state.is_some_and(|s| s != State::Pending)
-    {
+    if change.pending_until.is_some() && change.state.is_some_and(|s| s != State::Pending) {
         return Err(
             "a ticket that waits until a time is pending: leave out the state or make it pending"
                 .to_string(),

@@ -24,6 +24,7 @@ mod rules;
 mod sla;
 mod sla_store;
 mod smtp;
+mod staff_commands;
 mod staff_reply;
 mod store;
 mod support;
