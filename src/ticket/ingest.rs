@@ -1298,7 +1298,7 @@ impl Writer<'_> {
                 } => {
                     let (id, number) = self.tickets[*slot].clone();
                     let by = msg.from_address().unwrap_or("").to_string();
-                    let relays = staff_reply::relays(commands, text);
+                    let relays = staff_reply::relays(commands, text, msg.attachments.len());
                     if relays {
                         let article_id = self
                             .article_ids

@@ -449,10 +449,11 @@ pub fn to_change<'a>(commands: &'a [Command], rest: &'a str, actor: &'a str) -> 
     c
 }
 
-/// Whether an answer with these commands and remaining text is relayed: not after `#note`, and
-/// not when nothing remains (an answer of commands only).
-pub fn relays(commands: &[Command], rest: &str) -> bool {
-    !commands.contains(&Command::Note) && !rest.trim().is_empty()
+/// Whether an answer with these commands, remaining text and number of attachments is
+/// relayed: never after `#note`; not when nothing remains (an answer of commands only, or an
+/// empty one: the requester would get a mail without content); an attachment alone is content.
+pub fn relays(commands: &[Command], rest: &str, attachments: usize) -> bool {
+    !commands.contains(&Command::Note) && (!rest.trim().is_empty() || attachments > 0)
 }
 
 /// The answer without what it quotes: quote lines (`>`), everything from an attribution line
@@ -778,6 +779,63 @@ pub fn refuse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_at_the_top_in_english_and_german() {
+        let (c, rest) =
+            commands("\n#status resolved\n#Klasse 2\n\n#queue betrieb\nDone.\n#status open")
+                .expect("valid");
+        assert_eq!(
+            c,
+            vec![
+                Command::Status(State::Closed),
+                Command::Class(2),
+                Command::Queue("betrieb".into())
+            ]
+        );
+        // Only the top counts: a later `#` line is text.
+        assert_eq!(rest, "Done.\n#status open");
+        for (word, state) in STATUS_WORDS {
+            let (c, _) = commands(&format!("#STATUS {}", word.to_uppercase())).expect(word);
+            assert_eq!(c, vec![Command::Status(state)], "{word}");
+        }
+        let (c, rest) =
+            commands("#stufe 2\n#zuweisen <a@b.example>\n#notiz Anruf\nmorgen").expect("valid");
+        assert_eq!(
+            c,
+            vec![
+                Command::Level(2),
+                Command::Assign("a@b.example".into()),
+                Command::Note
+            ]
+        );
+        assert_eq!(rest, "Anruf\nmorgen");
+        assert!(!relays(&c, &rest, 0));
+        let (c, rest) = commands("#wartend bis 16.12.2026 19:00").expect("valid");
+        assert_eq!(
+            c,
+            vec![Command::PendingUntil(
+                "2026-12-16T18:00:00Z".parse().expect("ts")
+            )]
+        );
+        assert!(!relays(&c, &rest, 0), "commands only");
+        assert!(relays(&[], "", 1), "an attachment alone is relayed");
+        assert!(!relays(&[], " ", 0), "an empty answer is not");
+        for bad in [
+            "#prio 1",
+            "#klasse 5",
+            "#level 4",
+            "#status",
+            "#assign x",
+            "#pending soon",
+            "#queue a b",
+            "#",
+        ] {
+            let e = commands(&format!("{bad}\nText")).expect_err(bad);
+            assert_eq!(e.line, bad.trim());
+        }
+        assert_eq!(commands("Guten Tag\n#status open").expect("text").0, vec![]);
+    }
 
     #[test]
     fn quotes_attributions_and_signatures_are_stripped() {
