@@ -192,6 +192,19 @@ pub enum TicketsCmd {
         #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
         actor: String,
     },
+    /// Answer the requester as staff, exactly as a mail to the ticket's reply address would:
+    /// commands at the top (#status, #klasse, …) are applied, the rest is relayed
+    Reply {
+        /// The ticket number, e.g. 2026112310000012
+        number: String,
+        /// The answer's text (UTF-8); `-` reads it from stdin
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The staff address the answer is from (staff or a member of the ticket's queue);
+        /// by default the queue's staff address
+        #[arg(long, value_name = "ADDRESS")]
+        actor: Option<String>,
+    },
 }
 
 /// Where an outgoing mail stands, as the command line spells it.

@@ -2,10 +2,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use poststelle::config::Config;
 use poststelle::store::Store;
 use poststelle::ticket::State;
+use poststelle::ticket::ingest::Outcome;
 use poststelle::ticket::ops::{self, TicketSummary, TicketView};
 
 use super::TicketsCmd;
@@ -87,6 +88,38 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             } else {
                 let what: Vec<String> = applied.iter().map(ToString::to_string).collect();
                 writeln!(out, "ticket {number}: {}", what.join(", "))?;
+            }
+        }
+        TicketsCmd::Reply {
+            number,
+            file,
+            actor,
+        } => {
+            let body = if file.as_os_str() == "-" {
+                let mut b = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
+                    .context("reading the answer from stdin")?;
+                b
+            } else {
+                std::fs::read_to_string(file).with_context(|| {
+                    format!("reading the answer {} (UTF-8 text)", file.display())
+                })?
+            };
+            let outcome = ops::reply(store, cfg, number, &body, actor.as_deref()).await?;
+            let mut out = std::io::stdout().lock();
+            match outcome {
+                Outcome::StaffAnswer { number } => {
+                    let t = ops::show_ticket(store, &number).await?;
+                    writeln!(
+                        out,
+                        "ticket {number}: answer filed; state {}, queue {}, class {}",
+                        t.summary.state, t.summary.queue, t.summary.severity
+                    )?;
+                }
+                Outcome::Refused { reason, .. } => {
+                    bail!("ticket {number}: the answer was refused: {reason}")
+                }
+                other => bail!("ticket {number}: the answer was filed as {}", other.label()),
             }
         }
     }

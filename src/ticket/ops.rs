@@ -465,6 +465,99 @@ pub async fn apply_change(
     Ok(applied)
 }
 
+/// A mail written on this machine (`tickets reply`), as an RFC 5322 message that the ingest
+/// path files like any other: `authserv_id` is `reply.authserv_id`, whose
+/// Authentication-Results field the receiving server would add; here the person at the
+/// command line is who the check stands for.
+pub fn local_message(
+    config: &Config,
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(Vec<u8>, String), OpsError> {
+    let mailbox = |a: &str| {
+        a.parse::<lettre::message::Mailbox>()
+            .map_err(|e| OpsError::Invalid(format!("\"{a}\" is no mail address: {e}")))
+    };
+    let message_id = format!(
+        "{}@{}",
+        uuid::Uuid::now_v7(),
+        config.settings.outbox.message_id_domain
+    );
+    let built = lettre::Message::builder()
+        .from(mailbox(from)?)
+        .to(mailbox(to)?)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}>")))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body.replace("\r\n", "\n"))
+        .map_err(|e| OpsError::Invalid(format!("the mail cannot be built: {e}")))?;
+    let mut raw = Vec::new();
+    if let Some(id) = &config.settings.reply.authserv_id {
+        raw.extend_from_slice(
+            format!("Authentication-Results: {id}; dmarc=pass (poststelle command line)\r\n")
+                .as_bytes(),
+        );
+    }
+    raw.extend_from_slice(&built.formatted());
+    Ok((raw, message_id))
+}
+
+/// `tickets reply`: a staff answer from the command line, filed as the mail `actor` would
+/// send to the ticket's reply address — the same checks, commands and relay as an answer by
+/// mail ([`super::staff_reply`]). `actor` is by default the queue's staff address.
+pub async fn reply(
+    store: &Store,
+    config: &Config,
+    number: &str,
+    body: &str,
+    actor: Option<&str>,
+) -> Result<super::ingest::Outcome, OpsError> {
+    let row = store
+        .tickets(None, None, Some(number))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| OpsError::NoTicket(number.to_string()))?;
+    let queue = config.settings.queue(&row.queue).ok_or_else(|| {
+        OpsError::Invalid(format!(
+            "ticket {number} is in queue \"{}\", which {} no longer configures; move it with \
+             `poststelle tickets set {number} --queue NAME` first",
+            row.queue, config.origin
+        ))
+    })?;
+    let actor = match actor.or(queue.staff.as_deref()) {
+        Some(a) => a,
+        None => {
+            return Err(OpsError::Invalid(format!(
+                "queue \"{}\" has no staff address: give --actor with the address of one of its \
+                 members",
+                queue.name
+            )));
+        }
+    };
+    if !queue.is_staff(actor) {
+        return Err(OpsError::Invalid(format!(
+            "{actor} is not staff of queue \"{}\": give --actor with its staff address or a \
+             member's (members in its [[queue]] of {})",
+            queue.name, config.origin
+        )));
+    }
+    let to = config.settings.reply.address(number).ok_or_else(|| {
+        OpsError::Invalid(
+            "no reply token key exists yet, so no answer can be filed: `poststelle run` or \
+             `poststelle ingest` creates it"
+                .to_string(),
+        )
+    })?;
+    let subject = super::staff_reply::subject(config, number, &row.subject);
+    let (raw, message_id) = local_message(config, actor, &to, &subject, body)?;
+    let ingestor = super::ingest::Ingestor::new(store, config);
+    let key = super::ingest::SourceKey::from_stored(&format!("cli:reply/{message_id}"));
+    Ok(ingestor.ingest(&raw, key).await?)
+}
+
 /// The configured queues' names, for messages.
 pub fn queue_names(config: &Config) -> String {
     config

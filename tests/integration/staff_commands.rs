@@ -549,15 +549,24 @@ async fn the_command_line_does_the_same() {
     );
     assert!(out.contains("state new → pending"), "{out}");
     // A jump of two levels is refused with the reason.
-    let refused = bin::poststelle()
-        .arg("--config")
-        .arg(t.path())
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["tickets", "set", &number, "--level", "1"])
-        .output()
-        .expect("runs");
-    assert!(refused.status.success(), "level 1 from 2 is back down");
+    let jump = |args: &[&str]| {
+        bin::poststelle()
+            .arg("--config")
+            .arg(t.path())
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let up = jump(&["tickets", "set", &number, "--level", "3"]);
+    assert!(up.status.success(), "level 3 from 2 is the next");
+    let down = jump(&["tickets", "set", &number, "--level", "1"]);
+    assert!(down.status.success(), "back down the chain");
+    let up2 = jump(&["tickets", "set", &number, "--level", "3"]);
+    assert!(!up2.status.success(), "a jump of two levels is refused");
+    let err = String::from_utf8_lossy(&up2.stderr);
+    assert!(err.contains("one at a time"), "{err}");
     let show: serde_json::Value =
         serde_json::from_str(&run(&["tickets", "show", &number, "--json"])).expect("json");
     let events: Vec<(&str, &str)> = show["audit"]
@@ -579,4 +588,57 @@ async fn the_command_line_does_the_same() {
     ] {
         assert!(events.contains(&("anna", e)), "{e}: {events:?}");
     }
+
+    // `tickets reply`: a non-staff actor is refused before anything is filed.
+    let answer = data.path().join("answer.txt");
+    std::fs::write(
+        &answer,
+        "#status erledigt\n#zuweisen anna.schmidt@kommunal-it.example\n\nDer Toner ist bestellt.\n",
+    )
+    .expect("write");
+    let file = answer.to_str().expect("utf8");
+    let not_staff = jump(&[
+        "tickets", "reply", &number, "--file", file, "--actor", CITIZEN,
+    ]);
+    assert!(!not_staff.status.success());
+    assert!(String::from_utf8_lossy(&not_staff.stderr).contains("is not staff of queue"));
+    let out = run(&[
+        "tickets", "reply", &number, "--file", file, "--actor", MEMBER,
+    ]);
+    assert!(out.contains("state closed"), "{out}");
+    let show: serde_json::Value =
+        serde_json::from_str(&run(&["tickets", "show", &number, "--json"])).expect("json");
+    let relayed: Vec<&serde_json::Value> = show["outbox"]
+        .as_array()
+        .expect("outbox")
+        .iter()
+        .filter(|r| r["kind"] == "staff_answer")
+        .collect();
+    assert_eq!(relayed.len(), 1, "{show}");
+    assert_eq!(relayed[0]["recipient"], CITIZEN);
+    let events: Vec<(&str, &str)> = show["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .map(|a| {
+            (
+                a["actor"].as_str().unwrap_or(""),
+                a["event"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for e in ["staff_answer_relayed", "state_changed", "assignee_changed"] {
+        assert!(events.contains(&(MEMBER, e)), "{e}: {events:?}");
+    }
+    let body = &show["articles"]
+        .as_array()
+        .expect("articles")
+        .iter()
+        .rfind(|a| a["kind"] == "outbound")
+        .expect("the relayed article")["body"];
+    assert_eq!(body, "Der Toner ist bestellt.");
+    // The default actor is the queue's staff address; commands only relay nothing.
+    std::fs::write(&answer, "#status offen\n").expect("write");
+    let out = run(&["tickets", "reply", &number, "--file", file]);
+    assert!(out.contains("state open"), "{out}");
 }
