@@ -192,6 +192,34 @@ pub enum TicketsCmd {
         #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
         actor: String,
     },
+    /// Open a ticket for a requester who called or came to the counter, as their mail would:
+    /// acknowledgement to the requester, copy to the queue's staff, the deadline running
+    Create {
+        /// The queue (a [[queue]] of the configuration)
+        #[arg(long)]
+        queue: String,
+        /// The Störungsklasse: 1 betriebsverhindernd, 2 betriebsbehindernd, 3 leicht, 4 sonstige
+        #[arg(long, value_parser = class_number)]
+        class: u8,
+        /// The requester's mail address (gets the acknowledgement and the answers)
+        #[arg(long, value_name = "ADDRESS")]
+        requester: String,
+        /// The requester's name
+        #[arg(long)]
+        name: Option<String>,
+        /// The ticket's subject
+        #[arg(long)]
+        subject: String,
+        /// The request's text (UTF-8); `-` reads it from stdin
+        #[arg(long, value_name = "BODY")]
+        file: PathBuf,
+        /// Who opens the ticket, for the audit trail
+        #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
+        actor: String,
+        /// The number as JSON (`{"number": …}`)
+        #[arg(long)]
+        json: bool,
+    },
     /// Answer the requester as staff, exactly as a mail to the ticket's reply address would:
     /// commands at the top (#status, #klasse, …) are applied, the rest is relayed
     Reply {

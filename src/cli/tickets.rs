@@ -90,21 +90,47 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
                 writeln!(out, "ticket {number}: {}", what.join(", "))?;
             }
         }
+        TicketsCmd::Create {
+            queue,
+            class,
+            requester,
+            name,
+            subject,
+            file,
+            actor,
+            json,
+        } => {
+            let body = read_text(file, "the request")?;
+            let number = ops::create_ticket(
+                store,
+                cfg,
+                ops::NewByHand {
+                    queue,
+                    severity: *class,
+                    requester,
+                    name: name.as_deref(),
+                    subject,
+                    body: &body,
+                    actor,
+                },
+            )
+            .await?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                writeln!(out, "{}", serde_json::json!({ "number": number }))?;
+            } else {
+                writeln!(
+                    out,
+                    "ticket {number} opened in queue {queue}, class {class}, for {requester}"
+                )?;
+            }
+        }
         TicketsCmd::Reply {
             number,
             file,
             actor,
         } => {
-            let body = if file.as_os_str() == "-" {
-                let mut b = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
-                    .context("reading the answer from stdin")?;
-                b
-            } else {
-                std::fs::read_to_string(file).with_context(|| {
-                    format!("reading the answer {} (UTF-8 text)", file.display())
-                })?
-            };
+            let body = read_text(file, "the answer")?;
             let outcome = ops::reply(store, cfg, number, &body, actor.as_deref()).await?;
             let mut out = std::io::stdout().lock();
             match outcome {
@@ -124,6 +150,19 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A text file, or stdin for `-`.
+fn read_text(file: &std::path::Path, what: &str) -> Result<String> {
+    if file.as_os_str() == "-" {
+        let mut b = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
+            .with_context(|| format!("reading {what} from stdin"))?;
+        Ok(b)
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("reading {what} from {} (UTF-8 text)", file.display()))
+    }
 }
 
 fn write_list(out: &mut impl Write, list: &[TicketSummary]) -> Result<()> {

@@ -233,6 +233,21 @@ impl<'a> PreparedBatch<'a> {
     }
 
     /// Phase 1: hash, size limit, parse, classify.
+    /// Files every message of the batch as a ticket in `queue` with class `severity`, whatever
+    /// the rules decided (`tickets create`: staff chose them on the telephone or at the
+    /// counter). The rest — acknowledgement, staff copy, deadline — follows from the decision
+    /// as for any mail.
+    pub fn force(&mut self, queue: &str, severity: u8) {
+        for p in &mut self.items {
+            if let Ok((_, d)) = &mut p.parsed {
+                d.action = Action::Ticket;
+                d.queue = queue.to_string();
+                d.severity = severity;
+                d.reason = format!("queue {queue} and class {severity} given by staff");
+            }
+        }
+    }
+
     fn prepare(config: &Config, it: &Incoming<'a>) -> Prepared<'a> {
         Self::prepared(config, it, parse_and_classify(config, it.raw))
     }

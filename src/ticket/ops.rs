@@ -471,23 +471,26 @@ pub async fn apply_change(
 /// command line is who the check stands for.
 pub fn local_message(
     config: &Config,
-    from: &str,
+    from: (Option<&str>, &str),
     to: &str,
     subject: &str,
     body: &str,
 ) -> Result<(Vec<u8>, String), OpsError> {
-    let mailbox = |a: &str| {
-        a.parse::<lettre::message::Mailbox>()
+    let address = |a: &str| {
+        a.trim()
+            .parse::<lettre::Address>()
             .map_err(|e| OpsError::Invalid(format!("\"{a}\" is no mail address: {e}")))
     };
+    let from = lettre::message::Mailbox::new(from.0.map(str::to_string), address(from.1)?);
+    let to = lettre::message::Mailbox::new(None, address(to)?);
     let message_id = format!(
         "{}@{}",
         uuid::Uuid::now_v7(),
         config.settings.outbox.message_id_domain
     );
     let built = lettre::Message::builder()
-        .from(mailbox(from)?)
-        .to(mailbox(to)?)
+        .from(from)
+        .to(to)
         .subject(subject)
         .message_id(Some(format!("<{message_id}>")))
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
@@ -552,10 +555,92 @@ pub async fn reply(
         )
     })?;
     let subject = super::staff_reply::subject(config, number, &row.subject);
-    let (raw, message_id) = local_message(config, actor, &to, &subject, body)?;
+    let (raw, message_id) = local_message(config, (None, actor), &to, &subject, body)?;
     let ingestor = super::ingest::Ingestor::new(store, config);
     let key = super::ingest::SourceKey::from_stored(&format!("cli:reply/{message_id}"));
     Ok(ingestor.ingest(&raw, key).await?)
+}
+
+/// A ticket staff open for a requester who called or came to the counter.
+#[derive(Debug, Clone)]
+pub struct NewByHand<'a> {
+    pub queue: &'a str,
+    pub severity: u8,
+    pub requester: &'a str,
+    pub name: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// Who opened it, for the audit trail.
+    pub actor: &'a str,
+}
+
+/// `tickets create`: opens a ticket as the requester's mail would — the mail is written here
+/// (From the requester, To the support address) and filed through the ingest path with the
+/// queue and class given, so the acknowledgement, the staff copy and the deadline are those
+/// of any new ticket. Its number.
+pub async fn create_ticket(
+    store: &Store,
+    config: &Config,
+    t: NewByHand<'_>,
+) -> Result<String, OpsError> {
+    validate(
+        config,
+        &Change {
+            severity: Some(t.severity),
+            queue: Some(t.queue),
+            ..Change::default()
+        },
+        t.queue,
+    )
+    .map_err(OpsError::Invalid)?;
+    if t.subject.trim().is_empty() {
+        return Err(OpsError::Invalid(
+            "the subject is empty: give --subject with a few words on the problem".to_string(),
+        ));
+    }
+    let (raw, message_id) = local_message(
+        config,
+        (t.name, t.requester),
+        &config.settings.outbox.from,
+        t.subject,
+        t.body,
+    )?;
+    let ingestor = super::ingest::Ingestor::new(store, config);
+    let key = super::ingest::SourceKey::from_stored(&format!("cli:create/{message_id}"));
+    let items = [super::ingest::Incoming {
+        raw: &raw,
+        source: key,
+    }];
+    let mut batch = super::ingest::PreparedBatch::new(config, &items);
+    batch.force(t.queue, t.severity);
+    let outcome = ingestor
+        .ingest_prepared(batch)
+        .await?
+        .pop()
+        .ok_or_else(|| OpsError::Invalid("the ticket's mail was not filed".to_string()))?;
+    let super::ingest::Outcome::NewTicket { number, .. } = outcome else {
+        return Err(OpsError::Invalid(format!(
+            "the ticket's mail was filed as {}, not as a new ticket: {outcome:?}",
+            outcome.label()
+        )));
+    };
+    let id = ticket_id(store, &number).await?;
+    let now = Timestamp::now().as_microsecond();
+    let mut tx = store.begin_write().await?;
+    let mut buf = WriteBuffer::default();
+    audit(
+        &mut buf,
+        now,
+        Some(id),
+        None,
+        t.actor,
+        "ticket_created",
+        &json!({ "via": "command line", "queue": t.queue, "class": t.severity,
+                 "requester": t.requester, "message_id": message_id }),
+    );
+    buf.flush(&mut tx, store.backend()).await?;
+    tx.commit().await?;
+    Ok(number)
 }
 
 /// The configured queues' names, for messages.

@@ -28,4 +28,5 @@ mod staff_commands;
 mod staff_reply;
 mod store;
 mod support;
+mod tickets_create;
 mod tooling;
