@@ -204,6 +204,12 @@ fn write_header(out: &mut impl Write, t: &TicketView) -> Result<()> {
     if let Some(l) = &s.linked_to {
         writeln!(out, "Linked to: {l}")?;
     }
+    if let Some(a) = &s.assignee {
+        writeln!(out, "Assigned:  {}", line(a))?;
+    }
+    if let Some(p) = s.pending_until {
+        writeln!(out, "Pending until: {}", when(p))?;
+    }
     if let Some(c) = &t.sla {
         writeln!(
             out,

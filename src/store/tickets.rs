@@ -245,6 +245,8 @@ pub struct TicketListRow {
     pub articles: i64,
     pub created_at: i64,
     pub linked_to: Option<String>,
+    pub assignee: Option<String>,
+    pub pending_until: Option<i64>,
 }
 
 /// An article as `tickets show` presents it.
@@ -289,7 +291,7 @@ impl crate::store::Store {
         Ok(sqlx::query_as(
             "SELECT t.id, t.number, t.state, t.queue, t.severity, t.category, t.subject, \
              t.requester, (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id) AS articles, \
-             t.created_at, l.number AS linked_to \
+             t.created_at, l.number AS linked_to, t.assignee, t.pending_until \
              FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id \
              WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) \
              AND ($3 IS NULL OR t.number = $3) ORDER BY t.id",

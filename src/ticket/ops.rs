@@ -26,6 +26,10 @@ pub struct TicketSummary {
     /// RFC 3339, UTC, in JSON (as every instant of these views).
     pub created: Timestamp,
     pub linked_to: Option<String>,
+    /// Whom the ticket is assigned to (`--assign`, `#assign`).
+    pub assignee: Option<String>,
+    /// Until when a pending ticket waits.
+    pub pending_until: Option<Timestamp>,
 }
 
 /// A stored instant (microseconds since 1970, UTC).
@@ -61,6 +65,8 @@ impl TryFrom<TicketListRow> for TicketSummary {
             articles: r.articles,
             created: instant(r.created_at)?,
             linked_to: r.linked_to,
+            assignee: r.assignee,
+            pending_until: r.pending_until.map(instant).transpose()?,
         })
     }
 }

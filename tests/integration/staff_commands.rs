@@ -569,6 +569,14 @@ async fn the_command_line_does_the_same() {
     assert!(err.contains("one at a time"), "{err}");
     let show: serde_json::Value =
         serde_json::from_str(&run(&["tickets", "show", &number, "--json"])).expect("json");
+    assert_eq!(show["assignee"], MEMBER);
+    assert_eq!(show["pending_until"], "2026-12-16T18:00:00Z");
+    let text = run(&["tickets", "show", &number]);
+    assert!(text.contains(&format!("Assigned:  {MEMBER}")), "{text}");
+    assert!(
+        text.contains("Pending until: 2026-12-16 19:00:00 CET"),
+        "{text}"
+    );
     let events: Vec<(&str, &str)> = show["audit"]
         .as_array()
         .expect("audit")
