@@ -1353,6 +1353,9 @@ impl Writer<'_> {
                         (true, n) => {
                             format!("staff answer relayed on ticket {number}, {n} command(s)")
                         }
+                        (false, 0) => {
+                            format!("empty staff answer on ticket {number}, nothing relayed")
+                        }
                         (false, n) => {
                             format!("staff commands on ticket {number} ({n}), nothing relayed")
                         }
