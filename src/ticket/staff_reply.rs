@@ -12,6 +12,12 @@
 //! told in one short mail ([`crate::templates::REPLY_REFUSED`]) under the loop brake. Machine
 //! mail never comes here (the classifier files it as a note or ignores it).
 //!
+//! Commands at the top of a relayed answer (item 3, [`commands`]) change the ticket with the
+//! operation of `tickets set` ([`super::ops::apply_change`]); the text after them is relayed,
+//! unless it is empty or follows `#note`. A command that is unknown or cannot be carried out
+//! refuses the whole answer ([`Refusal::BadCommand`], template
+//! [`crate::templates::COMMAND_UNKNOWN`]).
+//!
 //! The answer is relayed as text. An HTML-only answer is relayed as the text mail-parser makes
 //! of it: quoted history sits in nested blockquotes and client-specific divs that cannot be
 //! told apart reliably, and HTML carries remote images and scripts; the text form has none of

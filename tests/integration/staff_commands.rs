@@ -650,3 +650,20 @@ async fn the_command_line_does_the_same() {
     let out = run(&["tickets", "reply", &number, "--file", file]);
     assert!(out.contains("state open"), "{out}");
 }
+
+both!(an_empty_answer_relays_nothing);
+async fn an_empty_answer_relays_nothing(db: &TestDb) {
+    let (_t, cfg) = desk();
+    let s = &db.store;
+    let number = open(s, &cfg, "e").await;
+    // Only the quoted copy and a signature: the requester would get a mail without content.
+    let o = by_token(s, &cfg, MEMBER, &number, "e1", "\r\n-- \r\nJan Berger\r\n").await;
+    assert_eq!(
+        o,
+        Outcome::StaffAnswer {
+            number: number.clone()
+        }
+    );
+    assert!(relayed(s, &number).await.is_empty());
+    assert_eq!(fields(s, &number).await.state, "new");
+}
