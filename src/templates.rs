@@ -21,6 +21,8 @@ pub const ON_CALL: &str = "rufbereitschaft";
 /// The short explanation to the sender of a mail to a reply address (or a staff answer
 /// without one) that was not relayed.
 pub const REPLY_REFUSED: &str = "antwort-abgelehnt";
+/// To a staff member whose answer had an unknown or malformed command: the valid ones.
+pub const COMMAND_UNKNOWN: &str = "befehl-unbekannt";
 
 /// Maintenance notices (issue 16): announced, changed, cancelled, reminder, started, done.
 pub const MAINTENANCE_SCHEDULED: &str = "wartung-angekuendigt";
@@ -39,9 +41,10 @@ pub const INCIDENT_TICKET_UPDATE: &str = "stoerung-vorgang-aktualisiert";
 pub const INCIDENT_TICKET_RESOLVED: &str = "stoerung-vorgang-behoben";
 
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 17] = [
+pub const BUILT_IN: [&str; 18] = [
     STAFF_COPY,
     REPLY_REFUSED,
+    COMMAND_UNKNOWN,
     FORWARD,
     SLA_WARNING,
     SLA_BREACH,

@@ -25,9 +25,50 @@ pub fn for_people(t: Timestamp) -> String {
         .to_string()
 }
 
+/// An instant as a person writes it: RFC 3339 with an offset, or Berlin wall-clock time as
+/// `2026-12-16 19:00` (seconds optional, `T` allowed) or German `16.12.2026 19:00`; a date
+/// alone is the start of that day. A Berlin time the autumn switch repeats is its first
+/// reading. The error says what is wanted.
+pub fn parse_for_people(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let wanted = || {
+        format!(
+            "\"{s}\": use Berlin time \"2026-12-16 19:00\" or \"16.12.2026 19:00\" (a date \
+             alone is its start), or RFC 3339 \"2026-12-16T18:00:00Z\""
+        )
+    };
+    let civil = s
+        .parse::<jiff::civil::DateTime>()
+        .ok()
+        .or_else(|| {
+            s.parse::<jiff::civil::Date>()
+                .ok()
+                .map(|d| d.at(0, 0, 0, 0))
+        })
+        .or_else(|| {
+            ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"]
+                .iter()
+                .find_map(|f| jiff::civil::DateTime::strptime(f, s).ok())
+        })
+        .or_else(|| {
+            jiff::civil::Date::strptime("%d.%m.%Y", s)
+                .ok()
+                .map(|d| d.at(0, 0, 0, 0))
+        })
+        .ok_or_else(wanted)?;
+    let tz = berlin().map_err(|e| e.to_string())?;
+    tz.to_ambiguous_zoned(civil)
+        .compatible()
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("\"{s}\": {e}"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::for_people;
+    use super::{for_people, parse_for_people};
 
     #[test]
     fn berlin_to_the_second_with_summer_and_winter_time() {
@@ -40,5 +81,25 @@ mod tests {
             for_people(t("2026-07-01T08:00:00Z")),
             "2026-07-01 10:00:00 CEST"
         );
+    }
+
+    #[test]
+    fn instants_as_people_write_them() {
+        let utc = |s: &str| parse_for_people(s).map(|t| t.to_string());
+        assert_eq!(
+            utc("2026-12-16 19:00").as_deref(),
+            Ok("2026-12-16T18:00:00Z")
+        );
+        assert_eq!(
+            utc("16.12.2026 19:00").as_deref(),
+            Ok("2026-12-16T18:00:00Z")
+        );
+        assert_eq!(utc("16.12.2026").as_deref(), Ok("2026-12-15T23:00:00Z"));
+        assert_eq!(utc("2026-07-01").as_deref(), Ok("2026-06-30T22:00:00Z"));
+        assert_eq!(
+            utc("2026-12-16T18:00:00Z").as_deref(),
+            Ok("2026-12-16T18:00:00Z")
+        );
+        assert!(utc("morgen").is_err_and(|e| e.contains("16.12.2026 19:00")));
     }
 }

@@ -153,10 +153,11 @@ pub enum TicketsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change state, class or queue, or add a note (each change audited); give at least one
+    /// Change state, class, queue, level, assignee or pending time, or add a note (each change
+    /// audited); give at least one
     #[command(group(
         ArgGroup::new("change")
-            .args(["status", "severity", "queue", "note"])
+            .args(["status", "severity", "queue", "level", "assign", "pending_until", "note"])
             .required(true)
             .multiple(true)
     ))]
@@ -173,12 +174,64 @@ pub enum TicketsCmd {
         /// The new queue (a [[queue]] of the configuration; the deadline is computed again)
         #[arg(long)]
         queue: Option<String>,
+        /// Hand the ticket to support level 1, 2 or 3: the queue of that level along the
+        /// queue's escalate_to chain, one level at a time
+        #[arg(long, value_parser = level_number)]
+        level: Option<u8>,
+        /// Assign the ticket to a staff member's address
+        #[arg(long, value_name = "ADDRESS")]
+        assign: Option<String>,
+        /// The ticket waits until then and is pending: Berlin time "2026-12-16 19:00",
+        /// "16.12.2026" (a date alone is its start) or RFC 3339
+        #[arg(long, value_parser = instant, value_name = "TIME")]
+        pending_until: Option<Timestamp>,
         /// An internal note (counts as the first reaction for the deadline)
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
         /// Who makes the change, for the audit trail
         #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
         actor: String,
+    },
+    /// Open a ticket for a requester who called or came to the counter, as their mail would:
+    /// acknowledgement to the requester, copy to the queue's staff, the deadline running
+    Create {
+        /// The queue (a [[queue]] of the configuration)
+        #[arg(long)]
+        queue: String,
+        /// The Störungsklasse: 1 betriebsverhindernd, 2 betriebsbehindernd, 3 leicht, 4 sonstige
+        #[arg(long, value_parser = class_number)]
+        class: u8,
+        /// The requester's mail address (gets the acknowledgement and the answers)
+        #[arg(long, value_name = "ADDRESS")]
+        requester: String,
+        /// The requester's name
+        #[arg(long)]
+        name: Option<String>,
+        /// The ticket's subject
+        #[arg(long)]
+        subject: String,
+        /// The request's text (UTF-8); `-` reads it from stdin
+        #[arg(long, value_name = "BODY")]
+        file: PathBuf,
+        /// Who opens the ticket, for the audit trail
+        #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
+        actor: String,
+        /// The number as JSON (`{"number": …}`)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer the requester as staff, exactly as a mail to the ticket's reply address would:
+    /// commands at the top (#status, #klasse, …) are applied, the rest is relayed
+    Reply {
+        /// The ticket number, e.g. 2026112310000012
+        number: String,
+        /// The answer's text (UTF-8); `-` reads it from stdin
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The staff address the answer is from (staff or a member of the ticket's queue);
+        /// by default the queue's staff address
+        #[arg(long, value_name = "ADDRESS")]
+        actor: Option<String>,
     },
 }
 
@@ -628,23 +681,10 @@ pub enum MaintenanceCmd {
     },
 }
 
-/// Berlin wall-clock time (`2026-12-16 19:00`, seconds optional, `T` allowed) or RFC 3339
-/// with an offset. A Berlin time the autumn switch repeats is its first reading.
+/// Berlin wall-clock time (`2026-12-16 19:00`, `16.12.2026 19:00`, a date alone) or RFC 3339
+/// with an offset ([`poststelle::time::parse_for_people`]).
 fn instant(s: &str) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    let civil = s.parse::<jiff::civil::DateTime>().map_err(|_| {
-        format!(
-            "\"{s}\": use Berlin time \"2026-12-16 19:00\" or RFC 3339 \"2026-12-16T18:00:00Z\""
-        )
-    })?;
-    let tz = poststelle::time::berlin().map_err(|e| e.to_string())?;
-    tz.to_ambiguous_zoned(civil)
-        .compatible()
-        .map(|z| z.timestamp())
-        .map_err(|e| format!("\"{s}\": {e}"))
+    poststelle::time::parse_for_people(s)
 }
 
 // Value parsers whose errors say in words what is wanted; clap's own name Rust ranges
@@ -668,6 +708,14 @@ fn positive(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("use a whole number from 1 to {}", u32::MAX)),
+    }
+}
+
+/// A support level.
+fn level_number(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(n) if (1..=3).contains(&n) => Ok(n),
+        _ => Err("use support level 1, 2 or 3".into()),
     }
 }
 

@@ -2,10 +2,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use poststelle::config::Config;
 use poststelle::store::Store;
 use poststelle::ticket::State;
+use poststelle::ticket::ingest::Outcome;
 use poststelle::ticket::ops::{self, TicketSummary, TicketView};
 
 use super::TicketsCmd;
@@ -61,6 +62,9 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             status,
             severity,
             queue,
+            level,
+            assign,
+            pending_until,
             note,
             actor,
         } => {
@@ -68,6 +72,9 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
                 state: status.map(Into::into),
                 severity: *severity,
                 queue: queue.as_deref(),
+                level: *level,
+                assignee: assign.as_deref(),
+                pending_until: *pending_until,
                 note: note.as_deref(),
                 actor,
             };
@@ -76,15 +83,86 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             if applied.is_empty() {
                 writeln!(
                     out,
-                    "ticket {number} unchanged: it already has the state, class and queue given"
+                    "ticket {number} unchanged: it already has the values given"
                 )?;
             } else {
                 let what: Vec<String> = applied.iter().map(ToString::to_string).collect();
                 writeln!(out, "ticket {number}: {}", what.join(", "))?;
             }
         }
+        TicketsCmd::Create {
+            queue,
+            class,
+            requester,
+            name,
+            subject,
+            file,
+            actor,
+            json,
+        } => {
+            let body = read_text(file, "the request")?;
+            let number = ops::create_ticket(
+                store,
+                cfg,
+                ops::NewByHand {
+                    queue,
+                    severity: *class,
+                    requester,
+                    name: name.as_deref(),
+                    subject,
+                    body: &body,
+                    actor,
+                },
+            )
+            .await?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                writeln!(out, "{}", serde_json::json!({ "number": number }))?;
+            } else {
+                writeln!(
+                    out,
+                    "ticket {number} opened in queue {queue}, class {class}, for {requester}"
+                )?;
+            }
+        }
+        TicketsCmd::Reply {
+            number,
+            file,
+            actor,
+        } => {
+            let body = read_text(file, "the answer")?;
+            let outcome = ops::reply(store, cfg, number, &body, actor.as_deref()).await?;
+            let mut out = std::io::stdout().lock();
+            match outcome {
+                Outcome::StaffAnswer { number } => {
+                    let t = ops::show_ticket(store, &number).await?;
+                    writeln!(
+                        out,
+                        "ticket {number}: answer filed; state {}, queue {}, class {}",
+                        t.summary.state, t.summary.queue, t.summary.severity
+                    )?;
+                }
+                Outcome::Refused { reason, .. } => {
+                    bail!("ticket {number}: the answer was refused: {reason}")
+                }
+                other => bail!("ticket {number}: the answer was filed as {}", other.label()),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A text file, or stdin for `-`.
+fn read_text(file: &std::path::Path, what: &str) -> Result<String> {
+    if file.as_os_str() == "-" {
+        let mut b = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
+            .with_context(|| format!("reading {what} from stdin"))?;
+        Ok(b)
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("reading {what} from {} (UTF-8 text)", file.display()))
+    }
 }
 
 fn write_list(out: &mut impl Write, list: &[TicketSummary]) -> Result<()> {
@@ -125,6 +203,12 @@ fn write_header(out: &mut impl Write, t: &TicketView) -> Result<()> {
     }
     if let Some(l) = &s.linked_to {
         writeln!(out, "Linked to: {l}")?;
+    }
+    if let Some(a) = &s.assignee {
+        writeln!(out, "Assigned:  {}", line(a))?;
+    }
+    if let Some(p) = s.pending_until {
+        writeln!(out, "Pending until: {}", when(p))?;
     }
     if let Some(c) = &t.sla {
         writeln!(

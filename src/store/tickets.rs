@@ -245,6 +245,8 @@ pub struct TicketListRow {
     pub articles: i64,
     pub created_at: i64,
     pub linked_to: Option<String>,
+    pub assignee: Option<String>,
+    pub pending_until: Option<i64>,
 }
 
 /// An article as `tickets show` presents it.
@@ -264,6 +266,8 @@ pub struct Changeable {
     pub state: String,
     pub severity: i64,
     pub queue: String,
+    pub assignee: Option<String>,
+    pub pending_until: Option<i64>,
 }
 
 /// One change of a ticket's fields.
@@ -272,6 +276,8 @@ pub enum FieldChange<'a> {
     State(TicketState),
     Severity(i64),
     Queue(&'a str),
+    Assignee(&'a str),
+    PendingUntil(Option<i64>),
 }
 
 impl crate::store::Store {
@@ -285,7 +291,7 @@ impl crate::store::Store {
         Ok(sqlx::query_as(
             "SELECT t.id, t.number, t.state, t.queue, t.severity, t.category, t.subject, \
              t.requester, (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id) AS articles, \
-             t.created_at, l.number AS linked_to \
+             t.created_at, l.number AS linked_to, t.assignee, t.pending_until \
              FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id \
              WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) \
              AND ($3 IS NULL OR t.number = $3) ORDER BY t.id",
@@ -318,12 +324,12 @@ impl crate::store::Store {
 }
 
 pub async fn changeable(conn: &mut AnyConnection, id: i64) -> Result<Changeable, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT state, severity, queue FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT state, severity, queue, assignee, pending_until FROM tickets WHERE id = $1",
     )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Writes one changed field; a closed ticket records when it was closed.
@@ -344,6 +350,13 @@ pub async fn change_field(
         }
         FieldChange::Queue(v) => {
             sqlx::query("UPDATE tickets SET queue = $1, updated_at = $2 WHERE id = $3").bind(v)
+        }
+        FieldChange::Assignee(v) => {
+            sqlx::query("UPDATE tickets SET assignee = $1, updated_at = $2 WHERE id = $3").bind(v)
+        }
+        FieldChange::PendingUntil(v) => {
+            sqlx::query("UPDATE tickets SET pending_until = $1, updated_at = $2 WHERE id = $3")
+                .bind(v)
         }
     };
     q.bind(at).bind(id).execute(&mut *conn).await?;

@@ -233,6 +233,21 @@ impl<'a> PreparedBatch<'a> {
     }
 
     /// Phase 1: hash, size limit, parse, classify.
+    /// Files every message of the batch as a ticket in `queue` with class `severity`, whatever
+    /// the rules decided (`tickets create`: staff chose them on the telephone or at the
+    /// counter). The rest — acknowledgement, staff copy, deadline — follows from the decision
+    /// as for any mail.
+    pub fn force(&mut self, queue: &str, severity: u8) {
+        for p in &mut self.items {
+            if let Ok((_, d)) = &mut p.parsed {
+                d.action = Action::Ticket;
+                d.queue = queue.to_string();
+                d.severity = severity;
+                d.reason = format!("queue {queue} and class {severity} given by staff");
+            }
+        }
+    }
+
     fn prepare(config: &Config, it: &Incoming<'a>) -> Prepared<'a> {
         Self::prepared(config, it, parse_and_classify(config, it.raw))
     }
@@ -460,6 +475,7 @@ impl<'a> Ingestor<'a> {
             windows: &known.windows,
             follow_ups: Vec::new(),
             staff_answers: Vec::new(),
+            staff_commands: Vec::new(),
             relay: &known.relay,
         };
         // Rows of the first messages are written while the next ones are rendered: the
@@ -515,8 +531,101 @@ impl<'a> Ingestor<'a> {
         for (id, by) in &w.staff_answers {
             super::clock::record_reaction(conn, settings, *id, now, by).await?;
         }
+        apply_staff_commands(conn, backend, self.config, &w.staff_commands, now).await?;
         Ok(outcomes)
     }
+}
+
+/// The commands of one staff answer, applied after the batch's rows are written.
+struct StaffCommands {
+    ticket_id: i64,
+    number: String,
+    raw_id: i64,
+    message_id: Option<String>,
+    by: String,
+    commands: Vec<staff_reply::Command>,
+    text: String,
+}
+
+/// Applies staff answers' commands with [`super::ops::apply_change`], the operation of
+/// `tickets set`: each change audited with the staff member as actor and the answer's raw
+/// message, and logged. The commands were checked when the answer was planned; one that no
+/// longer fits (an earlier answer of the same batch moved the ticket on) is logged and
+/// audited as not applied, and the batch goes on.
+async fn apply_staff_commands(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    config: &Config,
+    all: &[StaffCommands],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut buf = WriteBuffer::default();
+    for c in all {
+        let change = staff_reply::to_change(&c.commands, &c.text, &c.by);
+        let message_id = c.message_id.as_deref().unwrap_or("");
+        match super::ops::apply_change(
+            conn,
+            &mut buf,
+            config,
+            c.ticket_id,
+            &change,
+            now,
+            Some(c.raw_id),
+        )
+        .await
+        {
+            Ok(applied) => {
+                for a in &applied {
+                    tracing::info!(
+                        ticket = c.number,
+                        message_id,
+                        by = c.by,
+                        event = a.event(),
+                        "staff command applied: {a}"
+                    );
+                }
+                if applied.is_empty() {
+                    tracing::info!(
+                        ticket = c.number,
+                        message_id,
+                        by = c.by,
+                        "staff commands changed nothing: the ticket already was so"
+                    );
+                }
+            }
+            Err(super::ops::OpsError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    ticket = c.number,
+                    message_id,
+                    by = c.by,
+                    "staff commands not applied: {e}"
+                );
+                audit(
+                    &mut buf,
+                    now.as_microsecond(),
+                    Some(c.ticket_id),
+                    Some(c.raw_id),
+                    &c.by,
+                    "staff_commands_not_applied",
+                    &json!({ "reason": e.to_string(), "message_id": c.message_id }),
+                );
+            }
+        }
+    }
+    buf.flush(conn, backend).await?;
+    Ok(())
+}
+
+/// The command lines at the top of an answer, for a refusal that names them.
+fn commands_line(answer: &str, commands: &[staff_reply::Command]) -> String {
+    answer
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('#'))
+        .take(commands.len().max(1))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Messages rendered into rows before they are handed to the writer.
@@ -670,6 +779,8 @@ enum Filing<'b> {
     Refused {
         msg: &'b InboundMessage,
         why: Refusal,
+        /// The command that refused a valid staff answer.
+        command: Option<staff_reply::BadCommand>,
         /// The slot of the ticket it named, if that exists.
         slot: Option<usize>,
     },
@@ -695,8 +806,13 @@ enum TicketAction {
         /// The ticket the message referred to, and why it did not go there.
         linked: Option<(usize, LinkedBecause)>,
     },
-    /// A staff answer to relay to the requester.
-    StaffAnswer { slot: usize },
+    /// A staff answer: its commands to apply, and the text after them (relayed, or the
+    /// note after `#note`).
+    StaffAnswer {
+        slot: usize,
+        commands: Vec<staff_reply::Command>,
+        text: String,
+    },
 }
 
 impl Step<'_> {
@@ -766,13 +882,13 @@ impl<'b> Planner<'b> {
         self.dedups.insert(&p.dedup_key, index);
         Step::File(match &p.parsed {
             Err(reason) => Filing::Quarantined(reason.clone()),
-            Ok((msg, d)) => self.decide(msg, d),
+            Ok((msg, d)) => self.decide(msg, d, p.raw),
         })
     }
 
     /// Threading and the ticket decision for a parsed message: the classifier's action, with
     /// the ticket the store has for it.
-    fn decide(&mut self, msg: &'b InboundMessage, d: &'b Decision) -> Filing<'b> {
+    fn decide(&mut self, msg: &'b InboundMessage, d: &'b Decision, raw: &[u8]) -> Filing<'b> {
         let action = match d.action {
             Action::Quarantine => return Filing::Quarantined(d.reason.clone()),
             Action::Ignore => return Filing::Ignored(d.reason.clone()),
@@ -788,7 +904,7 @@ impl<'b> Planner<'b> {
             },
             Action::Ticket => {
                 let found = self.find_ticket(msg, d);
-                if let Some(filing) = self.staff_mail(msg, d, found.map(|(t, _)| t)) {
+                if let Some(filing) = self.staff_mail(msg, d, found.map(|(t, _)| t), raw) {
                     return filing;
                 }
                 match found {
@@ -807,6 +923,7 @@ impl<'b> Planner<'b> {
         msg: &'b InboundMessage,
         d: &'b Decision,
         found: Option<usize>,
+        raw: &[u8],
     ) -> Option<Filing<'b>> {
         let Some(token) = staff_reply::token(self.config, msg) else {
             let participant =
@@ -816,6 +933,7 @@ impl<'b> Planner<'b> {
                 .then_some(Filing::Refused {
                     msg,
                     why: Refusal::NoToken,
+                    command: None,
                     slot: found,
                 });
         };
@@ -835,12 +953,40 @@ impl<'b> Planner<'b> {
                 slot,
             ) {
                 (Ok(()), Some(slot)) => {
-                    self.add_article(slot, msg);
-                    self.slots[slot].followed_up = true;
-                    Filing::Ticket {
-                        msg,
-                        d,
-                        action: TicketAction::StaffAnswer { slot },
+                    let answer = staff_reply::strip_quoted(&staff_reply::answer_text(raw, msg));
+                    // Commands are checked against the configuration and the ticket's queue
+                    // before anything is filed: one that cannot be carried out refuses the
+                    // whole answer, so a half-applied mail never happens.
+                    let checked = staff_reply::commands(&answer).and_then(|(commands, text)| {
+                        let by = msg.from_address().unwrap_or("");
+                        let change = staff_reply::to_change(&commands, &text, by);
+                        super::ops::validate(self.config, &change, &self.slots[slot].queue)
+                            .map_err(|why| {
+                                let line = commands_line(&answer, &commands);
+                                staff_reply::BadCommand { line, why }
+                            })?;
+                        Ok((commands, text))
+                    });
+                    match checked {
+                        Ok((commands, text)) => {
+                            self.add_article(slot, msg);
+                            self.slots[slot].followed_up = true;
+                            Filing::Ticket {
+                                msg,
+                                d,
+                                action: TicketAction::StaffAnswer {
+                                    slot,
+                                    commands,
+                                    text,
+                                },
+                            }
+                        }
+                        Err(bad) => Filing::Refused {
+                            msg,
+                            why: Refusal::BadCommand,
+                            command: Some(bad),
+                            slot: Some(slot),
+                        },
                     }
                 }
                 (judged, _) => {
@@ -848,6 +994,7 @@ impl<'b> Planner<'b> {
                     Filing::Refused {
                         msg,
                         why,
+                        command: None,
                         // A ticket is named only when the token proved it.
                         slot: slot.filter(|_| !matches!(why, Refusal::BadToken | Refusal::NoKey)),
                     }
@@ -1069,6 +1216,8 @@ struct Writer<'b> {
     follow_ups: Vec<(i64, String, String)>,
     /// Relayed staff answers (ticket id, staff member): each is a reaction.
     staff_answers: Vec<(i64, String)>,
+    /// Commands of staff answers, applied once the batch's rows are written.
+    staff_commands: Vec<StaffCommands>,
     relay: &'b HashMap<i64, crate::store::relay::RelayFacts>,
 }
 
@@ -1119,7 +1268,12 @@ impl Writer<'_> {
                 None,
                 reason.clone(),
             ),
-            Filing::Refused { msg, why, slot } => {
+            Filing::Refused {
+                msg,
+                why,
+                command,
+                slot,
+            } => {
                 let ticket = slot.map(|t| self.tickets[t].clone());
                 let stored = msg
                     .from_address()
@@ -1133,10 +1287,14 @@ impl Writer<'_> {
                     raw_id,
                     msg,
                     *why,
+                    command.as_ref(),
                     ticket.as_ref().map(|(id, n)| (*id, n.as_str())),
                     stored,
                 );
-                let reason = why.describe().to_string();
+                let reason = match command {
+                    Some(c) => format!("{}: \"{}\" ({})", why.describe(), c.line, c.why),
+                    None => why.describe().to_string(),
+                };
                 let number = ticket.map(|(_, n)| n);
                 (
                     Outcome::Refused {
@@ -1148,31 +1306,60 @@ impl Writer<'_> {
                 )
             }
             Filing::Ticket { msg, d, action } => match action {
-                TicketAction::StaffAnswer { slot } => {
+                TicketAction::StaffAnswer {
+                    slot,
+                    commands,
+                    text,
+                } => {
                     let (id, number) = self.tickets[*slot].clone();
-                    let article_id = self
-                        .article_ids
-                        .next()
-                        .ok_or(StoreError::IdsExhausted("articles"))?;
-                    let facts = self.relay.get(&id).cloned().unwrap_or_default();
-                    staff_reply::relay(
-                        &mut self.buf,
-                        self.config,
-                        self.now,
-                        article_id,
-                        staff_reply::OnTicket {
-                            id,
-                            number: &number,
-                            subject: &slots[*slot].subject,
-                        },
-                        raw_id,
-                        p.raw,
-                        msg,
-                        &facts,
-                    );
-                    self.staff_answers
-                        .push((id, msg.from_address().unwrap_or("").to_string()));
-                    let reason = format!("staff answer relayed on ticket {number}");
+                    let by = msg.from_address().unwrap_or("").to_string();
+                    let relays = staff_reply::relays(commands, text, msg.attachments.len());
+                    if relays {
+                        let article_id = self
+                            .article_ids
+                            .next()
+                            .ok_or(StoreError::IdsExhausted("articles"))?;
+                        let facts = self.relay.get(&id).cloned().unwrap_or_default();
+                        staff_reply::relay(
+                            &mut self.buf,
+                            self.config,
+                            self.now,
+                            article_id,
+                            staff_reply::OnTicket {
+                                id,
+                                number: &number,
+                                subject: &slots[*slot].subject,
+                            },
+                            raw_id,
+                            msg,
+                            text.clone(),
+                            &facts,
+                        );
+                        self.staff_answers.push((id, by.clone()));
+                    }
+                    if !commands.is_empty() {
+                        self.staff_commands.push(StaffCommands {
+                            ticket_id: id,
+                            number: number.clone(),
+                            raw_id,
+                            message_id: msg.message_id.clone(),
+                            by,
+                            commands: commands.clone(),
+                            text: text.clone(),
+                        });
+                    }
+                    let reason = match (relays, commands.len()) {
+                        (true, 0) => format!("staff answer relayed on ticket {number}"),
+                        (true, n) => {
+                            format!("staff answer relayed on ticket {number}, {n} command(s)")
+                        }
+                        (false, 0) => {
+                            format!("empty staff answer on ticket {number}, nothing relayed")
+                        }
+                        (false, n) => {
+                            format!("staff commands on ticket {number} ({n}), nothing relayed")
+                        }
+                    };
                     (Outcome::StaffAnswer { number }, Some(id), reason)
                 }
                 TicketAction::Note { slot, by } => {

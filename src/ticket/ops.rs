@@ -26,6 +26,10 @@ pub struct TicketSummary {
     /// RFC 3339, UTC, in JSON (as every instant of these views).
     pub created: Timestamp,
     pub linked_to: Option<String>,
+    /// Whom the ticket is assigned to (`--assign`, `#assign`).
+    pub assignee: Option<String>,
+    /// Until when a pending ticket waits.
+    pub pending_until: Option<Timestamp>,
 }
 
 /// A stored instant (microseconds since 1970, UTC).
@@ -61,6 +65,8 @@ impl TryFrom<TicketListRow> for TicketSummary {
             articles: r.articles,
             created: instant(r.created_at)?,
             linked_to: r.linked_to,
+            assignee: r.assignee,
+            pending_until: r.pending_until.map(instant).transpose()?,
         })
     }
 }
@@ -180,12 +186,20 @@ pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsE
     })
 }
 
-/// A staff change; fields left `None` stay as they are.
-#[derive(Debug, Default)]
+/// A staff change; fields left `None` stay as they are. The command line (`tickets set`) and
+/// the commands of a staff answer by mail ([`super::staff_reply::commands`]) both apply it
+/// with [`apply_change`], so the two do exactly the same.
+#[derive(Debug, Default, Clone)]
 pub struct Change<'a> {
     pub state: Option<State>,
     pub severity: Option<u8>,
     pub queue: Option<&'a str>,
+    /// The support level (1, 2, 3): the queue of that level along the ticket's queue's
+    /// `escalate_to` chain, one level at a time.
+    pub level: Option<u8>,
+    pub assignee: Option<&'a str>,
+    /// Waits until then: the state becomes pending.
+    pub pending_until: Option<Timestamp>,
     pub note: Option<&'a str>,
     pub actor: &'a str,
 }
@@ -196,7 +210,23 @@ pub enum Applied {
     State { from: String, to: State },
     Severity { from: i64, to: i64 },
     Queue { from: String, to: String },
+    Assignee { from: Option<String>, to: String },
+    PendingUntil { to: Timestamp },
     Note,
+}
+
+impl Applied {
+    /// The audit event's name.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Applied::State { .. } => "state_changed",
+            Applied::Severity { .. } => "severity_changed",
+            Applied::Queue { .. } => "queue_changed",
+            Applied::Assignee { .. } => "assignee_changed",
+            Applied::PendingUntil { .. } => "pending_until_set",
+            Applied::Note => "note_added",
+        }
+    }
 }
 
 impl fmt::Display for Applied {
@@ -205,9 +235,121 @@ impl fmt::Display for Applied {
             Applied::State { from, to } => write!(f, "state {from} → {}", to.as_str()),
             Applied::Severity { from, to } => write!(f, "class {from} → {to}"),
             Applied::Queue { from, to } => write!(f, "queue {from} → {to}"),
+            Applied::Assignee { from, to } => {
+                write!(f, "assigned {} → {to}", from.as_deref().unwrap_or("nobody"))
+            }
+            Applied::PendingUntil { to } => {
+                write!(f, "pending until {}", crate::time::for_people(*to))
+            }
             Applied::Note => f.write_str("note added"),
         }
     }
+}
+
+/// The support level of `queue`: 1 for a queue no other queue escalates to, else one more than
+/// the level of the queue that escalates to it.
+pub fn level_of(config: &Config, queue: &str) -> u8 {
+    let mut level = 1u8;
+    let mut at = queue.to_string();
+    // The configuration refuses cycles; the bound only guards against one all the same.
+    for _ in 0..config.settings.queues.len() {
+        match config
+            .settings
+            .queues
+            .iter()
+            .find(|q| q.escalate_to.as_deref() == Some(at.as_str()))
+        {
+            Some(q) => {
+                level = level.saturating_add(1);
+                at = q.name.clone();
+            }
+            None => break,
+        }
+    }
+    level
+}
+
+/// The queue that level `to` of a ticket in `queue` is: the same queue at its own level, the
+/// queue it escalates to one level up, the queue that escalates to it one or more levels
+/// down. Levels are handed on one at a time (the RLP platform's 1st → 2nd → 3rd level), so a
+/// jump upwards is refused.
+pub fn level_queue(config: &Config, queue: &str, to: u8) -> Result<String, String> {
+    if !(1..=3).contains(&to) {
+        return Err(format!("level {to} is no support level: use 1, 2 or 3"));
+    }
+    let at = level_of(config, queue);
+    if to == at {
+        return Ok(queue.to_string());
+    }
+    if to == at + 1 {
+        return config
+            .settings
+            .queue(queue)
+            .and_then(|q| q.escalate_to.clone())
+            .ok_or_else(|| {
+                format!(
+                    "queue \"{queue}\" is level {at} and has no next level: set escalate_to on \
+                     its [[queue]] in {}",
+                    config.origin
+                )
+            });
+    }
+    if to > at {
+        return Err(format!(
+            "queue \"{queue}\" is level {at}: levels are handed on one at a time, so the next \
+             is level {}",
+            at + 1
+        ));
+    }
+    let mut q = queue.to_string();
+    for _ in to..at {
+        q = config
+            .settings
+            .queues
+            .iter()
+            .find(|p| p.escalate_to.as_deref() == Some(q.as_str()))
+            .map(|p| p.name.clone())
+            .unwrap_or(q);
+    }
+    Ok(q)
+}
+
+/// Checks a change against the configuration before anything is written: the class, the
+/// queue, the level from `queue` (the ticket's queue), the address and the state.
+pub fn validate(config: &Config, change: &Change<'_>, queue: &str) -> Result<(), String> {
+    if let Some(sev) = change.severity
+        && !(1..=4).contains(&sev)
+    {
+        return Err(format!(
+            "severity {sev} is no Störungsklasse: use 1, 2, 3 or 4"
+        ));
+    }
+    if let Some(q) = change.queue
+        && config.settings.queue(q).is_none()
+    {
+        return Err(format!(
+            "queue \"{q}\" is not configured; the queues of {} are: {}",
+            config.origin,
+            queue_names(config)
+        ));
+    }
+    if let Some(level) = change.level {
+        level_queue(config, change.queue.unwrap_or(queue), level)?;
+    }
+    if let Some(a) = change.assignee
+        && !crate::diag::is_plausible_address(a)
+    {
+        return Err(format!(
+            "\"{a}\" is no mail address to assign the ticket to"
+        ));
+    }
+    if change.pending_until.is_some() && change.state.is_some_and(|s| s != State::Pending) {
+        return Err(
+            "a ticket that waits until a time is pending: leave out the state or make it pending"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// Applies a staff change in one transaction; what changed, empty when every value given was
@@ -219,97 +361,292 @@ pub async fn set_ticket(
     change: Change<'_>,
 ) -> Result<Vec<Applied>, OpsError> {
     let id = ticket_id(store, number).await?;
-    if let Some(sev) = change.severity
-        && !(1..=4).contains(&sev)
-    {
-        return Err(OpsError::Invalid(format!(
-            "severity {sev} is no Störungsklasse: use 1, 2, 3 or 4"
-        )));
-    }
-    if let Some(q) = change.queue
-        && config.settings.queue(q).is_none()
-    {
-        return Err(OpsError::Invalid(format!(
-            "queue \"{q}\" is not configured; the queues of {} are: {}",
-            config.origin,
-            queue_names(config)
-        )));
-    }
-    let now_ts = jiff::Timestamp::now();
-    let now = now_ts.as_microsecond();
+    let now = jiff::Timestamp::now();
     let mut tx = store.begin_write().await?;
     let mut buf = WriteBuffer::default();
-    let old = tickets::changeable(&mut tx, id).await?;
+    let applied = apply_change(&mut tx, &mut buf, config, id, &change, now, None).await?;
+    if applied.is_empty() {
+        return Ok(applied);
+    }
+    buf.flush(&mut tx, store.backend()).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Applies a staff change in the caller's transaction, its audit lines into `buf` (with
+/// `raw_id`, the staff answer that asked for it, when there is one).
+pub async fn apply_change(
+    conn: &mut sqlx::AnyConnection,
+    buf: &mut WriteBuffer,
+    config: &Config,
+    id: i64,
+    change: &Change<'_>,
+    now_ts: Timestamp,
+    raw_id: Option<i64>,
+) -> Result<Vec<Applied>, OpsError> {
+    let now = now_ts.as_microsecond();
+    let old = tickets::changeable(conn, id).await?;
+    validate(config, change, &old.queue).map_err(OpsError::Invalid)?;
     let new_sev = change.severity.map_or(old.severity, i64::from);
-    let new_queue = change.queue.unwrap_or(&old.queue);
-    let changes = [
-        change.state.filter(|s| s.as_str() != old.state).map(|s| {
-            (
-                FieldChange::State(s),
-                "state_changed",
-                json!({ "from": old.state, "to": s.as_str() }),
-            )
-        }),
-        (new_sev != old.severity).then(|| {
-            (
-                FieldChange::Severity(new_sev),
-                "severity_changed",
-                json!({ "from": old.severity, "to": new_sev }),
-            )
-        }),
-        (new_queue != old.queue).then(|| {
-            (
-                FieldChange::Queue(new_queue),
-                "queue_changed",
-                json!({ "from": old.queue, "to": new_queue }),
-            )
-        }),
-    ];
-    let state_changed = changes[0].is_some();
+    let new_queue = match change.level {
+        Some(level) => level_queue(config, change.queue.unwrap_or(&old.queue), level)
+            .map_err(OpsError::Invalid)?,
+        None => change.queue.unwrap_or(&old.queue).to_string(),
+    };
+    let new_state = change
+        .state
+        .or(change.pending_until.map(|_| State::Pending));
     let mut applied = Vec::new();
-    for (field, event, detail) in changes.into_iter().flatten() {
-        applied.push(match field {
-            FieldChange::State(to) => Applied::State {
-                from: old.state.clone(),
-                to,
-            },
-            FieldChange::Severity(to) => Applied::Severity {
-                from: old.severity,
-                to,
-            },
-            FieldChange::Queue(to) => Applied::Queue {
-                from: old.queue.clone(),
-                to: to.to_string(),
-            },
+    if let Some(s) = new_state.filter(|s| s.as_str() != old.state) {
+        tickets::change_field(conn, id, FieldChange::State(s), now).await?;
+        applied.push(Applied::State {
+            from: old.state.clone(),
+            to: s,
         });
-        tickets::change_field(&mut tx, id, field, now).await?;
-        audit(&mut buf, now, Some(id), None, change.actor, event, &detail);
+        // A ticket that no longer waits has no time it waits until.
+        if s != State::Pending && old.pending_until.is_some() {
+            tickets::change_field(conn, id, FieldChange::PendingUntil(None), now).await?;
+        }
+    }
+    if new_sev != old.severity {
+        tickets::change_field(conn, id, FieldChange::Severity(new_sev), now).await?;
+        applied.push(Applied::Severity {
+            from: old.severity,
+            to: new_sev,
+        });
+    }
+    if new_queue != old.queue {
+        tickets::change_field(conn, id, FieldChange::Queue(&new_queue), now).await?;
+        applied.push(Applied::Queue {
+            from: old.queue.clone(),
+            to: new_queue.clone(),
+        });
+    }
+    if let Some(a) = change.assignee
+        && old.assignee.as_deref() != Some(a)
+    {
+        tickets::change_field(conn, id, FieldChange::Assignee(a), now).await?;
+        applied.push(Applied::Assignee {
+            from: old.assignee.clone(),
+            to: a.to_string(),
+        });
+    }
+    if let Some(until) = change.pending_until
+        && old.pending_until != Some(until.as_microsecond())
+    {
+        tickets::change_field(
+            conn,
+            id,
+            FieldChange::PendingUntil(Some(until.as_microsecond())),
+            now,
+        )
+        .await?;
+        applied.push(Applied::PendingUntil { to: until });
     }
     if let Some(note) = change.note {
-        tickets::add_note(&mut tx, id, change.actor, note, now).await?;
-        audit(
-            &mut buf,
-            now,
-            Some(id),
-            None,
-            change.actor,
-            "note_added",
-            &json!({ "length": note.len() }),
-        );
+        tickets::add_note(conn, id, change.actor, note, now).await?;
         applied.push(Applied::Note);
+    }
+    for a in &applied {
+        let detail = match a {
+            Applied::State { from, to } => json!({ "from": from, "to": to.as_str() }),
+            Applied::Severity { from, to } => json!({ "from": from, "to": to }),
+            Applied::Queue { from, to } => json!({ "from": from, "to": to, "level": change.level }),
+            Applied::Assignee { from, to } => json!({ "from": from, "to": to }),
+            Applied::PendingUntil { to } => json!({ "until": to.to_string() }),
+            Applied::Note => json!({ "length": change.note.map_or(0, str::len) }),
+        };
+        audit(buf, now, Some(id), raw_id, change.actor, a.event(), &detail);
     }
     if applied.is_empty() {
         return Ok(applied);
     }
     if new_sev != old.severity || new_queue != old.queue {
-        sla::recompute(&mut tx, &config.settings, id, new_queue, new_sev).await?;
+        sla::recompute(conn, &config.settings, id, &new_queue, new_sev).await?;
     }
+    let state_changed = applied.iter().any(|a| matches!(a, Applied::State { .. }));
     if state_changed || change.note.is_some() {
-        sla::record_reaction(&mut tx, &config.settings, id, now_ts, change.actor).await?;
+        sla::record_reaction(conn, &config.settings, id, now_ts, change.actor).await?;
     }
+    Ok(applied)
+}
+
+/// A mail written on this machine (`tickets reply`), as an RFC 5322 message that the ingest
+/// path files like any other: `authserv_id` is `reply.authserv_id`, whose
+/// Authentication-Results field the receiving server would add; here the person at the
+/// command line is who the check stands for.
+pub fn local_message(
+    config: &Config,
+    from: (Option<&str>, &str),
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(Vec<u8>, String), OpsError> {
+    let address = |a: &str| {
+        a.trim()
+            .parse::<lettre::Address>()
+            .map_err(|e| OpsError::Invalid(format!("\"{a}\" is no mail address: {e}")))
+    };
+    let from = lettre::message::Mailbox::new(from.0.map(str::to_string), address(from.1)?);
+    let to = lettre::message::Mailbox::new(None, address(to)?);
+    let message_id = format!(
+        "{}@{}",
+        uuid::Uuid::now_v7(),
+        config.settings.outbox.message_id_domain
+    );
+    let built = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}>")))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body.replace("\r\n", "\n"))
+        .map_err(|e| OpsError::Invalid(format!("the mail cannot be built: {e}")))?;
+    let mut raw = Vec::new();
+    if let Some(id) = &config.settings.reply.authserv_id {
+        raw.extend_from_slice(
+            format!("Authentication-Results: {id}; dmarc=pass (poststelle command line)\r\n")
+                .as_bytes(),
+        );
+    }
+    raw.extend_from_slice(&built.formatted());
+    Ok((raw, message_id))
+}
+
+/// `tickets reply`: a staff answer from the command line, filed as the mail `actor` would
+/// send to the ticket's reply address — the same checks, commands and relay as an answer by
+/// mail ([`super::staff_reply`]). `actor` is by default the queue's staff address.
+pub async fn reply(
+    store: &Store,
+    config: &Config,
+    number: &str,
+    body: &str,
+    actor: Option<&str>,
+) -> Result<super::ingest::Outcome, OpsError> {
+    let row = store
+        .tickets(None, None, Some(number))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| OpsError::NoTicket(number.to_string()))?;
+    let queue = config.settings.queue(&row.queue).ok_or_else(|| {
+        OpsError::Invalid(format!(
+            "ticket {number} is in queue \"{}\", which {} no longer configures; move it with \
+             `poststelle tickets set {number} --queue NAME` first",
+            row.queue, config.origin
+        ))
+    })?;
+    let actor = match actor.or(queue.staff.as_deref()) {
+        Some(a) => a,
+        None => {
+            return Err(OpsError::Invalid(format!(
+                "queue \"{}\" has no staff address: give --actor with the address of one of its \
+                 members",
+                queue.name
+            )));
+        }
+    };
+    if !queue.is_staff(actor) {
+        return Err(OpsError::Invalid(format!(
+            "{actor} is not staff of queue \"{}\": give --actor with its staff address or a \
+             member's (members in its [[queue]] of {})",
+            queue.name, config.origin
+        )));
+    }
+    let to = config.settings.reply.address(number).ok_or_else(|| {
+        OpsError::Invalid(
+            "no reply token key exists yet, so no answer can be filed: `poststelle run` or \
+             `poststelle ingest` creates it"
+                .to_string(),
+        )
+    })?;
+    let subject = super::staff_reply::subject(config, number, &row.subject);
+    let (raw, message_id) = local_message(config, (None, actor), &to, &subject, body)?;
+    let ingestor = super::ingest::Ingestor::new(store, config);
+    let key = super::ingest::SourceKey::from_stored(&format!("cli:reply/{message_id}"));
+    Ok(ingestor.ingest(&raw, key).await?)
+}
+
+/// A ticket staff open for a requester who called or came to the counter.
+#[derive(Debug, Clone)]
+pub struct NewByHand<'a> {
+    pub queue: &'a str,
+    pub severity: u8,
+    pub requester: &'a str,
+    pub name: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// Who opened it, for the audit trail.
+    pub actor: &'a str,
+}
+
+/// `tickets create`: opens a ticket as the requester's mail would — the mail is written here
+/// (From the requester, To the support address) and filed through the ingest path with the
+/// queue and class given, so the acknowledgement, the staff copy and the deadline are those
+/// of any new ticket. Its number.
+pub async fn create_ticket(
+    store: &Store,
+    config: &Config,
+    t: NewByHand<'_>,
+) -> Result<String, OpsError> {
+    validate(
+        config,
+        &Change {
+            severity: Some(t.severity),
+            queue: Some(t.queue),
+            ..Change::default()
+        },
+        t.queue,
+    )
+    .map_err(OpsError::Invalid)?;
+    if t.subject.trim().is_empty() {
+        return Err(OpsError::Invalid(
+            "the subject is empty: give --subject with a few words on the problem".to_string(),
+        ));
+    }
+    let (raw, message_id) = local_message(
+        config,
+        (t.name, t.requester),
+        &config.settings.outbox.from,
+        t.subject,
+        t.body,
+    )?;
+    let ingestor = super::ingest::Ingestor::new(store, config);
+    let key = super::ingest::SourceKey::from_stored(&format!("cli:create/{message_id}"));
+    let items = [super::ingest::Incoming {
+        raw: &raw,
+        source: key,
+    }];
+    let mut batch = super::ingest::PreparedBatch::new(config, &items);
+    batch.force(t.queue, t.severity);
+    let outcome = ingestor
+        .ingest_prepared(batch)
+        .await?
+        .pop()
+        .ok_or_else(|| OpsError::Invalid("the ticket's mail was not filed".to_string()))?;
+    let super::ingest::Outcome::NewTicket { number, .. } = outcome else {
+        return Err(OpsError::Invalid(format!(
+            "the ticket's mail was filed as {}, not as a new ticket: {outcome:?}",
+            outcome.label()
+        )));
+    };
+    let id = ticket_id(store, &number).await?;
+    let now = Timestamp::now().as_microsecond();
+    let mut tx = store.begin_write().await?;
+    let mut buf = WriteBuffer::default();
+    audit(
+        &mut buf,
+        now,
+        Some(id),
+        None,
+        t.actor,
+        "ticket_created",
+        &json!({ "via": "command line", "queue": t.queue, "class": t.severity,
+                 "requester": t.requester, "message_id": message_id }),
+    );
     buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;
-    Ok(applied)
+    Ok(number)
 }
 
 /// The configured queues' names, for messages.

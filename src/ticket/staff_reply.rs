@@ -12,6 +12,12 @@
 //! told in one short mail ([`crate::templates::REPLY_REFUSED`]) under the loop brake. Machine
 //! mail never comes here (the classifier files it as a note or ignores it).
 //!
+//! Commands at the top of a relayed answer (item 3, [`commands`]) change the ticket with the
+//! operation of `tickets set` ([`super::ops::apply_change`]); the text after them is relayed,
+//! unless it is empty or follows `#note`. A command that is unknown or cannot be carried out
+//! refuses the whole answer ([`Refusal::BadCommand`], template
+//! [`crate::templates::COMMAND_UNKNOWN`]).
+//!
 //! The answer is relayed as text. An HTML-only answer is relayed as the text mail-parser makes
 //! of it: quoted history sits in nested blockquotes and client-specific divs that cannot be
 //! told apart reliably, and HTML carries remote images and scripts; the text form has none of
@@ -19,6 +25,8 @@
 use jiff::Timestamp;
 use serde_json::json;
 
+use super::State;
+use super::ops::Change;
 use crate::config::Config;
 use crate::message::InboundMessage;
 use crate::outbox::{self, Kind, NewMail};
@@ -49,6 +57,9 @@ pub enum Refusal {
     NotAuthenticated,
     /// No reply token key is loaded.
     NoKey,
+    /// A valid staff answer whose commands at the top are not all valid: nothing of it is
+    /// applied or relayed.
+    BadCommand,
 }
 
 impl Refusal {
@@ -62,6 +73,7 @@ impl Refusal {
             Refusal::NotStaff => "not_staff",
             Refusal::NotAuthenticated => "not_authenticated",
             Refusal::NoKey => "no_key",
+            Refusal::BadCommand => "bad_command",
         }
     }
 
@@ -85,6 +97,10 @@ impl Refusal {
                  DMARC nor SPF passed"
             }
             Refusal::NoKey => "no reply token key is loaded, so no token can be checked",
+            Refusal::BadCommand => {
+                "a command at the top of the answer is unknown or malformed, so nothing of it \
+                 is applied or relayed"
+            }
         }
     }
 }
@@ -266,17 +282,184 @@ fn uncomment(v: &str) -> String {
     out
 }
 
-/// A command at the top of a staff answer (issue 17, item 3; none are read yet).
+/// A command at the top of a staff answer (issue 17, item 3). Each is what one option of
+/// `tickets set` does; [`to_change`] makes them the same [`Change`](super::ops::Change).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub line: String,
+pub enum Command {
+    /// `#status open|pending|resolved|closed`, German `offen`, `wartend`, `erledigt`,
+    /// `geschlossen` ([`STATUS_WORDS`]).
+    Status(State),
+    /// `#class 1..4`, `#klasse`.
+    Class(u8),
+    /// `#queue NAME`.
+    Queue(String),
+    /// `#level 1|2|3`, `#stufe`.
+    Level(u8),
+    /// `#assign ADDRESS`, `#zuweisen`.
+    Assign(String),
+    /// `#pending until TIME`, `#wartend bis ZEIT`.
+    PendingUntil(Timestamp),
+    /// `#note`, `#notiz`: the rest of the mail is an internal note, not relayed.
+    Note,
 }
 
-/// The commands at the top of an answer and the text that remains to relay. Item 3
-/// (`#status resolved`, …) reads them here; until then there are none and the whole text is
-/// relayed.
-pub fn commands(text: &str) -> (Vec<Command>, String) {
-    (Vec::new(), text.to_string())
+/// The words `#status` takes, case-insensitive, and the state each means. A resolved ticket is
+/// closed: an answer of the requester within `ingest.reopen_days` opens it again.
+pub const STATUS_WORDS: [(&str, State); 11] = [
+    ("open", State::Open),
+    ("offen", State::Open),
+    ("in-bearbeitung", State::Open),
+    ("pending", State::Pending),
+    ("wartend", State::Pending),
+    ("resolved", State::Closed),
+    ("erledigt", State::Closed),
+    ("gelöst", State::Closed),
+    ("geloest", State::Closed),
+    ("closed", State::Closed),
+    ("geschlossen", State::Closed),
+];
+
+/// A line at the top of an answer that starts with `#` but is no valid command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadCommand {
+    pub line: String,
+    pub why: String,
+}
+
+impl BadCommand {
+    fn new(line: &str, why: impl Into<String>) -> BadCommand {
+        BadCommand {
+            line: line.chars().take(200).collect(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The commands at the top of an answer (lines starting with `#`, before any other text;
+/// blank lines between them are allowed) and the text that remains: to relay, or after
+/// `#note` the note. Any line there that is no valid command refuses the whole answer.
+pub fn commands(text: &str) -> Result<(Vec<Command>, String), BadCommand> {
+    let mut found = Vec::new();
+    let mut lines = text.lines().peekable();
+    let mut note_head = None;
+    while let Some(line) = lines.peek() {
+        let t = line.trim();
+        if t.is_empty() {
+            lines.next();
+            continue;
+        }
+        let Some(body) = t.strip_prefix('#') else {
+            break;
+        };
+        lines.next();
+        let mut words = body.split_whitespace();
+        let word = words
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(':')
+            .to_lowercase();
+        let args: Vec<&str> = words.collect();
+        let arg = args.join(" ");
+        let one = |what: &str| -> Result<&str, BadCommand> {
+            match args.as_slice() {
+                [a] => Ok(a),
+                _ => Err(BadCommand::new(t, format!("#{word} takes one {what}"))),
+            }
+        };
+        found.push(match word.as_str() {
+            "status" => {
+                let w = one("state")?.to_lowercase();
+                STATUS_WORDS
+                    .iter()
+                    .find(|(s, _)| *s == w)
+                    .map(|(_, st)| Command::Status(*st))
+                    .ok_or_else(|| BadCommand::new(t, format!("\"{w}\" is no state")))?
+            }
+            "class" | "klasse" => match one("class")?.parse::<u8>() {
+                Ok(n) if (1..=4).contains(&n) => Command::Class(n),
+                _ => return Err(BadCommand::new(t, "the class is 1, 2, 3 or 4")),
+            },
+            "queue" => Command::Queue(one("queue name")?.to_string()),
+            "level" | "stufe" => match one("level")?.parse::<u8>() {
+                Ok(n) if (1..=3).contains(&n) => Command::Level(n),
+                _ => return Err(BadCommand::new(t, "the level is 1, 2 or 3")),
+            },
+            "assign" | "zuweisen" => {
+                let a = one("address")?.trim_matches(['<', '>']);
+                if !crate::diag::is_plausible_address(a) {
+                    return Err(BadCommand::new(t, format!("\"{a}\" is no mail address")));
+                }
+                Command::Assign(a.to_string())
+            }
+            "pending" | "wartend" => match args.split_first() {
+                None => Command::Status(State::Pending),
+                Some((until, when))
+                    if ["until", "bis"].contains(&until.to_lowercase().as_str())
+                        && !when.is_empty() =>
+                {
+                    Command::PendingUntil(
+                        crate::time::parse_for_people(&when.join(" "))
+                            .map_err(|e| BadCommand::new(t, e))?,
+                    )
+                }
+                Some(_) => {
+                    return Err(BadCommand::new(
+                        t,
+                        format!(
+                            "write #{word} {} followed by a date",
+                            if word == "pending" { "until" } else { "bis" }
+                        ),
+                    ));
+                }
+            },
+            "note" | "notiz" => {
+                note_head = Some(arg);
+                Command::Note
+            }
+            _ => return Err(BadCommand::new(t, format!("#{word} is no command"))),
+        });
+        if note_head.is_some() {
+            break;
+        }
+    }
+    let rest: Vec<&str> = lines.collect();
+    let mut rest = rest.join("\n").trim().to_string();
+    if let Some(head) = note_head.filter(|h| !h.is_empty()) {
+        rest = if rest.is_empty() {
+            head
+        } else {
+            format!("{head}\n{rest}")
+        };
+    }
+    Ok((found, rest))
+}
+
+/// The change that `commands` ask for, by `actor`; `rest` is the note after `#note`. A later
+/// command of the same kind wins.
+pub fn to_change<'a>(commands: &'a [Command], rest: &'a str, actor: &'a str) -> Change<'a> {
+    let mut c = Change {
+        actor,
+        ..Change::default()
+    };
+    for cmd in commands {
+        match cmd {
+            Command::Status(s) => c.state = Some(*s),
+            Command::Class(n) => c.severity = Some(*n),
+            Command::Queue(q) => c.queue = Some(q),
+            Command::Level(n) => c.level = Some(*n),
+            Command::Assign(a) => c.assignee = Some(a),
+            Command::PendingUntil(t) => c.pending_until = Some(*t),
+            Command::Note => c.note = Some(rest),
+        }
+    }
+    c
+}
+
+/// Whether an answer with these commands, remaining text and number of attachments is
+/// relayed: never after `#note`; not when nothing remains (an answer of commands only, or an
+/// empty one: the requester would get a mail without content); an attachment alone is content.
+pub fn relays(commands: &[Command], rest: &str, attachments: usize) -> bool {
+    !commands.contains(&Command::Note) && (!rest.trim().is_empty() || attachments > 0)
 }
 
 /// The answer without what it quotes: quote lines (`>`), everything from an attribution line
@@ -431,7 +614,7 @@ pub struct OnTicket<'a> {
 
 /// Writes a relayed answer: the outbox row to the requester (Cc the first mail's Cc's), the
 /// outbound article with the answer's attachments listed, and its audit line. `article_id` is
-/// a reserved id.
+/// a reserved id; `text` is the answer after its commands ([`commands`]).
 #[allow(clippy::too_many_arguments)]
 pub fn relay(
     buf: &mut WriteBuffer,
@@ -440,14 +623,13 @@ pub fn relay(
     article_id: i64,
     ticket: OnTicket<'_>,
     raw_id: i64,
-    raw: &[u8],
     msg: &InboundMessage,
+    text: String,
     facts: &RelayFacts,
 ) -> Relayed {
     let s = &config.settings;
     let at = now.as_microsecond();
     let message_id = format!("{}@{}", uuid::Uuid::now_v7(), s.outbox.message_id_domain);
-    let (_commands, text) = commands(&strip_quoted(&answer_text(raw, msg)));
     let subject = subject(config, ticket.number, ticket.subject);
     let to = facts.requester.clone();
     let cc: Vec<String> = facts
@@ -526,6 +708,7 @@ pub fn refuse(
     raw_id: i64,
     msg: &InboundMessage,
     why: Refusal,
+    command: Option<&BadCommand>,
     ticket: Option<(i64, &str)>,
     stored_auto_replies: i64,
 ) {
@@ -537,6 +720,8 @@ pub fn refuse(
         ticket = number.unwrap_or(""),
         sender,
         why = why.code(),
+        command = command.map_or("", |c| c.line.as_str()),
+        problem = command.map_or("", |c| c.why.as_str()),
         "staff answer refused: {}",
         why.describe()
     );
@@ -547,6 +732,10 @@ pub fn refuse(
         "why": why.code(), "reason": why.describe(), "sender": sender,
         "message_id": msg.message_id, "ticket": number, "explained": explain,
     });
+    if let Some(c) = command {
+        detail["command"] = json!(c.line);
+        detail["problem"] = json!(c.why);
+    }
     if explain {
         let context = json!({
             "why": why.code(),
@@ -555,6 +744,9 @@ pub fn refuse(
             "number": number,
             "subject": msg.subject,
             "sender_name": config.settings.outbox.from_name,
+            "command": command.map(|c| &c.line),
+            "problem": command.map(|c| &c.why),
+            "states": STATUS_WORDS.iter().map(|(w, _)| *w).collect::<Vec<_>>(),
         });
         let id = outbox::enqueue_buffered(
             buf,
@@ -563,7 +755,11 @@ pub fn refuse(
             NewMail {
                 ticket_id: None,
                 kind: Kind::AutoReply,
-                template: crate::templates::REPLY_REFUSED,
+                template: if command.is_some() {
+                    crate::templates::COMMAND_UNKNOWN
+                } else {
+                    crate::templates::REPLY_REFUSED
+                },
                 recipient: &sender,
                 in_reply_to: msg.message_id.as_deref(),
                 references: msg.message_id.iter().cloned().collect(),
@@ -589,6 +785,63 @@ pub fn refuse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_at_the_top_in_english_and_german() {
+        let (c, rest) =
+            commands("\n#status resolved\n#Klasse 2\n\n#queue betrieb\nDone.\n#status open")
+                .expect("valid");
+        assert_eq!(
+            c,
+            vec![
+                Command::Status(State::Closed),
+                Command::Class(2),
+                Command::Queue("betrieb".into())
+            ]
+        );
+        // Only the top counts: a later `#` line is text.
+        assert_eq!(rest, "Done.\n#status open");
+        for (word, state) in STATUS_WORDS {
+            let (c, _) = commands(&format!("#STATUS {}", word.to_uppercase())).expect(word);
+            assert_eq!(c, vec![Command::Status(state)], "{word}");
+        }
+        let (c, rest) =
+            commands("#stufe 2\n#zuweisen <a@b.example>\n#notiz Anruf\nmorgen").expect("valid");
+        assert_eq!(
+            c,
+            vec![
+                Command::Level(2),
+                Command::Assign("a@b.example".into()),
+                Command::Note
+            ]
+        );
+        assert_eq!(rest, "Anruf\nmorgen");
+        assert!(!relays(&c, &rest, 0));
+        let (c, rest) = commands("#wartend bis 16.12.2026 19:00").expect("valid");
+        assert_eq!(
+            c,
+            vec![Command::PendingUntil(
+                "2026-12-16T18:00:00Z".parse().expect("ts")
+            )]
+        );
+        assert!(!relays(&c, &rest, 0), "commands only");
+        assert!(relays(&[], "", 1), "an attachment alone is relayed");
+        assert!(!relays(&[], " ", 0), "an empty answer is not");
+        for bad in [
+            "#prio 1",
+            "#klasse 5",
+            "#level 4",
+            "#status",
+            "#assign x",
+            "#pending soon",
+            "#queue a b",
+            "#",
+        ] {
+            let e = commands(&format!("{bad}\nText")).expect_err(bad);
+            assert_eq!(e.line, bad.trim());
+        }
+        assert_eq!(commands("Guten Tag\n#status open").expect("text").0, vec![]);
+    }
 
     #[test]
     fn quotes_attributions_and_signatures_are_stripped() {
