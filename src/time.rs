@@ -16,6 +16,12 @@ pub fn berlin_or_utc() -> TimeZone {
     berlin().unwrap_or(TimeZone::UTC)
 }
 
+/// An instant as the store keeps it (UTC microseconds). Only our own writes put them there,
+/// all in range; should one not be, it shows as the epoch rather than failing a listing.
+pub fn stored(micros: i64) -> Timestamp {
+    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
 /// An instant as a person reads it: Berlin wall-clock time to the second with the zone's
 /// abbreviation, which tells the two 02:30 of the October switch apart, e.g.
 /// `2026-12-03 17:02:50 CET`. Machines get RFC 3339 in UTC (`--json`).

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use jiff::Timestamp;
 use poststelle::store::Store;
 use poststelle::store::announcements::{self as stored, AnnouncementRow, AnnouncementStatus};
 use serde_json::{Value, json};
@@ -52,7 +51,11 @@ async fn status(store: &Store, id: i64, as_json: bool, wait: bool) -> Result<Exi
         line(&s.platform),
         s.row.sequence
     )?;
-    writeln!(out, "  written:  {}", when(instant(s.row.created_at)))?;
+    writeln!(
+        out,
+        "  written:  {}",
+        when(poststelle::time::stored(s.row.created_at))
+    )?;
     writeln!(out, "  mails:    {}", s.row.mails)?;
     writeln!(out, "  sent:     {}", s.row.sent)?;
     writeln!(out, "  pending:  {}", s.row.pending)?;
@@ -116,15 +119,11 @@ async fn wait_for(store: &Store, id: i64, mut s: AnnouncementStatus) -> Result<A
     Ok(s)
 }
 
-fn instant(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 /// An announcement's row for `--json` (instants in RFC 3339, UTC).
 pub(super) fn row_json(a: &AnnouncementRow) -> Value {
     json!({
         "id": a.id, "kind": a.kind, "sequence": a.sequence,
-        "created_at": instant(a.created_at).to_string(),
+        "created_at": poststelle::time::stored(a.created_at).to_string(),
         "mails": a.mails, "sent": a.sent, "pending": a.pending,
         "failed": a.failed, "bounced": a.bounced,
     })
@@ -136,7 +135,7 @@ pub(super) fn row_line(a: &AnnouncementRow) -> String {
         "{:>4}  {:<10} {}  {} mail(s): {} sent, {} pending, {} failed, {} bounced",
         a.id,
         a.kind,
-        when(instant(a.created_at)),
+        when(poststelle::time::stored(a.created_at)),
         a.mails,
         a.sent,
         a.pending,

@@ -85,8 +85,11 @@ pub(super) async fn incident(cfg: &Config, store: &Store, cmd: &IncidentCmd) -> 
                         line(&i.platform),
                         i.state.as_str(),
                         i.class,
-                        when(instant(i.started_at)),
-                        i.resolved_at.map(instant).map(when).unwrap_or_default(),
+                        when(poststelle::time::stored(i.started_at)),
+                        i.resolved_at
+                            .map(poststelle::time::stored)
+                            .map(when)
+                            .unwrap_or_default(),
                         line(&i.title)
                     )?;
                 }
@@ -137,10 +140,6 @@ pub(super) async fn incident(cfg: &Config, store: &Store, cmd: &IncidentCmd) -> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn instant(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 fn as_json(i: &Incident) -> Value {
     json!({
         "id": i.id,
@@ -150,12 +149,12 @@ fn as_json(i: &Incident) -> Value {
         "class": i.class,
         "lists": i.lists,
         "state": i.state,
-        "since": instant(i.started_at).to_string(),
-        "resolved_at": i.resolved_at.map(|t| instant(t).to_string()),
-        "raised_at": i.raised_at.map(|t| instant(t).to_string()),
+        "since": poststelle::time::stored(i.started_at).to_string(),
+        "resolved_at": i.resolved_at.map(|t| poststelle::time::stored(t).to_string()),
+        "raised_at": i.raised_at.map(|t| poststelle::time::stored(t).to_string()),
         "outage": i.outage_id,
-        "created_at": instant(i.created_at).to_string(),
-        "changed_at": instant(i.changed_at).to_string(),
+        "created_at": poststelle::time::stored(i.created_at).to_string(),
+        "changed_at": poststelle::time::stored(i.changed_at).to_string(),
     })
 }
 
@@ -181,7 +180,7 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
             .iter()
             .map(|e| {
                 json!({ "kind": e.kind, "text": e.text, "actor": e.actor,
-                        "at": instant(e.at).to_string() })
+                        "at": poststelle::time::stored(e.at).to_string() })
             })
             .collect();
         v["tickets"] = linked
@@ -189,7 +188,7 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
             .map(|t| {
                 json!({ "number": t.number, "subject": t.subject, "severity": t.severity,
                         "state": t.state, "requester": t.requester, "linked_by": t.linked_by,
-                        "linked_at": instant(t.linked_at).to_string() })
+                        "linked_at": poststelle::time::stored(t.linked_at).to_string() })
             })
             .collect();
         v["announcements"] = notices.iter().map(super::announcements::row_json).collect();
@@ -205,13 +204,17 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
         "  class:      {}{}",
         i.class,
         match i.raised_at {
-            Some(t) => format!(" (raised {})", when(instant(t))),
+            Some(t) => format!(" (raised {})", when(poststelle::time::stored(t))),
             None => String::new(),
         }
     )?;
-    writeln!(out, "  since:      {}", when(instant(i.started_at)))?;
+    writeln!(
+        out,
+        "  since:      {}",
+        when(poststelle::time::stored(i.started_at))
+    )?;
     if let Some(t) = i.resolved_at {
-        writeln!(out, "  resolved:   {}", when(instant(t)))?;
+        writeln!(out, "  resolved:   {}", when(poststelle::time::stored(t)))?;
     }
     writeln!(out, "  lists:      {}", i.lists.join(", "))?;
     writeln!(
@@ -231,7 +234,7 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
         writeln!(
             out,
             "    {}  {:<8} {}",
-            when(instant(e.at)),
+            when(poststelle::time::stored(e.at)),
             e.kind,
             words.join(" ")
         )?;
@@ -285,9 +288,9 @@ async fn print_done(
         line(&i.platform),
         line(&i.title),
         i.class,
-        when(instant(i.started_at)),
+        when(poststelle::time::stored(i.started_at)),
         match i.resolved_at {
-            Some(t) => format!(", resolved {}", when(instant(t))),
+            Some(t) => format!(", resolved {}", when(poststelle::time::stored(t))),
             None => String::new(),
         }
     )?;

@@ -66,8 +66,8 @@ pub(super) async fn maintenance(
                         m.id,
                         line(&m.platform),
                         m.state.as_str(),
-                        when(instant(m.starts_at)),
-                        when(instant(m.ends_at)),
+                        when(poststelle::time::stored(m.starts_at)),
+                        when(poststelle::time::stored(m.ends_at)),
                         if m.emergency { "[emergency] " } else { "" },
                         line(&m.reason)
                     )?;
@@ -92,8 +92,16 @@ pub(super) async fn maintenance(
             } else {
                 writeln!(out, "maintenance {} ({})", m.id, m.state.as_str())?;
                 writeln!(out, "  platform:   {}", line(&m.platform))?;
-                writeln!(out, "  start:      {}", when(instant(m.starts_at)))?;
-                writeln!(out, "  end:        {}", when(instant(m.ends_at)))?;
+                writeln!(
+                    out,
+                    "  start:      {}",
+                    when(poststelle::time::stored(m.starts_at))
+                )?;
+                writeln!(
+                    out,
+                    "  end:        {}",
+                    when(poststelle::time::stored(m.ends_at))
+                )?;
                 writeln!(out, "  reason:     {}", line(&m.reason))?;
                 writeln!(out, "  impact:     {}", line(&m.impact))?;
                 writeln!(out, "  lists:      {}", m.lists.join(", "))?;
@@ -148,24 +156,20 @@ pub(super) async fn maintenance(
     Ok(ExitCode::SUCCESS)
 }
 
-fn instant(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 fn as_json(m: &Maintenance) -> Value {
     json!({
         "id": m.id,
         "platform": m.platform,
-        "start": instant(m.starts_at).to_string(),
-        "end": instant(m.ends_at).to_string(),
+        "start": poststelle::time::stored(m.starts_at).to_string(),
+        "end": poststelle::time::stored(m.ends_at).to_string(),
         "reason": m.reason,
         "impact": m.impact,
         "lists": m.lists,
         "emergency": m.emergency,
         "state": m.state,
         "sequence": m.sequence,
-        "created_at": instant(m.created_at).to_string(),
-        "changed_at": instant(m.changed_at).to_string(),
+        "created_at": poststelle::time::stored(m.created_at).to_string(),
+        "changed_at": poststelle::time::stored(m.changed_at).to_string(),
     })
 }
 
@@ -195,8 +199,8 @@ async fn report(
             "maintenance {} {what}: {} from {} to {} (calendar sequence {})",
             m.id,
             line(&m.platform),
-            when(instant(m.starts_at)),
-            when(instant(m.ends_at)),
+            when(poststelle::time::stored(m.starts_at)),
+            when(poststelle::time::stored(m.ends_at)),
             m.sequence
         )?;
     }

@@ -4,7 +4,6 @@
 //! `sender_name`; the notices to a linked ticket's requester also see the ticket's names
 //! (`ticket`, `requester`, `ticket_tag`) as acknowledgements do. Times are Berlin wall-clock
 //! time, worded per language.
-use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::maintenance::{duration, when};
@@ -37,10 +36,6 @@ pub fn class_name(class: u8, lang: &str) -> &'static str {
     }
 }
 
-fn instant(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 /// The context of a notice about `i` in `lang` to the lists.
 pub fn context(config: &Config, i: &Incident, update: Option<Update<'_>>, lang: &str) -> Value {
     let tz = crate::time::berlin_or_utc();
@@ -55,14 +50,14 @@ pub fn context(config: &Config, i: &Incident, update: Option<Update<'_>>, lang: 
             "impact": i.impact,
             "class": i.class,
             "class_name": class_name(i.class, lang),
-            "started_local": when(instant(i.started_at), lang, &tz),
-            "resolved_local": i.resolved_at.map(|t| when(instant(t), lang, &tz)),
+            "started_local": when(crate::time::stored(i.started_at), lang, &tz),
+            "resolved_local": i.resolved_at.map(|t| when(crate::time::stored(t), lang, &tz)),
             "duration": i.resolved_at.map(|t| duration(i.started_at, t, lang)),
             "state": i.state.as_str(),
         },
         "update": update.map(|u| json!({
             "text": u.text,
-            "at_local": when(instant(u.at), lang, &tz),
+            "at_local": when(crate::time::stored(u.at), lang, &tz),
         })),
     })
 }

@@ -72,10 +72,6 @@ pub(super) fn duration(start: i64, end: i64, lang: &str) -> String {
     parts.join(" ")
 }
 
-fn instant(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 /// The context of a notice about `m` in `lang`; `previous` is (start, end) before a change.
 pub fn context(
     config: &Config,
@@ -95,8 +91,8 @@ pub fn context(
             "id": m.id,
             "platform": m.platform,
             "platform_description": platform.map(|p| p.description.as_str()).unwrap_or(""),
-            "start_local": when(instant(m.starts_at), lang, &tz),
-            "end_local": when(instant(m.ends_at), lang, &tz),
+            "start_local": when(crate::time::stored(m.starts_at), lang, &tz),
+            "end_local": when(crate::time::stored(m.ends_at), lang, &tz),
             "duration": duration(m.starts_at, m.ends_at, lang),
             "reason": m.reason,
             "impact": m.impact,
@@ -105,8 +101,8 @@ pub fn context(
             "state": m.state.as_str(),
         },
         "previous": previous.map(|(s, e)| json!({
-            "start_local": when(instant(s), lang, &tz),
-            "end_local": when(instant(e), lang, &tz),
+            "start_local": when(crate::time::stored(s), lang, &tz),
+            "end_local": when(crate::time::stored(e), lang, &tz),
             "duration": duration(s, e, lang),
         })),
     })
@@ -126,8 +122,8 @@ pub fn calendar_event(config: &Config, m: &Maintenance, lang: &str, now: Timesta
         uid: ical::maintenance_uid(m.id, &s.outbox.message_id_domain),
         sequence: u32::try_from(m.sequence).unwrap_or(0),
         stamp: now,
-        start: instant(m.starts_at),
-        end: instant(m.ends_at),
+        start: crate::time::stored(m.starts_at),
+        end: crate::time::stored(m.ends_at),
         summary: format!(
             "{}{title} {}",
             if cancelled { prefix } else { "" },
