@@ -16,7 +16,9 @@
 # - Dovecot and OpenSMTPD for the delivery tests: tests/servers.sh installs Debian's packages
 #   if need be (no system service is started) and runs both as processes of this script on
 #   loopback high ports, OpenSMTPD with a spool of its own; the host's mail queue is never
-#   read or changed (see tests/servers.sh).
+#   read or changed (see tests/servers.sh). Postfix's smtp-sink (for the pipelining test) is
+#   unpacked from Debian's package into target/test-tools/postfix, never installed, and runs
+#   as a process of this script on a loopback port.
 # - Python's icalendar package (python3-icalendar) for the calendar tests, installed if need be.
 set -euo pipefail
 cd "$(dirname "$0")/.."

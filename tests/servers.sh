@@ -214,6 +214,37 @@ servers_spool_prepare() { # base directory
     echo "  which is empty and no OpenSMTPD runs: using it" >&2
 }
 
+# Postfix's smtp-sink: a server that offers PIPELINING, which OpenSMTPD 6.8 does not, for the
+# test of the pipelined SMTP exchange; it writes each mail it takes to a file. Postfix conflicts
+# with OpenSMTPD as a package, so its package is only unpacked (into target/test-tools/postfix,
+# once), never installed, and smtp-sink runs as a process of this script.
+servers_sink_start() { # base directory
+    local pf=$PWD/target/test-tools/postfix
+    if [ ! -x "$pf/usr/sbin/smtp-sink" ]; then
+        local dl
+        dl=$(mktemp -d)
+        if ! (cd "$dl" && apt-get download postfix >/dev/null 2>&1); then
+            echo "tests/servers.sh: apt-get download postfix failed; the pipelining test needs its" >&2
+            echo "  smtp-sink (unpacked into $pf, not installed)" >&2
+            rm -rf "$dl"
+            return 1
+        fi
+        mkdir -p "$pf"
+        dpkg -x "$dl"/postfix_*.deb "$pf"
+        rm -rf "$dl"
+    fi
+    mkdir -p "$1/sink"
+    chmod 777 "$1/sink"
+    local as=()
+    [ "$(id -u)" -eq 0 ] && as=(-u nobody)
+    LD_LIBRARY_PATH="$pf/usr/lib/postfix" "$pf/usr/sbin/smtp-sink" "${as[@]}" \
+        -d "$1/sink/%H%M%S." 127.0.0.1:12627 64 >"$1/sink.out" 2>&1 &
+    SERVERS_SINK_PID=$!
+    wait_port 127.0.0.1 12627 "Postfix's smtp-sink (its output: $1/sink.out)" || return 1
+    export POSTSTELLE_TEST_SINK=127.0.0.1:12627
+    export POSTSTELLE_TEST_SINK_DIR=$1/sink
+}
+
 servers_start() {
     servers_install
     servers_smtpd_none_running || exit 1
@@ -276,6 +307,7 @@ CONF
     wait_port 127.0.0.1 11144 "Dovecot (faults)"
     wait_port 127.0.0.1 12525 "OpenSMTPD (its output: $b/smtpd.out)"
     for _ in $(seq 1 50); do [ -S "$b/run/dovecot/lmtp" ] && break; sleep 0.1; done
+    servers_sink_start "$b" || exit 1
 
     export POSTSTELLE_TEST_SMTP=127.0.0.1:12525
     export POSTSTELLE_TEST_IMAP=127.0.0.1:11143
@@ -284,11 +316,12 @@ CONF
     export POSTSTELLE_TEST_DOVECOT_CONF=$b/dovecot.conf
     export POSTSTELLE_TEST_IMAP_FAULTS=127.0.0.1:11144
     export POSTSTELLE_TEST_DOVECOT_FAULTS_CONF=$b/faults/dovecot.conf
-    echo "Dovecot and OpenSMTPD for the tests: $b" >&2
+    echo "Dovecot, OpenSMTPD and smtp-sink for the tests: $b" >&2
 }
 
 servers_stop() {
     [ -n "${SERVERS_SMTPD_PID:-}" ] && kill "$SERVERS_SMTPD_PID" 2>/dev/null
+    [ -n "${SERVERS_SINK_PID:-}" ] && kill "$SERVERS_SINK_PID" 2>/dev/null
     [ -n "${SERVERS_DOVECOT_PID:-}" ] && kill "$SERVERS_DOVECOT_PID" 2>/dev/null
     [ -n "${SERVERS_BASE:-}" ] && doveadm -c "$SERVERS_BASE/faults/dovecot.conf" stop 2>/dev/null
     wait 2>/dev/null
