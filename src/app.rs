@@ -96,6 +96,12 @@ pub async fn run(
         sender_wake.clone(),
         cancel.clone().cancelled_owned(),
     ));
+    tracker.spawn(crate::jobs::status::run(
+        store.clone(),
+        config.clone(),
+        sender_wake.clone(),
+        cancel.clone().cancelled_owned(),
+    ));
     tracker.spawn(maintenance_notices(
         store.clone(),
         config.clone(),

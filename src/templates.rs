@@ -40,8 +40,19 @@ pub const INCIDENT_RESOLVED: &str = "stoerung-behoben";
 pub const INCIDENT_TICKET_UPDATE: &str = "stoerung-vorgang-aktualisiert";
 pub const INCIDENT_TICKET_RESOLVED: &str = "stoerung-vorgang-behoben";
 
+/// Status notices (issue 17, item 4) to a ticket's requester and its queue's observers: the
+/// ticket is taken ("wird bearbeitet", the SLA's reaction), its state, class or level changed,
+/// it is resolved (answer if the problem persists), the periodic update of an open class-1 or
+/// class-2 ticket with the latest public answer.
+pub const STATUS_TAKEN: &str = "vorgang-in-bearbeitung";
+pub const STATUS_CHANGED: &str = "vorgang-status";
+pub const STATUS_RESOLVED: &str = "vorgang-geloest";
+pub const STATUS_UPDATE: &str = "vorgang-zwischenstand";
+/// To staff when a pending ticket's `pending until` has come.
+pub const PENDING_REMINDER: &str = "erinnerung-wiedervorlage";
+
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 18] = [
+pub const BUILT_IN: [&str; 23] = [
     STAFF_COPY,
     REPLY_REFUSED,
     COMMAND_UNKNOWN,
@@ -60,6 +71,11 @@ pub const BUILT_IN: [&str; 18] = [
     INCIDENT_RESOLVED,
     INCIDENT_TICKET_UPDATE,
     INCIDENT_TICKET_RESOLVED,
+    STATUS_TAKEN,
+    STATUS_CHANGED,
+    STATUS_RESOLVED,
+    STATUS_UPDATE,
+    PENDING_REMINDER,
 ];
 
 /// The loaded and syntax-checked templates.

@@ -116,6 +116,9 @@ pub enum TicketStateArg {
     Open,
     /// Waiting for the requester or a third party
     Pending,
+    /// Solved, the requester asked to answer if the problem persists; that answer within
+    /// ingest.reopen_days opens it again; closed by itself after that
+    Resolved,
     /// Done; a follow-up within ingest.reopen_days opens it again
     Closed,
 }
@@ -126,6 +129,7 @@ impl From<TicketStateArg> for State {
             TicketStateArg::New => State::New,
             TicketStateArg::Open => State::Open,
             TicketStateArg::Pending => State::Pending,
+            TicketStateArg::Resolved => State::Resolved,
             TicketStateArg::Closed => State::Closed,
         }
     }

@@ -7,6 +7,7 @@ mod calendars;
 mod platforms;
 mod reply;
 mod sources;
+mod status_notices;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
 pub use reply::ReplySettings;
+pub use status_notices::StatusNoticeSettings;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
@@ -42,6 +44,7 @@ const DOCS: Docs<'static> = Docs {
         ("reply", "Staff answers by mail"),
         ("incidents", "Incidents"),
         ("announcements", "Bounces and unsubscribing"),
+        ("status_notices", "Status notices"),
     ],
 };
 
@@ -96,6 +99,8 @@ struct RawConfig {
     incidents: RawIncidents,
     #[serde(default)]
     announcements: announcements::RawAnnouncements,
+    #[serde(default)]
+    status_notices: status_notices::RawStatusNotices,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +228,12 @@ struct RawQueue {
     /// with a reply token are relayed.
     #[serde(default)]
     members: Vec<Spanned<String>>,
+    /// Told of every state, class or level change of the queue's tickets (the Auftraggeber).
+    #[serde(default)]
+    observers: Vec<Spanned<String>>,
+    /// Whether requesters and observers get status notices; default on.
+    #[serde(default = "default_true")]
+    status_notices: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,6 +276,9 @@ impl Default for RawNutzerkonto {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_rules_dir() -> String {
     "rules".into()
 }
@@ -427,6 +441,11 @@ pub struct Queue {
     pub on_call: Option<String>,
     /// Members besides `staff`, lower-cased: addresses, and `@domain` for a whole domain.
     pub members: Vec<String>,
+    /// Told of every state, class or level change of the queue's tickets, like the requester
+    /// (e.g. the Auftraggeber's address).
+    pub observers: Vec<String>,
+    /// Whether the queue's requesters and observers get status notices.
+    pub status_notices: bool,
 }
 
 impl Queue {
@@ -492,6 +511,7 @@ pub struct Settings {
     pub announcements: AnnouncementSettings,
     /// Reply tokens of mail to staff and the checks of staff answers.
     pub reply: ReplySettings,
+    pub status_notices: StatusNoticeSettings,
 }
 
 impl Settings {
@@ -782,7 +802,11 @@ fn validate_settings(
                 "remove or rename one of the [[queue]] tables",
             );
         }
-        for addr in [&q.staff, &q.escalation, &q.on_call].into_iter().flatten() {
+        for addr in [&q.staff, &q.escalation, &q.on_call]
+            .into_iter()
+            .flatten()
+            .chain(&q.observers)
+        {
             check_address(src, addr, diags);
         }
         let mut members = Vec::new();
@@ -831,6 +855,12 @@ fn validate_settings(
                 .map(|e| e.get_ref().trim().to_string()),
             on_call: q.on_call.as_ref().map(|a| a.get_ref().trim().to_string()),
             members,
+            observers: q
+                .observers
+                .iter()
+                .map(|a| a.get_ref().trim().to_string())
+                .collect(),
+            status_notices: q.status_notices,
         });
     }
     for q in raw.queues.iter().map(Spanned::get_ref) {
@@ -954,6 +984,7 @@ fn validate_settings(
         platforms,
         reply,
         announcements: announcements::validate(&raw.announcements, src, diags),
+        status_notices: status_notices::validate(&raw.status_notices, src, diags),
         incidents: validate_incidents(&raw.incidents, src, diags),
     }
 }

@@ -147,6 +147,43 @@ pub fn for_sla_notice(
     v
 }
 
+/// What a status notice (or a pending reminder) says beyond its ticket.
+#[derive(Debug, Clone, Default)]
+pub struct Status<'a> {
+    /// The ticket's state now (`open`, `pending`, `resolved`, `closed`).
+    pub state: &'a str,
+    /// What changed: (`state` | `class` | `level`, from, to).
+    pub changes: Vec<(&'static str, Value, Value)>,
+    /// The support level now (1, 2, 3).
+    pub level: u8,
+    pub pending_until: Option<Timestamp>,
+    pub assignee: Option<&'a str>,
+    /// The latest answer relayed to the requester and when, for the periodic update.
+    pub answer: Option<(&'a str, Timestamp)>,
+    /// The mail goes to an observer of the queue, not to the requester.
+    pub for_observer: bool,
+}
+
+/// The context of a status notice to a requester or observer, and of a pending reminder.
+pub fn for_status(config: &Config, tz: &TimeZone, t: &Ticket<'_>, st: &Status<'_>) -> Value {
+    let mut v = common(config, tz, t);
+    let (answer, shortened) = st.answer.map_or(("", false), |(a, _)| excerpt(a));
+    v["status"] = json!({
+        "state": st.state,
+        "changes": st.changes.iter().map(|(what, from, to)| json!({ "what": what, "from": from, "to": to })).collect::<Vec<_>>(),
+        "level": st.level,
+        "pending_until_local": st.pending_until.map(|p| local(p, tz)),
+        "assignee": st.assignee.map(single_line),
+        "answer": st.answer.map(|_| answer),
+        "answer_shortened": shortened,
+        "answer_local": st.answer.map(|(_, at)| local(at, tz)),
+        "for_observer": st.for_observer,
+        "reopen_days": config.settings.ingest.reopen_days,
+        "every_hours": config.settings.status_notices.update_every_service_hours,
+    });
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::{BODY_EXCERPT, excerpt, single_line};

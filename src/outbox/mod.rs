@@ -28,6 +28,8 @@ pub enum Kind {
     Forward,
     Escalation,
     Notice,
+    /// To staff: a pending ticket's `pending until` has come.
+    Reminder,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Forward => "forward",
             Kind::Escalation => "escalation",
             Kind::Notice => "notice",
+            Kind::Reminder => "reminder",
         }
     }
 

@@ -13,10 +13,11 @@ use crate::config::Config;
 use crate::store::outbox::Claimed;
 use crate::store::{Store, StoreError};
 
-/// Kinds of mail that go to staff and so carry the reply address: the staff copy, and the
-/// escalations and on-call alarms (both `escalation`). Forwards go to other desks and
-/// systems, which are no queue's staff: an answer from them would only be refused.
-const TO_STAFF: [&str; 2] = ["staff_copy", "escalation"];
+/// Kinds of mail that go to staff and so carry the reply address: the staff copy, the
+/// escalations and on-call alarms (both `escalation`), and the pending reminders. Forwards go
+/// to other desks and systems, which are no queue's staff: an answer from them would only be
+/// refused.
+const TO_STAFF: [&str; 3] = ["staff_copy", "escalation", "reminder"];
 
 /// The reply address of a mail to staff (`None` for other mail, or while there is no key).
 pub async fn reply_to(

@@ -200,7 +200,7 @@ pub async fn due_notices(store: &Store, now: i64) -> Result<Vec<DueNotice>, Stor
     Ok(sqlx::query_as(
         "SELECT s.ticket_id, s.severity, s.due_at, t.number, t.queue, t.subject, \
          t.requester, s.received_at, s.calendar FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
-         WHERE s.reacted_at IS NULL AND t.state <> 'closed' AND s.warn_at <= $1 \
+         WHERE s.reacted_at IS NULL AND t.state NOT IN ('closed', 'resolved') AND s.warn_at <= $1 \
          AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
            AND e.severity = s.severity \
            AND e.kind = CASE WHEN s.due_at <= $1 THEN 'breach' ELSE 'warning' END) \
@@ -219,7 +219,7 @@ pub async fn on_call_candidates(store: &Store) -> Result<Vec<DueNotice>, StoreEr
     Ok(sqlx::query_as(
         "SELECT s.ticket_id, s.severity, s.due_at, t.number, t.queue, t.subject, \
          t.requester, s.received_at, s.calendar FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
-         WHERE s.reacted_at IS NULL AND s.severity = 1 AND t.state <> 'closed' \
+         WHERE s.reacted_at IS NULL AND s.severity = 1 AND t.state NOT IN ('closed', 'resolved') \
          AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
            AND e.severity = 1 AND e.kind = 'on_call') \
          ORDER BY s.received_at",
@@ -277,7 +277,7 @@ pub async fn next_notice_at(store: &Store) -> Result<Option<i64>, StoreError> {
         "SELECT MIN(CASE WHEN EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
            AND e.severity = s.severity AND e.kind = 'warning') THEN s.due_at ELSE s.warn_at END) \
          FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id \
-         WHERE s.reacted_at IS NULL AND t.state <> 'closed' \
+         WHERE s.reacted_at IS NULL AND t.state NOT IN ('closed', 'resolved') \
          AND NOT EXISTS (SELECT 1 FROM sla_escalations e WHERE e.ticket_id = s.ticket_id \
            AND e.severity = s.severity AND e.kind = 'breach')",
     )
@@ -379,7 +379,7 @@ pub async fn clocks_running_past(
         let rows: Vec<ClockToMove> = sqlx::query_as(
             "SELECT t.id AS ticket_id, t.queue, t.severity FROM ticket_sla s \
              JOIN tickets t ON t.id = s.ticket_id \
-             WHERE s.calendar = $1 AND s.reacted_at IS NULL AND t.state <> 'closed' \
+             WHERE s.calendar = $1 AND s.reacted_at IS NULL AND t.state NOT IN ('closed', 'resolved') \
              AND s.due_at > $2 ORDER BY t.id",
         )
         .bind(*calendar)

@@ -217,6 +217,9 @@ pub enum TicketState {
     New,
     Open,
     Pending,
+    /// Staff consider it solved and asked the requester to answer if the problem persists:
+    /// an answer within `ingest.reopen_days` opens it again, as for a closed one.
+    Resolved,
     Closed,
 }
 
@@ -226,6 +229,7 @@ impl TicketState {
             TicketState::New => "new",
             TicketState::Open => "open",
             TicketState::Pending => "pending",
+            TicketState::Resolved => "resolved",
             TicketState::Closed => "closed",
         }
     }
@@ -332,7 +336,8 @@ pub async fn changeable(conn: &mut AnyConnection, id: i64) -> Result<Changeable,
     .await?)
 }
 
-/// Writes one changed field; a closed ticket records when it was closed.
+/// Writes one changed field; a resolved or closed ticket records when it became so (the
+/// reopen window counts from then).
 pub async fn change_field(
     conn: &mut AnyConnection,
     id: i64,
@@ -342,7 +347,8 @@ pub async fn change_field(
     let q = match change {
         FieldChange::State(s) => sqlx::query(
             "UPDATE tickets SET state = $1, updated_at = $2, \
-             closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3",
+             closed_at = CASE WHEN $1 IN ('resolved', 'closed') THEN $2 ELSE NULL END \
+             WHERE id = $3",
         )
         .bind(s.as_str()),
         FieldChange::Severity(v) => {
@@ -403,6 +409,8 @@ pub struct NewTicket<'a> {
     /// Nutzerkonto state, origin and Betreff of a `HE_<Betreff>_NKB` question.
     pub nutzerkonto: Option<(&'a str, &'a str, &'a str)>,
     pub linked_ticket_id: Option<i64>,
+    /// Why the requester never gets status notices (machine-made mail, another ticket system).
+    pub requester_no_notice: Option<&'a str>,
     pub at: i64,
 }
 
@@ -440,6 +448,7 @@ impl WriteBuffer {
                 "nk_origin",
                 "nk_betreff",
                 "linked_ticket_id",
+                "requester_no_notice",
                 "created_at",
                 "updated_at",
             ],
@@ -457,6 +466,7 @@ impl WriteBuffer {
                 text(t.nutzerkonto.map(|n| n.1)),
                 text(t.nutzerkonto.map(|n| n.2)),
                 Val::OptInt(t.linked_ticket_id),
+                text(t.requester_no_notice),
                 Val::Int(t.at),
                 Val::Int(t.at),
             ],

@@ -475,6 +475,7 @@ impl<'a> Ingestor<'a> {
             windows: &known.windows,
             follow_ups: Vec::new(),
             staff_answers: Vec::new(),
+            reopenings: Vec::new(),
             staff_commands: Vec::new(),
             relay: &known.relay,
         };
@@ -527,10 +528,18 @@ impl<'a> Ingestor<'a> {
         for (id, queue, sender) in &w.follow_ups {
             super::clock::on_inbound_mail(conn, settings, *id, queue, sender, now).await?;
         }
-        // The relay is the reaction: its time is when the answer was filed and queued.
+        // The relay is the reaction: its time is when the answer was filed and queued. It
+        // takes a new ticket; a requester's mail that reopened one tells its observers.
+        let mut notices = WriteBuffer::default();
         for (id, by) in &w.staff_answers {
-            super::clock::record_reaction(conn, settings, *id, now, by).await?;
+            super::status_notice::on_relayed(conn, &mut notices, self.config, *id, by, now)
+                .await?;
         }
+        for (id, from) in &w.reopenings {
+            super::status_notice::on_reopened(conn, &mut notices, self.config, *id, from, now)
+                .await?;
+        }
+        notices.flush(conn, backend).await?;
         apply_staff_commands(conn, backend, self.config, &w.staff_commands, now).await?;
         Ok(outcomes)
     }
@@ -1017,7 +1026,7 @@ impl<'b> Planner<'b> {
         }
         let mut reopened = false;
         let slot = &self.slots[t];
-        if slot.state == State::Closed.as_str() {
+        if slot.state == State::Closed.as_str() || slot.state == State::Resolved.as_str() {
             let days = self.config.settings.ingest.reopen_days;
             let window = i64::from(days) * 86_400_000_000;
             if slot.closed_at.is_some_and(|c| self.now - c <= window) {
@@ -1216,6 +1225,8 @@ struct Writer<'b> {
     follow_ups: Vec<(i64, String, String)>,
     /// Relayed staff answers (ticket id, staff member): each is a reaction.
     staff_answers: Vec<(i64, String)>,
+    /// Stored tickets a follow-up set open again (ticket id, the state they were in).
+    reopenings: Vec<(i64, String)>,
     /// Commands of staff answers, applied once the batch's rows are written.
     staff_commands: Vec<StaffCommands>,
     relay: &'b HashMap<i64, crate::store::relay::RelayFacts>,
@@ -1387,6 +1398,7 @@ impl Writer<'_> {
                     self.follow_ups
                         .push((id, slots[*slot].queue.clone(), requester(msg)));
                     if let Some(from) = state_change {
+                        self.reopenings.push((id, from.clone()));
                         audit(
                             &mut self.buf,
                             self.at,
@@ -1486,6 +1498,12 @@ impl Writer<'_> {
         let requester = requester(msg);
         let requester_name = requester_mailbox(msg).and_then(|m| m.name.clone());
         let nk = d.nutzerkonto.as_ref();
+        // Status notices never go back to a machine or another ticket system: the loop rule.
+        let no_notice = match (&d.auto_generated, &d.ticket_system) {
+            (Some(kind), _) => Some(format!("machine-made mail ({})", kind.as_str())),
+            (None, Some(e)) => Some(format!("sent through another ticket system ({e})")),
+            (None, None) => None,
+        };
         self.buf.ticket(&NewTicket {
             id: ticket_id,
             number,
@@ -1497,6 +1515,7 @@ impl Writer<'_> {
             subject: &slot.subject,
             nutzerkonto: nk.map(|n| (n.state.as_str(), n.origin.as_str(), n.betreff.as_str())),
             linked_ticket_id: linked.map(|(id, _)| *id),
+            requester_no_notice: no_notice.as_deref(),
             at: self.at,
         });
         super::clock::on_ticket_created(

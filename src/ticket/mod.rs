@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod notices;
 pub mod ops;
 pub mod staff_reply;
+pub mod status_notice;
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;

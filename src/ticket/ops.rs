@@ -464,10 +464,9 @@ pub async fn apply_change(
     if new_sev != old.severity || new_queue != old.queue {
         sla::recompute(conn, &config.settings, id, &new_queue, new_sev).await?;
     }
-    let state_changed = applied.iter().any(|a| matches!(a, Applied::State { .. }));
-    if state_changed || change.note.is_some() {
-        sla::record_reaction(conn, &config.settings, id, now_ts, change.actor).await?;
-    }
+    // The reaction, the requester's and observers' notices, the next periodic update.
+    super::status_notice::after_change(conn, buf, config, id, &applied, change.actor, now_ts)
+        .await?;
     Ok(applied)
 }
 

@@ -286,7 +286,7 @@ fn uncomment(v: &str) -> String {
 /// `tickets set` does; [`to_change`] makes them the same [`Change`](super::ops::Change).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `#status open|pending|resolved|closed`, German `offen`, `wartend`, `erledigt`,
+    /// `#status open|pending|resolved|closed`, German `offen`, `wartend`, `erledigt`/`gelöst`,
     /// `geschlossen` ([`STATUS_WORDS`]).
     Status(State),
     /// `#class 1..4`, `#klasse`.
@@ -303,18 +303,19 @@ pub enum Command {
     Note,
 }
 
-/// The words `#status` takes, case-insensitive, and the state each means. A resolved ticket is
-/// closed: an answer of the requester within `ingest.reopen_days` opens it again.
+/// The words `#status` takes, case-insensitive, and the state each means. A resolved ticket
+/// asks its requester to answer if the problem persists; that answer, within
+/// `ingest.reopen_days`, opens it again (as it does a closed one).
 pub const STATUS_WORDS: [(&str, State); 11] = [
     ("open", State::Open),
     ("offen", State::Open),
     ("in-bearbeitung", State::Open),
     ("pending", State::Pending),
     ("wartend", State::Pending),
-    ("resolved", State::Closed),
-    ("erledigt", State::Closed),
-    ("gelöst", State::Closed),
-    ("geloest", State::Closed),
+    ("resolved", State::Resolved),
+    ("erledigt", State::Resolved),
+    ("gelöst", State::Resolved),
+    ("geloest", State::Resolved),
     ("closed", State::Closed),
     ("geschlossen", State::Closed),
 ];
@@ -794,7 +795,7 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Command::Status(State::Closed),
+                Command::Status(State::Resolved),
                 Command::Class(2),
                 Command::Queue("betrieb".into())
             ]
