@@ -26,10 +26,10 @@ pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
 pub use reply::ReplySettings;
-pub use status_notices::StatusNoticeSettings;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
+pub use status_notices::StatusNoticeSettings;
 
 /// The config file used when neither `--config` nor `$POSTSTELLE_CONFIG` names one.
 pub const DEFAULT_CONFIG: &str = "poststelle.toml";

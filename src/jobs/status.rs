@@ -70,7 +70,9 @@ pub async fn run(
         match run_due(&store, &config, Timestamp::now()).await {
             Ok(round) if round.mailed() => sender_wake.notify_one(),
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "status notices: the round failed; next in a minute"),
+            Err(e) => {
+                tracing::error!(error = %e, "status notices: the round failed; next in a minute")
+            }
         }
         tokio::select! {
             () = &mut shutdown => return,

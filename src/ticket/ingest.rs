@@ -532,8 +532,7 @@ impl<'a> Ingestor<'a> {
         // takes a new ticket; a requester's mail that reopened one tells its observers.
         let mut notices = WriteBuffer::default();
         for (id, by) in &w.staff_answers {
-            super::status_notice::on_relayed(conn, &mut notices, self.config, *id, by, now)
-                .await?;
+            super::status_notice::on_relayed(conn, &mut notices, self.config, *id, by, now).await?;
         }
         for (id, from) in &w.reopenings {
             super::status_notice::on_reopened(conn, &mut notices, self.config, *id, from, now)

@@ -156,7 +156,11 @@ pub async fn on_relayed(
             &json!({ "from": State::New.as_str(), "to": State::Open.as_str(),
                      "why": "a relayed answer takes the ticket" }),
         );
-        tracing::info!(ticket = facts.number, by, "a relayed answer took the ticket: open");
+        tracing::info!(
+            ticket = facts.number,
+            by,
+            "a relayed answer took the ticket: open"
+        );
         let changes = vec![("state", json!(State::New.as_str()), json!(facts.state))];
         tell(
             conn,
@@ -186,7 +190,17 @@ pub async fn on_reopened(
     let facts = rows::notice_facts(conn, id).await?;
     let changes = vec![("state", json!(from), json!(facts.state))];
     let audience = Audience::Observers;
-    tell(conn, buf, config, &facts, Event::Changed, audience, changes, now).await?;
+    tell(
+        conn,
+        buf,
+        config,
+        &facts,
+        Event::Changed,
+        audience,
+        changes,
+        now,
+    )
+    .await?;
     schedule(conn, config, &facts, false, now).await
 }
 
@@ -196,7 +210,10 @@ fn next_update(config: &Config, facts: &NoticeFacts, now: Timestamp) -> Option<i
     let s = &config.settings;
     let hours = s.status_notices.update_every_service_hours;
     let on = s.queue(&facts.queue).is_some_and(|q| q.status_notices);
-    if hours == 0 || !on || facts.state != State::Open.as_str() || !(1..=2).contains(&facts.severity)
+    if hours == 0
+        || !on
+        || facts.state != State::Open.as_str()
+        || !(1..=2).contains(&facts.severity)
     {
         return None;
     }
@@ -326,7 +343,12 @@ async fn tell(
         let references: Vec<String> = thread
             .first_mail
             .iter()
-            .chain(thread.last_mail.iter().filter(|l| Some(*l) != thread.first_mail.as_ref()))
+            .chain(
+                thread
+                    .last_mail
+                    .iter()
+                    .filter(|l| Some(*l) != thread.first_mail.as_ref()),
+            )
             .cloned()
             .collect();
         let context = notify::for_status(config, &tz, &ticket, &status);
@@ -422,7 +444,17 @@ pub async fn send_update(
     let mut buf = WriteBuffer::default();
     if next.is_some() {
         let audience = Audience::RequesterAndObservers;
-        tell(&mut tx, &mut buf, config, &facts, Event::Update, audience, Vec::new(), now).await?;
+        tell(
+            &mut tx,
+            &mut buf,
+            config,
+            &facts,
+            Event::Update,
+            audience,
+            Vec::new(),
+            now,
+        )
+        .await?;
     }
     buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;
@@ -546,6 +578,9 @@ pub async fn close_resolved(
     );
     buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;
-    tracing::info!(ticket_id = id, "resolved ticket closed: its reopen window is over");
+    tracing::info!(
+        ticket_id = id,
+        "resolved ticket closed: its reopen window is over"
+    );
     Ok(true)
 }

@@ -231,16 +231,27 @@ fn ingest_tickets_and_outbox_on_the_embedded_default() {
         "{events:?}"
     );
     assert!(run(&["tickets", "list", "--state", "open"]).contains(&number));
+    // Taking the ticket told its requester: the "wird bearbeitet" notice.
+    assert!(
+        t["outbox"]
+            .as_array()
+            .expect("outbox")
+            .iter()
+            .any(|r| r["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("wird bearbeitet"))),
+        "{show}"
+    );
 
     let sent = run(&["outbox", "send"]);
     assert!(
-        sent.starts_with("6 sent, 0 temporary failure(s), 0 permanent failure(s)"),
+        sent.starts_with("7 sent, 0 temporary failure(s), 0 permanent failure(s)"),
         "{sent}"
     );
     let files = std::fs::read_dir(data.path().join("sent"))
         .expect("sent")
         .count();
-    assert_eq!(files, 6);
+    assert_eq!(files, 7);
     assert!(
         run(&["outbox", "list", "--state", "scheduled", "--json"])
             .trim()
@@ -250,7 +261,7 @@ fn ingest_tickets_and_outbox_on_the_embedded_default() {
         run(&["outbox", "list", "--state", "sent", "--json"])
             .lines()
             .count(),
-        6
+        7
     );
 }
 
@@ -423,11 +434,11 @@ fn typos_in_fixed_values_are_errors_naming_the_valid_values() {
     for (args, valid) in [
         (
             &["tickets", "list", "--state", "bogus"][..],
-            "new, open, pending, closed",
+            "new, open, pending, resolved, closed",
         ),
         (
             &["tickets", "set", &number, "--status", "bogus"],
-            "new, open, pending, closed",
+            "new, open, pending, resolved, closed",
         ),
         (
             &["outbox", "list", "--state", "bogus"],

@@ -14,7 +14,7 @@ use crate::support::bin;
 use crate::support::config::{DEFAULT, TempConfig};
 use crate::support::db::{TestDb, both, scalar_text};
 use crate::support::mail::mail;
-use crate::support::tickets::{add_note, file, new_number, set, set_severity};
+use crate::support::tickets::{add_note, file, new_number, set, set_severity, take};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("RFC 3339")
@@ -261,7 +261,7 @@ async fn each_notice_is_written_exactly_once(db: &TestDb) {
 
     // A reaction in time stops the clock: no notice for a second ticket.
     let quiet = open_at(&db.store, received, "e2@example.org").await;
-    add_note(&db.store, &quiet, "jan", "übernommen").await;
+    take(&db.store, &quiet).await;
     assert!(
         at("2026-11-30T12:00:00+01:00")
             .await
@@ -570,7 +570,7 @@ async fn on_call_duty_is_alarmed_once_outside_service_hours(db: &TestDb) {
     )
     .await;
     set_severity(&db.store, &answered, 1).await;
-    add_note(&db.store, &answered, "jan", "übernommen").await;
+    take(&db.store, &answered).await;
     assert!(on_call(at("2026-11-26T02:30:00+01:00").await.expect("run")).is_empty());
 
     // Without on-call duty configured (the shipped queue): nothing.

@@ -223,8 +223,11 @@ async fn each_command_by_mail_in_english_and_german(db: &TestDb) {
     )
     .await;
     let f = fields(s, &en).await;
-    assert_eq!((f.state.as_str(), f.queue.as_str()), ("closed", "betrieb"));
-    assert_eq!(f.pending_until, None, "a closed ticket waits for nothing");
+    assert_eq!(
+        (f.state.as_str(), f.queue.as_str()),
+        ("resolved", "betrieb")
+    );
+    assert_eq!(f.pending_until, None, "a resolved ticket waits for nothing");
     assert!(has(&audit(s, &en).await, MEMBER, "queue_changed"));
 
     // German, upper and lower case alike.
@@ -260,7 +263,7 @@ async fn each_command_by_mail_in_english_and_german(db: &TestDb) {
     by_token(s, &cfg, MEMBER, &de, "de3", "#status offen\r\n").await;
     assert_eq!(fields(s, &de).await.state, "open");
     by_token(s, &cfg, MEMBER, &de, "de4", "#status erledigt\r\n").await;
-    assert_eq!(fields(s, &de).await.state, "closed");
+    assert_eq!(fields(s, &de).await.state, "resolved");
     by_token(
         s,
         &cfg,
@@ -613,7 +616,7 @@ async fn the_command_line_does_the_same() {
     let out = run(&[
         "tickets", "reply", &number, "--file", file, "--actor", MEMBER,
     ]);
-    assert!(out.contains("state closed"), "{out}");
+    assert!(out.contains("state resolved"), "{out}");
     let show: serde_json::Value =
         serde_json::from_str(&run(&["tickets", "show", &number, "--json"])).expect("json");
     let relayed: Vec<&serde_json::Value> = show["outbox"]
@@ -642,7 +645,10 @@ async fn the_command_line_does_the_same() {
         .as_array()
         .expect("articles")
         .iter()
-        .rfind(|a| a["kind"] == "outbound")
+        // The relayed answer ("Re: …"), not the status notice that followed it.
+        .rfind(|a| {
+            a["kind"] == "outbound" && a["subject"].as_str().is_some_and(|s| s.starts_with("Re: "))
+        })
         .expect("the relayed article")["body"];
     assert_eq!(body, "Der Toner ist bestellt.");
     // The default actor is the queue's staff address; commands only relay nothing.

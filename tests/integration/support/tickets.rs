@@ -56,6 +56,17 @@ pub async fn set_severity(store: &Store, number: &str, severity: u8) {
     set(store, number, change).await;
 }
 
+/// Takes a ticket: open, as staff do when they start on it (actor "jan"). The requester is
+/// told it is being worked on, and that is the SLA's reaction.
+pub async fn take(store: &Store, number: &str) {
+    let change = ops::Change {
+        state: Some(State::Open),
+        actor: "jan",
+        ..Default::default()
+    };
+    set(store, number, change).await;
+}
+
 /// Adds a note to a ticket, written by `actor`.
 pub async fn add_note(store: &Store, number: &str, actor: &str, note: &str) {
     let change = ops::Change {
