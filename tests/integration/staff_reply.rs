@@ -1151,6 +1151,117 @@ async fn over_smtp_and_imap_a_members_answer_reaches_the_citizen() {
         Some(answered()),
         "the reaction is the relay's time"
     );
+
+    // The relay took the ticket, and was the citizen's notice: no "wird bearbeitet" on top.
+    let view = ops::show_ticket(&store, &number).await.expect("show");
+    assert_eq!(view.summary.state, "open");
+    assert!(
+        !view
+            .outbox
+            .iter()
+            .any(|r| r.subject.contains("wird bearbeitet")),
+        "{:?}",
+        view.outbox
+    );
+
+    // Max resolves it with a command to the same reply address: the citizen gets the notice,
+    // threaded, from the support address, asking for an answer if the problem persists.
+    let resolve_id = format!("{tag}.resolve@example.test");
+    let resolve = mail(
+        &[
+            "From: Max Muster <max@example.test>",
+            &format!("To: {reply_to}"),
+            &format!("Subject: Re: {}", copy.subject().expect("subject")),
+            &format!("Message-ID: <{resolve_id}>"),
+        ],
+        "#status resolved\r\n",
+    );
+    submit("max@example.test", &reply_to, &resolve).await;
+    let filed = arrived("support", &resolve_id)
+        .await
+        .expect("the command in the support mailbox");
+    let resolved_at = ts("2026-11-25T11:30:00+01:00");
+    assert_eq!(
+        file(&store, &cfg, resolved_at, &filed, &format!("{tag}.3")).await,
+        Outcome::StaffAnswer {
+            number: number.clone()
+        }
+    );
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!((s.sent, s.permanent_failures), (1, 0), "the status notice");
+    let view = ops::show_ticket(&store, &number).await.expect("show");
+    assert_eq!(view.summary.state, "resolved");
+    let notice = view
+        .outbox
+        .iter()
+        .find(|r| r.subject.contains("Gelöst"))
+        .expect("the resolved notice");
+    assert_eq!(notice.recipient, "erika@example.test");
+    let raw = arrived("erika", &notice.message_id)
+        .await
+        .expect("the notice in the citizen's mailbox");
+    let n = MessageParser::default().parse(&raw).expect("parse");
+    assert_eq!(
+        n.from().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("support@example.test")
+    );
+    let subject = n.subject().expect("subject").to_string();
+    assert_eq!(
+        subject,
+        format!("[Ticket#{number}] Gelöst: Drucker im Buergerbuero defekt {tag}")
+    );
+    assert_eq!(
+        n.in_reply_to().as_text(),
+        Some(request_id.as_str()),
+        "threaded"
+    );
+    assert_eq!(
+        n.header("Auto-Submitted").and_then(|h| h.as_text()),
+        Some("auto-replied")
+    );
+    let body = n.body_text(0).expect("text").to_string();
+    assert!(
+        body.contains("Sollte das Problem weiterhin bestehen, antworten Sie bitte"),
+        "{body}"
+    );
+    assert!(!String::from_utf8_lossy(&raw).contains("max@example.test"));
+
+    // The citizen answers the notice: the ticket is open again, and staff get the copy.
+    let again_id = format!("{tag}.again@example.test");
+    let again = mail(
+        &[
+            "From: Erika Mustermann <erika@example.test>",
+            "To: support@example.test",
+            &format!("Subject: Re: {subject}"),
+            &format!("In-Reply-To: <{}>", notice.message_id),
+            &format!("Message-ID: <{again_id}>"),
+        ],
+        "Guten Tag,\r\nder Drucker druckt wieder nicht.\r\n",
+    );
+    submit("erika@example.test", "support@example.test", &again).await;
+    let filed = arrived("support", &again_id)
+        .await
+        .expect("the citizen's answer in the support mailbox");
+    assert_eq!(
+        file(
+            &store,
+            &cfg,
+            ts("2026-11-26T09:00:00+01:00"),
+            &filed,
+            &format!("{tag}.4")
+        )
+        .await,
+        Outcome::FollowUp {
+            number: number.clone(),
+            reopened: true
+        }
+    );
+    let view = ops::show_ticket(&store, &number).await.expect("show");
+    assert_eq!(view.summary.state, "open");
+    let s = sender.send_due(10).await.expect("send");
+    assert_eq!((s.sent, s.permanent_failures), (1, 0), "the staff copy");
+    // The reaction stays the relay's time, whatever came after.
+    assert_eq!(view.sla.expect("clock").reacted, Some(answered()));
     store.close().await;
 }
 

@@ -942,3 +942,51 @@ fn each_notice_renders_in_german_and_english_with_umlauts() {
         assert!(changed.text.contains(until), "{}", changed.text);
     }
 }
+
+#[test]
+fn status_notice_settings_name_line_and_fix() {
+    let text = TempConfig::shipped_text()
+        .replace(
+            "update_every_service_hours = 4",
+            "update_every_service_hours = -1",
+        )
+        .replacen(
+            "staff = \"servicedesk@kommunal-it.example\"\n",
+            "staff = \"servicedesk@kommunal-it.example\"\nobservers = [\"Auftraggeber <a@b.example>\"]\n",
+            1,
+        );
+    let line = |prefix: &str| {
+        text.lines()
+            .position(|l| l.starts_with(prefix))
+            .expect("line")
+            + 1
+    };
+    let (hours, observers) = (line("update_every_service_hours"), line("observers"));
+    let t = TempConfig::new(&text, &[]);
+    let err = match poststelle::config::Config::load(Some(&t.path())) {
+        Ok(_) => panic!("invalid settings load"),
+        Err(d) => d.to_string(),
+    };
+    assert!(
+        err.contains(&format!(
+            "poststelle.toml:{hours}: status_notices.update_every_service_hours = -1 is no interval"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("or 0 for no periodic updates"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "poststelle.toml:{observers}: \"Auftraggeber <a@b.example>\" is not an e-mail address"
+        )),
+        "{err}"
+    );
+    // The shipped configuration: four hours, every queue on, no observers.
+    let cfg = TempConfig::new(&TempConfig::shipped_text(), &[]).load();
+    assert_eq!(cfg.settings.status_notices.update_every_service_hours, 4);
+    assert!(
+        cfg.settings
+            .queues
+            .iter()
+            .all(|q| q.status_notices && q.observers.is_empty())
+    );
+}
