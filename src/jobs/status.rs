@@ -49,8 +49,8 @@ pub async fn run_due(store: &Store, config: &Config, now: Timestamp) -> Result<R
     }
     let window = i64::from(config.settings.ingest.reopen_days) * 86_400_000_000;
     let cutoff = at - window;
-    for id in status::resolved_before(store, cutoff).await? {
-        if status_notice::close_resolved(store, id, cutoff, now).await? {
+    for (id, number) in status::resolved_before(store, cutoff).await? {
+        if status_notice::close_resolved(store, id, &number, cutoff, now).await? {
             round.closed += 1;
         }
     }

@@ -140,10 +140,10 @@ pub async fn latest_public_answer(
     .await?)
 }
 
-/// Resolved tickets resolved at or before `cutoff`, to be closed.
-pub async fn resolved_before(store: &Store, cutoff: i64) -> Result<Vec<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM tickets WHERE state = 'resolved' AND closed_at <= $1 ORDER BY id",
+/// Resolved tickets resolved at or before `cutoff`, to be closed: (id, number).
+pub async fn resolved_before(store: &Store, cutoff: i64) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, number FROM tickets WHERE state = 'resolved' AND closed_at <= $1 ORDER BY id",
     )
     .bind(cutoff)
     .fetch_all(store.pool())

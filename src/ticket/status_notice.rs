@@ -557,6 +557,7 @@ pub async fn send_reminder(
 pub async fn close_resolved(
     store: &Store,
     id: i64,
+    number: &str,
     cutoff: i64,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
@@ -579,7 +580,7 @@ pub async fn close_resolved(
     buf.flush(&mut tx, store.backend()).await?;
     tx.commit().await?;
     tracing::info!(
-        ticket_id = id,
+        ticket = number,
         "resolved ticket closed: its reopen window is over"
     );
     Ok(true)
