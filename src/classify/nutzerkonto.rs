@@ -99,21 +99,50 @@ pub struct Service {
 }
 
 impl Service {
-    /// Length of the best match of this service in the folded Betreff, if any.
-    fn score(&self, betreff: &str, folded: &str) -> Option<usize> {
+    /// The best match of this service in the Betreff (`folded` is its [`fold`]), if any: its
+    /// length and what matched.
+    fn score(&self, betreff: &str, folded: &str) -> Option<Score> {
         let by_keyword = self
             .keywords
             .iter()
             .filter(|k| folded.contains(k.as_str()))
-            .map(|k| k.len())
-            .max();
+            .max_by_key(|k| k.len())
+            .map(|k| Score {
+                len: k.len(),
+                matched: format!("keyword \"{k}\""),
+            });
         let by_regex = self
             .regex
             .as_ref()
             .and_then(|r| r.find(betreff))
-            .map(|m| m.len().max(1));
-        by_keyword.max(by_regex)
+            .map(|m| Score {
+                len: m.len().max(1),
+                matched: format!("regex match \"{}\"", m.as_str()),
+            });
+        match (by_keyword, by_regex) {
+            (Some(k), Some(r)) => Some(if r.len > k.len { r } else { k }),
+            (k, r) => k.or(r),
+        }
     }
+}
+
+/// How well a service matches a Betreff: the length of its longest keyword or regex match
+/// (longer is more specific), and which it was, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Score {
+    pub len: usize,
+    pub matched: String,
+}
+
+/// What the contact list says about a Betreff.
+#[derive(Debug, Clone)]
+pub enum Found<'a> {
+    /// One service matches better than every other.
+    Service(&'a Service, Score),
+    /// Several services match equally well (the same length of match): the Betreff is
+    /// unclear, and which Ressort answers is for the clearing queue to find out.
+    Tie(Vec<(&'a Service, Score)>),
+    Nothing,
 }
 
 /// The contact list: services by which Nutzerkonto questions reach their Ressort.
@@ -410,19 +439,34 @@ impl ContactList {
         });
     }
 
-    /// The service that best matches a Betreff: the longest keyword or regex match, the first
-    /// listed on a tie.
-    pub fn find(&self, betreff: &str) -> Option<&Service> {
+    /// Every service that matches a Betreff, best first (list order among equals).
+    pub fn matches(&self, betreff: &str) -> Vec<(&Service, Score)> {
         let folded = fold(betreff);
-        let mut best: Option<(&Service, usize)> = None;
-        for s in &self.services {
-            if let Some(score) = s.score(betreff, &folded)
-                && best.is_none_or(|(_, b)| score > b)
-            {
-                best = Some((s, score));
-            }
+        let mut all: Vec<(&Service, Score)> = self
+            .services
+            .iter()
+            .filter_map(|s| s.score(betreff, &folded).map(|sc| (s, sc)))
+            .collect();
+        // Stable: equals keep the order of the list.
+        all.sort_by_key(|(_, sc)| std::cmp::Reverse(sc.len));
+        all
+    }
+
+    /// The service that best matches a Betreff: the longest keyword or regex match. Several
+    /// services with the same best length are a [`Found::Tie`], never the first listed: the
+    /// order of a spreadsheet's rows must not decide who answers a citizen.
+    pub fn find(&self, betreff: &str) -> Found<'_> {
+        let mut all = self.matches(betreff);
+        let Some(best) = all.first().map(|(_, sc)| sc.len) else {
+            return Found::Nothing;
+        };
+        all.retain(|(_, sc)| sc.len == best);
+        if all.len() == 1 {
+            let (s, sc) = all.remove(0);
+            Found::Service(s, sc)
+        } else {
+            Found::Tie(all)
         }
-        best.map(|(s, _)| s)
     }
 
     /// Every queue the list names, with where it names it.

@@ -257,3 +257,95 @@ ressort = "ressort-wirtschaft"
     let d = classify_with(&cfg, &mail(&["Subject: HE_Zulassung Anhänger_NKB"], "x")).1;
     assert_eq!(d.queue, "ressort-inneres");
 }
+
+/// A Betreff that matches several services equally (the same length of match) is unclear:
+/// the clearing queue finds out who answers, and the explanation says which services tied.
+/// The order of the list no longer decides.
+#[test]
+fn a_betreff_that_matches_several_services_equally_goes_to_clearing() {
+    let contacts = r#"
+[[service]]
+name = "Elterngeld"
+keywords = ["Elterngeld"]
+ressort = "ressort-soziales"
+contact = "Elterngeldstelle"
+efa = "outbound"
+
+[[service]]
+name = "Kfz-Steuer"
+keywords = ["Kfz-Steuer"]
+ressort = "ressort-wirtschaft"
+contact = "Team Kfz-Steuer"
+
+[[service]]
+name = "Wohngeld"
+regex = 'wohngeld\w*'
+ressort = "ressort-wirtschaft"
+contact = "Referat Wohngeld"
+"#;
+    let t = TempConfig::with_contacts("kontakte.toml", contacts.as_bytes());
+    let cfg = t.load();
+    let tie = mail(&["Subject: HE_Elterngeld und KFZ Steuer_NKB"], "x");
+    let (msg, d) = classify_with(&cfg, &tie);
+    assert_eq!(d.queue, "clearing");
+    assert!(d.service.is_none(), "no single service: {:?}", d.service);
+    assert_eq!(
+        d.auto_reply.as_deref(),
+        Some("eingangsbestaetigung"),
+        "no contact person is named for an unclear question"
+    );
+    for part in [
+        "matches 2 services of the contact list equally",
+        "10 characters each",
+        "\"Elterngeld\" (ressort-soziales, keyword \"elterngeld\")",
+        "\"Kfz-Steuer\" (ressort-wirtschaft, keyword \"kfz steuer\")",
+        "unclear, clearing queue clearing",
+    ] {
+        assert!(d.reason.contains(part), "{part}: {}", d.reason);
+    }
+    // `classify --explain` names the tie at the Nutzerkonto step.
+    let (_, trace) = poststelle::classify::explain(&cfg, &msg.expect("parsed"));
+    let step = trace
+        .iter()
+        .find(|r| r.rule == "nutzerkonto")
+        .expect("the Nutzerkonto step");
+    assert!(
+        step.detail.iter().any(|l| l.contains("equally")),
+        "{:?}",
+        step.detail
+    );
+    // A regex match as long as the best keyword ties as well ("Wohngelder", 10); a longer one
+    // ("Wohngeldantrag", 14) wins.
+    let d = classify_with(
+        &cfg,
+        &mail(&["Subject: HE_Elterngeld oder Wohngelder_NKB"], "x"),
+    )
+    .1;
+    assert_eq!(d.queue, "clearing");
+    assert!(
+        d.reason.contains("regex match \"Wohngelder\""),
+        "{}",
+        d.reason
+    );
+    let d = classify_with(
+        &cfg,
+        &mail(&["Subject: HE_Elterngeld und Wohngeldantrag_NKB"], "x"),
+    )
+    .1;
+    assert_eq!(d.queue, "ressort-wirtschaft", "{}", d.reason);
+    // Unambiguous questions still route, EfA-Outbound with its reply.
+    let d = classify_with(&cfg, &mail(&["Subject: HE_Antrag auf Elterngeld_NKB"], "x")).1;
+    assert_eq!(d.queue, "ressort-soziales");
+    assert_eq!(d.auto_reply.as_deref(), Some("nutzerkonto-efa-outbound"));
+    assert_eq!(d.service.expect("service").contact.name, "Elterngeldstelle");
+    let d = classify_with(
+        &cfg,
+        &mail(&["Subject: HE_Wohngeld und Elterngeld_NKB"], "x"),
+    )
+    .1;
+    assert_eq!(
+        d.queue, "ressort-soziales",
+        "the longer match wins: {}",
+        d.reason
+    );
+}
