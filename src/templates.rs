@@ -10,6 +10,8 @@ use crate::files::Files;
 
 /// The routed copy of a ticket's mail for the queue's staff.
 pub const STAFF_COPY: &str = "kopie-an-team";
+/// The copy for the staff of the queue a ticket is handed to, with the ticket's history.
+pub const HANDOVER: &str = "uebergabe";
 /// A mail forwarded by a rule or to another state's Nutzerkonto office.
 pub const FORWARD: &str = "weiterleitung";
 /// The notice to the next support level at `sla.warn_at_percent` of the reaction budget.
@@ -52,8 +54,9 @@ pub const STATUS_UPDATE: &str = "vorgang-zwischenstand";
 pub const PENDING_REMINDER: &str = "erinnerung-wiedervorlage";
 
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 23] = [
+pub const BUILT_IN: [&str; 24] = [
     STAFF_COPY,
+    HANDOVER,
     REPLY_REFUSED,
     COMMAND_UNKNOWN,
     FORWARD,

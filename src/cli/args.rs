@@ -192,6 +192,15 @@ pub enum TicketsCmd {
         /// An internal note (counts as the first reaction for the deadline)
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// With --queue from the clearing queue to a Ressort: the requester of the Nutzerkonto
+        /// question is told the contact person of the Ressort's service (the EfA-Outbound
+        /// reply), once per ticket
+        #[arg(long)]
+        contact_reply: bool,
+        /// The service of the contact list whose contact person --contact-reply names (by
+        /// default the Ressort's only service, or the one the Betreff matches best)
+        #[arg(long, value_name = "NAME", requires = "contact_reply")]
+        service: Option<String>,
         /// Who makes the change, for the audit trail
         #[arg(long, env = "USER", default_value = "staff", value_name = "NAME")]
         actor: String,

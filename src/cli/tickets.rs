@@ -66,6 +66,8 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             assign,
             pending_until,
             note,
+            contact_reply,
+            service,
             actor,
         } => {
             let change = ops::Change {
@@ -76,6 +78,9 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
                 assignee: assign.as_deref(),
                 pending_until: *pending_until,
                 note: note.as_deref(),
+                contact_reply: *contact_reply,
+                service: service.as_deref(),
+                escalated: None,
                 actor,
             };
             let applied = ops::set_ticket(store, cfg, number, change).await?;

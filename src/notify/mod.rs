@@ -128,6 +128,125 @@ fn excerpt(body: &str) -> (&str, bool) {
     (cut, true)
 }
 
+/// One article of a ticket's history as mail about the ticket quotes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// `inbound`, `note` or `answer` (relayed to the requester).
+    pub kind: &'a str,
+    pub from: Option<&'a str>,
+    pub at: Timestamp,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// The body was cut before it reached us.
+    pub shortened: bool,
+    pub attachments: &'a [crate::message::Attachment],
+}
+
+impl Entry<'_> {
+    fn context(&self, tz: &TimeZone) -> Value {
+        let (body, cut) = excerpt(self.body);
+        let quoted: String = body
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    ">\n".to_string()
+                } else {
+                    format!("> {l}\n")
+                }
+            })
+            .collect();
+        json!({
+            "kind": self.kind,
+            "from": self.from.map(single_line),
+            "at_local": local(self.at, tz),
+            "subject": single_line(self.subject),
+            "body": body,
+            "quoted": quoted.trim_end(),
+            "body_shortened": self.shortened || cut,
+            "attachments": self.attachments,
+        })
+    }
+}
+
+/// A ticket handed from one queue to another.
+#[derive(Debug, Clone)]
+pub struct HandOver<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    /// Who handed it over (a staff member, `poststelle` for an escalation).
+    pub by: &'a str,
+    /// The reaction deadline that passed, when an escalation handed it on.
+    pub escalated: Option<Timestamp>,
+    /// The Nutzerkonto question's state, origin and Betreff.
+    pub nutzerkonto: Option<(&'a str, &'a str, &'a str)>,
+    /// The service whose contact person the requester is told in the same change.
+    pub contact_reply: Option<&'a ServiceMatch>,
+    /// The ticket's first mail goes along as the original.
+    pub original_attached: bool,
+}
+
+/// The context of the copy that hands a ticket to another queue's staff: the ticket (in its
+/// new queue), `handover`, and its `history` — `history_omitted` older articles left out.
+pub fn for_handover(
+    config: &Config,
+    tz: &TimeZone,
+    t: &Ticket<'_>,
+    h: &HandOver<'_>,
+    history: &[Entry<'_>],
+    omitted: usize,
+) -> Value {
+    let mut v = common(config, tz, t);
+    v["handover"] = json!({
+        "from": h.from,
+        "to": h.to,
+        "by": single_line(h.by),
+        "escalation": h.escalated.map(|due| json!({ "due_local": local(due, tz) })),
+        "contact_reply": h.contact_reply,
+    });
+    v["nutzerkonto"] = match h.nutzerkonto {
+        Some((state, origin, betreff)) => json!({
+            "state": state, "origin": origin, "betreff": single_line(betreff),
+        }),
+        None => Value::Null,
+    };
+    v["history"] = Value::Array(history.iter().map(|e| e.context(tz)).collect());
+    v["history_omitted"] = json!(omitted);
+    v["original_attached"] = json!(h.original_attached);
+    v
+}
+
+/// The context of an automatic reply about a stored ticket (the Nutzerkonto contact person
+/// named when clearing hands the question to its Ressort): the same names as
+/// [`for_message`], with `article` the mail the ticket began with.
+pub fn for_ticket_reply(
+    config: &Config,
+    tz: &TimeZone,
+    t: &Ticket<'_>,
+    first: Option<&Entry<'_>>,
+    service: Option<&ServiceMatch>,
+) -> Value {
+    let mut v = common(config, tz, t);
+    v["service"] = json!(service);
+    v["article"] = match first {
+        Some(e) => {
+            let (body, cut) = excerpt(e.body);
+            json!({
+                "from": e.from.map(single_line),
+                "subject": single_line(e.subject),
+                "body": body,
+                "body_shortened": e.shortened || cut,
+                "attachments": e.attachments,
+            })
+        }
+        None => json!({
+            "from": null, "subject": single_line(t.subject), "body": "",
+            "body_shortened": false, "attachments": [],
+        }),
+    };
+    v["follow_up"] = json!(false);
+    v
+}
+
 /// The context of an SLA notice to the next support level.
 pub fn for_sla_notice(
     config: &Config,

@@ -6,6 +6,7 @@ pub mod announcements;
 pub mod audit;
 pub mod buffer;
 mod daemon;
+pub mod handover;
 pub mod incidents;
 pub mod lists;
 pub mod notices;

@@ -27,9 +27,12 @@ pub struct TicketRow {
     pub state: String,
     pub closed_at: Option<i64>,
     pub subject: String,
+    /// The Betreff of a Nutzerkonto question (a staff answer's `#contact` needs it).
+    pub nk_betreff: Option<String>,
 }
 
-const TICKET_COLUMNS: &str = "t.id, t.number, t.queue, t.state, t.closed_at, t.subject";
+const TICKET_COLUMNS: &str =
+    "t.id, t.number, t.queue, t.state, t.closed_at, t.subject, t.nk_betreff";
 
 /// Runs the statement `sql(placeholders)` for each slice of `keys` that fits in one
 /// statement, binding the keys in order, and returns every row.

@@ -768,6 +768,8 @@ struct Slot {
     followed_up: bool,
     /// A follow-up set it open again (from closed or pending).
     reopened: bool,
+    /// The Betreff of a Nutzerkonto question.
+    nk_betreff: Option<String>,
 }
 
 /// What phase 3 decided for one message; phase 5 turns it into rows.
@@ -968,7 +970,16 @@ impl<'b> Planner<'b> {
                     let checked = staff_reply::commands(&answer).and_then(|(commands, text)| {
                         let by = msg.from_address().unwrap_or("");
                         let change = staff_reply::to_change(&commands, &text, by);
-                        super::ops::validate(self.config, &change, &self.slots[slot].queue)
+                        let t = &self.slots[slot];
+                        super::ops::validate(self.config, &change, &t.queue)
+                            .and_then(|()| {
+                                super::handover::check_contact(
+                                    self.config,
+                                    &change,
+                                    &t.queue,
+                                    t.nk_betreff.as_deref(),
+                                )
+                            })
                             .map_err(|why| {
                                 let line = commands_line(&answer, &commands);
                                 staff_reply::BadCommand { line, why }
@@ -1068,6 +1079,7 @@ impl<'b> Planner<'b> {
                 .collect(),
             followed_up: false,
             reopened: false,
+            nk_betreff: d.nutzerkonto.as_ref().map(|n| n.betreff.clone()),
         });
         let slot = self.slots.len() - 1;
         self.add_article(slot, msg);
@@ -1122,6 +1134,7 @@ impl<'b> Planner<'b> {
                 .unwrap_or_default(),
             followed_up: false,
             reopened: false,
+            nk_betreff: t.nk_betreff.clone(),
         });
         let slot = self.slots.len() - 1;
         self.slot_of_stored.insert(id, slot);

@@ -2,6 +2,7 @@
 //! operations.
 pub mod budget;
 pub mod clock;
+pub mod handover;
 pub mod incident_link;
 pub mod ingest;
 pub mod notices;

@@ -201,18 +201,41 @@ pub struct Change<'a> {
     /// Waits until then: the state becomes pending.
     pub pending_until: Option<Timestamp>,
     pub note: Option<&'a str>,
+    /// With a hand-over from the clearing queue to a Ressort: the requester is told the
+    /// contact person of the Ressort's service ([`super::handover`]), the one named by
+    /// `service` or else the one the Nutzerkonto Betreff finds.
+    pub contact_reply: bool,
+    pub service: Option<&'a str>,
+    /// The escalation job hands the ticket on because this reaction deadline passed.
+    pub escalated: Option<Timestamp>,
     pub actor: &'a str,
 }
 
 /// One thing [`set_ticket`] changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    State { from: String, to: State },
-    Severity { from: i64, to: i64 },
-    Queue { from: String, to: String },
-    Assignee { from: Option<String>, to: String },
-    PendingUntil { to: Timestamp },
+    State {
+        from: String,
+        to: State,
+    },
+    Severity {
+        from: i64,
+        to: i64,
+    },
+    Queue {
+        from: String,
+        to: String,
+    },
+    Assignee {
+        from: Option<String>,
+        to: String,
+    },
+    PendingUntil {
+        to: Timestamp,
+    },
     Note,
+    /// The new queue's staff got the copy with the history ([`super::handover`]).
+    HandOver(super::handover::HandedOver),
 }
 
 impl Applied {
@@ -225,6 +248,7 @@ impl Applied {
             Applied::Assignee { .. } => "assignee_changed",
             Applied::PendingUntil { .. } => "pending_until_set",
             Applied::Note => "note_added",
+            Applied::HandOver(_) => "handed_over",
         }
     }
 }
@@ -242,6 +266,7 @@ impl fmt::Display for Applied {
                 write!(f, "pending until {}", crate::time::for_people(*to))
             }
             Applied::Note => f.write_str("note added"),
+            Applied::HandOver(h) => h.fmt(f),
         }
     }
 }
@@ -349,7 +374,7 @@ pub fn validate(config: &Config, change: &Change<'_>, queue: &str) -> Result<(),
                 .to_string(),
         );
     }
-    Ok(())
+    super::handover::validate(config, change, queue)
 }
 
 /// Applies a staff change in one transaction; what changed, empty when every value given was
@@ -393,6 +418,7 @@ pub async fn apply_change(
             .map_err(OpsError::Invalid)?,
         None => change.queue.unwrap_or(&old.queue).to_string(),
     };
+    let handover = super::handover::plan(conn, config, id, change, &old.queue, &new_queue).await?;
     let new_state = change
         .state
         .or(change.pending_until.map(|_| State::Pending));
@@ -447,14 +473,20 @@ pub async fn apply_change(
         tickets::add_note(conn, id, change.actor, note, now).await?;
         applied.push(Applied::Note);
     }
+    if let Some(plan) = handover {
+        let done = super::handover::hand_over(conn, buf, config, id, plan, change, now_ts).await?;
+        applied.push(Applied::HandOver(done));
+    }
     for a in &applied {
         let detail = match a {
             Applied::State { from, to } => json!({ "from": from, "to": to.as_str() }),
             Applied::Severity { from, to } => json!({ "from": from, "to": to }),
-            Applied::Queue { from, to } => json!({ "from": from, "to": to, "level": change.level }),
+            Applied::Queue { from, to } => json!({ "from": from, "to": to, "level": change.level,
+                "escalated_due": change.escalated.map(|t| t.to_string()) }),
             Applied::Assignee { from, to } => json!({ "from": from, "to": to }),
             Applied::PendingUntil { to } => json!({ "until": to.to_string() }),
             Applied::Note => json!({ "length": change.note.map_or(0, str::len) }),
+            Applied::HandOver(h) => h.detail(change.actor),
         };
         audit(buf, now, Some(id), raw_id, change.actor, a.event(), &detail);
     }

@@ -301,6 +301,10 @@ pub enum Command {
     PendingUntil(Timestamp),
     /// `#note`, `#notiz`: the rest of the mail is an internal note, not relayed.
     Note,
+    /// `#contact [SERVICE]`, `#ansprechperson [LEISTUNG]`: with a `#queue` from the clearing
+    /// queue to a Ressort, the requester is told the contact person of the service
+    /// ([`super::handover`]).
+    Contact(Option<String>),
 }
 
 /// The words `#status` takes, case-insensitive, and the state each means. A resolved ticket
@@ -413,6 +417,9 @@ pub fn commands(text: &str) -> Result<(Vec<Command>, String), BadCommand> {
                     ));
                 }
             },
+            "contact" | "ansprechperson" | "ansprechpartner" => {
+                Command::Contact(Some(arg.clone()).filter(|a| !a.is_empty()))
+            }
             "note" | "notiz" => {
                 note_head = Some(arg);
                 Command::Note
@@ -451,6 +458,10 @@ pub fn to_change<'a>(commands: &'a [Command], rest: &'a str, actor: &'a str) -> 
             Command::Assign(a) => c.assignee = Some(a),
             Command::PendingUntil(t) => c.pending_until = Some(*t),
             Command::Note => c.note = Some(rest),
+            Command::Contact(service) => {
+                c.contact_reply = true;
+                c.service = service.as_deref();
+            }
         }
     }
     c

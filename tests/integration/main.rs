@@ -10,6 +10,7 @@ mod corpus;
 mod daemon;
 mod fanout;
 mod filing_order;
+mod handover;
 mod hostile;
 mod ical;
 mod incidents;
