@@ -45,6 +45,9 @@ pub(super) struct RawSla {
     /// Share of the reaction budget at which the escalation address is warned.
     #[serde(default = "default_warn")]
     pub warn_at_percent: Spanned<u8>,
+    /// A breach hands the ticket to the queue named by `escalate_to`.
+    #[serde(default)]
+    pub escalation_moves_ticket: bool,
 }
 
 impl Default for RawSla {
@@ -52,6 +55,7 @@ impl Default for RawSla {
         Self {
             calendar: default_calendar(),
             warn_at_percent: default_warn(),
+            escalation_moves_ticket: false,
         }
     }
 }
@@ -70,6 +74,10 @@ pub struct SlaSettings {
     /// Calendar of queues that name none.
     pub default_calendar: String,
     pub warn_at_percent: u8,
+    /// When the deadline of a ticket whose queue has `escalate_to` passes, the ticket moves to
+    /// that queue (the hand-over copy is the breach notice) instead of staying where it is
+    /// with a notice to the next level.
+    pub escalation_moves_ticket: bool,
 }
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -154,6 +162,7 @@ pub(super) fn validate(
         calendars,
         default_calendar,
         warn_at_percent: warn,
+        escalation_moves_ticket: sla.escalation_moves_ticket,
     }
 }
 

@@ -22,6 +22,8 @@ use crate::outbox::{self, Kind, NewMail};
 use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
 use crate::store::{self, Store, StoreError};
+use crate::ticket::handover::HandedOver;
+use crate::ticket::ops::{self, Applied, Change, OpsError};
 
 /// The loop looks again at least this often: `tickets set` in another process and other
 /// instances on the same PostgreSQL change clocks without being able to wake this one, and a
@@ -153,6 +155,36 @@ async fn write_notice(
         return Ok(None);
     }
     let mut buf = WriteBuffer::default();
+    if kind == NoticeKind::Breach
+        && let Some(done) = hand_on(
+            &mut tx, &mut buf, config, ticket_id, &number, &queue, due, now,
+        )
+        .await?
+    {
+        // The copy to the next level's staff is the breach notice.
+        if let Some(message_id) = &done.copy_message_id {
+            store::sla::notice_sent_as(&mut tx, ticket_id, severity, kind.as_str(), message_id)
+                .await?;
+        }
+        buf.flush(&mut tx, store.backend()).await?;
+        tx.commit().await?;
+        tracing::info!(
+            ticket = number,
+            severity,
+            kind = kind.as_str(),
+            to = done.copy_to.as_deref().unwrap_or(""),
+            due = %due,
+            from_queue = queue,
+            to_queue = done.to,
+            "escalation: ticket handed to the next level"
+        );
+        return Ok(Some(Notice {
+            ticket: number,
+            severity,
+            kind,
+            recipient: done.copy_to,
+        }));
+    }
     match &recipient {
         Some(to) => {
             let facts = notify::Ticket {
@@ -212,6 +244,49 @@ async fn write_notice(
         kind,
         recipient,
     }))
+}
+
+/// With `sla.escalation_moves_ticket`, a breach hands the ticket of a queue with
+/// `escalate_to` to that queue, as `tickets set --level` would (audited with the actor
+/// `poststelle`, the deadline recomputed for the new queue), in the notice's transaction; the
+/// new queue's staff get the hand-over copy, which says the deadline passed. `None` when the
+/// ticket stays: the switch is off, the queue has no next level, or the change was refused
+/// (logged).
+#[allow(clippy::too_many_arguments)]
+async fn hand_on(
+    conn: &mut sqlx::AnyConnection,
+    buf: &mut WriteBuffer,
+    config: &Config,
+    ticket_id: i64,
+    number: &str,
+    queue: &str,
+    due: Timestamp,
+    now: Timestamp,
+) -> Result<Option<HandedOver>, StoreError> {
+    let s = &config.settings;
+    if !s.sla.escalation_moves_ticket {
+        return Ok(None);
+    }
+    let Some(next) = s.queue(queue).and_then(|q| q.escalate_to.as_deref()) else {
+        return Ok(None);
+    };
+    let change = Change {
+        queue: Some(next),
+        escalated: Some(due),
+        actor: "poststelle",
+        ..Change::default()
+    };
+    match ops::apply_change(conn, buf, config, ticket_id, &change, now, None).await {
+        Ok(applied) => Ok(applied.into_iter().find_map(|a| match a {
+            Applied::HandOver(h) => Some(h),
+            _ => None,
+        })),
+        Err(OpsError::Store(e)) => Err(e),
+        Err(e) => {
+            tracing::warn!(ticket = number, queue, next, error = %e, "escalation: the ticket cannot be handed to the next level; the breach notice goes out instead");
+            Ok(None)
+        }
+    }
 }
 
 /// Where a queue's notices go: the staff address of the next level's queue

@@ -1,5 +1,5 @@
 //! Hand-over (issue 17, item 5): a change of queue — `tickets set --queue/--level`, a staff
-//! answer's `#queue`/`#level` — sends the
+//! answer's `#queue`/`#level`, an escalation with `sla.escalation_moves_ticket` — sends the
 //! new queue's staff a copy with the ticket's history and its reply address, once, audited;
 //! clearing handing a Nutzerkonto question to a Ressort can tell the citizen the contact
 //! person, once per ticket; a Betreff that matches several services equally goes to clearing.
@@ -8,6 +8,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use mail_parser::{MessageParser, MimeHeaders};
 use poststelle::config::Config;
+use poststelle::jobs::escalation::{self, NoticeKind};
 use poststelle::outbox::sender::{Mailer, Sender};
 use poststelle::reply_token::{Keys, Pattern};
 use poststelle::store::Store;
@@ -804,6 +805,64 @@ async fn clearing_names_the_contact_by_mail(db: &TestDb) {
     assert_eq!(c[0].recipient, WIRTSCHAFT);
     let lines = handed_over(s, &number).await;
     assert_eq!(lines[0].0, CLEARING);
+}
+
+both!(an_escalation_moves_the_ticket_only_when_configured);
+async fn an_escalation_moves_the_ticket_only_when_configured(db: &TestDb) {
+    let s = &db.store;
+    let late = ts("2026-12-31T12:00:00+01:00");
+    // Off (the default): the next level is told, the ticket stays.
+    let (_t, off) = desk("");
+    let stays = new_number(&file(s, &off, at(0), &request("e1"), "e1").await);
+    let notices = escalation::escalate_due(s, &off, late).await.expect("run");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(queue_of(s, &stays).await, "support");
+    assert_eq!(mails(s, &stays, "sla-fristverletzung").await.len(), 1);
+    assert!(copies(s, &stays).await.is_empty());
+
+    // On: the breach hands the ticket to the next level, whose copy says why.
+    let (_t, on) = desk("\n[sla]\nescalation_moves_ticket = true\n");
+    let moves = new_number(&file(s, &on, at(1), &request("e2"), "e2").await);
+    let notices = escalation::escalate_due(s, &on, late).await.expect("run");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].kind, NoticeKind::Breach);
+    assert_eq!(notices[0].recipient.as_deref(), Some(BETRIEB));
+    assert_eq!(queue_of(s, &moves).await, "betrieb");
+    assert!(
+        mails(s, &moves, "sla-fristverletzung").await.is_empty(),
+        "the copy is the notice"
+    );
+    let c = copies(s, &moves).await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].recipient, BETRIEB);
+    in_order(
+        &c[0].body,
+        &[
+            "die Reaktionsfrist ist am",
+            "ohne Reaktion abgelaufen",
+            "> der Drucker im Buergerbuero",
+        ],
+    );
+    let sent_as: Option<String> = sqlx::query_scalar(
+        "SELECT e.message_id FROM sla_escalations e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE t.number = $1 AND e.kind = 'breach'",
+    )
+    .bind(&moves)
+    .fetch_one(s.pool())
+    .await
+    .expect("escalation row");
+    assert_eq!(sent_as.as_deref(), Some(c[0].message_id.as_str()));
+    let lines = handed_over(s, &moves).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].0, "poststelle");
+    // Once: the next round finds nothing due.
+    assert!(
+        escalation::escalate_due(s, &on, late)
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    assert_eq!(copies(s, &moves).await.len(), 1);
 }
 
 /// `tickets set --queue` and `--contact-reply` on the binary: it says what was handed over.
