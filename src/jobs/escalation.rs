@@ -8,6 +8,11 @@
 //! finds the row and sends nothing. A notice that fell due while the daemon was down is found
 //! by the next run, because the query asks what is due *now*, not what changed. When the
 //! deadline has passed as well, only the breach is sent: a warning after the fact helps no one.
+//!
+//! With `sla.escalation_moves_ticket` a breach also hands the ticket to the `escalate_to`
+//! queue ([`crate::ticket::handover`]): the hand-over copy to that queue's staff, which says
+//! the deadline passed, is then the breach notice. Off by default, because a 1st level that
+//! keeps its tickets while the 2nd level watches would lose them.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
