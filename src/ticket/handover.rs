@@ -556,3 +556,132 @@ pub async fn hand_over(
     );
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> HistoryRow {
+        HistoryRow {
+            kind: "inbound",
+            sender: None,
+            subject: format!("{i}"),
+            body: String::new(),
+            shortened: false,
+            created_at: i as i64,
+            raw_message_id: None,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// A long thread keeps what it is about (the first article) and the latest state.
+    #[test]
+    fn a_long_history_keeps_the_first_and_the_most_recent_articles() {
+        let rows: Vec<HistoryRow> = (0..HISTORY_ARTICLES + 5).map(row).collect();
+        let (kept_rows, omitted) = kept(&rows);
+        assert_eq!(omitted, 5);
+        assert_eq!(kept_rows.len(), HISTORY_ARTICLES);
+        let subjects: Vec<&str> = kept_rows.iter().map(|r| r.subject.as_str()).collect();
+        assert_eq!(subjects[0], "0");
+        assert_eq!(subjects[1], "6", "articles 1 to 5 are left out");
+        assert_eq!(
+            subjects.last().copied(),
+            Some(format!("{}", HISTORY_ARTICLES + 4).as_str())
+        );
+        let short: Vec<HistoryRow> = (0..3).map(row).collect();
+        let (all, none) = kept(&short);
+        assert_eq!((all.len(), none), (3, 0));
+    }
+
+    /// Both languages render the copy and the contact reply from the contexts built here.
+    #[test]
+    fn the_copy_and_the_contact_reply_render_in_german_and_english() {
+        let config = Config::load(None).expect("the embedded configuration");
+        let tz = crate::time::berlin().expect("tz");
+        let at: Timestamp = "2026-11-25T10:00:00+01:00".parse().expect("ts");
+        let facts = notify::Ticket {
+            number: "2026112510000001",
+            subject: "HE_Elterngeld_NKB",
+            queue: "ressort-soziales",
+            severity: 4,
+            requester: "erika@example.org",
+            requester_name: Some("Erika Mustermann"),
+            received: at,
+        };
+        let attachments = vec![crate::message::Attachment {
+            name: Some("antrag.pdf".into()),
+            content_type: "application/pdf".into(),
+            size: 10,
+        }];
+        let first = notify::Entry {
+            kind: "inbound",
+            from: Some("erika@example.org"),
+            at,
+            subject: "HE_Elterngeld_NKB",
+            body: "Wann kommt der Bescheid?\n\nGruss",
+            shortened: true,
+            attachments: &attachments,
+        };
+        let svc = ServiceMatch {
+            name: "Elterngeld".into(),
+            efa: crate::classify::nutzerkonto::Efa::None,
+            contact: crate::classify::nutzerkonto::Contact {
+                name: "Elterngeldstelle".into(),
+                email: Some("elterngeld@soziales.hessen.example".into()),
+                phone: None,
+            },
+        };
+        let context = notify::for_handover(
+            &config,
+            &tz,
+            &facts,
+            &notify::HandOver {
+                from: "clearing",
+                to: "ressort-soziales",
+                by: "poststelle",
+                escalated: Some(at),
+                nutzerkonto: Some(("HE", "NKB", "Elterngeld")),
+                contact_reply: Some(&svc),
+                original_attached: true,
+            },
+            &[first],
+            2,
+        );
+        let reply = notify::for_ticket_reply(&config, &tz, &facts, Some(&first), Some(&svc));
+        for (lang, words) in [
+            ("de", ["Reaktionsfrist", "2 weitere ältere", "gekürzt"]),
+            ("en", ["reaction deadline", "2 older ones", "shortened"]),
+        ] {
+            let r = config
+                .templates
+                .render(crate::templates::HANDOVER, lang, &context)
+                .expect("renders");
+            assert!(
+                r.subject.starts_with("[Ticket#2026112510000001]"),
+                "{}",
+                r.subject
+            );
+            for w in words.iter().chain(&[
+                "> Wann kommt der Bescheid?",
+                ">\n> Gruss",
+                "antrag.pdf",
+                "Elterngeldstelle",
+            ]) {
+                assert!(r.text.contains(w), "{lang}: {w} in\n{}", r.text);
+            }
+            let r = config
+                .templates
+                .render(
+                    &config.settings.nutzerkonto.efa_outbound_template,
+                    lang,
+                    &reply,
+                )
+                .expect("renders");
+            assert!(
+                r.text.contains("elterngeld@soziales.hessen.example"),
+                "{}",
+                r.text
+            );
+        }
+    }
+}
