@@ -7,6 +7,7 @@ mod calendars;
 mod platforms;
 mod reply;
 mod sources;
+mod status;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +29,7 @@ pub use reply::ReplySettings;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
+pub use status::{StatusSettings, logo_type as status_logo_type};
 
 /// The config file used when neither `--config` nor `$POSTSTELLE_CONFIG` names one.
 pub const DEFAULT_CONFIG: &str = "poststelle.toml";
@@ -42,6 +44,7 @@ const DOCS: Docs<'static> = Docs {
         ("reply", "Staff answers by mail"),
         ("incidents", "Incidents"),
         ("announcements", "Bounces and unsubscribing"),
+        ("status", "Public status page"),
     ],
 };
 
@@ -96,6 +99,8 @@ struct RawConfig {
     incidents: RawIncidents,
     #[serde(default)]
     announcements: announcements::RawAnnouncements,
+    #[serde(default)]
+    status: status::RawStatus,
 }
 
 #[derive(Debug, Deserialize)]
@@ -492,6 +497,8 @@ pub struct Settings {
     pub announcements: AnnouncementSettings,
     /// Reply tokens of mail to staff and the checks of staff answers.
     pub reply: ReplySettings,
+    /// The public status page.
+    pub status: StatusSettings,
 }
 
 impl Settings {
@@ -955,6 +962,7 @@ fn validate_settings(
         reply,
         announcements: announcements::validate(&raw.announcements, src, diags),
         incidents: validate_incidents(&raw.incidents, src, diags),
+        status: status::validate(&raw.status, src, files, diags),
     }
 }
 

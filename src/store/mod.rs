@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod raw;
 pub mod relay;
 pub mod sla;
+pub mod status;
 pub mod tickets;
 
 pub use daemon::{LockError, MailboxState, TakenOver};
