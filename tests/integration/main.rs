@@ -26,6 +26,7 @@ mod sla_store;
 mod smtp;
 mod staff_commands;
 mod staff_reply;
+mod status_page;
 mod store;
 mod support;
 mod tickets_create;
