@@ -9,7 +9,7 @@
 #    100 that send nothing, for $SLOW_SECONDS, while a normal client asks for / every half
 #    second: every normal request must be served (tests/status/slowloris.py).
 #
-#   tests/bench-status.sh               # 10 s per wrk run, 50 connections, 2 threads
+#   tests/bench-status.sh               # 3 rounds of 10 s per server, 50 connections, 2 threads
 #   DURATION=30s CONNECTIONS=100 tests/bench-status.sh
 #
 # poststelle is the release build, `run` with a status listener and SQLite in a temporary
@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
 SLOW=${SLOW:-1000}
@@ -143,9 +144,16 @@ echo "wrk: $THREADS threads, $CONNECTIONS connections, $DURATION each; / of $BYT
 # Warm-up, then each in turn (same run, same machine).
 wrk -t1 -c4 -d2s "http://127.0.0.1:$P_PORT/" >/dev/null
 wrk -t1 -c4 -d2s "http://127.0.0.1:$N_PORT/" >/dev/null
-p=$(bench poststelle "http://127.0.0.1:$P_PORT/")
-n=$(bench nginx "http://127.0.0.1:$N_PORT/")
-python3 -c "print(f'poststelle / nginx: {100*$p/$n:.0f} % of nginx\'s rate (issue 18 asks >= 50 %)')" >&2
+# Alternating rounds, the median ratio: a machine shared with other work (compilers) moves
+# single runs by a factor of two.
+ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round" >&2
+    p=$(bench poststelle "http://127.0.0.1:$P_PORT/")
+    n=$(bench nginx "http://127.0.0.1:$N_PORT/")
+    ratios+=("$(python3 -c "print(f'{100*$p/$n:.0f}')")")
+done
+python3 -c "import statistics,sys; r=sorted(map(int,sys.argv[1:])); print(f'poststelle / nginx: {statistics.median(r):.0f} % of nginx\'s rate, median of {len(r)} rounds {r} (issue 18 asks >= 50 %)')" "${ratios[@]}" >&2
 
 echo "slowloris: $SLOW slow + $((SLOW / 10)) idle connections for ${SLOW_SECONDS}s, a normal GET / every 0.5 s" >&2
 if python3 tests/status/slowloris.py 127.0.0.1 "$P_PORT" "$SLOW" "$SLOW_SECONDS" >&2; then
