@@ -32,6 +32,8 @@ pub enum AppError {
     Lock(#[from] crate::store::LockError),
     #[error(transparent)]
     Problem(#[from] Problem),
+    #[error("{0}")]
+    Status(#[from] crate::status::StatusError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -138,6 +140,9 @@ pub async fn run(
                 tracing::error!(error = %e, "HTTP listener failed");
             }
         });
+    }
+    if let Some(addr) = settings.status.listen {
+        serve_status(&config, &store, addr, &tracker, &cancel).await?;
     }
     tracker.close();
     tracing::info!(
@@ -307,6 +312,38 @@ async fn maintenance_notices(
             () = tokio::time::sleep(EVERY) => {}
         }
     }
+}
+
+/// The public status page on a listener of its own: rendered once before the listener
+/// opens (so that it never serves an empty site when the store answers), then kept current.
+async fn serve_status(
+    config: &Arc<Config>,
+    store: &Store,
+    addr: std::net::SocketAddr,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<(), AppError> {
+    let status = Arc::new(crate::status::Status::new(config.clone(), store.clone())?);
+    if let Err(e) = status.render(jiff::Timestamp::now()).await {
+        tracing::error!(error = %e, "status page: the first rendering failed; retrying");
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Io {
+            what: format!("listening on {addr} (status.listen)"),
+            source,
+        })?;
+    tracing::info!(%addr, "serving the public status page");
+    let s = &config.settings.status;
+    tracker.spawn(status.clone().keep_current(cancel.clone()));
+    tracker.spawn(crate::status::http::serve_connections(
+        listener,
+        crate::status::http::router(status),
+        s.header_timeout,
+        s.max_connections,
+        cancel.clone(),
+    ));
+    Ok(())
 }
 
 /// Takes over at once what a process of this instance left behind when it died (SIGKILL, a

@@ -91,13 +91,26 @@ impl From<jiff::Error> for IcalError {
 /// The iCalendar object of `event`: VCALENDAR with METHOD:PUBLISH, the VTIMEZONE of
 /// Europe/Berlin when the event's times use it, and one VEVENT. CRLF line ends, folded.
 pub fn publish(event: &Event) -> Result<String, IcalError> {
-    if event.end <= event.start {
-        return Err(IcalError::EndNotAfterStart {
-            uid: event.uid.clone(),
-        });
+    calendar(std::slice::from_ref(event), None)
+}
+
+/// A calendar feed (issue 18, `/maintenance.ics`): every event in one VCALENDAR with
+/// METHOD:PUBLISH, each VEVENT exactly as [`publish`] writes it for the mailed notice (same
+/// UID and SEQUENCE), and the calendar's display name. With no event the VTIMEZONE stands
+/// alone: RFC 5545 asks a calendar for at least one component.
+pub fn feed(events: &[Event], name: &str) -> Result<String, IcalError> {
+    calendar(events, Some(name))
+}
+
+fn calendar(events: &[Event], name: Option<&str>) -> Result<String, IcalError> {
+    if let Some(e) = events.iter().find(|e| e.end <= e.start) {
+        return Err(IcalError::EndNotAfterStart { uid: e.uid.clone() });
     }
     let tz = crate::time::berlin()?;
-    let zoned = berlin_rule_holds(&tz, event.start)? && berlin_rule_holds(&tz, event.end)?;
+    let mut zoned = Vec::with_capacity(events.len());
+    for e in events {
+        zoned.push(berlin_rule_holds(&tz, e.start)? && berlin_rule_holds(&tz, e.end)?);
+    }
     let mut out = Lines::default();
     out.line("BEGIN:VCALENDAR");
     out.line(&format!(
@@ -107,15 +120,26 @@ pub fn publish(event: &Event) -> Result<String, IcalError> {
     out.line("VERSION:2.0");
     out.line("CALSCALE:GREGORIAN");
     out.line("METHOD:PUBLISH");
-    if zoned {
+    if let Some(name) = name {
+        out.line(&format!("X-WR-CALNAME:{}", text(name)));
+    }
+    if zoned.iter().any(|z| *z) || events.is_empty() {
         vtimezone(&mut out);
     }
+    for (event, zoned) in events.iter().zip(zoned) {
+        vevent(&mut out, event, zoned, &tz)?;
+    }
+    out.line("END:VCALENDAR");
+    Ok(out.0)
+}
+
+fn vevent(out: &mut Lines, event: &Event, zoned: bool, tz: &TimeZone) -> Result<(), IcalError> {
     out.line("BEGIN:VEVENT");
     out.line(&format!("UID:{}", text(&event.uid)));
     out.line(&format!("DTSTAMP:{}", utc(event.stamp)));
     out.line(&format!("SEQUENCE:{}", event.sequence));
-    out.line(&date_time("DTSTART", event.start, zoned, &tz)?);
-    out.line(&date_time("DTEND", event.end, zoned, &tz)?);
+    out.line(&date_time("DTSTART", event.start, zoned, tz)?);
+    out.line(&date_time("DTEND", event.end, zoned, tz)?);
     out.line(&format!("SUMMARY:{}", text(&event.summary)));
     if !event.description.is_empty() {
         out.line(&format!("DESCRIPTION:{}", text(&event.description)));
@@ -141,8 +165,7 @@ pub fn publish(event: &Event) -> Result<String, IcalError> {
     out.line("X-MICROSOFT-CDO-BUSYSTATUS:FREE");
     out.line("CLASS:PUBLIC");
     out.line("END:VEVENT");
-    out.line("END:VCALENDAR");
-    Ok(out.0)
+    Ok(())
 }
 
 /// Content lines, each folded at 75 octets and ended with CRLF.
@@ -388,6 +411,25 @@ mod tests {
         let ics = publish(&e).expect("ics");
         assert!(!ics.contains("VTIMEZONE"));
         assert!(ics.contains("\r\nDTSTART:19750701T000000Z\r\n"));
+    }
+
+    #[test]
+    fn a_feed_holds_each_event_as_its_notice_does() {
+        let mut cancelled = event();
+        cancelled.uid = maintenance_uid(43, "support.example.de");
+        cancelled.sequence = 2;
+        cancelled.status = Status::Cancelled;
+        let feed = feed(&[event(), cancelled.clone()], "Wartungen").expect("feed");
+        assert_eq!(feed.matches("BEGIN:VTIMEZONE").count(), 1);
+        assert!(feed.contains("\r\nX-WR-CALNAME:Wartungen\r\n"));
+        for e in [event(), cancelled] {
+            let one = publish(&e).expect("ics");
+            let vevent = &one[one.find("BEGIN:VEVENT").expect("vevent")
+                ..one.find("END:VCALENDAR").expect("end")];
+            assert!(feed.contains(vevent), "{vevent}");
+        }
+        let empty = super::feed(&[], "Wartungen").expect("empty feed");
+        assert!(empty.contains("BEGIN:VTIMEZONE") && !empty.contains("VEVENT"));
     }
 
     #[test]

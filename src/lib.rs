@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod reply_token;
 pub mod sla;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod templates;
 pub mod ticket;

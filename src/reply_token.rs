@@ -48,6 +48,24 @@ impl std::fmt::Debug for Keys {
     }
 }
 
+/// What a MAC is made for; the key is shared, the purposes are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The reply address of mail to staff: over the ticket number.
+    Reply,
+    /// The one-click unsubscribe link of a notice (issue 18): over the notice's token.
+    Unsubscribe,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Reply => b"poststelle reply token v1\0",
+            Purpose::Unsubscribe => b"poststelle unsubscribe link v1\0",
+        }
+    }
+}
+
 /// What checking a token found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -64,18 +82,26 @@ impl Keys {
         Keys { current, retired }
     }
 
-    fn tag(key: &[u8], number: &str) -> HmacSha256 {
+    fn tag(key: &[u8], purpose: Purpose, data: &str) -> HmacSha256 {
         // HMAC takes keys of any length; the length is checked where keys are loaded.
         let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-        mac.update(b"poststelle reply token v1\0");
-        mac.update(number.as_bytes());
+        // The purpose first: a MAC made for one use is worth nothing for another.
+        mac.update(purpose.label());
+        mac.update(data.as_bytes());
         mac
     }
 
     /// The MAC part of the token of ticket `number`.
     pub fn mac(&self, number: &str) -> String {
-        let full = Self::tag(&self.current, number).finalize().into_bytes();
+        self.sign(Purpose::Reply, number)
+    }
+
+    /// The MAC of `data` for `purpose` with the current key, as 20 hex digits.
+    pub fn sign(&self, purpose: Purpose, data: &str) -> String {
+        let full = Self::tag(&self.current, purpose, data)
+            .finalize()
+            .into_bytes();
         full[..MAC_BYTES]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -84,20 +110,28 @@ impl Keys {
 
     /// Checks `mac` for ticket `number` at `now`, in constant time per key.
     pub fn verify(&self, number: &str, mac: &str, now: Timestamp) -> Verdict {
+        self.check(Purpose::Reply, number, mac, now)
+    }
+
+    /// Checks `mac` of `data` for `purpose` at `now`, in constant time per key.
+    pub fn check(&self, purpose: Purpose, data: &str, mac: &str, now: Timestamp) -> Verdict {
         let Some(bytes) = unhex(mac) else {
             return Verdict::Invalid;
         };
         if bytes.len() != MAC_BYTES {
             return Verdict::Invalid;
         }
-        if Self::tag(&self.current, number)
+        if Self::tag(&self.current, purpose, data)
             .verify_truncated_left(&bytes)
             .is_ok()
         {
             return Verdict::Valid;
         }
         for (key, until) in &self.retired {
-            if Self::tag(key, number).verify_truncated_left(&bytes).is_ok() {
+            if Self::tag(key, purpose, data)
+                .verify_truncated_left(&bytes)
+                .is_ok()
+            {
                 return if now <= *until {
                     Verdict::ValidRetiredKey
                 } else {
@@ -235,6 +269,20 @@ mod tests {
         // Another key makes other tokens.
         let other = Keys::new(b"another key of sixteen".to_vec(), Vec::new());
         assert_eq!(other.verify(&number, &mac, now), Verdict::Invalid);
+    }
+
+    #[test]
+    fn a_mac_made_for_one_purpose_is_refused_for_another() {
+        let k = keys();
+        let now = Timestamp::now();
+        let token = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let link = k.sign(Purpose::Unsubscribe, token);
+        assert_eq!(
+            k.check(Purpose::Unsubscribe, token, &link, now),
+            Verdict::Valid
+        );
+        assert_eq!(k.check(Purpose::Reply, token, &link, now), Verdict::Invalid);
+        assert_ne!(link, k.mac(token));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! gives `support+b0193…@example.org` for bounces and `support+u0193…@example.org` for
 //! unsubscribing.
 
+use jiff::Timestamp;
+
+use crate::reply_token::{Keys, Purpose, Verdict};
+
 /// What a token address asks for; the value is the local part of an outbox row's Message-ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
@@ -48,6 +52,34 @@ pub fn bounce_address(base: &str, message_id: &str) -> Option<String> {
 /// The `mailto:` address that unsubscribes the recipient of the mail with `message_id`.
 pub fn unsubscribe_address(base: &str, message_id: &str) -> Option<String> {
     tagged(base, 'u', message_id)
+}
+
+/// RFC 8058's one-click link of the mail with `message_id`: `<base>/<token>.<mac>`, the MAC
+/// made with the reply key for [`Purpose::Unsubscribe`]. A Message-ID alone (which a member's
+/// reply or forward may show to others) is not enough to unsubscribe the member by link.
+pub fn unsubscribe_link(base: &str, keys: &Keys, message_id: &str) -> Option<String> {
+    let token = message_id.split('@').next()?;
+    valid_token(token).then(|| {
+        format!(
+            "{}/{token}.{}",
+            base.trim_end_matches('/'),
+            keys.sign(Purpose::Unsubscribe, token)
+        )
+    })
+}
+
+/// The token of a one-click link's last path segment (`<token>.<mac>`), if its MAC holds at
+/// `now` (made with the current key, or a retired one within its grace time).
+pub fn check_unsubscribe_link(keys: &Keys, segment: &str, now: Timestamp) -> Option<String> {
+    let (token, mac) = segment.rsplit_once('.')?;
+    let token = token.to_ascii_lowercase();
+    if !valid_token(&token) {
+        return None;
+    }
+    match keys.check(Purpose::Unsubscribe, &token, &mac.to_ascii_lowercase(), now) {
+        Verdict::Valid | Verdict::ValidRetiredKey => Some(token),
+        Verdict::Expired | Verdict::Invalid => None,
+    }
 }
 
 /// The token of `address`, if it is `base` with one of our tags (local part and tag compared
@@ -97,6 +129,30 @@ mod tests {
             parse("support@kommunal-it.example", &format!("<{}>", u.to_uppercase())),
             Some(Token::Unsubscribe(t)) if t == "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
         ));
+    }
+
+    #[test]
+    fn a_one_click_link_holds_only_with_its_mac() {
+        let keys = Keys::new(b"0123456789abcdef".to_vec(), Vec::new());
+        let link = unsubscribe_link("https://desk.example/unsubscribe/", &keys, ID).expect("link");
+        let segment = link
+            .strip_prefix("https://desk.example/unsubscribe/")
+            .expect("base kept, one slash");
+        assert!(segment.starts_with("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b."));
+        let now = Timestamp::now();
+        assert_eq!(
+            check_unsubscribe_link(&keys, segment, now).as_deref(),
+            Some("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        );
+        let (token, mac) = segment.rsplit_once('.').expect("dot");
+        for bad in [
+            token.to_string(),
+            format!("{token}.{}", "0".repeat(mac.len())),
+            format!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c.{mac}"),
+            format!("../../etc.{mac}"),
+        ] {
+            assert_eq!(check_unsubscribe_link(&keys, &bad, now), None, "{bad}");
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@
 #   read or changed (see tests/servers.sh). Postfix's smtp-sink (for the pipelining test) is
 #   unpacked from Debian's package into target/test-tools/postfix, never installed, and runs
 #   as a process of this script on a loopback port.
-# - Python's icalendar package (python3-icalendar) for the calendar tests, installed if need be.
+# - Python's icalendar package (python3-icalendar) for the calendar tests, and feedparser
+#   (python3-feedparser) for the status page's feed, installed if need be.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,10 +110,22 @@ if ! /usr/bin/python3 -c 'import icalendar' 2>/dev/null; then
     echo "installing Python's icalendar from Debian's packages, for the calendar tests" >&2
     servers_apt_install python3 python3-icalendar
 fi
+# Python's feedparser: the independent reader of the status page's Atom feed
+# (tests/integration/status_page.rs).
+if ! /usr/bin/python3 -c 'import feedparser' 2>/dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Python's feedparser package is missing and this is not root: install python3-feedparser" >&2
+        exit 1
+    fi
+    echo "installing Python's feedparser from Debian's packages, for the status page tests" >&2
+    servers_apt_install python3-feedparser
+fi
 
 cargo test --all-targets --locked "$@"
 # The 10,000-member fan-out through OpenSMTPD (tests/integration/fanout.rs) floods the one test
 # OpenSMTPD, so it runs alone, after the others, in a full run.
 if [ "$#" -eq 0 ]; then
     cargo test --locked --test integration -- --ignored fanout_smtp
+    # The status page in headless Chromium with axe-core (screenshots in target/status-a11y).
+    bash tests/status-a11y.sh
 fi

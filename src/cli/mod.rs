@@ -48,7 +48,17 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
             tickets::tickets(cfg, store, cmd).await
         }),
         Command::Outbox(cmd) => {
-            with_store(g, async |cfg, store| outbox::outbox(cfg, store, cmd).await)
+            let mut cfg = load_config(g)?;
+            runtime(Builder::new_current_thread())?.block_on(async {
+                let store = open_store(&cfg, Access::Existing).await?;
+                // Sending signs the notices' one-click unsubscribe links with the reply key.
+                if matches!(cmd, OutboxCmd::Send { .. }) {
+                    make_reply_key(&mut cfg)?;
+                }
+                let code = outbox::outbox(&cfg, &store, cmd).await;
+                store.close().await;
+                code
+            })
         }
         Command::Quarantine(cmd) => with_store(g, async |cfg, store| {
             quarantine::quarantine(cfg, store, cmd).await

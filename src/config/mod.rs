@@ -7,6 +7,7 @@ mod calendars;
 mod platforms;
 mod reply;
 mod sources;
+mod status;
 mod status_notices;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use reply::ReplySettings;
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
+pub use status::{StatusSettings, logo_type as status_logo_type};
 pub use status_notices::StatusNoticeSettings;
 
 /// The config file used when neither `--config` nor `$POSTSTELLE_CONFIG` names one.
@@ -45,6 +47,7 @@ const DOCS: Docs<'static> = Docs {
         ("incidents", "Incidents"),
         ("announcements", "Bounces and unsubscribing"),
         ("status_notices", "Status notices"),
+        ("status", "Public status page"),
     ],
 };
 
@@ -101,6 +104,7 @@ struct RawConfig {
     announcements: announcements::RawAnnouncements,
     #[serde(default)]
     status_notices: status_notices::RawStatusNotices,
+    status: status::RawStatus,
 }
 
 #[derive(Debug, Deserialize)]
@@ -512,6 +516,8 @@ pub struct Settings {
     /// Reply tokens of mail to staff and the checks of staff answers.
     pub reply: ReplySettings,
     pub status_notices: StatusNoticeSettings,
+    /// The public status page.
+    pub status: StatusSettings,
 }
 
 impl Settings {
@@ -986,6 +992,7 @@ fn validate_settings(
         announcements: announcements::validate(&raw.announcements, src, diags),
         status_notices: status_notices::validate(&raw.status_notices, src, diags),
         incidents: validate_incidents(&raw.incidents, src, diags),
+        status: status::validate(&raw.status, src, files, diags),
     }
 }
 

@@ -43,7 +43,7 @@ const WOCHENTAGE: [&str; 7] = [
 ];
 
 /// `Mittwoch, 16.12.2026, 19:00 Uhr` or `Wednesday, 16 December 2026, 19:00`.
-pub(super) fn when(t: Timestamp, lang: &str, tz: &TimeZone) -> String {
+pub fn when(t: Timestamp, lang: &str, tz: &TimeZone) -> String {
     let z = t.to_zoned(tz.clone());
     if lang == "en" {
         z.strftime("%A, %-d %B %Y, %H:%M").to_string()
@@ -54,7 +54,7 @@ pub(super) fn when(t: Timestamp, lang: &str, tz: &TimeZone) -> String {
 }
 
 /// `4 Stunden 30 Minuten` or `4 hours 30 minutes`.
-pub(super) fn duration(start: i64, end: i64, lang: &str) -> String {
+pub fn duration(start: i64, end: i64, lang: &str) -> String {
     let minutes = (end - start).max(0) / 60_000_000;
     let (h, m) = (minutes / 60, minutes % 60);
     let (hour, hours, minute, minutes) = if lang == "en" {

@@ -953,7 +953,11 @@ impl Sender<'_> {
         if let Some(list_id) = &c.list_id {
             fields.push(("List-Id", list_id.clone()));
             if unsubscribe {
-                fields.extend(list_unsubscribe(&s.outbox, &c.message_id));
+                fields.extend(list_unsubscribe(
+                    &s.outbox,
+                    s.reply.keys.as_ref(),
+                    &c.message_id,
+                ));
             }
         }
         for (name, value) in fields {
@@ -1017,7 +1021,11 @@ impl Sender<'_> {
             headers.push(("List-Id", list_id.clone()));
             headers.push(("Precedence", "bulk".to_string()));
             if unsubscribe {
-                headers.extend(list_unsubscribe(&s.outbox, &c.message_id));
+                headers.extend(list_unsubscribe(
+                    &s.outbox,
+                    s.reply.keys.as_ref(),
+                    &c.message_id,
+                ));
             }
         }
         for (name, value) in headers {
@@ -1215,19 +1223,27 @@ impl Sender<'_> {
 
 /// `List-Unsubscribe` of a notice to a list that offers unsubscribing: the `mailto:` of the
 /// mail's unsubscribe token (`crate::verp::unsubscribe_address`, acted on when it comes back
-/// in), and with `outbox.unsubscribe_url` RFC 8058's one-click HTTPS link `<url>/<token>`
-/// first, which `List-Unsubscribe-Post` announces. Nothing when the Message-ID is none of ours.
-fn list_unsubscribe(o: &OutboxSettings, message_id: &str) -> Vec<(&'static str, String)> {
+/// in), and with `outbox.unsubscribe_url` RFC 8058's one-click HTTPS link first, which
+/// `List-Unsubscribe-Post` announces: `<url>/<token>.<mac>`, signed with the reply key
+/// ([`crate::verp::unsubscribe_link`]), which the status listener checks. Without a key (a
+/// command that did not load it) the link is left out rather than sent unsigned. Nothing
+/// when the Message-ID is none of ours.
+fn list_unsubscribe(
+    o: &OutboxSettings,
+    keys: Option<&crate::reply_token::Keys>,
+    message_id: &str,
+) -> Vec<(&'static str, String)> {
     let Some(mailto) = crate::verp::unsubscribe_address(&o.bounce_address, message_id) else {
         return Vec::new();
     };
-    let token = message_id.split('@').next().unwrap_or_default();
-    match &o.unsubscribe_url {
-        Some(url) => vec![
-            (
-                "List-Unsubscribe",
-                format!("<{}/{token}>, <mailto:{mailto}>", url.trim_end_matches('/')),
-            ),
+    let link = o
+        .unsubscribe_url
+        .as_deref()
+        .zip(keys)
+        .and_then(|(url, keys)| crate::verp::unsubscribe_link(url, keys, message_id));
+    match link {
+        Some(link) => vec![
+            ("List-Unsubscribe", format!("<{link}>, <mailto:{mailto}>")),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
         ],
         None => vec![("List-Unsubscribe", format!("<mailto:{mailto}>"))],

@@ -15,6 +15,7 @@ pub mod raw;
 pub mod relay;
 pub mod sla;
 pub mod status;
+pub mod status_page;
 pub mod tickets;
 
 pub use daemon::{LockError, MailboxState, TakenOver};

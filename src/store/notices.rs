@@ -158,3 +158,14 @@ pub async fn audit_line(
     );
     buf.flush(conn, backend).await
 }
+
+/// The list and the recipient of the notice with `message_id`, if it is one to a list (for
+/// the confirmation page of a one-click unsubscribe link).
+pub async fn sent_notice(
+    store: &super::Store,
+    message_id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let mut conn = store.pool().acquire().await?;
+    let sent = find_sent(&mut conn, &[message_id.to_string()]).await?;
+    Ok(sent.and_then(|s| Some((s.list()?.to_string(), s.recipient))))
+}

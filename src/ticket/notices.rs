@@ -406,43 +406,127 @@ impl Recorder<'_, '_> {
                 .decided(event, "not_an_unsubscribe", Some(&sent), detail)
                 .await;
         }
-        let done = match lists::unsubscribe_reached(self.conn, &list, &sent.recipient, self.at)
-            .await
-        {
-            Ok(done) => done,
-            Err(ListError::NoList(_)) => {
-                let detail = json!({ "found_by": found_by, "list": list, "why": "the list no longer exists" });
-                return self.decided(event, "no_list", Some(&sent), detail).await;
-            }
-            Err(e) => return Err(list_error(e)),
-        };
-        let (outcome, why) = if !done.offered {
-            (
-                "refused",
-                Some("the list does not offer unsubscribing (lists set --unsubscribe)"),
-            )
-        } else if !done.now.is_empty() {
-            ("unsubscribed", None)
-        } else if !done.before.is_empty() {
-            ("already_unsubscribed", None)
-        } else if !done.kept.is_empty() {
-            (
-                "refused",
-                Some("the member is on the list only through lists that must be informed"),
-            )
-        } else {
-            ("no_member", Some("the address is no longer on the list"))
-        };
-        let detail = json!({
-            "found_by": found_by,
-            "list": list,
-            "why": why,
-            "unsubscribed": done.now,
-            "unsubscribed_before": done.before,
-            "kept": done.kept,
-        });
+        let (outcome, mut detail) =
+            match unsubscribe_member(self.conn, &list, &sent.recipient, self.at).await? {
+                Some(decided) => decided,
+                None => {
+                    let detail = json!({ "list": list, "why": "the list no longer exists" });
+                    ("no_list", detail)
+                }
+            };
+        if let Some(o) = detail.as_object_mut() {
+            o.insert("found_by".into(), found_by);
+        }
         self.decided(event, outcome, Some(&sent), detail).await
     }
+}
+
+/// Unsubscribes `address` from `list` where it may ([`lists::unsubscribe_reached`]): the
+/// outcome (`unsubscribed`, `already_unsubscribed`, `refused`, `no_member`) and the audit
+/// detail; `None` when the list no longer exists. The same for a mail and a one-click link.
+async fn unsubscribe_member(
+    conn: &mut AnyConnection,
+    list: &str,
+    address: &str,
+    at: i64,
+) -> Result<Option<(&'static str, serde_json::Value)>, StoreError> {
+    let done = match lists::unsubscribe_reached(conn, list, address, at).await {
+        Ok(done) => done,
+        Err(ListError::NoList(_)) => return Ok(None),
+        Err(e) => return Err(list_error(e)),
+    };
+    let (outcome, why) = if !done.offered {
+        (
+            "refused",
+            Some("the list does not offer unsubscribing (lists set --unsubscribe)"),
+        )
+    } else if !done.now.is_empty() {
+        ("unsubscribed", None)
+    } else if !done.before.is_empty() {
+        ("already_unsubscribed", None)
+    } else if !done.kept.is_empty() {
+        (
+            "refused",
+            Some("the member is on the list only through lists that must be informed"),
+        )
+    } else {
+        ("no_member", Some("the address is no longer on the list"))
+    };
+    let detail = json!({
+        "list": list,
+        "why": why,
+        "unsubscribed": done.now,
+        "unsubscribed_before": done.before,
+        "kept": done.kept,
+    });
+    Ok(Some((outcome, detail)))
+}
+
+/// What a one-click unsubscribe link (RFC 8058, issue 18) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// The member is off the list now, or was before.
+    Unsubscribed { list: String },
+    /// The list must inform its members (or the member is on it only through such lists).
+    Refused { list: String },
+    /// The address is on the list no longer, or the list is gone.
+    NoMember { list: String },
+    /// The token names no notice to a list.
+    Unknown,
+}
+
+/// A member's one-click unsubscribe by the link of the notice with token `token` (whose MAC
+/// the caller checked): the same decision as an unsubscribe mail, in one transaction, one
+/// audit line (`notice_unsubscribe`, found by `link`) and one log event.
+pub async fn unsubscribe_by_link(
+    store: &crate::store::Store,
+    config: &Config,
+    token: &str,
+    now: Timestamp,
+) -> Result<LinkOutcome, StoreError> {
+    let at = now.as_microsecond();
+    let message_id =
+        Token::Unsubscribe(token.to_string()).message_id(&config.settings.outbox.message_id_domain);
+    let mut tx = store.begin_write().await?;
+    let sent = stored::find_sent(&mut tx, std::slice::from_ref(&message_id)).await?;
+    let Some((sent, list)) = sent.and_then(|s| {
+        let list = s.list()?.to_string();
+        Some((s, list))
+    }) else {
+        tracing::warn!(notice = %message_id, "one-click unsubscribe: the link names no notice to a list");
+        return Ok(LinkOutcome::Unknown);
+    };
+    let (outcome, mut detail) = unsubscribe_member(&mut tx, &list, &sent.recipient, at)
+        .await?
+        .unwrap_or_else(|| {
+            (
+                "no_list",
+                json!({ "list": list, "why": "the list no longer exists" }),
+            )
+        });
+    if let Some(o) = detail.as_object_mut() {
+        o.insert("outcome".into(), json!(outcome));
+        o.insert("found_by".into(), json!({ "link": "https" }));
+        o.insert("notice".into(), json!(sent.message_id));
+        o.insert("announcement".into(), json!(sent.announcement_id));
+        o.insert("member".into(), json!(sent.recipient));
+    }
+    stored::audit_line(&mut tx, at, None, "notice_unsubscribe", &detail).await?;
+    tx.commit().await?;
+    let announcement = sent
+        .announcement_id
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    if outcome == "refused" || outcome == "no_list" {
+        tracing::warn!(event = "notice_unsubscribe", outcome, notice = %sent.message_id, announcement, member = %sent.recipient, %detail, "one-click unsubscribe");
+    } else {
+        tracing::info!(event = "notice_unsubscribe", outcome, notice = %sent.message_id, announcement, member = %sent.recipient, %detail, "one-click unsubscribe");
+    }
+    Ok(match outcome {
+        "unsubscribed" | "already_unsubscribed" => LinkOutcome::Unsubscribed { list },
+        "refused" => LinkOutcome::Refused { list },
+        _ => LinkOutcome::NoMember { list },
+    })
 }
 
 fn list_error(e: ListError) -> StoreError {

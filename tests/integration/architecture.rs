@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("time", 0),
     ("holder", 0),
     ("files", 1),
+    ("reply_token", 1),
     ("dsn", 2),
     ("ical", 2),
     ("maintenance", 2),
@@ -23,7 +24,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("sla", 2),
     ("templates", 2),
     ("verp", 2),
-    ("reply_token", 2),
     ("classify::fieldset", 3),
     ("classify::loops", 3),
     ("classify::subject", 3),
@@ -39,6 +39,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("jobs", 10),
     ("metrics", 10),
     ("source", 11),
+    ("status", 11),
     ("app", 12),
 ];
 

@@ -231,15 +231,19 @@ async fn list_unsubscribe_only_where_the_list_offers_it(db: &TestDb) {
             .expect("token")
             .to_string();
         if to.starts_with("nutzer") {
+            // The link is signed with the reply key `outbox send` made in the data directory.
+            let key = std::fs::read(data.join("reply-token.key")).expect("the reply key");
+            let keys = poststelle::reply_token::Keys::new(key, Vec::new());
+            let link = poststelle::verp::unsubscribe_link(
+                "https://desk.example.test/unsubscribe",
+                &keys,
+                mid.trim_matches(['<', '>']),
+            )
+            .expect("a link");
+            assert!(link.starts_with(&format!("https://desk.example.test/unsubscribe/{token}.")));
             assert_eq!(
                 header(raw, "List-Unsubscribe").as_deref(),
-                Some(
-                    format!(
-                        "<https://desk.example.test/unsubscribe/{token}>, \
-                         <mailto:bounces+u{token}@example.test>"
-                    )
-                    .as_str()
-                ),
+                Some(format!("<{link}>, <mailto:bounces+u{token}@example.test>").as_str()),
                 "{to}"
             );
             assert_eq!(

@@ -28,6 +28,7 @@ mod smtp;
 mod staff_commands;
 mod staff_reply;
 mod status_notices;
+mod status_page;
 mod store;
 mod support;
 mod tickets_create;

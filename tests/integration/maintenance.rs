@@ -188,7 +188,7 @@ async fn lead_time_is_checked_at_its_boundary(db: &TestDb) {
 both!(lead_time_is_checked_at_its_boundary);
 
 /// The sent mails of the file transport, parsed: (recipient, raw bytes).
-fn sent(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn sent(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir.join("sent")).expect("sent dir") {
         let path = e.expect("entry").path();
@@ -209,7 +209,7 @@ fn sent(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The calendar part of a mail, written to a file for the Python parser.
-fn calendar_of(raw: &[u8], dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn calendar_of(raw: &[u8], dir: &Path, name: &str) -> PathBuf {
     let msg = MessageParser::default().parse(raw).expect("mail");
     let part = msg
         .parts
@@ -520,6 +520,10 @@ fn check_renders_the_maintenance_templates() {
     for lang in ["de", "en"] {
         for e in std::fs::read_dir(tpl.join(lang)).expect("templates") {
             let path = e.expect("entry").path();
+            // The status page's templates (status/) are no mail templates.
+            if path.is_dir() {
+                continue;
+            }
             let name = path
                 .file_name()
                 .expect("name")

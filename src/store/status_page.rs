@@ -1,0 +1,55 @@
+//! What the public status page (issue 18) reads besides incidents and maintenances: a cheap
+//! fingerprint of everything it shows, read every few seconds, and the public part of the
+//! incidents' timelines (never who wrote an entry).
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+
+/// Counts and latest changes of the tables the status page shows: when it differs from the
+/// last one read, the page is rendered anew. Rows are never deleted from these tables, and
+/// every change of a row moves its `changed_at`, so a change always shows here.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Fingerprint {
+    pub incidents: i64,
+    pub incidents_changed: i64,
+    pub events: i64,
+    pub maintenances: i64,
+    pub maintenances_changed: i64,
+}
+
+/// One statement of five aggregates; each reads an index or a small table.
+pub async fn fingerprint(store: &Store) -> Result<Fingerprint, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM incidents) AS incidents, \
+         (SELECT COALESCE(MAX(changed_at), 0) FROM incidents) AS incidents_changed, \
+         (SELECT COALESCE(MAX(id), 0) FROM incident_events) AS events, \
+         (SELECT COUNT(*) FROM maintenances) AS maintenances, \
+         (SELECT COALESCE(MAX(changed_at), 0) FROM maintenances) AS maintenances_changed",
+    )
+    .fetch_one(store.pool())
+    .await?)
+}
+
+/// An entry of an incident's timeline as the public may see it: no actor.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PublicEvent {
+    pub incident_id: i64,
+    /// opened | update | raised | resolved
+    pub kind: String,
+    pub text: String,
+    pub at: i64,
+}
+
+/// The timeline entries of the incidents open now or started or resolved since `since`
+/// (UTC µs), oldest first.
+pub async fn public_events(store: &Store, since: i64) -> Result<Vec<PublicEvent>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT e.incident_id, e.kind, e.text, e.at FROM incident_events e \
+         JOIN incidents i ON i.id = e.incident_id \
+         WHERE i.state = 'open' OR i.started_at >= $1 OR i.resolved_at >= $1 \
+         ORDER BY e.at, e.id",
+    )
+    .bind(since)
+    .fetch_all(store.pool())
+    .await?)
+}
