@@ -104,6 +104,7 @@ struct RawConfig {
     announcements: announcements::RawAnnouncements,
     #[serde(default)]
     status_notices: status_notices::RawStatusNotices,
+    #[serde(default)]
     status: status::RawStatus,
 }
 
