@@ -26,12 +26,22 @@ if [ ! -x "$CHROMIUM" ]; then
     echo "installing Debian's chromium, for the accessibility check" >&2
     servers_apt_install chromium fonts-dejavu-core
 fi
+if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "npm is missing and this is not root: apt-get install nodejs npm" >&2
+        exit 1
+    fi
+    # shellcheck source=tests/servers.sh
+    source tests/servers.sh
+    echo "installing Debian's nodejs and npm, for the accessibility check" >&2
+    servers_apt_install nodejs npm
+fi
 if [ ! -d "$TOOLS/node_modules/puppeteer-core" ] || [ ! -d "$TOOLS/node_modules/axe-core" ]; then
     mkdir -p "$TOOLS"
     echo "installing puppeteer-core and axe-core from npm into $TOOLS" >&2
     (cd "$TOOLS" && [ -f package.json ] || echo '{"private":true}' > package.json)
     PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$TOOLS" --no-audit --no-fund --silent \
-        puppeteer-core@25 axe-core@4 >&2
+        puppeteer-core@25.16.0 axe-core@4.14.1 >&2
 fi
 
 cargo build --locked --quiet
