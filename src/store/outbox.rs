@@ -1,7 +1,10 @@
 //! The outbox: every outgoing mail is a row, written in the transaction of the change that
 //! causes it and sent by the sender, which claims rows, sends them and records the result.
 //! States are [`OutboxState`]; a claim names its holder (see `holder.rs`), so that a restart
-//! can release the claims of its own dead process at once.
+//! can release the claims of its own dead process at once. Before an SMTP sender hands a
+//! mail's data over it commits `handed_at` on the row ([`Store::mark_handed`], in its group
+//! commit [`SenderWriter`]); the result clears it, so a claimed row that still has it was
+//! handed over by a sender that died before the answer came (see `outbox::sender`).
 use std::collections::HashMap;
 
 use sqlx::{AnyConnection, FromRow, Row};
@@ -483,11 +486,12 @@ impl Store {
     }
 
     /// Records that the data of row `id` is being handed to the SMTP server, before its first
-    /// octet goes out (see [`Claimed::handed_at`]). A statement of its own, committed at once:
-    /// a sender killed from here on leaves the row marked. SQLite in WAL mode with
-    /// `synchronous = NORMAL` keeps a commit through a crash of the process without an fsync
-    /// (a power failure may take the last commits, the mark like a "sent"); PostgreSQL's
-    /// commit is durable. On SQLite it waits at the write gate like a result does.
+    /// octet goes out (see [`Claimed::handed_at`]), committed at once: a sender killed from
+    /// then on leaves the row marked. SQLite in WAL mode with `synchronous = NORMAL` keeps a
+    /// commit through a crash of the process without an fsync (a power failure may take the
+    /// last commits, the mark like a "sent"); PostgreSQL's commit is durable. On SQLite it
+    /// waits at the write gate like a result does. The sender writes its marks through its
+    /// [`SenderWriter`] instead, with the other connections' marks and results.
     pub async fn mark_handed(&self, id: i64, at: i64) -> Result<(), StoreError> {
         self.sender_writes(&[SenderWrite::Handed { id, at }]).await
     }

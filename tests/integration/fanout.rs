@@ -332,6 +332,10 @@ fn outbox_settings_are_checked_with_file_and_line() {
             "unsubscribe_url = \"https://desk.example.test/u?x=1\"",
             "holds a character",
         ),
+        (
+            "after_crash = \"retry\"",
+            "outbox.after_crash \"retry\" is unknown",
+        ),
     ] {
         let cfg = desk("sqlite::memory:", setting, "");
         let out = poststelle()
