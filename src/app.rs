@@ -230,11 +230,7 @@ async fn send_loop(
         mailer: &mailer,
     };
     let stop = || cancel.is_cancelled();
-    let each = |o: Outcome| match o {
-        Outcome::Sent => metrics.outbox(1, 0, 0),
-        Outcome::TemporaryFailure => metrics.outbox(0, 1, 0),
-        Outcome::PermanentFailure => metrics.outbox(0, 0, 1),
-    };
+    let each = |o: Outcome| metrics.outbox(o.as_str());
     let watch = Watch {
         stop: Some(&stop),
         each: Some(&each),
@@ -269,6 +265,9 @@ type HttpState = (Store, Arc<Metrics>);
 async fn serve_metrics(State((store, metrics)): State<HttpState>) -> impl IntoResponse {
     if let Ok(n) = store.outbox_pending().await {
         metrics.set_outbox_pending(n);
+    }
+    if let Ok(n) = store.outbox_uncertain().await {
+        metrics.set_outbox_uncertain(n);
     }
     (
         [(

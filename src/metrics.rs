@@ -26,6 +26,7 @@ pub struct Metrics {
     held: Family<Labels, Gauge>,
     outbox: Family<Labels, Counter>,
     outbox_pending: Gauge,
+    outbox_uncertain: Gauge,
     polls: Mutex<HashMap<String, Poll>>,
 }
 
@@ -53,6 +54,7 @@ impl Metrics {
         let held = Family::<Labels, Gauge>::default();
         let outbox = Family::<Labels, Counter>::default();
         let outbox_pending = Gauge::default();
+        let outbox_uncertain = Gauge::default();
         registry.register(
             "messages_fetched",
             "Messages fetched from a mailbox",
@@ -85,13 +87,19 @@ impl Metrics {
         );
         registry.register(
             "outbox_mails",
-            "Outgoing mail by result (sent, temporary_failure, permanent_failure)",
+            "Outgoing mail by result (sent, temporary_failure, permanent_failure, uncertain)",
             outbox.clone(),
         );
         registry.register(
             "outbox_pending",
             "Outgoing mail waiting to be sent",
             outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_uncertain",
+            "Outgoing mail held because the SMTP server may have taken it (outbox.after_crash = \"hold\"): \
+             a person checks and retries it",
+            outbox_uncertain.clone(),
         );
         Metrics {
             registry,
@@ -103,6 +111,7 @@ impl Metrics {
             held,
             outbox,
             outbox_pending,
+            outbox_uncertain,
             polls: Mutex::new(HashMap::new()),
         }
     }
@@ -162,20 +171,20 @@ impl Metrics {
         }
     }
 
-    pub fn outbox(&self, sent: usize, temporary: usize, permanent: usize) {
-        for (result, n) in [
-            ("sent", sent),
-            ("temporary_failure", temporary),
-            ("permanent_failure", permanent),
-        ] {
-            self.outbox
-                .get_or_create(&vec![("result", result.to_string())])
-                .inc_by(n as u64);
-        }
+    /// One mail's attempt ended so (`sent`, `temporary_failure`, `permanent_failure`,
+    /// `uncertain`).
+    pub fn outbox(&self, result: &'static str) {
+        self.outbox
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
     }
 
     pub fn set_outbox_pending(&self, n: i64) {
         self.outbox_pending.set(n);
+    }
+
+    pub fn set_outbox_uncertain(&self, n: i64) {
+        self.outbox_uncertain.set(n);
     }
 
     /// The mailboxes this instance holds that have not been polled within their limit.

@@ -60,6 +60,7 @@ async fn status(store: &Store, id: i64, as_json: bool, wait: bool) -> Result<Exi
     writeln!(out, "  sent:     {}", s.row.sent)?;
     writeln!(out, "  pending:  {}", s.row.pending)?;
     writeln!(out, "  failed:   {}", s.row.failed)?;
+    writeln!(out, "  uncertain: {}", s.row.uncertain)?;
     writeln!(out, "  bounced:  {}", s.row.bounced)?;
     if !undelivered.is_empty() {
         writeln!(out, "  not delivered:")?;
@@ -68,6 +69,7 @@ async fn status(store: &Store, id: i64, as_json: bool, wait: bool) -> Result<Exi
                 "sent" => "bounced".to_string(),
                 "temporary_failure" => format!("waiting to retry (attempt {})", u.attempts),
                 "suppressed" => "held back".to_string(),
+                "uncertain" => "uncertain, held".to_string(),
                 _ => "failed".to_string(),
             };
             writeln!(
@@ -125,14 +127,14 @@ pub(super) fn row_json(a: &AnnouncementRow) -> Value {
         "id": a.id, "kind": a.kind, "sequence": a.sequence,
         "created_at": poststelle::time::stored(a.created_at).to_string(),
         "mails": a.mails, "sent": a.sent, "pending": a.pending,
-        "failed": a.failed, "bounced": a.bounced,
+        "failed": a.failed, "uncertain": a.uncertain, "bounced": a.bounced,
     })
 }
 
 /// An announcement's row for people, one line.
 pub(super) fn row_line(a: &AnnouncementRow) -> String {
     format!(
-        "{:>4}  {:<10} {}  {} mail(s): {} sent, {} pending, {} failed, {} bounced",
+        "{:>4}  {:<10} {}  {} mail(s): {} sent, {} pending, {} failed, {} bounced, {} uncertain",
         a.id,
         a.kind,
         when(poststelle::time::stored(a.created_at)),
@@ -140,6 +142,7 @@ pub(super) fn row_line(a: &AnnouncementRow) -> String {
         a.sent,
         a.pending,
         a.failed,
-        a.bounced
+        a.bounced,
+        a.uncertain
     )
 }

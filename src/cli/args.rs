@@ -262,6 +262,10 @@ pub enum OutboxStateArg {
     PermanentFailure,
     /// Held back by the loop brake (ingest.auto_reply_limit_per_hour)
     Suppressed,
+    /// Handed to the SMTP server without its answer recorded (a sender killed, a connection
+    /// broken after the data): the server may have it. Held (outbox.after_crash = "hold")
+    /// until `outbox retry` after a look at the server's log
+    Uncertain,
 }
 
 impl From<OutboxStateArg> for OutboxState {
@@ -272,6 +276,7 @@ impl From<OutboxStateArg> for OutboxState {
             OutboxStateArg::TemporaryFailure => OutboxState::TemporaryFailure,
             OutboxStateArg::PermanentFailure => OutboxState::PermanentFailure,
             OutboxStateArg::Suppressed => OutboxState::Suppressed,
+            OutboxStateArg::Uncertain => OutboxState::Uncertain,
         }
     }
 }
@@ -287,7 +292,9 @@ pub enum OutboxCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Put a failed or suppressed mail back in line, to be sent at once
+    /// Put a failed, suppressed or uncertain mail back in line, to be sent at once (an
+    /// uncertain one only once the mail server's log shows it did not take it: else it
+    /// arrives twice)
     Retry {
         /// The number `outbox list` shows after '#'
         id: i64,

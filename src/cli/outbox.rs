@@ -94,6 +94,15 @@ async fn send(cfg: &Config, store: &Store, limit: i64) -> Result<()> {
         "{} sent, {} temporary failure(s), {} permanent failure(s)",
         s.sent, s.temporary_failures, s.permanent_failures
     )?;
+    if s.uncertain > 0 {
+        writeln!(
+            out,
+            "{} uncertain: handed to the server without its answer recorded (a sender killed, \
+             a connection broken), held so as not to send them twice; \
+             `poststelle outbox list --state uncertain` lists them",
+            s.uncertain
+        )?;
+    }
     if let Some(dir) = mailer.sent_dir()
         && s.sent > 0
     {

@@ -177,6 +177,9 @@ struct RawOutbox {
     notice_rate_per_second: Spanned<f64>,
     /// Base of RFC 8058's one-click unsubscribe link (`<url>/<token>`); none: `mailto:` only.
     unsubscribe_url: Option<Spanned<String>>,
+    /// "hold" or "resend": a mail whose data went to the server without an answer recorded.
+    #[serde(default = "default_after_crash")]
+    after_crash: Spanned<String>,
     smtp: Option<RawSmtp>,
 }
 
@@ -192,6 +195,7 @@ impl Default for RawOutbox {
             claim_seconds: default_claim_seconds(),
             notice_rate_per_second: default_notice_rate(),
             unsubscribe_url: None,
+            after_crash: default_after_crash(),
             smtp: None,
         }
     }
@@ -356,6 +360,9 @@ fn default_tls() -> Spanned<String> {
 fn default_pool() -> Spanned<u32> {
     Spanned::new(0..0, 4)
 }
+fn default_after_crash() -> Spanned<String> {
+    Spanned::new(0..0, "hold".into())
+}
 fn default_notice_rate() -> Spanned<f64> {
     Spanned::new(0..0, 0.0)
 }
@@ -428,6 +435,22 @@ pub struct OutboxSettings {
     /// Base URL of RFC 8058 one-click unsubscribing (HTTPS, no trailing slash needed); `None`:
     /// notices offer `mailto:` only.
     pub unsubscribe_url: Option<String>,
+    /// What becomes of a mail whose data went to the SMTP server while its answer was never
+    /// recorded.
+    pub after_crash: AfterCrash,
+}
+
+/// `outbox.after_crash`: a mail whose end of data (the final `.`) may have reached the SMTP
+/// server while its answer never came or was never recorded — the sender was killed, or the
+/// connection broke — may be in the server's queue or not, and nothing in SMTP lets the
+/// client ask (RFC 1047).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCrash {
+    /// Held as `uncertain` until a person has checked (the server's log, the recipient) and
+    /// sends it again with `outbox retry`: never a copy too many.
+    Hold,
+    /// Sent again: at least once, a copy too many where the server had it.
+    Resend,
 }
 
 /// A department's queue: where its tickets live and who gets copies and escalations.
@@ -1136,6 +1159,20 @@ fn validate_outbox(
         .unsubscribe_url
         .as_ref()
         .and_then(|u| check_unsubscribe_url(u, src, diags));
+    let after_crash = match raw.after_crash.get_ref().trim() {
+        "hold" => AfterCrash::Hold,
+        "resend" => AfterCrash::Resend,
+        other => {
+            diags.push(
+                src,
+                at(&raw.after_crash),
+                format!("outbox.after_crash \"{other}\" is unknown"),
+                "use \"hold\" (keep a mail the server may have taken for a person to check) or \
+                 \"resend\" (send it again, possibly twice)",
+            );
+            AfterCrash::Hold
+        }
+    };
     OutboxSettings {
         from,
         bounce_address,
@@ -1146,6 +1183,7 @@ fn validate_outbox(
         claim: std::time::Duration::from_secs(claim),
         notice_rate_per_second,
         unsubscribe_url,
+        after_crash,
     }
 }
 

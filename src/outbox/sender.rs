@@ -2,7 +2,17 @@
 //! mail goes through lettre's header encoders, so CR/LF cannot add a header), sends it through
 //! SMTP or the file transport and records the result. Temporary failures come back with
 //! exponential backoff and jitter; permanent ones stay visible as such.
+//!
+//! Sent once (RFC 1047): the only mails whose fate a sender cannot know are those whose end of
+//! data (the final `.`) may have reached the server while the server's answer was never
+//! recorded. Before a mail's data goes out, its row is marked (`outbox.handed_at`, committed
+//! on its own, `Handover`); the result clears the mark. A row a new claim finds marked was
+//! handed over by a sender that died before recording what came of it, and a connection that
+//! breaks after the data leaves the same doubt: under `outbox.after_crash = "hold"` such a
+//! mail becomes `uncertain`, shown and counted everywhere, and goes again only when a person
+//! says so (`poststelle outbox retry`); under `"resend"` it goes again at once.
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,9 +28,9 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
-use crate::config::{Config, OutboxSettings, SmtpSettings, SmtpTls, Transport};
+use crate::config::{AfterCrash, Config, OutboxSettings, SmtpSettings, SmtpTls, Transport};
 
-use crate::store::outbox::{Attempt, Claimed, OutboxState};
+use crate::store::outbox::{Attempt, Claimed, OutboxState, SenderWrite};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +71,8 @@ pub struct Mailer {
     /// notice is a copy with its own header fields, not a new MIME encoding of the same text,
     /// HTML and calendar entry.
     notices: std::sync::Mutex<Vec<(i64, Message)>>,
+    /// `outbox.after_crash`: a mail the server may have taken is held or sent again.
+    after_crash: AfterCrash,
 }
 
 /// Notice texts kept built: the languages of the notices being sent.
@@ -149,8 +161,15 @@ impl Smtp {
 
     /// Sends one mail on an idle connection (or a new one when `fresh` or none is idle) and
     /// keeps the connection for the next unless it broke. The whole exchange is bounded by
-    /// `outbox.smtp.timeout_seconds` per step.
-    async fn send(&self, envelope: &Envelope, bytes: &[u8], fresh: bool) -> Result<(), SmtpFail> {
+    /// `outbox.smtp.timeout_seconds` per step. [`SmtpFail::Unanswered`] when the data went
+    /// out (`handover` marked) and no answer of the server's came back.
+    async fn send(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+        fresh: bool,
+        handover: &Handover<'_>,
+    ) -> Result<(), SmtpFail> {
         let reuse = if fresh {
             None
         } else {
@@ -163,25 +182,35 @@ impl Smtp {
             Some(c) => c,
             None => self.connect().await?,
         };
+        handover.handed.store(false, Ordering::Relaxed);
         // MAIL, RCPT, DATA and the message: four steps of the server's, two round trips when
         // pipelined.
-        let exchange = async {
-            if session.pipelining {
-                pipelined(&mut session.conn, envelope, bytes).await
-            } else {
-                session.conn.send(envelope, bytes).await.map(|_| ())
-            }
+        let exchange = exchange(
+            &mut session.conn,
+            session.pipelining,
+            envelope,
+            bytes,
+            handover,
+        );
+        let sent = match tokio::time::timeout(self.settings.timeout * 4, exchange).await {
+            Ok(sent) => sent,
+            Err(_) => Err(lettre_io(std::io::ErrorKind::TimedOut.into())),
         };
-        let sent = tokio::time::timeout(self.settings.timeout * 4, exchange)
-            .await
-            .map_err(|_| lettre_io(std::io::ErrorKind::TimedOut.into()))?;
         if sent.is_ok() && !session.conn.has_broken() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push((session, tokio::time::Instant::now()));
         }
-        sent.map(|_| ()).map_err(SmtpFail::Lettre)
+        match sent {
+            // A 4xx or 5xx to the data is the server's no; anything else after the data went
+            // out — the connection broke, the answer timed out or made no sense — leaves open
+            // whether the server took the mail.
+            Err(e) if handover.handed.load(Ordering::Relaxed) && !e.is_answer() => {
+                Err(SmtpFail::Unanswered(Box::new(e)))
+            }
+            sent => sent,
+        }
     }
 }
 
@@ -277,16 +306,27 @@ impl lettre::transport::smtp::client::AsyncTokioStream for Tap {
     }
 }
 
-/// One mail with MAIL, RCPT and DATA in one write and their answers read together (RFC 2920
-/// PIPELINING), then the message: two round trips instead of four. After a refusal the
-/// connection is closed, as lettre's own `send` does (a server that took DATA regardless
-/// then drops the unfinished message). Mail lettre's own checks refuse (8-bit text or UTF-8
-/// addresses the server cannot take) goes through lettre's `send` for its error.
-async fn pipelined(
+/// One mail: MAIL, RCPT and DATA — with `pipelining` in one write and their answers read
+/// together (RFC 2920), two round trips instead of four; else one by one, as lettre's own
+/// `send` does — then, once the server waits for the data, the row's mark in the store
+/// ([`Handover::mark`]) and only after it the message and its final `.`, so that every mail
+/// whose end of data may have reached the server is marked. (lettre writes the message and
+/// the `.` in one call, and under STARTTLS our socket sees only ciphertext, so the mark goes
+/// before the message's first octet rather than between its last and the `.`: the
+/// difference is the time the message takes to write, in which a kill leaves a marked mail
+/// the server never completed.) Each mail's `.` is answered before the next mail's MAIL is
+/// written, pipelined or not, so no `.` ever leaves in one write with the next mail's
+/// commands ahead of that mail's mark. After a refusal the connection is closed, as lettre's
+/// own `send` does (a server that took DATA regardless then drops the unfinished message).
+/// Mail the server cannot take (8-bit text, UTF-8 addresses) is refused before anything is
+/// written, as lettre's own `send` refuses it.
+async fn exchange(
     conn: &mut AsyncSmtpConnection,
+    pipelining: bool,
     envelope: &Envelope,
     bytes: &[u8],
-) -> Result<(), SmtpError> {
+    handover: &Handover<'_>,
+) -> Result<(), SmtpFail> {
     let utf8_addresses = envelope
         .from()
         .into_iter()
@@ -296,34 +336,109 @@ async fn pipelined(
     let mut params = Vec::new();
     if utf8_addresses {
         if !info.supports_feature(Extension::SmtpUtfEight) {
-            return conn.send(envelope, bytes).await.map(|_| ());
+            return Err(SmtpFail::Unsupported(
+                "the envelope holds UTF-8 addresses and the server offers no SMTPUTF8",
+            ));
         }
         params.push(MailParameter::SmtpUtfEight);
     }
     if !bytes.is_ascii() {
         if !info.supports_feature(Extension::EightBitMime) {
-            return conn.send(envelope, bytes).await.map(|_| ());
+            return Err(SmtpFail::Unsupported(
+                "the mail holds 8-bit text and the server offers no 8BITMIME",
+            ));
         }
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let mut group = Mail::new(envelope.from().cloned(), params).to_string();
-    for to in envelope.to() {
-        group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
-    }
-    group.push_str(&Data.to_string());
-    // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after a
-    // refusal so that the first refusal is the one reported.
-    let mut refused = conn.command(group).await.err();
-    for _ in 0..=envelope.to().len() {
-        if let Err(e) = conn.read_response().await {
-            refused.get_or_insert(e);
+    let mail = Mail::new(envelope.from().cloned(), params);
+    let rcpts = envelope
+        .to()
+        .iter()
+        .map(|to| Rcpt::new(to.clone(), Vec::new()));
+    let refused = if pipelining {
+        let mut group = mail.to_string();
+        for rcpt in rcpts {
+            group.push_str(&rcpt.to_string());
         }
-    }
+        group.push_str(&Data.to_string());
+        // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after a
+        // refusal so that the first refusal is the one reported.
+        let mut refused = conn.command(group).await.err();
+        for _ in 0..=envelope.to().len() {
+            if let Err(e) = conn.read_response().await {
+                refused.get_or_insert(e);
+            }
+        }
+        refused
+    } else {
+        let mut refused = conn.command(mail).await.err();
+        for rcpt in rcpts {
+            if refused.is_some() {
+                break;
+            }
+            refused = conn.command(rcpt).await.err();
+        }
+        match refused {
+            Some(e) => Some(e),
+            None => conn.command(Data).await.err(),
+        }
+    };
     if let Some(e) = refused {
         conn.abort().await;
-        return Err(e);
+        return Err(e.into());
     }
-    conn.message(bytes).await.map(|_| ())
+    // Should the mark fail, nothing more is written: the connection is dropped, and a server
+    // drops a message that ends without its `.`.
+    handover.mark().await?;
+    conn.message(bytes).await?;
+    Ok(())
+}
+
+/// A mail's row, for the mark the SMTP exchange writes before the mail's data goes out, and
+/// whether it went out.
+struct Handover<'a> {
+    store: &'a Store,
+    /// The sender's writer, whose group commit takes the mark along with the other
+    /// connections' marks and results.
+    recorder: &'a Recorder,
+    id: i64,
+    /// Set once the mark is stored and the data begins to go out; reset for each attempt.
+    handed: AtomicBool,
+}
+
+impl<'a> Handover<'a> {
+    fn new(store: &'a Store, recorder: &'a Recorder, id: i64) -> Handover<'a> {
+        Handover {
+            store,
+            recorder,
+            id,
+            handed: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the row as being handed over ([`Store::mark_handed`]) and waits until that is
+    /// committed; from its return on, the data may reach the server.
+    async fn mark(&self) -> Result<(), SmtpFail> {
+        let at = Timestamp::now().as_microsecond();
+        let (done, written) = tokio::sync::oneshot::channel();
+        let queued = self.recorder.send(Recording {
+            id: self.id,
+            entry: Entry::Handed { at },
+            done,
+        });
+        let written = match queued {
+            Ok(()) => written.await.ok(),
+            Err(_) => None,
+        };
+        match written {
+            Some(r) => r,
+            // The writer is gone (never while a pass runs): on its own.
+            None => self.store.mark_handed(self.id, at).await,
+        }
+        .map_err(SmtpFail::Mark)?;
+        self.handed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// How an SMTP exchange failed: as lettre says, or on our socket before lettre had it.
@@ -331,6 +446,12 @@ async fn pipelined(
 enum SmtpFail {
     Lettre(SmtpError),
     Io(std::io::Error),
+    /// The mail needs an extension the server does not offer; nothing was written.
+    Unsupported(&'static str),
+    /// The mark before the data could not be stored: nothing of the data was sent.
+    Mark(StoreError),
+    /// The data went out and no answer came: the server may have taken the mail.
+    Unanswered(Box<SmtpFail>),
 }
 
 impl SmtpFail {
@@ -339,7 +460,13 @@ impl SmtpFail {
     }
 
     fn is_client(&self) -> bool {
-        matches!(self, SmtpFail::Lettre(e) if e.is_client())
+        matches!(self, SmtpFail::Unsupported(_))
+            || matches!(self, SmtpFail::Lettre(e) if e.is_client())
+    }
+
+    /// The server answered with a reply code (4xx, 5xx).
+    fn is_answer(&self) -> bool {
+        matches!(self, SmtpFail::Lettre(e) if e.is_transient() || e.is_permanent())
     }
 }
 
@@ -354,6 +481,9 @@ impl std::fmt::Display for SmtpFail {
         match self {
             SmtpFail::Lettre(e) => write!(f, "{e}"),
             SmtpFail::Io(e) => write!(f, "network error: {e}"),
+            SmtpFail::Unsupported(e) => f.write_str(e),
+            SmtpFail::Mark(e) => write!(f, "recording the hand-over failed, nothing sent: {e}"),
+            SmtpFail::Unanswered(e) => write!(f, "no answer after the end of the data: {e}"),
         }
     }
 }
@@ -445,6 +575,7 @@ impl Mailer {
             pace: Pace::new(settings.notice_rate_per_second),
             sending: tokio::sync::Semaphore::new(parallel),
             notices: std::sync::Mutex::new(Vec::new()),
+            after_crash: settings.after_crash,
         })
     }
 
@@ -453,11 +584,14 @@ impl Mailer {
         self.parallel
     }
 
+    /// Sends one mail. Over SMTP its row is marked (`handover`) before the data goes out; the
+    /// file transport marks nothing, since a mail written again replaces its own file.
     async fn send(
         &self,
         msg: Message,
         envelope: &Envelope,
         message_id: &str,
+        handover: &Handover<'_>,
     ) -> Result<(), SendError> {
         let bytes = msg.formatted();
         match &self.way {
@@ -473,12 +607,16 @@ impl Mailer {
                 tokio::fs::rename(&part, dir.join(name)).await.map_err(io)
             }
             Way::Smtp(smtp) => {
-                let e = match smtp.send(envelope, &bytes, false).await {
+                let hold = self.after_crash == AfterCrash::Hold;
+                let e = match smtp.send(envelope, &bytes, false, handover).await {
                     Ok(()) => return Ok(()),
                     Err(e) if e.is_permanent() => return Err(SendError::Permanent(e.to_string())),
-                    // lettre refuses 8-bit mail to a server without 8BITMIME.
+                    // No 8-bit mail to a server without 8BITMIME.
                     Err(e) if e.is_client() && !bytes.is_ascii() => {
                         return Err(SendError::Needs8BitMime(e.to_string()));
+                    }
+                    Err(e @ SmtpFail::Unanswered(_)) if hold => {
+                        return Err(SendError::Uncertain(e.to_string()));
                     }
                     Err(e) => e,
                 };
@@ -486,13 +624,13 @@ impl Mailer {
                 // Too many messages sent"), and an idle connection may have been closed: the
                 // retry goes out on a new connection.
                 tracing::debug!(error = %e, "temporary SMTP failure; retrying on a new connection");
-                smtp.send(envelope, &bytes, true).await.map_err(|e| {
-                    if e.is_permanent() {
-                        SendError::Permanent(e.to_string())
-                    } else {
-                        SendError::Temporary(e.to_string())
-                    }
-                })
+                smtp.send(envelope, &bytes, true, handover)
+                    .await
+                    .map_err(|e| match e {
+                        e if e.is_permanent() => SendError::Permanent(e.to_string()),
+                        e @ SmtpFail::Unanswered(_) if hold => SendError::Uncertain(e.to_string()),
+                        e => SendError::Temporary(e.to_string()),
+                    })
             }
         }
     }
@@ -511,6 +649,8 @@ enum SendError {
     Permanent(String),
     /// The mail holds 8-bit text (an original) and the server takes none.
     Needs8BitMime(String),
+    /// The server may have taken the mail, and `outbox.after_crash = "hold"`: why.
+    Uncertain(String),
 }
 
 /// What one pass of the sender did.
@@ -519,6 +659,8 @@ pub struct Summary {
     pub sent: usize,
     pub temporary_failures: usize,
     pub permanent_failures: usize,
+    /// Held as uncertain: the server may have taken them.
+    pub uncertain: usize,
 }
 
 impl Summary {
@@ -527,12 +669,13 @@ impl Summary {
             Outcome::Sent => self.sent += 1,
             Outcome::TemporaryFailure => self.temporary_failures += 1,
             Outcome::PermanentFailure => self.permanent_failures += 1,
+            Outcome::Uncertain => self.uncertain += 1,
         }
     }
 
     /// Rows tried.
     pub fn total(&self) -> usize {
-        self.sent + self.temporary_failures + self.permanent_failures
+        self.sent + self.temporary_failures + self.permanent_failures + self.uncertain
     }
 }
 
@@ -542,6 +685,20 @@ pub enum Outcome {
     Sent,
     TemporaryFailure,
     PermanentFailure,
+    /// Held: the server may have taken it ([`OutboxState::Uncertain`]).
+    Uncertain,
+}
+
+impl Outcome {
+    /// The row's state it stands for, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => OutboxState::Sent.as_str(),
+            Outcome::TemporaryFailure => OutboxState::TemporaryFailure.as_str(),
+            Outcome::PermanentFailure => OutboxState::PermanentFailure.as_str(),
+            Outcome::Uncertain => OutboxState::Uncertain.as_str(),
+        }
+    }
 }
 
 /// What watches a pass: `stop` ends it early (mails in flight are finished and recorded, rows
@@ -559,28 +716,52 @@ pub struct Sender<'a> {
     pub mailer: &'a Mailer,
 }
 
-/// Where results go to be written ([`Sender::recorder`]).
+/// Where hand-over marks and results go to be written ([`Sender::recorder`]).
 type Recorder = tokio::sync::mpsc::UnboundedSender<Recording>;
 
-/// One row's result on its way to the store, and who waits for it to be written.
+/// One row's mark or result on its way to the store, and who waits for it to be written.
 struct Recording {
     id: i64,
-    state: OutboxState,
-    attempts: i64,
-    error: Option<String>,
-    next_attempt_at: i64,
-    at: i64,
+    entry: Entry,
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
+enum Entry {
+    /// The row's data is about to go out ([`Handover::mark`]).
+    Handed { at: i64 },
+    /// How the attempt ended.
+    Result {
+        state: OutboxState,
+        attempts: i64,
+        error: Option<String>,
+        next_attempt_at: i64,
+        at: i64,
+    },
+}
+
 impl Recording {
-    fn attempt(&self) -> Attempt<'_> {
-        Attempt {
-            state: self.state,
-            attempts: self.attempts,
-            error: self.error.as_deref(),
-            next_attempt_at: self.next_attempt_at,
-            at: self.at,
+    fn write(&self) -> SenderWrite<'_> {
+        match &self.entry {
+            Entry::Handed { at } => SenderWrite::Handed {
+                id: self.id,
+                at: *at,
+            },
+            Entry::Result {
+                state,
+                attempts,
+                error,
+                next_attempt_at,
+                at,
+            } => SenderWrite::Attempt {
+                id: self.id,
+                attempt: Attempt {
+                    state: *state,
+                    attempts: *attempts,
+                    error: error.as_deref(),
+                    next_attempt_at: *next_attempt_at,
+                    at: *at,
+                },
+            },
         }
     }
 }
@@ -619,6 +800,9 @@ struct Due {
     row: Claimed,
     /// Its list offers unsubscribing: the mail gets `List-Unsubscribe`.
     unsubscribe: bool,
+    /// Handed to the server by a sender that died before recording the result, and
+    /// `outbox.after_crash = "hold"`: recorded as uncertain, not sent.
+    held: bool,
 }
 
 /// The rows of the current claim, and what is left of the pass.
@@ -797,6 +981,7 @@ impl Sender<'_> {
         } else {
             Default::default()
         };
+        let hold = self.config.settings.outbox.after_crash == AfterCrash::Hold;
         let due = rows
             .into_iter()
             .map(|row| {
@@ -805,7 +990,18 @@ impl Sender<'_> {
                     .as_deref()
                     .and_then(|l| l.split_whitespace().next())
                     .is_some_and(|name| offering.contains(name));
-                Due { row, unsubscribe }
+                let held = row.handed_at.is_some() && hold;
+                if row.handed_at.is_some() && !hold {
+                    tracing::warn!(outbox = row.id, message_id = %row.message_id, to = %row.recipient,
+                        ticket = row.ticket_id, "sending again a mail an earlier sender handed to the server \
+                        and died before its answer was recorded (outbox.after_crash = \"resend\"): \
+                        the recipient may get it twice");
+                }
+                Due {
+                    row,
+                    unsubscribe,
+                    held,
+                }
             })
             .collect();
         Ok((begin_by, due))
@@ -823,24 +1019,39 @@ impl Sender<'_> {
     /// how it went.
     async fn process(&self, due: Due, recorder: &Recorder) -> Result<Outcome, StoreError> {
         let c = &due.row;
+        if due.held {
+            let why = "an earlier sender handed it to the server and died before the server's \
+                       answer was recorded";
+            return self
+                .record(c, Err(SendError::Uncertain(why.into())), recorder)
+                .await;
+        }
         if c.list_id.is_some() {
             self.mailer.pace.wait().await;
         }
         let permit = self.mailer.sending.acquire().await;
-        let mut result = self.build_and_send(c, due.unsubscribe, false).await;
+        let handover = Handover::new(self.store, recorder, c.id);
+        let mut result = self
+            .build_and_send(c, due.unsubscribe, false, &handover)
+            .await;
         if let Err(SendError::Needs8BitMime(e)) = &result {
             tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
-            result = self.build_and_send(c, due.unsubscribe, true).await;
+            result = self
+                .build_and_send(c, due.unsubscribe, true, &handover)
+                .await;
         }
         drop(permit);
         self.record(c, result, recorder).await
     }
 
-    /// Writes the results that come in, as many as have come in by then in one transaction
-    /// (group commit): a result waits for at most the write before it and its own, and a
-    /// fan-out costs a write per few mails instead of one per mail. Should a batch fail, each
-    /// of its rows is written alone, so that each learns its own error.
+    /// Writes the hand-over marks and results that come in, as many as have come in by then
+    /// in one transaction, in their order (group commit): each waits for at most the write
+    /// before it and its own, and a fan-out costs a write per few mails instead of two per
+    /// mail. A mark holds its connection until it is written (the data waits for it); the
+    /// marks of the other connections and the results come along in the same commit. Should
+    /// a batch fail, each of its entries is written alone, so that each learns its own error.
     async fn recorder(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Recording>) {
+        let mut writer = self.store.sender_writer();
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < 512 {
@@ -849,9 +1060,9 @@ impl Sender<'_> {
                     Err(_) => break,
                 }
             }
-            let rows: Vec<(i64, Attempt<'_>)> = batch.iter().map(|r| (r.id, r.attempt())).collect();
-            let written = self.store.record_attempts(&rows).await;
-            drop(rows);
+            let writes: Vec<SenderWrite<'_>> = batch.iter().map(Recording::write).collect();
+            let written = writer.write(&writes).await;
+            drop(writes);
             match written {
                 Ok(()) => {
                     for r in batch {
@@ -859,9 +1070,9 @@ impl Sender<'_> {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, rows = batch.len(), "recording a batch of results failed; one by one");
+                    tracing::warn!(error = %e, rows = batch.len(), "recording a batch of marks and results failed; one by one");
                     for r in batch {
-                        let one = self.store.record_attempt(r.id, &r.attempt()).await;
+                        let one = writer.write(&[r.write()]).await;
                         let _ = r.done.send(one);
                     }
                 }
@@ -875,6 +1086,7 @@ impl Sender<'_> {
         c: &Claimed,
         unsubscribe: bool,
         seven_bit: bool,
+        handover: &Handover<'_>,
     ) -> Result<(), SendError> {
         let (msg, envelope) = match self.notice_copy(c, unsubscribe)? {
             Some(copy) => copy,
@@ -895,7 +1107,9 @@ impl Sender<'_> {
                 (msg, envelope)
             }
         };
-        self.mailer.send(msg, &envelope, &c.message_id).await
+        self.mailer
+            .send(msg, &envelope, &c.message_id, handover)
+            .await
     }
 
     /// A notice to a member as a copy of the same notice's mail already built for another
@@ -1153,6 +1367,17 @@ impl Sender<'_> {
                 Some(e),
                 now,
             ),
+            Err(SendError::Uncertain(why)) => (
+                Outcome::Uncertain,
+                OutboxState::Uncertain,
+                Some(format!(
+                    "uncertain: {why}, so the server may have taken it (RFC 1047); held \
+                     (outbox.after_crash = \"hold\"): look for Message-ID <{}> in the mail \
+                     server's log, and if it is not there: poststelle outbox retry {}",
+                    c.message_id, c.id
+                )),
+                now,
+            ),
             Err(SendError::Temporary(e)) if attempts >= max => (
                 Outcome::PermanentFailure,
                 OutboxState::PermanentFailure,
@@ -1173,11 +1398,13 @@ impl Sender<'_> {
         let (done, written) = tokio::sync::oneshot::channel();
         let queued = recorder.send(Recording {
             id: c.id,
-            state,
-            attempts,
-            error: error.clone(),
-            next_attempt_at: next,
-            at: now,
+            entry: Entry::Result {
+                state,
+                attempts,
+                error: error.clone(),
+                next_attempt_at: next,
+                at: now,
+            },
             done,
         });
         let first = match queued {
@@ -1214,6 +1441,11 @@ impl Sender<'_> {
             }
             Outcome::PermanentFailure => {
                 tracing::error!(outbox = c.id, to = %c.recipient, error = error.as_deref().unwrap_or(""), attempts, "permanent failure");
+            }
+            Outcome::Uncertain => {
+                tracing::warn!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, ticket = c.ticket_id,
+                    why = error.as_deref().unwrap_or(""), "held as uncertain: the server may have taken this mail; \
+                    sent again only by poststelle outbox retry");
             }
             Outcome::TemporaryFailure => {}
         }

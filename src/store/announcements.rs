@@ -312,6 +312,9 @@ pub struct AnnouncementRow {
     pub sent: i64,
     pub pending: i64,
     pub failed: i64,
+    /// Handed to the server without its answer recorded, held for a person to check
+    /// (`outbox.after_crash = "hold"`).
+    pub uncertain: i64,
     /// Sent, and a failure report (bounce) came back for it.
     pub bounced: i64,
 }
@@ -321,6 +324,7 @@ const ROW_COLUMNS: &str = "a.id, a.kind, a.sequence, a.created_at, COUNT(o.id) A
      COALESCE(SUM(CASE WHEN o.state = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
      COALESCE(SUM(CASE WHEN o.state IN ('scheduled', 'temporary_failure') THEN 1 ELSE 0 END), 0) AS pending, \
      COALESCE(SUM(CASE WHEN o.state IN ('permanent_failure', 'suppressed') THEN 1 ELSE 0 END), 0) AS failed, \
+     COALESCE(SUM(CASE WHEN o.state = 'uncertain' THEN 1 ELSE 0 END), 0) AS uncertain, \
      COALESCE(SUM(CASE WHEN o.bounced_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS bounced";
 
 /// The announcements of a maintenance, oldest first, with their mails counted by state.
@@ -384,19 +388,21 @@ pub async fn announcement_status(
 #[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
 pub struct Undelivered {
     pub recipient: String,
-    /// The outbox state: temporary_failure, permanent_failure, suppressed, or sent (bounced).
+    /// The outbox state: temporary_failure, permanent_failure, suppressed, uncertain, or sent
+    /// (bounced).
     pub state: String,
     pub attempts: i64,
     /// The server's answer, or the bounce's reason.
     pub error: Option<String>,
 }
 
-/// The mails of announcement `id` that failed, wait after a failure or bounced, by address.
+/// The mails of announcement `id` that failed, wait after a failure, are held as uncertain or
+/// bounced, by address.
 pub async fn undelivered(store: &Store, id: i64) -> Result<Vec<Undelivered>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT recipient, state, attempts, COALESCE(bounce_reason, last_error) AS error \
          FROM outbox WHERE announcement_id = $1 AND (bounced_at IS NOT NULL \
-         OR state IN ('temporary_failure', 'permanent_failure', 'suppressed')) \
+         OR state IN ('temporary_failure', 'permanent_failure', 'suppressed', 'uncertain')) \
          ORDER BY recipient",
     )
     .bind(id)

@@ -1,7 +1,10 @@
 //! The outbox: every outgoing mail is a row, written in the transaction of the change that
 //! causes it and sent by the sender, which claims rows, sends them and records the result.
 //! States are [`OutboxState`]; a claim names its holder (see `holder.rs`), so that a restart
-//! can release the claims of its own dead process at once.
+//! can release the claims of its own dead process at once. Before an SMTP sender hands a
+//! mail's data over it commits `handed_at` on the row ([`Store::mark_handed`], in its group
+//! commit [`SenderWriter`]); the result clears it, so a claimed row that still has it was
+//! handed over by a sender that died before the answer came (see `outbox::sender`).
 use std::collections::HashMap;
 
 use sqlx::{AnyConnection, FromRow, Row};
@@ -23,6 +26,10 @@ pub enum OutboxState {
     PermanentFailure,
     /// Held back by the loop brake.
     Suppressed,
+    /// Its data went to the SMTP server but no answer was recorded (the sender died, or the
+    /// connection broke after the final `.`): the server may have taken it (RFC 1047). Held
+    /// under `outbox.after_crash = "hold"` until a person has looked and retries it.
+    Uncertain,
 }
 
 impl OutboxState {
@@ -34,6 +41,7 @@ impl OutboxState {
             OutboxState::TemporaryFailure => "temporary_failure",
             OutboxState::PermanentFailure => "permanent_failure",
             OutboxState::Suppressed => "suppressed",
+            OutboxState::Uncertain => "uncertain",
         }
     }
 }
@@ -207,6 +215,9 @@ pub struct Claimed {
     pub ticket_id: Option<i64>,
     /// Cc recipients of a relayed staff answer, space-separated.
     pub cc: Option<String>,
+    /// Set when an earlier attempt began handing the data to the server and its result was
+    /// never recorded: that sender died, and the server may have the mail.
+    pub handed_at: Option<i64>,
 }
 
 /// Due and unclaimed at `$2`, in the partial indexes' order. The state test is written as in
@@ -222,7 +233,7 @@ macro_rules! claim_returning {
     () => {
         "RETURNING id, recipient, message_id, in_reply_to, refs, subject, body_text, \
          body_html, auto_submitted, raw_message_id, attempts, list_id, ical, body_id, kind, \
-         ticket_id, cc"
+         ticket_id, cc, handed_at"
     };
 }
 
@@ -274,8 +285,19 @@ fn claim_sql(backend: Backend, kind: ClaimKind) -> &'static str {
 }
 
 const RECORD_ATTEMPT: &str = "UPDATE outbox SET state = $1, attempts = $2, last_error = $3, \
-     next_attempt_at = $4, claimed_until = NULL, claimed_by = NULL, \
+     next_attempt_at = $4, claimed_until = NULL, claimed_by = NULL, handed_at = NULL, \
      sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6";
+
+const MARK_HANDED: &str = "UPDATE outbox SET handed_at = $1 WHERE id = $2";
+
+/// One of the sender's writes ([`Store::sender_writes`]).
+#[derive(Debug, Clone)]
+pub enum SenderWrite<'a> {
+    /// Row `id`'s data is about to go to the server ([`Store::mark_handed`]).
+    Handed { id: i64, at: i64 },
+    /// Row `id`'s attempt ended ([`Store::record_attempt`]).
+    Attempt { id: i64, attempt: Attempt<'a> },
+}
 
 /// How one attempt ended, as recorded.
 #[derive(Debug, Clone)]
@@ -436,31 +458,51 @@ impl Store {
         Ok(())
     }
 
-    /// Records an attempt and releases the claim. On SQLite it waits at the write gate ahead of
-    /// queued transactions (see [`Store::write_gate`]): until it is recorded, a crash sends the
-    /// mail again.
+    /// Records an attempt, releases the claim and clears the hand-over mark. On SQLite it
+    /// waits at the write gate ahead of queued transactions (see [`Store::write_gate`]): until
+    /// it is recorded, a crash leaves the mail to be sent again or held as uncertain.
     pub async fn record_attempt(&self, id: i64, a: &Attempt<'_>) -> Result<(), StoreError> {
-        self.record_attempts(&[(id, a.clone())]).await
+        self.sender_writes(&[SenderWrite::Attempt {
+            id,
+            attempt: a.clone(),
+        }])
+        .await
     }
 
-    /// Records the attempts of many rows in one transaction ([`Store::record_attempt`] for
-    /// each): the sender's group commit.
-    pub async fn record_attempts(&self, rows: &[(i64, Attempt<'_>)]) -> Result<(), StoreError> {
+    /// Writes hand-over marks and attempts of many rows in one transaction, in their order
+    /// ([`SenderWriter::write`] on a connection of the pool's).
+    pub async fn sender_writes(&self, writes: &[SenderWrite<'_>]) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
-        let mut tx = self.pool().begin().await?;
-        for (id, a) in rows {
-            sqlx::query(RECORD_ATTEMPT)
-                .bind(a.state.as_str())
-                .bind(a.attempts)
-                .bind(a.error)
-                .bind(a.next_attempt_at)
-                .bind(a.at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let mut conn = self.pool().acquire().await?;
+        write_in_one(&mut conn, writes).await
+    }
+
+    /// A writer for the sender's marks and results on a connection of its own.
+    pub fn sender_writer(&self) -> SenderWriter {
+        SenderWriter {
+            store: self.clone(),
+            conn: None,
         }
-        tx.commit().await?;
-        Ok(())
+    }
+
+    /// Records that the data of row `id` is being handed to the SMTP server, before its first
+    /// octet goes out (see [`Claimed::handed_at`]), committed at once: a sender killed from
+    /// then on leaves the row marked. SQLite in WAL mode with `synchronous = NORMAL` keeps a
+    /// commit through a crash of the process without an fsync (a power failure may take the
+    /// last commits, the mark like a "sent"); PostgreSQL's commit is durable. On SQLite it
+    /// waits at the write gate like a result does. The sender writes its marks through its
+    /// [`SenderWriter`] instead, with the other connections' marks and results.
+    pub async fn mark_handed(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        self.sender_writes(&[SenderWrite::Handed { id, at }]).await
+    }
+
+    /// Mails held as [`OutboxState::Uncertain`], waiting for a person.
+    pub async fn outbox_uncertain(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'uncertain'")
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 
     /// The instant the next row falls due (or its claim by another sender runs out).
@@ -501,8 +543,8 @@ impl Store {
         .await?)
     }
 
-    /// Puts a failed or held-back row back in line at `now`; the state it had when it could
-    /// not (`None`: no such row).
+    /// Puts a failed, held-back or uncertain row back in line at `now`; the state it had when
+    /// it could not (`None`: no such row).
     pub async fn retry_outbox(
         &self,
         id: i64,
@@ -511,8 +553,8 @@ impl Store {
         let _gate = self.write_gate().await;
         let done = sqlx::query(
             "UPDATE outbox SET state = 'scheduled', next_attempt_at = $1, claimed_until = NULL, \
-             claimed_by = NULL \
-             WHERE id = $2 AND state IN ('temporary_failure', 'permanent_failure', 'suppressed')",
+             claimed_by = NULL, handed_at = NULL WHERE id = $2 \
+             AND state IN ('temporary_failure', 'permanent_failure', 'suppressed', 'uncertain')",
         )
         .bind(now)
         .bind(id)
@@ -527,6 +569,76 @@ impl Store {
             .await?;
         Ok(Err(state))
     }
+}
+
+/// The sender's group commit: its hand-over marks and results, as many as have come in, in one
+/// transaction on a connection it keeps for the pass (taken at its first write). Each mail's
+/// mark is a commit on the sending path, so what a commit costs matters: on a connection of
+/// its own SQLite's page cache stays valid from one commit to the next (a write by another
+/// connection empties it, and with 32 KiB pages every page read again costs), and the
+/// statements stay prepared.
+pub struct SenderWriter {
+    store: Store,
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl SenderWriter {
+    /// Writes `writes` in their order in one transaction. On SQLite it waits at the write gate
+    /// ahead of queued transactions (see [`Store::write_gate`]). After a failure the connection
+    /// is given up; the next write takes another.
+    pub async fn write(&mut self, writes: &[SenderWrite<'_>]) -> Result<(), StoreError> {
+        let _gate = self.store.write_gate().await;
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.store.pool().acquire().await?),
+        };
+        let written = write_in_one(conn, writes).await;
+        if written.is_err() {
+            self.conn = None;
+        }
+        written
+    }
+}
+
+/// `writes` in one transaction; a single one as a statement of its own (autocommit), which
+/// spares the BEGIN and COMMIT round trips to SQLite's worker thread.
+async fn write_in_one(
+    conn: &mut AnyConnection,
+    writes: &[SenderWrite<'_>],
+) -> Result<(), StoreError> {
+    if let [only] = writes {
+        return write_one(conn, only).await;
+    }
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    for w in writes {
+        write_one(&mut tx, w).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn write_one(conn: &mut AnyConnection, w: &SenderWrite<'_>) -> Result<(), StoreError> {
+    match w {
+        SenderWrite::Handed { id, at } => {
+            sqlx::query(MARK_HANDED)
+                .bind(at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        SenderWrite::Attempt { id, attempt: a } => {
+            sqlx::query(RECORD_ATTEMPT)
+                .bind(a.state.as_str())
+                .bind(a.attempts)
+                .bind(a.error)
+                .bind(a.next_attempt_at)
+                .bind(a.at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// An outbox row as `outbox list` and `tickets show` present it.

@@ -718,14 +718,14 @@ pub async fn list_outbox(
         .collect::<Result<_, StoreError>>()?)
 }
 
-/// Puts a failed row back in line, to be sent at once.
+/// Puts a failed, held-back or uncertain row back in line, to be sent at once.
 pub async fn retry_outbox(store: &Store, id: i64) -> Result<(), OpsError> {
     let now = jiff::Timestamp::now().as_microsecond();
     match store.retry_outbox(id, now).await? {
         Ok(()) => Ok(()),
         Err(None) => Err(OpsError::NoOutboxRow(id)),
         Err(Some(s)) => Err(OpsError::Invalid(format!(
-            "outgoing mail #{id} is {s}; only failed or suppressed mail can be retried"
+            "outgoing mail #{id} is {s}; only failed, suppressed or uncertain mail can be retried"
         ))),
     }
 }

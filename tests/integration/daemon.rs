@@ -131,6 +131,7 @@ async fn end_to_end(tls: bool, support: &str, requester: &str, staff: &str) {
         body.contains("poststelle_outbox_mails_total{result=\"sent\"} 400"),
         "{body}"
     );
+    assert!(body.contains("poststelle_outbox_uncertain 0"), "{body}");
     assert_eq!(http_get(&metrics, "/healthz").await.0, 200);
 
     daemon.stop_ok();

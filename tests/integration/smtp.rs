@@ -345,3 +345,239 @@ async fn smtp_pipelined_and_plain_deliver_the_same_mail() {
     assert_eq!(delivered_mails[0], delivered_mails[1]);
     assert_eq!(delivered_mails[1], delivered_mails[2]);
 }
+
+/// What [`cutting_forwarder`] saw at each mail's final `.`: the mail's Message-ID and its
+/// row's `handed_at` at that moment.
+type Marks = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<i64>)>>>;
+
+/// A forwarder to the SMTP server that, at each mail's final `.` from the client, notes the
+/// row's hand-over mark in `store` before passing the `.` on; on the first `cut` connections
+/// it then keeps the server's answer to it from the client and closes the connection once
+/// the server has answered — the server has the mail, the client never hears so.
+async fn cutting_forwarder(
+    listener: TcpListener,
+    target: String,
+    store: Store,
+    cut: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    marks: Marks,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(outbound) = TcpStream::connect(&target).await else {
+            return;
+        };
+        let cut_this = cut
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let (store, marks) = (store.clone(), marks.clone());
+        tokio::spawn(async move {
+            let (mut client_r, mut client_w) = inbound.into_split();
+            let (mut server_r, mut server_w) = outbound.into_split();
+            let cutting = std::sync::Arc::new(AtomicBool::new(false));
+            let relay_cut = cutting.clone();
+            let answers = tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = server_r.read(&mut buf).await {
+                    // The server's answer to the cut mail's `.` ends the relay: dropping the
+                    // client's side closes it.
+                    if n == 0 || relay_cut.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if client_w.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut mail: Vec<u8> = Vec::new();
+            while let Ok(n) = client_r.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                mail.extend_from_slice(&buf[..n]);
+                let end = mail.ends_with(b"\r\n.\r\n");
+                if end {
+                    let text = String::from_utf8_lossy(&mail);
+                    let id = text
+                        .split("Message-ID: <")
+                        .nth(1)
+                        .and_then(|r| r.split('>').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    let handed: Option<i64> =
+                        sqlx::query_scalar("SELECT handed_at FROM outbox WHERE message_id = $1")
+                            .bind(&id)
+                            .fetch_one(store.pool())
+                            .await
+                            .expect("row");
+                    marks.lock().expect("marks").push((id, handed));
+                    mail.clear();
+                    if cut_this {
+                        cutting.store(true, Ordering::SeqCst);
+                    }
+                }
+                if server_w.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+                if end && cut_this {
+                    // Held open until the server has answered the `.`: it has the mail.
+                    let _ = answers.await;
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// RFC 1047 on a live connection: the server takes a mail but its answer to the final `.`
+/// never reaches poststelle (the connection breaks). Each mail's row was marked before its
+/// `.` reached the server — with PIPELINING (Postfix's smtp-sink) and without (OpenSMTPD).
+/// Under `outbox.after_crash = "hold"` such a mail is held as uncertain, not sent again,
+/// and arrives once; under "resend" it goes again at once on a new connection and arrives
+/// twice — the price that setting names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_an_answer_lost_after_the_data_holds_the_mail_it_was_marked_for() {
+    use std::sync::atomic::AtomicUsize;
+    for (server, after_crash) in [
+        ("POSTSTELLE_TEST_SINK", "hold"),
+        ("POSTSTELLE_TEST_SMTP", "hold"),
+        ("POSTSTELLE_TEST_SMTP", "resend"),
+    ] {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // One connection at a time under "resend", so that only the first mail's answer is
+        // lost and its retry goes out on the next connection.
+        let (cut, pool) = if after_crash == "hold" {
+            (2, 4)
+        } else {
+            (1, 1)
+        };
+        let text = TempConfig::shipped_text()
+            .replace("transport = \"file\"", "transport = \"smtp\"")
+            .replace(
+                "from = \"servicedesk@kommunal-it.example\"",
+                "from = \"support@example.test\"",
+            )
+            .replace(
+                "staff = \"servicedesk@kommunal-it.example\"",
+                "staff = \"staff@example.test\"",
+            )
+            .replace(
+                "[outbox]\n",
+                &format!("[outbox]\nafter_crash = {after_crash:?}\n"),
+            )
+            + &format!(
+                "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+                 timeout_seconds = 5\npool_size = {pool}\n"
+            );
+        let t = TempConfig::new(&text, &[]);
+        let cfg = t.load();
+        let store = Store::open(&Store::default_url(t.dir.path()))
+            .await
+            .expect("store");
+        let marks = Marks::default();
+        tokio::spawn(cutting_forwarder(
+            listener,
+            env(server),
+            store.clone(),
+            std::sync::Arc::new(AtomicUsize::new(cut)),
+            marks.clone(),
+        ));
+        let unique = unique();
+        let request = mail(
+            &[
+                "From: Erika Mustermann <erika@example.test>",
+                &format!("Subject: Kopierer im Standesamt defekt {unique}"),
+                &format!("Message-ID: <{unique}@example.test>"),
+            ],
+            "Grüße aus Fulda",
+        );
+        Ingestor::new(&store, &cfg)
+            .ingest(&request, SourceKey::file(&unique))
+            .await
+            .expect("ingest");
+        let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+        let sender = Sender {
+            store: &store,
+            config: &cfg,
+            mailer: &mailer,
+        };
+        let s = sender.send_due(10).await.expect("send");
+        let case = format!("{server}, {after_crash}");
+        let rows = ops::list_outbox(&store, None, None).await.expect("list");
+        assert_eq!(rows.len(), 2);
+        let marked = marks.lock().expect("marks").clone();
+        for r in &rows {
+            let seen: Vec<&Option<i64>> = marked
+                .iter()
+                .filter(|(id, _)| *id == r.message_id)
+                .map(|(_, handed)| handed)
+                .collect();
+            assert!(
+                !seen.is_empty() && seen.iter().all(|h| h.is_some()),
+                "{case}: {} marked before each of its `.`: {marked:?}",
+                r.kind
+            );
+        }
+        if after_crash == "hold" {
+            assert_eq!((s.sent, s.uncertain), (0, 2), "{case}");
+            for r in &rows {
+                assert_eq!(r.state, "uncertain", "{case}");
+                let error = r.last_error.as_deref().unwrap_or_default();
+                assert!(
+                    error.contains("no answer after the end of the data")
+                        && error.contains(&format!("<{}>", r.message_id)),
+                    "{case}: {error}"
+                );
+                assert_eq!(
+                    copies(server, &r.kind, &r.message_id, 1).await,
+                    1,
+                    "{case}: arrived once"
+                );
+            }
+            let again = sender.send_due(10).await.expect("send");
+            assert_eq!(again.total(), 0, "{case}: not claimed again");
+        } else {
+            assert_eq!((s.sent, s.uncertain), (2, 0), "{case}");
+            let first = &marked[0].0;
+            for r in &rows {
+                let expected = if r.message_id == *first { 2 } else { 1 };
+                assert_eq!(
+                    copies(server, &r.kind, &r.message_id, expected).await,
+                    expected,
+                    "{case}: {} sent again at once",
+                    r.kind
+                );
+            }
+        }
+        store.close().await;
+    }
+}
+
+/// The copies of mail `id` (of `kind`) the server delivered, once there are at least `least`
+/// (or after 50 looks, 100 ms apart): smtp-sink's files, or the mailbox of the
+/// acknowledgement's requester or of the staff behind OpenSMTPD.
+async fn copies(server: &str, kind: &str, id: &str, least: usize) -> usize {
+    let user = if kind == "acknowledgement" {
+        "erika"
+    } else {
+        "staff"
+    };
+    let mut n = 0;
+    for _ in 0..50 {
+        n = if server == "POSTSTELLE_TEST_SINK" {
+            sunk(id).len()
+        } else {
+            with_message_id(user, id).await.len()
+        };
+        if n >= least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    n
+}
