@@ -293,8 +293,9 @@ pub async fn run(
     if let Some(cutoff) = before(now, r.quarantine_days, &tz)? {
         let cutoff = cutoff.as_microsecond();
         if opts.dry_run {
-            let (rows, bytes) = sql::count_unfiled(store, cutoff).await?;
-            report.unfiled_purged = rows;
+            let (quarantined, others, bytes) = sql::count_unfiled(store, cutoff).await?;
+            report.quarantine_deleted = quarantined;
+            report.unfiled_purged = others;
             report.unfiled_bytes = bytes;
         } else {
             let days = r.quarantine_days;

@@ -562,10 +562,12 @@ pub async fn due_unfiled(
     .await?)
 }
 
-/// Counts of [`due_unfiled`] for a dry run: (rows, bytes).
-pub async fn count_unfiled(store: &Store, cutoff: i64) -> Result<(i64, i64), StoreError> {
+/// Counts of [`due_unfiled`] for a dry run: (quarantined rows, other rows, bytes of both).
+pub async fn count_unfiled(store: &Store, cutoff: i64) -> Result<(i64, i64, i64), StoreError> {
     Ok(sqlx::query_as(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(length(bytes)), 0) AS BIGINT) FROM raw_messages \
+        "SELECT CAST(COALESCE(SUM(CASE WHEN outcome = 'quarantined' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN outcome = 'quarantined' THEN 0 ELSE 1 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(length(bytes)), 0) AS BIGINT) FROM raw_messages \
          WHERE ticket_id IS NULL AND purged_at IS NULL AND received_at < $1",
     )
     .bind(cutoff)
