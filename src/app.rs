@@ -110,6 +110,12 @@ pub async fn run(
         sender_wake.clone(),
         cancel.clone(),
     ));
+    // Returns at once when the configuration deletes nothing.
+    tracker.spawn(crate::jobs::retention::run_daily(
+        store.clone(),
+        config.clone(),
+        cancel.clone(),
+    ));
     let mailer = Mailer::from_settings(&settings.outbox, &settings.data_dir)?;
     tracker.spawn(send_loop(
         store.clone(),

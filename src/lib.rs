@@ -24,6 +24,7 @@ pub mod message;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod redact;
 pub mod reply_token;
 pub mod sla;
 pub mod source;

@@ -92,6 +92,108 @@ pub enum Command {
     /// Announcements (notices to distribution lists): where each one's mails stand
     #[command(subcommand)]
     Announcements(AnnouncementsCmd),
+    /// Retention ([retention], [[queue]] retention_days): delete what may no longer be kept,
+    /// as the daemon does once a day
+    #[command(subcommand)]
+    Retention(RetentionCmd),
+    /// Data subject requests (GDPR Art. 15, 17): export or erase what is stored about an
+    /// address
+    #[command(subcommand)]
+    Privacy(PrivacyCmd),
+    /// Copy the SQLite store to a file while the daemon runs (for PostgreSQL it names the
+    /// pg_dump command)
+    Backup(BackupArgs),
+    /// Verify a backup without changing it: a copied SQLite file, or a PostgreSQL database
+    /// restored from a dump (integrity, migrations, counts)
+    RestoreCheck(RestoreCheckArgs),
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCmd {
+    /// Apply retention now; with --dry-run count what would go and change nothing
+    Run {
+        /// Count what would go, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// SQLite: afterwards rewrite the file without the freed pages, so that it shrinks
+        /// (holds the write lock while it copies the whole file)
+        #[arg(long, conflicts_with = "dry_run")]
+        vacuum: bool,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+        /// The instant retention is applied as of [default: now] (for tests and rehearsals)
+        #[arg(long, hide = true, value_parser = instant, value_name = "TIME")]
+        now: Option<Timestamp>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// The periods in force and what the daemon's last daily run did
+    Status {
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PrivacyCmd {
+    /// Write everything stored about an address into a new directory, with index.json
+    Export {
+        /// The address, in any case
+        address: String,
+        /// The directory to create (must be new or empty) [default:
+        /// privacy-export-<address>-<time> in the working directory]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print what was written as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase an address: its tickets anonymised (texts and raw mail deleted), its list
+    /// memberships deleted, the address replaced wherever else it stands; audited
+    Erase {
+        /// The address, in any case
+        address: String,
+        /// Count what would be erased, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The request's reference (e.g. its file number), kept in the audit
+        #[arg(long, value_name = "TEXT")]
+        reference: Option<String>,
+        /// Also replace this wherever it stands, as the address is (the person's name, a
+        /// telephone number); may be given more than once
+        #[arg(long, value_name = "TEXT")]
+        also: Vec<String>,
+        /// SQLite: afterwards rewrite the file without the freed pages (see retention run)
+        #[arg(long, conflicts_with = "dry_run")]
+        vacuum: bool,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    /// The file to write (must not exist)
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+    /// One JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct RestoreCheckArgs {
+    /// A copy made by `poststelle backup` (a file), or postgres://… of a restored database
+    #[arg(value_name = "DEST")]
+    pub target: String,
+    /// One JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -10,6 +10,7 @@ use tokio::runtime::{Builder, Runtime};
 
 mod announcements;
 mod args;
+mod backup;
 mod check;
 mod classify;
 mod incident;
@@ -19,7 +20,9 @@ mod maintenance;
 mod outbox;
 mod output;
 mod paths;
+mod privacy;
 mod quarantine;
+mod retention;
 mod run;
 mod sla;
 mod tickets;
@@ -74,6 +77,18 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Announcements(cmd) => with_store(g, async |_, store| {
             announcements::announcements(store, cmd).await
         }),
+        Command::Retention(cmd) => with_store(g, async |cfg, store| {
+            retention::retention(cfg, store, cmd).await
+        }),
+        Command::Privacy(cmd) => with_store(g, async |cfg, store| {
+            privacy::privacy(cfg, store, cmd).await
+        }),
+        Command::Backup(args) => with_store(g, async |cfg, store| {
+            backup::backup(store, &store_url(cfg), args).await
+        }),
+        // A copy is checked as it is: no configuration, no store of this installation.
+        Command::RestoreCheck(args) => runtime(Builder::new_current_thread())?
+            .block_on(async { backup::restore_check(args).await }),
     }
 }
 
@@ -110,21 +125,25 @@ enum Access {
     Existing,
 }
 
+/// The database URL of the configuration: `database_url`, else the SQLite file in the data
+/// directory.
+fn store_url(cfg: &Config) -> String {
+    match &cfg.settings.database_url {
+        Some(url) => url.clone(),
+        None => Store::default_url(&cfg.settings.data_dir),
+    }
+}
+
 /// Opens the database a command works on: `database_url` of the configuration, else the SQLite
 /// file in the data directory (which `--data-dir` may have moved, see [`load_config`]).
 async fn open_store(cfg: &Config, access: Access) -> Result<Store> {
     let data_dir = &cfg.settings.data_dir;
-    let url = match &cfg.settings.database_url {
-        Some(url) => url.clone(),
-        None => {
-            if access == Access::Create {
-                std::fs::create_dir_all(data_dir).map_err(|e| {
-                    Problem::at_path("create the data directory", data_dir, Wanted::Directory, &e)
-                })?;
-            }
-            Store::default_url(data_dir)
-        }
-    };
+    if cfg.settings.database_url.is_none() && access == Access::Create {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Problem::at_path("create the data directory", data_dir, Wanted::Directory, &e)
+        })?;
+    }
+    let url = store_url(cfg);
     let opened = match access {
         Access::Create => Store::open(&url).await,
         Access::Existing => Store::open_existing(&url).await,

@@ -6,6 +6,7 @@ mod announcements;
 mod calendars;
 mod platforms;
 mod reply;
+mod retention;
 mod sources;
 mod status;
 mod status_notices;
@@ -27,6 +28,7 @@ pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use platforms::Platform;
 pub use reply::ReplySettings;
+pub use retention::{QueueRetention, RetentionSettings};
 pub use sources::{
     After, DaemonSettings, FirstRun, ImapSettings, ImapTls, MailboxKind, MailboxSettings,
 };
@@ -48,6 +50,7 @@ const DOCS: Docs<'static> = Docs {
         ("announcements", "Bounces and unsubscribing"),
         ("status_notices", "Status notices"),
         ("status", "Public status page"),
+        ("retention", "Retention and data subject requests"),
     ],
 };
 
@@ -106,6 +109,8 @@ struct RawConfig {
     status_notices: status_notices::RawStatusNotices,
     #[serde(default)]
     status: status::RawStatus,
+    #[serde(default)]
+    retention: retention::RawRetention,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +248,10 @@ struct RawQueue {
     /// Whether requesters and observers get status notices; default on.
     #[serde(default = "default_true")]
     status_notices: bool,
+    /// Days the texts of its closed tickets are kept; default `retention.days`.
+    retention_days: Option<Spanned<i64>>,
+    /// Days until its closed tickets are anonymised; default `retention.anonymise_after_days`.
+    anonymise_after_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -474,6 +483,8 @@ pub struct Queue {
     pub observers: Vec<String>,
     /// Whether the queue's requesters and observers get status notices.
     pub status_notices: bool,
+    /// Its own retention periods, where they differ from `[retention]`.
+    pub retention: QueueRetention,
 }
 
 impl Queue {
@@ -542,6 +553,8 @@ pub struct Settings {
     pub status_notices: StatusNoticeSettings,
     /// The public status page.
     pub status: StatusSettings,
+    /// How long what is stored about people is kept.
+    pub retention: RetentionSettings,
 }
 
 impl Settings {
@@ -811,6 +824,7 @@ fn validate_settings(
         src,
         diags,
     );
+    let retention = retention::validate(&raw.retention, raw.ingest.reopen_days, src, diags);
     let mut queues: Vec<Queue> = Vec::new();
     for q in &raw.queues {
         let offset = q.span().start;
@@ -870,6 +884,16 @@ fn validate_settings(
             }
             None => sla.default_calendar.clone(),
         };
+        let queue_retention = retention::validate_queue(
+            &name,
+            q.retention_days.as_ref(),
+            q.anonymise_after_days.as_ref(),
+            &retention,
+            raw.ingest.reopen_days,
+            Some(offset),
+            src,
+            diags,
+        );
         queues.push(Queue {
             name,
             staff: q.staff.as_ref().map(|a| a.get_ref().trim().to_string()),
@@ -891,6 +915,7 @@ fn validate_settings(
                 .map(|a| a.get_ref().trim().to_string())
                 .collect(),
             status_notices: q.status_notices,
+            retention: queue_retention,
         });
     }
     for q in raw.queues.iter().map(Spanned::get_ref) {
@@ -1017,6 +1042,7 @@ fn validate_settings(
         status_notices: status_notices::validate(&raw.status_notices, src, diags),
         incidents: validate_incidents(&raw.incidents, src, diags),
         status: status::validate(&raw.status, src, files, diags),
+        retention,
     }
 }
 

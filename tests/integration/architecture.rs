@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("diag", 0),
     ("time", 0),
     ("holder", 0),
+    ("redact", 0),
     ("files", 1),
     ("reply_token", 1),
     ("dsn", 2),

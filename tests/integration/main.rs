@@ -21,6 +21,7 @@ mod nutzerkonto;
 mod platforms;
 mod quarantine;
 mod records;
+mod retention;
 mod rules;
 mod sla;
 mod sla_store;
