@@ -92,6 +92,19 @@ pub enum Command {
     /// Announcements (notices to distribution lists): where each one's mails stand
     #[command(subcommand)]
     Announcements(AnnouncementsCmd),
+    /// OAuth 2.0: sign in once for a provider with delegated access (grant = "refresh_token")
+    #[command(subcommand)]
+    Auth(AuthCmd),
+}
+
+#[derive(Subcommand)]
+pub enum AuthCmd {
+    /// Device-code sign-in: shows a code to enter on the provider's page, then stores the
+    /// refresh token in <data_dir>/oauth/PROVIDER.refresh-token (mode 0600)
+    Login {
+        /// The name of the [[oauth]] table
+        provider: String,
+    },
 }
 
 #[derive(Args)]

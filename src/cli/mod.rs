@@ -10,6 +10,7 @@ use tokio::runtime::{Builder, Runtime};
 
 mod announcements;
 mod args;
+mod auth;
 mod check;
 mod classify;
 mod incident;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run => run::run(g),
         Command::Check => check::check(g),
+        Command::Auth(cmd) => auth::auth(g, cmd),
         Command::Classify(args) => classify::classify(g, args),
         Command::Ingest(args) => {
             let mut cfg = load_config(g)?;
@@ -83,6 +85,7 @@ fn load_config(g: &Global) -> Result<Config> {
     if let Some(dir) = &g.data_dir {
         cfg.settings.data_dir = dir.clone();
         cfg.settings.reply.follow_data_dir(dir)?;
+        cfg.settings.oauth_follow_data_dir(dir);
     }
     Ok(cfg)
 }

@@ -537,6 +537,26 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `--data-dir`: the refresh tokens move with the data directory.
+    pub fn oauth_follow_data_dir(&mut self, dir: &std::path::Path) {
+        let file = |p: &OAuthProvider| dir.join("oauth").join(format!("{}.refresh-token", p.name));
+        for p in &mut self.oauth {
+            p.refresh_token_file = file(p);
+        }
+        for m in &mut self.mailboxes {
+            if let MailboxKind::Imap(i) = &mut m.kind
+                && let Some(o) = &mut i.oauth
+            {
+                o.provider.refresh_token_file = file(&o.provider);
+            }
+        }
+        if let Transport::Smtp(s) = &mut self.outbox.transport
+            && let Some(o) = &mut s.oauth
+        {
+            o.provider.refresh_token_file = file(&o.provider);
+        }
+    }
+
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
     }
