@@ -61,7 +61,12 @@ pub enum Command {
     /// Run the daemon: watch every configured mailbox, file what arrives, send the outbox
     Run,
     /// Load configuration, rules, contact list and templates and report every problem
-    Check,
+    Check {
+        /// Also log in to every IMAP mailbox and the SMTP relay (password or OAuth) and say
+        /// for each what worked or what to fix
+        #[arg(long)]
+        connect: bool,
+    },
     /// Classify messages (.eml files, directories of them, Maildirs) without changing anything
     Classify(ClassifyArgs),
     /// File messages (.eml files, directories, Maildirs) into the store as tickets

@@ -33,7 +33,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
         Command::Run => run::run(g),
-        Command::Check => check::check(g),
+        Command::Check { connect } => check::check(g, *connect),
         Command::Auth(cmd) => auth::auth(g, cmd),
         Command::Classify(args) => classify::classify(g, args),
         Command::Ingest(args) => {

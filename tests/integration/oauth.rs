@@ -66,7 +66,8 @@ fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
 /// (OAUTHBEARER) with tokens that expire during IDLE logs in anew and keeps filing, the
 /// acknowledgements go out through the submission service with XOAUTH2, a mailbox whose
 /// client secret is wrong is held with a clear error and retried with backoff while the
-/// others work, and nothing the daemon writes (log, metrics, check) shows a secret or token.
+/// others work, `check --connect` says which login works, and nothing the daemon writes
+/// (log at debug, metrics, check output) shows a secret or token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_file_send_renew_and_refuse() {
     let imap = env("POSTSTELLE_TEST_OAUTH_IMAP");
@@ -194,16 +195,37 @@ async fn client_credentials_file_send_renew_and_refuse() {
 
     let (status, body) = http_get(&metrics, "/metrics").await;
     assert_eq!(status, 200);
-    let check = String::from_utf8_lossy(
-        &poststelle()
-            .arg("--config")
-            .arg(cfg.path())
-            .arg("check")
-            .output()
-            .expect("check")
-            .stdout,
-    )
-    .to_string();
+    // check --connect logs in to each mailbox and the relay and says what to fix.
+    let checked = poststelle()
+        .arg("--config")
+        .arg(cfg.path())
+        .args(["check", "--connect"])
+        .output()
+        .expect("check --connect");
+    let check = String::from_utf8_lossy(&checked.stdout).to_string();
+    assert!(
+        !checked.status.success(),
+        "a mailbox cannot log in: {check}"
+    );
+    assert!(
+        check.contains("ok: mailbox xo: logged in to 127.0.0.1")
+            && check.contains("XOAUTH2 with a token of [[oauth]] \"entra\""),
+        "{check}"
+    );
+    assert!(
+        check.contains("ok: mailbox bearer:") && check.contains("OAUTHBEARER"),
+        "{check}"
+    );
+    assert!(
+        check.contains("error: mailbox revoked: OAuth provider \"revoked\"")
+            && check.contains("invalid_client"),
+        "{check}"
+    );
+    assert!(
+        check.contains("ok: outbox.smtp: connected to 127.0.0.1")
+            && check.contains("logged in as d01@example.test, XOAUTH2"),
+        "{check}"
+    );
     daemon.stop_ok();
     let log = daemon.log();
     assert!(issued_tokens().len() >= 3, "tokens were issued");

@@ -62,6 +62,13 @@ struct Selected<'a> {
     renew_at: Option<tokio::time::Instant>,
 }
 
+/// `poststelle check --connect`: logs in (password or OAuth token) and out again.
+pub async fn try_login(imap: &ImapSettings) -> Result<(), SourceError> {
+    let mut c = connect::connect(imap).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.session.logout()).await;
+    Ok(())
+}
+
 /// One session on the mailbox; returns `Ok` at `stop`, `Err` on any network or server error.
 pub async fn session(
     ctx: &Arc<Ctx>,
