@@ -353,7 +353,15 @@ fn validate_imap(
         diags,
     ) {
         Secret::Given(p) => p,
-        Secret::Missing if oauth.is_some() || m.auth.is_some() => String::new(),
+        // A token logs in; an oauth2 mailbox whose provider was refused is reported already.
+        Secret::Missing
+            if oauth.is_some()
+                || m.auth
+                    .as_ref()
+                    .is_some_and(|a| a.get_ref().trim() == "oauth2") =>
+        {
+            String::new()
+        }
         Secret::Missing => {
             diags.push(
                 src,
