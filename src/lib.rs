@@ -23,6 +23,7 @@ pub mod maintenance;
 pub mod message;
 pub mod metrics;
 pub mod notify;
+pub mod oauth;
 pub mod outbox;
 pub mod redact;
 pub mod reply_token;

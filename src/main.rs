@@ -53,6 +53,12 @@ fn init_logging(g: &Global, daemon: bool) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // lettre's and async-imap's debug and trace lines carry the wire, AUTH lines included (a
+    // password or an OAuth token in base64): never below info, whatever RUST_LOG says.
+    let filter = ["lettre=info", "async_imap=info"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(io::stderr().is_terminal())

@@ -8,6 +8,11 @@
 #   POSTSTELLE_TEST_DOVECOT_CONF=<its config, for doveadm>
 #   POSTSTELLE_TEST_IMAP_FAULTS=127.0.0.1:11144 and POSTSTELLE_TEST_DOVECOT_FAULTS_CONF: a second
 #   Dovecot (same users) that the fault tests restart
+#   POSTSTELLE_TEST_OAUTH_IMAP=127.0.0.1:11147, POSTSTELLE_TEST_OAUTH_SUBMISSION=127.0.0.1:12589,
+#   POSTSTELLE_TEST_OAUTH_TOKEN=http://127.0.0.1:12590 and POSTSTELLE_TEST_OAUTH_ISSUED: a third
+#   Dovecot whose oauth2 passdb validates JWTs locally (XOAUTH2, OAUTHBEARER; passwords too, for
+#   the tests' own side), its submission service relaying to OpenSMTPD, and the token server
+#   tests/oauth/server.mjs (npm's oauth2-mock-server, installed into target/test-tools/oauth)
 # Every test user's password is "secret". Mail to an address that is no user lands in
 # catchall@example.test's INBOX, except at nobody.example.test: OpenSMTPD takes any address
 # there and hands it to Dovecot, which knows none, so OpenSMTPD bounces it to the envelope
@@ -64,15 +69,16 @@ servers_policy_rc_remove() {
 }
 
 servers_install() {
-    if command -v dovecot >/dev/null 2>&1 && command -v smtpd >/dev/null 2>&1; then
+    if command -v dovecot >/dev/null 2>&1 && command -v smtpd >/dev/null 2>&1 &&
+        [ -x /usr/lib/dovecot/submission ]; then
         return
     fi
     if [ "$(id -u)" -ne 0 ]; then
-        echo "Dovecot and OpenSMTPD are missing and this is not root: install dovecot-imapd dovecot-lmtpd opensmtpd" >&2
+        echo "Dovecot and OpenSMTPD are missing and this is not root: install dovecot-imapd dovecot-lmtpd dovecot-submissiond opensmtpd" >&2
         exit 1
     fi
     echo "installing Dovecot and OpenSMTPD from Debian's packages" >&2
-    servers_apt_install dovecot-imapd dovecot-lmtpd opensmtpd openssl
+    servers_apt_install dovecot-imapd dovecot-lmtpd dovecot-submissiond opensmtpd openssl
 }
 
 wait_port() { # host port what
@@ -245,6 +251,66 @@ servers_sink_start() { # base directory
     export POSTSTELLE_TEST_SINK_DIR=$1/sink
 }
 
+# The pinned token server: oauth2-mock-server 8.1.0 runs on Node 20.19 and later.
+OAUTH_MOCK_VERSION=8.1.0
+
+# A Dovecot for OAuth logins under $1 (IMAP on $2, submission on $3 relaying to OpenSMTPD) and
+# the token server on $4, whose signing key it finds in its key dict.
+servers_oauth_start() { # base imap-port submission-port token-port
+    local b=$1 tools=$PWD/target/test-tools/oauth
+    if ! command -v npm >/dev/null; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "npm is missing and this is not root: apt-get install nodejs npm (the OAuth tests' token server)" >&2
+            return 1
+        fi
+        echo "installing Debian's nodejs and npm, for the OAuth tests' token server" >&2
+        servers_apt_install nodejs npm
+    fi
+    if [ "$(node -p "require('$tools/node_modules/oauth2-mock-server/package.json').version" 2>/dev/null)" \
+        != "$OAUTH_MOCK_VERSION" ]; then
+        mkdir -p "$tools"
+        echo "installing oauth2-mock-server $OAUTH_MOCK_VERSION from npm into $tools" >&2
+        npm install --prefix "$tools" --no-audit --no-fund --silent \
+            "oauth2-mock-server@$OAUTH_MOCK_VERSION" >/dev/null || return 1
+    fi
+    dovecot_conf "$b" "$2" $(( $2 + 850 ))
+    mkdir -p "$b/keys"
+    : > "$b/issued"
+    OAUTH_TOOLS=$tools node tests/oauth/server.mjs "$4" "$b/keys" "$b/issued" >"$b/token-server.out" 2>&1 &
+    SERVERS_OAUTH_PID=$!
+    wait_port 127.0.0.1 "$4" "the token server (its output: $b/token-server.out)" || return 1
+    chmod -R a+rX "$b/keys"
+    cat > "$b/dovecot-oauth2.conf.ext" <<CONF
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$b/keys/
+username_attribute = email
+CONF
+    # Tokens for XOAUTH2 and OAUTHBEARER; passwords (PLAIN, LOGIN) for the tests' own side.
+    sed -i -e "s/^protocols = imap lmtp/protocols = imap submission/" \
+        -e "s/^auth_mechanisms = plain login/auth_mechanisms = plain login xoauth2 oauthbearer/" \
+        -e "s|^passdb {|passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = $b/dovecot-oauth2.conf.ext\n}\npassdb {\n  mechanisms = plain login|" \
+        "$b/dovecot.conf"
+    cat >> "$b/dovecot.conf" <<CONF
+hostname = oauth.example.test
+submission_relay_host = 127.0.0.1
+submission_relay_port = 12525
+submission_relay_trusted = yes
+service submission-login {
+  inet_listener submission {
+    address = 127.0.0.1
+    port = $3
+  }
+}
+CONF
+    dovecot -c "$b/dovecot.conf"
+    wait_port 127.0.0.1 "$2" "Dovecot (OAuth; its log: $b/dovecot.log)" || return 1
+    wait_port 127.0.0.1 "$3" "Dovecot submission (OAuth; its log: $b/dovecot.log)" || return 1
+    export POSTSTELLE_TEST_OAUTH_IMAP=127.0.0.1:$2
+    export POSTSTELLE_TEST_OAUTH_SUBMISSION=127.0.0.1:$3
+    export POSTSTELLE_TEST_OAUTH_TOKEN=http://127.0.0.1:$4
+    export POSTSTELLE_TEST_OAUTH_ISSUED=$b/issued
+}
+
 servers_start() {
     servers_install
     servers_smtpd_none_running || exit 1
@@ -308,6 +374,7 @@ CONF
     wait_port 127.0.0.1 12525 "OpenSMTPD (its output: $b/smtpd.out)"
     for _ in $(seq 1 50); do [ -S "$b/run/dovecot/lmtp" ] && break; sleep 0.1; done
     servers_sink_start "$b" || exit 1
+    servers_oauth_start "$b/oauth" 11147 12589 12590 || exit 1
 
     export POSTSTELLE_TEST_SMTP=127.0.0.1:12525
     export POSTSTELLE_TEST_IMAP=127.0.0.1:11143
@@ -323,7 +390,9 @@ servers_stop() {
     [ -n "${SERVERS_SMTPD_PID:-}" ] && kill "$SERVERS_SMTPD_PID" 2>/dev/null
     [ -n "${SERVERS_SINK_PID:-}" ] && kill "$SERVERS_SINK_PID" 2>/dev/null
     [ -n "${SERVERS_DOVECOT_PID:-}" ] && kill "$SERVERS_DOVECOT_PID" 2>/dev/null
+    [ -n "${SERVERS_OAUTH_PID:-}" ] && kill "$SERVERS_OAUTH_PID" 2>/dev/null
     [ -n "${SERVERS_BASE:-}" ] && doveadm -c "$SERVERS_BASE/faults/dovecot.conf" stop 2>/dev/null
+    [ -n "${SERVERS_BASE:-}" ] && doveadm -c "$SERVERS_BASE/oauth/dovecot.conf" stop 2>/dev/null
     wait 2>/dev/null
     # The private spool goes with the rest: its mount died with smtpd's namespace.
     [ -n "${SERVERS_BASE:-}" ] && rm -rf "$SERVERS_BASE"

@@ -61,7 +61,12 @@ pub enum Command {
     /// Run the daemon: watch every configured mailbox, file what arrives, send the outbox
     Run,
     /// Load configuration, rules, contact list and templates and report every problem
-    Check,
+    Check {
+        /// Also log in to every IMAP mailbox and the SMTP relay (password or OAuth) and say
+        /// for each what worked or what to fix
+        #[arg(long)]
+        connect: bool,
+    },
     /// Classify messages (.eml files, directories of them, Maildirs) without changing anything
     Classify(ClassifyArgs),
     /// File messages (.eml files, directories, Maildirs) into the store as tickets
@@ -92,6 +97,9 @@ pub enum Command {
     /// Announcements (notices to distribution lists): where each one's mails stand
     #[command(subcommand)]
     Announcements(AnnouncementsCmd),
+    /// OAuth 2.0: sign in once for a provider with delegated access (grant = "refresh_token")
+    #[command(subcommand)]
+    Auth(AuthCmd),
     /// Retention ([retention], [[queue]] retention_days): delete what may no longer be kept,
     /// as the daemon does once a day
     #[command(subcommand)]
@@ -194,6 +202,16 @@ pub struct RestoreCheckArgs {
     /// One JSON object
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum AuthCmd {
+    /// Device-code sign-in: shows a code to enter on the provider's page, then stores the
+    /// refresh token in <data_dir>/oauth/PROVIDER.refresh-token (mode 0600)
+    Login {
+        /// The name of the [[oauth]] table
+        provider: String,
+    },
 }
 
 #[derive(Args)]

@@ -9,7 +9,7 @@ use super::Global;
 
 /// Prints a summary or every diagnostic; unlike the other commands it ignores `--data-dir`,
 /// since it only reads the configuration.
-pub(super) fn check(g: &Global) -> Result<ExitCode> {
+pub(super) fn check(g: &Global, connect: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match Config::load(g.config.as_deref()) {
         Ok(cfg) => {
@@ -36,6 +36,10 @@ pub(super) fn check(g: &Global) -> Result<ExitCode> {
             // On stderr: stdout stays the one summary line scripts read.
             if let Some(note) = cfg.settings.reply.missing_key_note() {
                 writeln!(std::io::stderr().lock(), "{note}")?;
+            }
+            if connect {
+                drop(out);
+                return logins(&cfg);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -119,4 +123,115 @@ fn incident_templates(cfg: &Config) -> Vec<String> {
         }
     }
     problems
+}
+
+/// `--connect`: one login per IMAP mailbox and one to the SMTP relay, each told on a line of
+/// its own. Errors carry no secret: tokens and secrets print as `[redacted]`.
+fn logins(cfg: &Config) -> Result<ExitCode> {
+    use poststelle::config::{MailboxKind, Transport};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for mb in &cfg.settings.mailboxes {
+        let MailboxKind::Imap(imap) = &mb.kind else {
+            writeln!(out, "ok: mailbox {}: a Maildir, no login", mb.name)?;
+            continue;
+        };
+        let how = match &imap.oauth {
+            Some(o) => format!(
+                "{} with a token of [[oauth]] \"{}\"",
+                o.mechanism.name(),
+                o.provider.name
+            ),
+            None => "a password".to_string(),
+        };
+        match rt.block_on(poststelle::source::imap::try_login(imap)) {
+            Ok(()) => writeln!(
+                out,
+                "ok: mailbox {}: logged in to {}:{} as {} ({how})",
+                mb.name, imap.host, imap.port, imap.username
+            )?,
+            Err(e) => {
+                failed = true;
+                writeln!(
+                    out,
+                    "error: mailbox {}: {e}\n    fix: check host, port, tls and username of the \
+                     mailbox and its {how}",
+                    mb.name
+                )?;
+            }
+        }
+    }
+    if let Transport::Smtp(smtp) = &cfg.settings.outbox.transport {
+        match rt.block_on(smtp_login(smtp)) {
+            Ok(how) => writeln!(
+                out,
+                "ok: outbox.smtp: connected to {}:{} ({how})",
+                smtp.host, smtp.port
+            )?,
+            Err(e) => {
+                failed = true;
+                writeln!(
+                    out,
+                    "error: outbox.smtp {}:{}: {e}\n    fix: check host, port, tls, username \
+                     and the password or [[oauth]] of [outbox.smtp]",
+                    smtp.host, smtp.port
+                )?;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn smtp_login(smtp: &poststelle::config::SmtpSettings) -> Result<String> {
+    use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    use poststelle::config::SmtpTls;
+    let mut params = TlsParameters::builder(smtp.host.clone());
+    if let Some(ca) = &smtp.ca_file {
+        params = params.add_root_certificate(Certificate::from_pem(&std::fs::read(ca)?)?);
+    }
+    let tls = match smtp.tls {
+        SmtpTls::None => Tls::None,
+        SmtpTls::Starttls => Tls::Required(params.build()?),
+        SmtpTls::Implicit => Tls::Wrapper(params.build()?),
+    };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(smtp.timeout));
+    let how = match (&smtp.oauth, &smtp.username, &smtp.password) {
+        (Some(o), Some(user), _) => {
+            let token = poststelle::oauth::tokens(&o.provider).get().await?;
+            b = b
+                .credentials(Credentials::new(
+                    user.clone(),
+                    token.access.expose().to_string(),
+                ))
+                .authentication(vec![Mechanism::Xoauth2]);
+            format!(
+                "logged in as {user}, XOAUTH2 with a token of [[oauth]] \"{}\"",
+                o.provider.name
+            )
+        }
+        (None, Some(user), Some(pass)) => {
+            b = b
+                .credentials(Credentials::new(user.clone(), pass.clone()))
+                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+            format!("logged in as {user} with a password")
+        }
+        _ => "no login configured".to_string(),
+    };
+    let ok = b.build::<Tokio1Executor>().test_connection().await?;
+    if !ok {
+        anyhow::bail!("the server did not answer NOOP");
+    }
+    Ok(how)
 }

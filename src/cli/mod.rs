@@ -10,6 +10,7 @@ use tokio::runtime::{Builder, Runtime};
 
 mod announcements;
 mod args;
+mod auth;
 mod backup;
 mod check;
 mod classify;
@@ -35,7 +36,8 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
         Command::Run => run::run(g),
-        Command::Check => check::check(g),
+        Command::Check { connect } => check::check(g, *connect),
+        Command::Auth(cmd) => auth::auth(g, cmd),
         Command::Classify(args) => classify::classify(g, args),
         Command::Ingest(args) => {
             let mut cfg = load_config(g)?;
@@ -98,6 +100,7 @@ fn load_config(g: &Global) -> Result<Config> {
     if let Some(dir) = &g.data_dir {
         cfg.settings.data_dir = dir.clone();
         cfg.settings.reply.follow_data_dir(dir)?;
+        cfg.settings.oauth_follow_data_dir(dir);
     }
     Ok(cfg)
 }

@@ -4,6 +4,7 @@
 //! so that `poststelle check` can show them all at once.
 mod announcements;
 mod calendars;
+mod oauth;
 mod platforms;
 mod reply;
 mod retention;
@@ -26,6 +27,7 @@ pub use crate::diag::{
 pub use crate::files::Files;
 pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
+pub use oauth::{Grant, OAuthLogin, OAuthProvider, Redacted, SaslMechanism};
 pub use platforms::Platform;
 pub use reply::ReplySettings;
 pub use retention::{QueueRetention, RetentionSettings};
@@ -43,6 +45,7 @@ const DOCS: Docs<'static> = Docs {
     section: "Configuration",
     by_key: &[
         ("mailbox", "Mailboxes"),
+        ("oauth", "OAuth 2.0 (Microsoft 365, Google)"),
         ("calendars", "Service levels (SLA)"),
         ("platform", "Platforms and announcements"),
         ("reply", "Staff answers by mail"),
@@ -97,6 +100,8 @@ struct RawConfig {
     daemon: sources::RawDaemon,
     #[serde(default, rename = "mailbox")]
     mailboxes: Vec<Spanned<sources::RawMailbox>>,
+    #[serde(default, rename = "oauth")]
+    oauth: Vec<Spanned<oauth::RawOAuth>>,
     #[serde(default, rename = "platform")]
     platforms: Vec<Spanned<platforms::RawPlatform>>,
     #[serde(default)]
@@ -217,6 +222,12 @@ struct RawSmtp {
     password: Option<String>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
+    /// "password" (default) or "oauth2".
+    auth: Option<Spanned<String>>,
+    /// The `[[oauth]]` provider of `auth = "oauth2"`.
+    oauth: Option<Spanned<String>>,
+    /// "xoauth2" (default) or "oauthbearer".
+    sasl: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
     #[serde(default = "default_pool")]
     pool_size: Spanned<u32>,
@@ -421,6 +432,8 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `auth = "oauth2"`: log in with a token of this provider instead of the password.
+    pub oauth: Option<Box<OAuthLogin>>,
     pub ca_file: Option<std::path::PathBuf>,
     pub pool_size: u32,
     pub timeout: std::time::Duration,
@@ -544,6 +557,8 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// The mailboxes `poststelle run` watches.
     pub mailboxes: Vec<MailboxSettings>,
+    /// `[[oauth]]`: the providers mailboxes and the relay get their tokens from.
+    pub oauth: Vec<OAuthProvider>,
     /// The platforms whose maintenance and incidents are announced.
     pub platforms: Vec<Platform>,
     pub incidents: IncidentSettings,
@@ -558,6 +573,26 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `--data-dir`: the refresh tokens move with the data directory.
+    pub fn oauth_follow_data_dir(&mut self, dir: &std::path::Path) {
+        let file = |p: &OAuthProvider| dir.join("oauth").join(format!("{}.refresh-token", p.name));
+        for p in &mut self.oauth {
+            p.refresh_token_file = file(p);
+        }
+        for m in &mut self.mailboxes {
+            if let MailboxKind::Imap(i) = &mut m.kind
+                && let Some(o) = &mut i.oauth
+            {
+                o.provider.refresh_token_file = file(&o.provider);
+            }
+        }
+        if let Transport::Smtp(s) = &mut self.outbox.transport
+            && let Some(o) = &mut s.oauth
+        {
+            o.provider.refresh_token_file = file(&o.provider);
+        }
+    }
+
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
     }
@@ -772,7 +807,9 @@ fn validate_settings(
             );
         }
     }
-    let outbox = validate_outbox(&raw.outbox, src, files, diags);
+    let data_dir = resolve_data_dir(raw.data_dir.as_deref(), files);
+    let oauth = oauth::validate(&raw.oauth, &data_dir, src, files, diags);
+    let outbox = validate_outbox(&raw.outbox, &oauth, src, files, diags);
     let home_state = raw.home_state.get_ref().trim().to_ascii_uppercase();
     if !STATE_CODES.contains(&home_state.as_str()) {
         diags.push(
@@ -993,7 +1030,6 @@ fn validate_settings(
         check_address(src, a, diags);
     }
     let ack = raw.auto_reply.acknowledgement.get_ref().trim();
-    let data_dir = resolve_data_dir(raw.data_dir.as_deref(), files);
     let reply = reply::validate(&raw.reply, &outbox.from, &data_dir, src, files, diags);
     Settings {
         home_state,
@@ -1020,7 +1056,8 @@ fn validate_settings(
         },
         queues,
         daemon: sources::validate_daemon(&raw.daemon, src, diags),
-        mailboxes: sources::validate_mailboxes(&raw.mailboxes, src, files, diags),
+        mailboxes: sources::validate_mailboxes(&raw.mailboxes, &oauth, src, files, diags),
+        oauth,
         data_dir,
         database_url: raw
             .database_url
@@ -1112,6 +1149,7 @@ fn resolve_database_url(url: &str, files: &Files) -> String {
 
 fn validate_outbox(
     raw: &RawOutbox,
+    providers: &[OAuthProvider],
     src: &SourceText,
     files: &Files,
     diags: &mut Diagnostics,
@@ -1134,7 +1172,7 @@ fn validate_outbox(
                 );
                 Transport::File
             }
-            Some(smtp) => Transport::Smtp(validate_smtp(smtp, src, files, diags)),
+            Some(smtp) => Transport::Smtp(validate_smtp(smtp, providers, src, files, diags)),
         },
         other => {
             diags.push(
@@ -1255,6 +1293,7 @@ fn check_unsubscribe_url(
 
 fn validate_smtp(
     raw: &RawSmtp,
+    providers: &[OAuthProvider],
     src: &SourceText,
     files: &Files,
     diags: &mut Diagnostics,
@@ -1273,6 +1312,35 @@ fn validate_smtp(
             SmtpTls::Starttls
         }
     };
+    let oauth = oauth::login(
+        "outbox.smtp",
+        raw.auth.as_ref(),
+        raw.oauth.as_ref(),
+        raw.sasl.as_ref(),
+        providers,
+        src,
+        diags,
+    )
+    .unwrap_or(None);
+    if oauth
+        .as_ref()
+        .is_some_and(|o| o.mechanism == SaslMechanism::OAuthBearer)
+    {
+        diags.push(
+            src,
+            raw.sasl.as_ref().and_then(at),
+            "outbox.smtp: sasl = \"oauthbearer\" is not offered for SMTP",
+            "use sasl = \"xoauth2\" (or leave it out): Microsoft 365 and Google take XOAUTH2",
+        );
+    }
+    if oauth.is_some() && raw.username.is_none() {
+        diags.push(
+            src,
+            raw.auth.as_ref().and_then(at),
+            "outbox.smtp has auth = \"oauth2\" but no username",
+            "add username = \"the mailbox's address\": SASL names the user beside the token",
+        );
+    }
     let password = resolve_secret(
         "outbox.smtp",
         raw.password.as_deref(),
@@ -1293,6 +1361,7 @@ fn validate_smtp(
         tls,
         username: raw.username.clone(),
         password,
+        oauth,
         ca_file: raw
             .ca_file
             .as_ref()
@@ -1342,6 +1411,21 @@ fn resolve_secret(
     files: &Files,
     diags: &mut Diagnostics,
 ) -> Secret {
+    resolve_secret_named(what, "password", inline, env, file, src, files, diags)
+}
+
+/// A secret whose keys are `<key>`, `<key>_env` and `<key>_file`.
+#[allow(clippy::too_many_arguments)]
+fn resolve_secret_named(
+    what: &str,
+    key: &str,
+    inline: Option<&str>,
+    env: Option<&Spanned<String>>,
+    file: Option<&Spanned<String>>,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> Secret {
     if let Some(p) = inline {
         return Secret::Given(p.to_string());
     }
@@ -1353,7 +1437,7 @@ fn resolve_secret(
                 diags.push(
                     src,
                     at(var),
-                    format!("{what}: password_env names ${name}, which is not set"),
+                    format!("{what}: {key}_env names ${name}, which is not set"),
                     format!("export {name}=… before starting poststelle"),
                 );
                 Secret::Failed
@@ -1363,7 +1447,7 @@ fn resolve_secret(
     let Some(file) = file else {
         return Secret::Missing;
     };
-    let Some(path) = config_path(&format!("{what}: password_file"), file, src, files, diags) else {
+    let Some(path) = config_path(&format!("{what}: {key}_file"), file, src, files, diags) else {
         return Secret::Failed;
     };
     match std::fs::read_to_string(&path) {
@@ -1376,12 +1460,12 @@ fn resolve_secret(
                      systemd/poststelle.service); by hand, CREDENTIALS_DIRECTORY must name a \
                      directory holding {name}"
                 ),
-                None => "point password_file at a readable file holding the password".into(),
+                None => format!("point {key}_file at a readable file holding the {key}"),
             };
             diags.push(
                 src,
                 at(file),
-                format!("{what}: password_file {}: {e}", path.display()),
+                format!("{what}: {key}_file {}: {e}", path.display()),
                 fix,
             );
             Secret::Failed

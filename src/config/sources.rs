@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::oauth::{OAuthLogin, OAuthProvider};
 use super::{Diagnostics, Files, Secret, SourceText, at, config_path, resolve_secret};
 
 /// IDLE must be re-issued before a server's inactivity timeout; RFC 2177 allows servers to
@@ -48,6 +49,12 @@ pub(super) struct RawMailbox {
     password: Option<String>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
+    /// "password" (default) or "oauth2".
+    auth: Option<Spanned<String>>,
+    /// The `[[oauth]]` provider of `auth = "oauth2"`.
+    oauth: Option<Spanned<String>>,
+    /// "xoauth2" (default) or "oauthbearer".
+    sasl: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
     folder: Option<String>,
     processed_folder: Option<String>,
@@ -92,7 +99,10 @@ pub struct ImapSettings {
     pub port: u16,
     pub tls: ImapTls,
     pub username: String,
+    /// Empty with `oauth`.
     pub password: String,
+    /// `auth = "oauth2"`: log in with a token of this provider (XOAUTH2 or OAUTHBEARER).
+    pub oauth: Option<Box<OAuthLogin>>,
     pub ca_file: Option<PathBuf>,
     pub folder: String,
     pub processed_folder: String,
@@ -180,6 +190,7 @@ pub(super) fn validate_daemon(
 
 pub(super) fn validate_mailboxes(
     raw: &[Spanned<RawMailbox>],
+    providers: &[OAuthProvider],
     src: &SourceText,
     files: &Files,
     diags: &mut Diagnostics,
@@ -222,7 +233,7 @@ pub(super) fn validate_mailboxes(
                 };
                 MailboxKind::Maildir { path: path.into() }
             }
-            "imap" => match validate_imap(m, &name, src, files, diags) {
+            "imap" => match validate_imap(m, &name, providers, src, files, diags) {
                 Some(imap) => MailboxKind::Imap(imap),
                 None => continue,
             },
@@ -293,6 +304,7 @@ pub(super) fn validate_mailboxes(
 fn validate_imap(
     m: &RawMailbox,
     name: &str,
+    providers: &[OAuthProvider],
     src: &SourceText,
     files: &Files,
     diags: &mut Diagnostics,
@@ -321,6 +333,16 @@ fn validate_imap(
         return None;
     };
     let what = format!("mailbox \"{name}\"");
+    let oauth = super::oauth::login(
+        &what,
+        m.auth.as_ref(),
+        m.oauth.as_ref(),
+        m.sasl.as_ref(),
+        providers,
+        src,
+        diags,
+    )
+    .unwrap_or(None);
     let password = match resolve_secret(
         &what,
         m.password.as_deref(),
@@ -331,6 +353,15 @@ fn validate_imap(
         diags,
     ) {
         Secret::Given(p) => p,
+        // A token logs in; an oauth2 mailbox whose provider was refused is reported already.
+        Secret::Missing
+            if oauth.is_some()
+                || m.auth
+                    .as_ref()
+                    .is_some_and(|a| a.get_ref().trim() == "oauth2") =>
+        {
+            String::new()
+        }
         Secret::Missing => {
             diags.push(
                 src,
@@ -364,6 +395,7 @@ fn validate_imap(
         tls,
         username: username.clone(),
         password,
+        oauth,
         ca_file: m
             .ca_file
             .as_ref()

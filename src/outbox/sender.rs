@@ -149,7 +149,9 @@ impl Smtp {
                 (conn, pipelining)
             }
         };
-        if let (Some(user), Some(pass)) = (&s.username, &s.password) {
+        if let (Some(o), Some(user)) = (&s.oauth, &s.username) {
+            oauth_auth(&mut conn, o, user).await?;
+        } else if let (Some(user), Some(pass)) = (&s.username, &s.password) {
             conn.auth(
                 &[Mechanism::Plain, Mechanism::Login],
                 &Credentials::new(user.clone(), pass.clone()),
@@ -212,6 +214,29 @@ impl Smtp {
             sent => sent,
         }
     }
+}
+
+/// AUTH XOAUTH2 with the provider's token; a refused token is dropped from the cache, so
+/// that the retry of the mail logs in with a new one. A token that cannot be had is a
+/// temporary failure (the provider may be back), told with the provider's name and the fix.
+async fn oauth_auth(
+    conn: &mut AsyncSmtpConnection,
+    o: &crate::config::OAuthLogin,
+    user: &str,
+) -> Result<(), SmtpFail> {
+    let tokens = crate::oauth::tokens(&o.provider);
+    let token = tokens.get().await.map_err(|e| {
+        SmtpFail::Io(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            e.to_string(),
+        ))
+    })?;
+    let credentials = Credentials::new(user.to_string(), token.access.expose().to_string());
+    if let Err(e) = conn.auth(&[Mechanism::Xoauth2], &credentials).await {
+        let _ = tokens.renew(&token).await;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// The first octets a connection reads — the server's greeting and its answer to lettre's

@@ -57,6 +57,8 @@ pub enum SourceError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Protocol(String),
+    #[error("{0}")]
+    OAuth(Box<crate::oauth::OAuthError>),
     /// What was being done, and where, when `source` happened: `"INBOX: UID SEARCH failed: …"`.
     /// The cause keeps its own variant, so a caller that matches on it can look inside.
     #[error("{context}: {source}")]
@@ -64,6 +66,12 @@ pub enum SourceError {
         context: String,
         source: Box<SourceError>,
     },
+}
+
+impl From<crate::oauth::OAuthError> for SourceError {
+    fn from(e: crate::oauth::OAuthError) -> Self {
+        SourceError::OAuth(Box::new(e))
+    }
 }
 
 /// Where a filed message goes on its server.

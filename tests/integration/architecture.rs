@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("classify::nutzerkonto", 3),
     ("config", 4),
     ("classify", 5),
+    ("oauth", 5),
     ("store", 6),
     ("notify", 7),
     ("outbox", 8),

@@ -18,6 +18,7 @@ mod lists;
 mod loop_instances;
 mod maintenance;
 mod nutzerkonto;
+mod oauth;
 mod platforms;
 mod quarantine;
 mod records;

@@ -13,8 +13,13 @@ pub(super) async fn wait(
     stop: &CancellationToken,
 ) -> Result<Session<Conn>, SourceError> {
     let (imap, folder) = (sel.imap, &sel.imap.folder);
+    // Wait no longer than the token lasts: the session logs in anew after the wait.
+    let until_renewal = sel
+        .renew_at
+        .map(|t| t.saturating_duration_since(tokio::time::Instant::now()));
+    let bounded = |d: std::time::Duration| until_renewal.map_or(d, |r| d.min(r));
     if !(sel.caps.idle && imap.idle) {
-        crate::source::sleep_or(stop, sel.mb.poll_interval).await;
+        crate::source::sleep_or(stop, bounded(sel.mb.poll_interval)).await;
         // Also tells a dead connection apart before the next search.
         timed(session.noop())
             .await
@@ -36,7 +41,7 @@ pub(super) async fn wait(
         tokio::pin!(idle);
         // async-imap's own timeout restarts with every keep-alive the server sends; this one
         // re-issues IDLE within the limit whatever the server does.
-        let deadline = tokio::time::sleep(imap.idle_timeout);
+        let deadline = tokio::time::sleep(bounded(imap.idle_timeout));
         tokio::pin!(deadline);
         let waited = tokio::select! {
             r = &mut idle => r,

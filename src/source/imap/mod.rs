@@ -57,6 +57,16 @@ struct Selected<'a> {
     uidvalidity: u32,
     /// The folder's name in the store's source keys.
     key: String,
+    /// When the session's OAuth token is due for renewal: the session ends then, between
+    /// rounds, and the next one logs in with a new token.
+    renew_at: Option<tokio::time::Instant>,
+}
+
+/// `poststelle check --connect`: logs in (password or OAuth token) and out again.
+pub async fn try_login(imap: &ImapSettings) -> Result<(), SourceError> {
+    let mut c = connect::connect(imap).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.session.logout()).await;
+    Ok(())
 }
 
 /// One session on the mailbox; returns `Ok` at `stop`, `Err` on any network or server error.
@@ -66,7 +76,10 @@ pub async fn session(
     imap: &ImapSettings,
     stop: &CancellationToken,
 ) -> Result<(), SourceError> {
-    let mut session = connect::connect(imap).await?;
+    let connect::Connected {
+        mut session,
+        renew_at,
+    } = connect::connect(imap).await?;
     let caps = connect::capabilities(&mut session, imap).await?;
     select::create_folders(&mut session, mb, imap).await?;
     let (uidvalidity, mut state) = select::select(&mut session, ctx, mb, imap).await?;
@@ -84,6 +97,7 @@ pub async fn session(
         caps,
         uidvalidity,
         key: format!("{}/{}", mb.name, imap.folder),
+        renew_at,
     };
     loop {
         let uids = fetch::new_uids(&mut session, &imap.folder, state.last_uid).await?;
@@ -92,6 +106,14 @@ pub async fn session(
         file_round(&mut session, &sel, &mut state, &uids, stop).await?;
         ctx.metrics.polled(&mb.name);
         if stop.is_cancelled() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;
+            return Ok(());
+        }
+        // Servers keep a session whose token expired, but some (Exchange Online) end it
+        // then; a new login between rounds loses nothing, as every round begins with a
+        // search from the last moved UID.
+        if renew_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
+            tracing::info!("OAuth token due for renewal: logging in again");
             let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;
             return Ok(());
         }

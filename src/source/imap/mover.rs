@@ -103,7 +103,7 @@ impl Mover {
         let imap = sel.imap;
         // Short, and given up at shutdown: the session's own connection can always move.
         let second = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            let mut s = connect::connect(imap).await?;
+            let mut s = connect::connect(imap).await?.session;
             let selected = timed(s.select(&imap.folder))
                 .await
                 .context(|| format!("{}: SELECT failed", imap.folder))?;
