@@ -19,6 +19,7 @@ mod loop_instances;
 mod maintenance;
 mod nutzerkonto;
 mod platforms;
+mod privacy;
 mod quarantine;
 mod records;
 mod retention;
