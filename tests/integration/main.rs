@@ -3,6 +3,7 @@ mod admin;
 mod architecture;
 mod auto_generated;
 mod availability;
+mod backup;
 mod bounces;
 mod cli;
 mod config_check;
