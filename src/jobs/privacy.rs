@@ -347,6 +347,12 @@ pub async fn export(
         match hit.ticket_id {
             Some(t) if tickets.contains_key(&t) => {}
             Some(t) => {
+                let Some(bytes) = store.raw_bytes(hit.id).await? else {
+                    continue;
+                };
+                if redact::find_all(&bytes, needle.as_bytes()).is_empty() {
+                    continue;
+                }
                 mentions.insert(Mention {
                     ticket: numbers_of(store, t, &mut numbers).await?,
                     what: "raw_mail".into(),
