@@ -609,6 +609,22 @@ async fn write_in_one(
     if let [only] = writes {
         return write_one(conn, only).await;
     }
+    if let Some(script) = script(writes) {
+        // One round trip for the whole batch instead of one per statement plus BEGIN and
+        // COMMIT: with SQLite every statement is a hop to the driver's worker thread and
+        // back, and on a busy machine each hop waits for a core while the marks hold their
+        // connections' data back.
+        let run = sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = run {
+            // A statement that failed leaves the script's transaction open on the
+            // connection (the caller gives the connection up after any failure).
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            return Err(e.into());
+        }
+        return Ok(());
+    }
     let mut tx = sqlx::Connection::begin(conn).await?;
     for w in writes {
         write_one(&mut tx, w).await?;
@@ -616,6 +632,44 @@ async fn write_in_one(
     tx.commit().await?;
     Ok(())
 }
+
+/// The batch as one transaction in SQL text, when it holds nothing but integers and the
+/// fixed state names — marks and results without an error text, nearly every write of a
+/// fan-out; `None` else (a text is bound, never spliced).
+fn script(writes: &[SenderWrite<'_>]) -> Option<String> {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(32 + writes.len() * 200);
+    sql.push_str("BEGIN;");
+    for w in writes {
+        match w {
+            SenderWrite::Handed { id, at } => {
+                let _ = write!(sql, "UPDATE outbox SET handed_at = {at} WHERE id = {id};");
+            }
+            SenderWrite::Attempt { id, attempt: a } => {
+                if a.error.is_some() {
+                    return None;
+                }
+                let sent_at = if a.state == OutboxState::Sent {
+                    a.at.to_string()
+                } else {
+                    "sent_at".to_string()
+                };
+                let _ = write!(
+                    sql,
+                    "UPDATE outbox SET state = '{}', attempts = {}, last_error = NULL, \
+                     next_attempt_at = {}, claimed_until = NULL, claimed_by = NULL, \
+                     handed_at = NULL, sent_at = {sent_at} WHERE id = {id};",
+                    a.state.as_str(),
+                    a.attempts,
+                    a.next_attempt_at,
+                );
+            }
+        }
+    }
+    sql.push_str("COMMIT;");
+    Some(sql)
+}
+
 
 async fn write_one(conn: &mut AnyConnection, w: &SenderWrite<'_>) -> Result<(), StoreError> {
     match w {
@@ -654,4 +708,45 @@ pub struct OutboxRow {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub message_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_with_an_error_text_is_bound_not_spliced() {
+        let sent = Attempt {
+            state: OutboxState::Sent,
+            attempts: 1,
+            error: None,
+            next_attempt_at: 5,
+            at: 5,
+        };
+        let failed = Attempt {
+            error: Some("'); DROP TABLE outbox; --"),
+            state: OutboxState::TemporaryFailure,
+            ..sent.clone()
+        };
+        let ok = [
+            SenderWrite::Handed { id: 7, at: 3 },
+            SenderWrite::Attempt {
+                id: 8,
+                attempt: sent.clone(),
+            },
+        ];
+        let sql = script(&ok).expect("integers only");
+        assert!(sql.starts_with("BEGIN;") && sql.ends_with("COMMIT;"));
+        assert!(sql.contains("handed_at = 3 WHERE id = 7;"));
+        assert!(sql.contains("state = 'sent', attempts = 1"));
+        assert!(sql.contains("sent_at = 5 WHERE id = 8;"));
+        let mixed = [
+            SenderWrite::Handed { id: 7, at: 3 },
+            SenderWrite::Attempt {
+                id: 9,
+                attempt: failed,
+            },
+        ];
+        assert!(script(&mixed).is_none());
+    }
 }
