@@ -296,26 +296,16 @@ async fn oauth_auth(
         ))
     };
     let login = async {
-        match o.mechanism {
-            SaslMechanism::Xoauth2 => conn
-                .auth(
-                    &[Mechanism::Xoauth2],
-                    &Credentials::new(user.to_string(), token.access.expose().to_string()),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| refused(e.to_string())),
-            SaslMechanism::OAuthBearer => oauthbearer(conn, s, user, token.access.expose())
-                .await
-                .map_err(refused),
-        }
+        token_auth(conn, o.mechanism, s, user, token.access.expose())
+            .await
+            .map_err(refused)
     };
-    // The exchange is two commands at most.
-    let login = match tokio::time::timeout(s.timeout * 2, login).await {
+    // The exchange is three commands at most.
+    let login = match tokio::time::timeout(s.timeout * 3, login).await {
         Ok(l) => l,
         Err(_) => Err(refused(format!(
             "no answer within {} s",
-            (s.timeout * 2).as_secs()
+            (s.timeout * 3).as_secs()
         ))),
     };
     if let Err(e) = login {
@@ -326,12 +316,17 @@ async fn oauth_auth(
     Ok(())
 }
 
-/// AUTH OAUTHBEARER (RFC 7628), which lettre lacks: the initial response on the AUTH line
-/// (RFC 4954 allows 12,288 octets there; a token of Entra's, base64'd twice over, takes
-/// about 4,000). A refusal comes as a 334 challenge with the server's JSON error, answered
-/// with ^A, after which the server says 535: the error is the JSON's status and that answer.
-async fn oauthbearer(
+/// AUTH with a token: XOAUTH2, or OAUTHBEARER (RFC 7628), which lettre lacks. The response
+/// goes on a line of its own after the server's empty 334, never on the AUTH line: RFC 4954
+/// §4 keeps the AUTH line to SMTP's 512 octets, which a token exceeds (Entra's take some
+/// 2,000 octets, base64'd once more), and Dovecot refuses a longer one ("500 5.5.2 Line too
+/// long"); the extra round trip is paid once per connection. A refusal comes as a 334
+/// challenge with the server's JSON error, answered with the mechanism's acknowledgement
+/// (^A for OAUTHBEARER, an empty line for XOAUTH2), after which the server says 535: the
+/// error is the JSON's status and that answer.
+async fn token_auth(
     conn: &mut AsyncSmtpConnection,
+    mechanism: SaslMechanism,
     s: &SmtpSettings,
     user: &str,
     token: &str,
@@ -339,21 +334,24 @@ async fn oauthbearer(
     use crate::oauth::sasl;
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let first = b64.encode(sasl::initial_response(
-        SaslMechanism::OAuthBearer,
-        user,
-        token,
-        &s.host,
-        s.port,
+    let response = b64.encode(sasl::initial_response(
+        mechanism, user, token, &s.host, s.port,
     ));
-    match conn.command(format!("AUTH OAUTHBEARER {first}\r\n")).await {
+    let name = mechanism.name();
+    let answer = match conn.command(format!("AUTH {name}\r\n")).await {
+        Ok(r) if r.has_code(334) => conn.command(format!("{response}\r\n")).await,
+        Ok(r) => return Err(format!("unexpected answer {} to AUTH {name}", r.code())),
+        // 504: the server does not offer the mechanism.
+        Err(e) => return Err(e.to_string()),
+    };
+    match answer {
         Ok(r) if r.has_code(235) => Ok(()),
         Ok(r) if r.has_code(334) => {
             let status = r
                 .first_line()
                 .and_then(sasl::error_status)
                 .unwrap_or_else(|| "an error without status".into());
-            let ack = b64.encode(sasl::error_ack(SaslMechanism::OAuthBearer));
+            let ack = b64.encode(sasl::error_ack(mechanism));
             match conn.command(format!("{ack}\r\n")).await {
                 Err(e) => Err(format!("{status} ({e})")),
                 Ok(r) => Err(format!("{status} (then {} instead of a refusal)", r.code())),

@@ -470,7 +470,7 @@ async fn token_server_checks_assertions(cert: &ClientCertificate, other: &Client
         ),
         (
             client_assertion(cert, "app.d12@example.test", &endpoint, now),
-            "AADSTS700027",
+            "AADSTS700021",
         ),
         (
             client_assertion(other, client, &endpoint, now),
@@ -530,9 +530,13 @@ async fn certificate_logins_and_oauthbearer_smtp() {
         ),
     );
     let text = |user: &str| {
-        let text = config_text(&mailboxes, &format!("{providers}{}", smtp(user)))
-            .replace("transport = \"file\"", "transport = \"smtp\"");
-        format!("{text}\n[daemon]\nmetrics_listen = \"{metrics}\"\n")
+        config_text(&mailboxes, &format!("{providers}{}", smtp(user)))
+            .replace("transport = \"file\"", "transport = \"smtp\"")
+            .replacen(
+                "[daemon]",
+                &format!("[daemon]\nmetrics_listen = \"{metrics}\""),
+                1,
+            )
     };
     let cfg = TempConfig::new(&text("d11"), &[]);
     let dir = cfg.dir.path();
