@@ -683,13 +683,45 @@ async fn certificate_logins_and_oauthbearer_smtp() {
         std::fs::copy(dir.join(f), refused_cfg.dir.path().join(f)).expect("copy");
     }
     let refused = check_of(&refused_cfg);
+    let refusal = "AUTH OAUTHBEARER as d12@example.test with a token of OAuth provider \"cert\" \
+                   refused: invalid_token";
     assert!(
-        refused.contains(
-            "error: outbox.smtp 127.0.0.1:12589: AUTH OAUTHBEARER as d12@example.test with a \
-             token of OAuth provider \"cert\" refused: invalid_token"
-        ) && refused.contains("535"),
+        refused.contains(&format!(
+            "error: outbox.smtp 127.0.0.1:{}: {refusal}",
+            port_of(&env("POSTSTELLE_TEST_OAUTH_SUBMISSION"))
+        )) && refused.contains("535"),
         "{refused}"
     );
+    // The sender the same way: the mail waits (a refused login says nothing about the mail),
+    // the refusal stands beside it in `outbox list`.
+    let cli = |args: &[&str]| {
+        let out = poststelle()
+            .arg("--config")
+            .arg(refused_cfg.path())
+            .args(args)
+            .output()
+            .expect("poststelle");
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let eml = refused_cfg.dir.path().join("request.eml");
+    std::fs::write(
+        &eml,
+        request(
+            &requester,
+            &format!("Abgelehnt ({tag})"),
+            &format!("{tag}.refused@example.test"),
+        ),
+    )
+    .expect("eml");
+    cli(&["ingest", eml.to_str().expect("path")]);
+    let sent = cli(&["outbox", "send"]);
+    assert!(
+        sent.starts_with("0 sent, ") && sent.contains(" 0 permanent failure(s)"),
+        "{sent}"
+    );
+    let waiting = cli(&["outbox", "list", "--state", "temporary_failure"]);
+    assert!(waiting.contains(refusal), "{waiting}");
+    let refused = format!("{refused}{sent}{waiting}");
     daemon.stop_ok();
     let log = daemon.log();
     assert!(
