@@ -64,8 +64,9 @@ impl fmt::Display for CertProblem {
     }
 }
 
-const MAKE_ONE: &str = "openssl req -x509 -newkey rsa:2048 -nodes -days 730 -subj /CN=poststelle \
-     -keyout app.key -out app.crt";
+/// How an administrator makes a certificate and its key, the key readable by its owner alone.
+const MAKE_ONE: &str = "(umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 730 -subj \
+     /CN=poststelle -keyout app.key -out app.crt)";
 
 impl ClientCertificate {
     /// Reads the certificate from `certificate_file` and its key from `private_key_file` or,
@@ -147,6 +148,9 @@ impl ClientCertificate {
             } else if what.contains("no PEM private key") && private_key_file.is_none() {
                 "add private_key_file = \"…\" naming the key's PEM file, or append the key to \
                  this file"
+                    .to_string()
+            } else if what.contains("no PEM private key") {
+                "point private_key_file at the PEM file of the certificate's private key"
                     .to_string()
             } else {
                 format!("make an RSA certificate of 2048 bits or more: {MAKE_ONE}")

@@ -9,9 +9,10 @@ use toml::Spanned;
 use super::client_cert::ClientCertificate;
 use super::{Diagnostics, Files, Secret, SourceText, at, config_path, resolve_secret_named};
 
-/// A secret (client secret, access or refresh token): `Debug` and `Display` print
-/// `[redacted]`, so that no log line, error or `check` output can carry one by accident.
-/// [`Redacted::expose`] is the one way to the text, for the wire.
+/// A secret (client secret, a certificate's private key, client assertion, access or refresh
+/// token): `Debug` and `Display` print `[redacted]`, so that no log line, error or `check`
+/// output can carry one by accident. [`Redacted::expose`] is the one way to the text, for the
+/// wire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Redacted(String);
 
