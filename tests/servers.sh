@@ -9,7 +9,8 @@
 #   POSTSTELLE_TEST_IMAP_FAULTS=127.0.0.1:11144 and POSTSTELLE_TEST_DOVECOT_FAULTS_CONF: a second
 #   Dovecot (same users) that the fault tests restart
 #   POSTSTELLE_TEST_OAUTH_IMAP=127.0.0.1:11147, POSTSTELLE_TEST_OAUTH_SUBMISSION=127.0.0.1:12589,
-#   POSTSTELLE_TEST_OAUTH_TOKEN=http://127.0.0.1:12590 and POSTSTELLE_TEST_OAUTH_ISSUED: a third
+#   POSTSTELLE_TEST_OAUTH_TOKEN=http://127.0.0.1:12590, POSTSTELLE_TEST_OAUTH_ISSUED and
+#   POSTSTELLE_TEST_OAUTH_DOVECOT_LOG (its logins name the SASL mechanism): a third
 #   Dovecot whose oauth2 passdb validates JWTs locally (XOAUTH2, OAUTHBEARER; passwords too, for
 #   the tests' own side), its submission service relaying to OpenSMTPD, and the token server
 #   tests/oauth/server.mjs (npm's oauth2-mock-server, installed into target/test-tools/oauth)
@@ -295,6 +296,13 @@ hostname = oauth.example.test
 submission_relay_host = 127.0.0.1
 submission_relay_port = 12525
 submission_relay_trusted = yes
+# The tests refuse logins on purpose (a token offered for another user); without this, anvil
+# would slow every login from 127.0.0.1 after them, other tests' too (up to 15 s each).
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 service submission-login {
   inet_listener submission {
     address = 127.0.0.1
@@ -309,6 +317,7 @@ CONF
     export POSTSTELLE_TEST_OAUTH_SUBMISSION=127.0.0.1:$3
     export POSTSTELLE_TEST_OAUTH_TOKEN=http://127.0.0.1:$4
     export POSTSTELLE_TEST_OAUTH_ISSUED=$b/issued
+    export POSTSTELLE_TEST_OAUTH_DOVECOT_LOG=$b/dovecot.log
 }
 
 servers_start() {

@@ -190,48 +190,15 @@ fn logins(cfg: &Config) -> Result<ExitCode> {
 }
 
 async fn smtp_login(smtp: &poststelle::config::SmtpSettings) -> Result<String> {
-    use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, Tokio1Executor};
-    use poststelle::config::SmtpTls;
-    let mut params = TlsParameters::builder(smtp.host.clone());
-    if let Some(ca) = &smtp.ca_file {
-        params = params.add_root_certificate(Certificate::from_pem(&std::fs::read(ca)?)?);
-    }
-    let tls = match smtp.tls {
-        SmtpTls::None => Tls::None,
-        SmtpTls::Starttls => Tls::Required(params.build()?),
-        SmtpTls::Implicit => Tls::Wrapper(params.build()?),
-    };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
-        .port(smtp.port)
-        .tls(tls)
-        .timeout(Some(smtp.timeout));
     let how = match (&smtp.oauth, &smtp.username, &smtp.password) {
-        (Some(o), Some(user), _) => {
-            let token = poststelle::oauth::tokens(&o.provider).get().await?;
-            b = b
-                .credentials(Credentials::new(
-                    user.clone(),
-                    token.access.expose().to_string(),
-                ))
-                .authentication(vec![Mechanism::Xoauth2]);
-            format!(
-                "logged in as {user}, XOAUTH2 with a token of [[oauth]] \"{}\"",
-                o.provider.name
-            )
-        }
-        (None, Some(user), Some(pass)) => {
-            b = b
-                .credentials(Credentials::new(user.clone(), pass.clone()))
-                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-            format!("logged in as {user} with a password")
-        }
+        (Some(o), Some(user), _) => format!(
+            "logged in as {user}, {} with a token of [[oauth]] \"{}\"",
+            o.mechanism.name(),
+            o.provider.name
+        ),
+        (None, Some(user), Some(_)) => format!("logged in as {user} with a password"),
         _ => "no login configured".to_string(),
     };
-    let ok = b.build::<Tokio1Executor>().test_connection().await?;
-    if !ok {
-        anyhow::bail!("the server did not answer NOOP");
-    }
+    poststelle::outbox::sender::try_login(smtp).await?;
     Ok(how)
 }

@@ -4,6 +4,7 @@
 //! so that `poststelle check` can show them all at once.
 mod announcements;
 mod calendars;
+mod client_cert;
 mod oauth;
 mod platforms;
 mod reply;
@@ -27,6 +28,7 @@ pub use crate::diag::{
 pub use crate::files::Files;
 pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
+pub use client_cert::{CertProblem, ClientCertificate};
 pub use oauth::{Grant, OAuthLogin, OAuthProvider, Redacted, SaslMechanism};
 pub use platforms::Platform;
 pub use reply::ReplySettings;
@@ -1322,17 +1324,6 @@ fn validate_smtp(
         diags,
     )
     .unwrap_or(None);
-    if oauth
-        .as_ref()
-        .is_some_and(|o| o.mechanism == SaslMechanism::OAuthBearer)
-    {
-        diags.push(
-            src,
-            raw.sasl.as_ref().and_then(at),
-            "outbox.smtp: sasl = \"oauthbearer\" is not offered for SMTP",
-            "use sasl = \"xoauth2\" (or leave it out): Microsoft 365 and Google take XOAUTH2",
-        );
-    }
     if oauth.is_some() && raw.username.is_none() {
         diags.push(
             src,

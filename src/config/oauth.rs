@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Diagnostics, Files, Secret, SourceText, at, resolve_secret_named};
+use super::client_cert::ClientCertificate;
+use super::{Diagnostics, Files, Secret, SourceText, at, config_path, resolve_secret_named};
 
-/// A secret (client secret, access or refresh token): `Debug` and `Display` print
-/// `[redacted]`, so that no log line, error or `check` output can carry one by accident.
-/// [`Redacted::expose`] is the one way to the text, for the wire.
+/// A secret (client secret, a certificate's private key, client assertion, access or refresh
+/// token): `Debug` and `Display` print `[redacted]`, so that no log line, error or `check`
+/// output can carry one by accident. [`Redacted::expose`] is the one way to the text, for the
+/// wire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Redacted(String);
 
@@ -49,6 +51,9 @@ pub(super) struct RawOAuth {
     client_secret: Option<String>,
     client_secret_env: Option<Spanned<String>>,
     client_secret_file: Option<Spanned<String>>,
+    /// PEM of the certificate (and its key, without `private_key_file`): instead of a secret.
+    certificate_file: Option<Spanned<String>>,
+    private_key_file: Option<Spanned<String>>,
     scope: Option<String>,
 }
 
@@ -73,6 +78,9 @@ pub struct OAuthProvider {
     /// Public clients (a device-code app of Google's "TV and limited input" kind has one, but
     /// Entra's public clients have none) send no secret.
     pub client_secret: Option<Redacted>,
+    /// A certificate instead of the secret (never both): the client proves itself with a JWT
+    /// signed by its key (RFC 7523 §2.2).
+    pub certificate: Option<ClientCertificate>,
     pub scope: String,
     /// Where the refresh token lives: `<data_dir>/oauth/<name>.refresh-token`, mode 0600.
     pub refresh_token_file: PathBuf,
@@ -245,27 +253,33 @@ pub(super) fn validate(
             );
             continue;
         };
-        let client_secret = match resolve_secret_named(
-            &what,
-            "client_secret",
-            r.client_secret.as_deref(),
-            r.client_secret_env.as_ref(),
-            r.client_secret_file.as_ref(),
-            src,
-            files,
-            diags,
-        ) {
-            Secret::Given(s) => Some(Redacted::new(s)),
-            Secret::Missing if grant == Grant::ClientCredentials => {
-                diags.push(
-                    src,
-                    offset,
-                    format!("{what}: grant \"client_credentials\" needs the client secret"),
-                    "add client_secret_file = \"$CREDENTIALS_DIRECTORY/oauth-secret\" (systemd LoadCredential=) or client_secret_env = \"VAR\"",
-                );
-                None
-            }
-            Secret::Missing | Secret::Failed => None,
+        let certificate = certificate(&what, r, src, files, diags);
+        let client_secret = match certificate {
+            Some(_) => None,
+            None => match resolve_secret_named(
+                &what,
+                "client_secret",
+                r.client_secret.as_deref(),
+                r.client_secret_env.as_ref(),
+                r.client_secret_file.as_ref(),
+                src,
+                files,
+                diags,
+            ) {
+                Secret::Given(s) => Some(Redacted::new(s)),
+                Secret::Missing
+                    if grant == Grant::ClientCredentials && r.certificate_file.is_none() =>
+                {
+                    diags.push(
+                        src,
+                        offset,
+                        format!("{what}: grant \"client_credentials\" needs the client secret or a certificate"),
+                        "add certificate_file = \"$CREDENTIALS_DIRECTORY/oauth-cert.pem\" (the certificate uploaded to the app registration and its key) or client_secret_file = \"$CREDENTIALS_DIRECTORY/oauth-secret\" (systemd LoadCredential=)",
+                    );
+                    None
+                }
+                Secret::Missing | Secret::Failed => None,
+            },
         };
         let scope = match (&r.scope, &preset) {
             (Some(s), _) => s.trim().to_string(),
@@ -283,10 +297,75 @@ pub(super) fn validate(
             device_endpoint,
             client_id,
             client_secret,
+            certificate,
             scope,
         });
     }
     out
+}
+
+/// `certificate_file` (and `private_key_file`): read and checked now, so that a wrong file
+/// is told by `check` with its line rather than by the provider an hour later.
+fn certificate(
+    what: &str,
+    r: &RawOAuth,
+    src: &SourceText,
+    files: &Files,
+    diags: &mut Diagnostics,
+) -> Option<ClientCertificate> {
+    let Some(cert) = &r.certificate_file else {
+        if let Some(k) = &r.private_key_file {
+            diags.push(
+                src,
+                at(k),
+                format!("{what}: private_key_file without certificate_file"),
+                "add certificate_file = \"…\" naming the certificate whose key this is",
+            );
+        }
+        return None;
+    };
+    let secret = [
+        ("client_secret", r.client_secret.is_some()),
+        ("client_secret_env", r.client_secret_env.is_some()),
+        ("client_secret_file", r.client_secret_file.is_some()),
+    ];
+    if let Some((key, _)) = secret.iter().find(|(_, given)| *given) {
+        diags.push(
+            src,
+            at(cert),
+            format!("{what} has both certificate_file and {key}: a client proves itself one way only (RFC 6749 §2.3)"),
+            format!("remove {key} to log in with the certificate, or certificate_file to log in with the secret"),
+        );
+        return None;
+    }
+    let cert_path = config_path(
+        &format!("{what}: certificate_file"),
+        cert,
+        src,
+        files,
+        diags,
+    )?;
+    let key_path = match &r.private_key_file {
+        Some(k) => Some(config_path(
+            &format!("{what}: private_key_file"),
+            k,
+            src,
+            files,
+            diags,
+        )?),
+        None => None,
+    };
+    match ClientCertificate::load(&cert_path, key_path.as_deref(), jiff::Timestamp::now()) {
+        Ok(c) => Some(c),
+        Err(p) => {
+            let line = match (&r.private_key_file, p.in_key) {
+                (Some(k), true) => at(k),
+                _ => at(cert),
+            };
+            diags.push(src, line, format!("{what}: {}", p.message), p.fix);
+            None
+        }
+    }
 }
 
 /// An endpoint must be `https://`, except on loopback (a token server of the tests).

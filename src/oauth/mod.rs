@@ -6,6 +6,7 @@
 //!
 //! No secret or token leaves this module but as [`Redacted`]; errors name the provider, the
 //! endpoint and the fix, never what was sent.
+pub mod assertion;
 pub mod http;
 pub mod sasl;
 
@@ -62,6 +63,14 @@ pub enum OAuthError {
     NoDeviceEndpoint { provider: String, fix: &'static str },
     #[error("OAuth provider \"{provider}\": the sign-in was not completed: {what}")]
     DeviceLogin { provider: String, what: String },
+    #[error(
+        "OAuth provider \"{provider}\": no client assertion with the certificate {path}: {what}"
+    )]
+    Assertion {
+        provider: String,
+        path: PathBuf,
+        what: String,
+    },
 }
 
 /// An access token and when to stop using it.
@@ -85,9 +94,10 @@ type Registry = Mutex<HashMap<String, Arc<Tokens>>>;
 pub fn tokens(provider: &OAuthProvider) -> Arc<Tokens> {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     // Two configurations (tests run several daemons in one process) share a cache only when
-    // they ask the same endpoint for the same client with the same secret and token file.
+    // they ask the same endpoint for the same client with the same secret or certificate and
+    // token file.
     let key = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}",
         provider.name,
         provider.token_endpoint,
         provider.client_id,
@@ -97,7 +107,12 @@ pub fn tokens(provider: &OAuthProvider) -> Arc<Tokens> {
             .client_secret
             .as_ref()
             .map(Redacted::expose)
-            .unwrap_or("")
+            .unwrap_or(""),
+        provider
+            .certificate
+            .as_ref()
+            .map(|c| format!("{} {}", c.x5t_s256, c.private_key_file.display()))
+            .unwrap_or_default()
     );
     let mut map = REGISTRY
         .get_or_init(Registry::default)
@@ -157,10 +172,9 @@ impl Tokens {
         if !p.scope.is_empty() {
             form.push(("scope", &p.scope));
         }
-        if let Some(s) = &p.client_secret {
-            form.push(("client_secret", s.expose()));
-        }
-        let answer = token_request(p, &form).await?;
+        let auth = client_auth(p)?;
+        form.extend(auth.iter().map(|(k, v)| (*k, v.expose())));
+        let answer = token_request(p, &form, &auth).await?;
         tracing::info!(provider = %p.name, lifetime_s = answer.token.expires_at.saturating_duration_since(Instant::now()).as_secs(), "OAuth token obtained");
         if let (Some(new), Some(old)) = (&answer.refresh_token, &refresh)
             && new != old
@@ -189,7 +203,39 @@ struct TokenResponse {
 /// Without `expires_in` a token is taken to last an hour, the providers' usual lifetime.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
-async fn token_request(p: &OAuthProvider, form: &[(&str, &str)]) -> Result<Answer, OAuthError> {
+/// How the client proves itself in one request: its secret, or a new client assertion signed
+/// with its certificate (each request its own, as a server refuses an assertion seen before);
+/// nothing for a public client.
+fn client_auth(p: &OAuthProvider) -> Result<Vec<(&'static str, Redacted)>, OAuthError> {
+    if let Some(c) = &p.certificate {
+        let signed =
+            assertion::client_assertion(c, &p.client_id, &p.token_endpoint, jiff::Timestamp::now())
+                .map_err(|what| OAuthError::Assertion {
+                    provider: p.name.clone(),
+                    path: c.private_key_file.clone(),
+                    what,
+                })?;
+        tracing::debug!(provider = %p.name, thumbprint = %c.thumbprint, "client assertion signed");
+        return Ok(vec![
+            (
+                "client_assertion_type",
+                Redacted::new(assertion::ASSERTION_TYPE),
+            ),
+            ("client_assertion", signed),
+        ]);
+    }
+    Ok(p.client_secret
+        .iter()
+        .map(|s| ("client_secret", s.clone()))
+        .collect())
+}
+
+/// `auth`: what of the request is secret, cut from any error the server echoes it into.
+async fn token_request(
+    p: &OAuthProvider,
+    form: &[(&str, &str)],
+    auth: &[(&str, Redacted)],
+) -> Result<Answer, OAuthError> {
     let started = Instant::now();
     let (status, body) = http::post_form(&p.token_endpoint, form)
         .await
@@ -215,6 +261,7 @@ async fn token_request(p: &OAuthProvider, form: &[(&str, &str)]) -> Result<Answe
             status,
             error,
             r.error_description,
+            auth,
         ));
     }
     let access = r
@@ -246,25 +293,38 @@ fn refused(
     status: u16,
     error: String,
     description: Option<String>,
+    sent: &[(&str, Redacted)],
 ) -> OAuthError {
-    let fix = match error.as_str() {
-        "invalid_client" | "unauthorized_client" => format!(
+    let fix = match (error.as_str(), &p.certificate) {
+        ("invalid_client" | "unauthorized_client", Some(c)) => format!(
+            "check client_id of [[oauth]] \"{}\" and that its certificate {} (thumbprint {}, valid until {}) is uploaded to that app registration (Entra: Certificates & secrets → Certificates)",
+            p.name,
+            c.certificate_file.display(),
+            c.thumbprint,
+            c.not_after.strftime("%Y-%m-%d"),
+        ),
+        ("invalid_client" | "unauthorized_client", None) => format!(
             "check client_id and the client secret of [[oauth]] \"{}\" (a secret expires in Entra: make a new one under Certificates & secrets)",
             p.name
         ),
-        "invalid_grant" if p.grant == Grant::RefreshToken => format!(
+        ("invalid_grant", _) if p.grant == Grant::RefreshToken => format!(
             "the refresh token is no longer valid: run `poststelle auth login {}` again",
             p.name
         ),
-        "invalid_scope" => format!("check scope of [[oauth]] \"{}\"", p.name),
+        ("invalid_scope", _) => format!("check scope of [[oauth]] \"{}\"", p.name),
         _ => "see the provider's error above".to_string(),
     };
     // A server that echoes what it was sent must not bring the secret into a log line.
     let mut description = description
         .map(|d| format!(": {}", d.lines().next().unwrap_or("").trim()))
         .unwrap_or_default();
-    if let Some(s) = p.client_secret.as_ref().filter(|s| !s.expose().is_empty()) {
-        description = description.replace(s.expose(), "[redacted]");
+    for s in sent
+        .iter()
+        .filter(|(k, _)| *k != "client_assertion_type")
+        .map(|(_, v)| v.expose())
+        .filter(|s| !s.is_empty())
+    {
+        description = description.replace(s, "[redacted]");
     }
     OAuthError::Refused {
         provider: p.name.clone(),
@@ -396,9 +456,8 @@ pub async fn device_login(
     if !p.scope.is_empty() {
         form.push(("scope", &p.scope));
     }
-    if let Some(s) = &p.client_secret {
-        form.push(("client_secret", s.expose()));
-    }
+    let auth = client_auth(p)?;
+    form.extend(auth.iter().map(|(k, v)| (*k, v.expose())));
     let (status, body) =
         http::post_form(endpoint, &form)
             .await
@@ -415,7 +474,14 @@ pub async fn device_login(
     let d: DeviceResponse =
         serde_json::from_slice(&body).map_err(|e| bad(format!("no JSON object ({e})")))?;
     if let Some(error) = d.error {
-        return Err(refused(p, endpoint, status, error, d.error_description));
+        return Err(refused(
+            p,
+            endpoint,
+            status,
+            error,
+            d.error_description,
+            &auth,
+        ));
     }
     let (Some(device_code), Some(user_code), Some(uri)) = (
         d.device_code,
@@ -433,14 +499,6 @@ pub async fn device_login(
     });
     let deadline = Instant::now() + Duration::from_secs(d.expires_in.unwrap_or(900));
     let mut interval = Duration::from_secs(d.interval.unwrap_or(5).max(1));
-    let mut form: Vec<(&str, &str)> = vec![
-        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-        ("device_code", &device_code),
-        ("client_id", &p.client_id),
-    ];
-    if let Some(s) = &p.client_secret {
-        form.push(("client_secret", s.expose()));
-    }
     loop {
         if Instant::now() > deadline {
             return Err(OAuthError::DeviceLogin {
@@ -449,7 +507,15 @@ pub async fn device_login(
             });
         }
         tokio::time::sleep(interval).await;
-        match token_request(p, &form).await {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", &device_code),
+            ("client_id", &p.client_id),
+        ];
+        // A new assertion for every poll: the server refuses one it has seen.
+        let auth = client_auth(p)?;
+        form.extend(auth.iter().map(|(k, v)| (*k, v.expose())));
+        match token_request(p, &form, &auth).await {
             Ok(a) => {
                 let Some(refresh) = a.refresh_token else {
                     return Err(OAuthError::DeviceLogin {
@@ -481,6 +547,7 @@ mod tests {
             device_endpoint: None,
             client_id: "c".into(),
             client_secret: Some(Redacted::new("s3cr3t")),
+            certificate: None,
             scope: String::new(),
             refresh_token_file: dir.join("oauth").join("t.refresh-token"),
         }
@@ -516,6 +583,7 @@ mod tests {
             401,
             "invalid_client".into(),
             Some("secret s3cr3t is wrong".into()),
+            &[("client_secret", Redacted::new("s3cr3t"))],
         );
         let text = e.to_string();
         assert!(!text.contains("s3cr3t"), "{text}");

@@ -31,9 +31,41 @@ pub fn error_ack(mechanism: SaslMechanism) -> &'static [u8] {
     }
 }
 
+/// The `status` of a server's error challenge (RFC 7628 §3.2.2: base64 of a JSON object such
+/// as `{"status":"invalid_token","scope":"…"}`), for the error message: printable ASCII only,
+/// so that a server cannot write lines into the log.
+pub fn error_status(challenge_base64: &str) -> Option<String> {
+    use base64::Engine;
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(challenge_base64.trim())
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let status: String = v
+        .get("status")?
+        .as_str()?
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
+    (!status.is_empty()).then_some(status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_challenge_tells_its_status() {
+        // RFC 7628 §4.3's example of a failure.
+        let challenge = "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJleGFtcGxlX3Njb3BlIiwib3BlbmlkLWNvbmZpZ3VyYXRpb24iOiJodHRwczovL2V4YW1wbGUuY29tLy53ZWxsLWtub3duL29wZW5pZC1jb25maWd1cmF0aW9uIn0=";
+        assert_eq!(error_status(challenge).as_deref(), Some("invalid_token"));
+        assert_eq!(error_status("bm8ganNvbg=="), None);
+        // {"status":"bad\r\nline"}
+        assert_eq!(
+            error_status("eyJzdGF0dXMiOiJiYWRcclxubGluZSJ9").as_deref(),
+            Some("badline")
+        );
+    }
 
     #[test]
     fn messages_follow_the_specifications() {

@@ -28,7 +28,9 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
-use crate::config::{AfterCrash, Config, OutboxSettings, SmtpSettings, SmtpTls, Transport};
+use crate::config::{
+    AfterCrash, Config, OutboxSettings, SaslMechanism, SmtpSettings, SmtpTls, Transport,
+};
 
 use crate::store::outbox::{Attempt, Claimed, OutboxState, SenderWrite};
 use crate::store::{Store, StoreError};
@@ -112,6 +114,36 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 type SmtpError = lettre::transport::smtp::Error;
 
 impl Smtp {
+    fn new(smtp: &SmtpSettings) -> Result<Smtp, SetupError> {
+        let err = |source| SetupError::Smtp {
+            host: smtp.host.clone(),
+            source,
+        };
+        let tls = match &smtp.ca_file {
+            None => TlsParameters::new(smtp.host.clone()).map_err(err)?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::CaCert {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                TlsParameters::builder(smtp.host.clone())
+                    .add_root_certificate(cert)
+                    .build()
+                    .map_err(err)?
+            }
+        };
+        Ok(Smtp {
+            settings: smtp.clone(),
+            tls,
+            hello: ClientId::default(),
+            idle: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
     async fn connect(&self) -> Result<Session, SmtpFail> {
         let s = &self.settings;
         let addr = (s.host.as_str(), s.port);
@@ -150,7 +182,7 @@ impl Smtp {
             }
         };
         if let (Some(o), Some(user)) = (&s.oauth, &s.username) {
-            oauth_auth(&mut conn, o, user).await?;
+            oauth_auth(&mut conn, s, o, user).await?;
         } else if let (Some(user), Some(pass)) = (&s.username, &s.password) {
             conn.auth(
                 &[Mechanism::Plain, Mechanism::Login],
@@ -216,27 +248,118 @@ impl Smtp {
     }
 }
 
-/// AUTH XOAUTH2 with the provider's token; a refused token is dropped from the cache, so
-/// that the retry of the mail logs in with a new one. A token that cannot be had is a
-/// temporary failure (the provider may be back), told with the provider's name and the fix.
+/// Why `check --connect` could not log in to the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `check --connect`: connects and logs in to the relay the way the sender does (TLS, then
+/// the password or the OAuth token), then says QUIT.
+pub async fn try_login(settings: &SmtpSettings) -> Result<(), LoginError> {
+    let smtp = Smtp::new(settings)?;
+    let mut session = smtp
+        .connect()
+        .await
+        .map_err(|e| LoginError::Failed(e.to_string()))?;
+    let _ = session.conn.quit().await;
+    Ok(())
+}
+
+/// AUTH with the provider's token (XOAUTH2 or OAUTHBEARER); a refused token is dropped from
+/// the cache, so that the retry of the mail logs in with a new one. A refusal and a token
+/// that cannot be had are both [`SmtpFail::Login`]: temporary, since they say nothing about
+/// the mail (the provider may be back, the administrator may fix the app), told with the
+/// provider's name and the fix.
 async fn oauth_auth(
     conn: &mut AsyncSmtpConnection,
+    s: &SmtpSettings,
     o: &crate::config::OAuthLogin,
     user: &str,
 ) -> Result<(), SmtpFail> {
     let tokens = crate::oauth::tokens(&o.provider);
-    let token = tokens.get().await.map_err(|e| {
-        SmtpFail::Io(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            e.to_string(),
+    let token = tokens
+        .get()
+        .await
+        .map_err(|e| SmtpFail::Login(e.to_string()))?;
+    let refused = |why: String| {
+        SmtpFail::Login(format!(
+            "AUTH {} as {user} with a token of OAuth provider \"{}\" refused: {why}; \
+             fix: check username of [outbox.smtp] and that the app of [[oauth]] \"{}\" may send \
+             as that mailbox (Microsoft 365: SMTP.SendAsApp, Add-MailboxPermission)",
+            o.mechanism.name(),
+            o.provider.name,
+            o.provider.name,
         ))
-    })?;
-    let credentials = Credentials::new(user.to_string(), token.access.expose().to_string());
-    if let Err(e) = conn.auth(&[Mechanism::Xoauth2], &credentials).await {
+    };
+    let login = async {
+        token_auth(conn, o.mechanism, s, user, token.access.expose())
+            .await
+            .map_err(refused)
+    };
+    // The exchange is three commands at most.
+    let login = match tokio::time::timeout(s.timeout * 3, login).await {
+        Ok(l) => l,
+        Err(_) => Err(refused(format!(
+            "no answer within {} s",
+            (s.timeout * 3).as_secs()
+        ))),
+    };
+    if let Err(e) = login {
         let _ = tokens.renew(&token).await;
-        return Err(e.into());
+        return Err(e);
     }
+    tracing::debug!(provider = %o.provider.name, mechanism = o.mechanism.name(), "SMTP login with an OAuth token");
     Ok(())
+}
+
+/// AUTH with a token: XOAUTH2, or OAUTHBEARER (RFC 7628), which lettre lacks. The response
+/// goes on a line of its own after the server's empty 334, never on the AUTH line: RFC 4954
+/// §4 keeps the AUTH line to SMTP's 512 octets, which a token exceeds (Entra's take some
+/// 2,000 octets, base64'd once more), and Dovecot refuses a longer one ("500 5.5.2 Line too
+/// long"); the extra round trip is paid once per connection. A refusal comes as a 334
+/// challenge with the server's JSON error, answered with the mechanism's acknowledgement
+/// (^A for OAUTHBEARER, an empty line for XOAUTH2), after which the server says 535: the
+/// error is the JSON's status and that answer.
+async fn token_auth(
+    conn: &mut AsyncSmtpConnection,
+    mechanism: SaslMechanism,
+    s: &SmtpSettings,
+    user: &str,
+    token: &str,
+) -> Result<(), String> {
+    use crate::oauth::sasl;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let response = b64.encode(sasl::initial_response(
+        mechanism, user, token, &s.host, s.port,
+    ));
+    let name = mechanism.name();
+    let answer = match conn.command(format!("AUTH {name}\r\n")).await {
+        Ok(r) if r.has_code(334) => conn.command(format!("{response}\r\n")).await,
+        Ok(r) => return Err(format!("unexpected answer {} to AUTH {name}", r.code())),
+        // 504: the server does not offer the mechanism.
+        Err(e) => return Err(e.to_string()),
+    };
+    match answer {
+        Ok(r) if r.has_code(235) => Ok(()),
+        Ok(r) if r.has_code(334) => {
+            let status = r
+                .first_line()
+                .and_then(sasl::error_status)
+                .unwrap_or_else(|| "an error without status".into());
+            let ack = b64.encode(sasl::error_ack(mechanism));
+            match conn.command(format!("{ack}\r\n")).await {
+                Err(e) => Err(format!("{status} ({e})")),
+                Ok(r) => Err(format!("{status} (then {} instead of a refusal)", r.code())),
+            }
+        }
+        Ok(r) => Err(format!("unexpected answer {}", r.code())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The first octets a connection reads — the server's greeting and its answer to lettre's
@@ -477,6 +600,8 @@ enum SmtpFail {
     Mark(StoreError),
     /// The data went out and no answer came: the server may have taken the mail.
     Unanswered(Box<SmtpFail>),
+    /// No OAuth login: no token, or the server refused it. Nothing was sent.
+    Login(String),
 }
 
 impl SmtpFail {
@@ -509,6 +634,7 @@ impl std::fmt::Display for SmtpFail {
             SmtpFail::Unsupported(e) => f.write_str(e),
             SmtpFail::Mark(e) => write!(f, "recording the hand-over failed, nothing sent: {e}"),
             SmtpFail::Unanswered(e) => write!(f, "no answer after the end of the data: {e}"),
+            SmtpFail::Login(e) => f.write_str(e),
         }
     }
 }
@@ -563,34 +689,7 @@ impl Mailer {
                 (Way::File { dir }, FILE_PARALLEL)
             }
             Transport::Smtp(smtp) => {
-                let host = smtp.host.clone();
-                let err = |source| SetupError::Smtp {
-                    host: host.clone(),
-                    source,
-                };
-                let tls_params = match &smtp.ca_file {
-                    None => TlsParameters::new(smtp.host.clone()).map_err(err)?,
-                    Some(path) => {
-                        let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
-                            path: path.clone(),
-                            source,
-                        })?;
-                        let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::CaCert {
-                            path: path.clone(),
-                            message: e.to_string(),
-                        })?;
-                        TlsParameters::builder(smtp.host.clone())
-                            .add_root_certificate(cert)
-                            .build()
-                            .map_err(err)?
-                    }
-                };
-                let way = Way::Smtp(Box::new(Smtp {
-                    settings: smtp.clone(),
-                    tls: tls_params,
-                    hello: ClientId::default(),
-                    idle: std::sync::Mutex::new(Vec::new()),
-                }));
+                let way = Way::Smtp(Box::new(Smtp::new(smtp)?));
                 (way, smtp.pool_size.max(1) as usize)
             }
         };

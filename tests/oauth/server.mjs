@@ -7,8 +7,17 @@
 //  - RFC 8628's device authorization (POST /device) and its grant on /token, which the mock
 //    server lacks: the first poll answers authorization_pending, the second a token, as if
 //    the user had signed in between.
-//  - every access and refresh token issued is appended to $ISSUED, for the test that scans
-//    poststelle's output for them.
+//  - certificates instead of secrets (RFC 7523 §2.2, Entra's certificate credentials): a test
+//    registers a client's certificate with POST /clients/certificate (client_id, certificate
+//    in PEM), as an administrator uploads it to the app registration. A token request with
+//    client_assertion_type jwt-bearer is then taken only with a client_assertion that names
+//    a registered certificate of the client by x5t#S256 (or x5t), is signed with its key
+//    (PS256 or RS256), has aud = this token endpoint, iss = sub = client_id, iat, nbf, exp
+//    (at most 10 minutes), and a jti not seen before; anything else is refused with 401
+//    invalid_client and Entra's AADSTS code, and a request with both a secret and an
+//    assertion with 400 invalid_request (RFC 6749 §2.3: one method per request).
+//  - every access and refresh token issued, and every client assertion received, is
+//    appended to $ISSUED, for the test that scans poststelle's output for them.
 // The public key goes into Dovecot's key dict ($KEYS/default/RS256/<kid>).
 // Usage: node server.mjs PORT KEYS_DIR ISSUED_FILE   (OAUTH_TOOLS: npm prefix of the server)
 import http from 'node:http';
@@ -22,6 +31,10 @@ const [port, keys, issued] = process.argv.slice(2);
 const tools = process.env.OAUTH_TOOLS;
 const { OAuth2Server } = await import(
   pathToFileURL(path.join(tools, 'node_modules/oauth2-mock-server/dist/index.js')).href
+);
+
+const { jwtVerify, importX509, decodeProtectedHeader, decodeJwt } = await import(
+  pathToFileURL(path.join(tools, 'node_modules/jose/dist/webapi/index.js')).href
 );
 
 const server = new OAuth2Server();
@@ -50,7 +63,7 @@ server.service.on('beforeTokenSigning', (token, req) => {
 });
 server.service.on('beforeResponse', (response, req) => {
   const clientId = req.body.client_id ?? '';
-  if (req.body.client_secret !== `cs.${clientId}`) {
+  if (req.assertedClient !== clientId && req.body.client_secret !== `cs.${clientId}`) {
     response.statusCode = 401;
     response.body = { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' };
     return;
@@ -72,6 +85,68 @@ server.service.on('beforeResponse', (response, req) => {
   note('access', response.body.access_token);
 });
 
+// client_id → its registered certificates: { s256, sha1, pem, validTo }.
+const certificates = new Map();
+const seenJti = new Set();
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const b64url = (buf) => buf.toString('base64url');
+
+// Checks a client assertion as Entra does; the client's id or Entra's refusal.
+async function verifyAssertion(form) {
+  const assertion = form.get('client_assertion') ?? '';
+  note('assertion', assertion);
+  const refuse = (description) => ({ error: description });
+  if (form.get('client_assertion_type') !== ASSERTION_TYPE) {
+    return refuse(`AADSTS50027: client_assertion_type must be ${ASSERTION_TYPE}`);
+  }
+  let header, claims;
+  try {
+    header = decodeProtectedHeader(assertion);
+    claims = decodeJwt(assertion);
+  } catch {
+    return refuse('AADSTS50027: JWT token is invalid or malformed.');
+  }
+  const client = form.get('client_id') ?? claims.iss;
+  const thumb = header['x5t#S256'] ?? header.x5t;
+  const cert = (certificates.get(client) ?? []).find((c) => c.s256 === header['x5t#S256'] || c.sha1 === header.x5t);
+  if (!thumb || !cert) {
+    return refuse(`AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${thumb}']`);
+  }
+  if (new Date(cert.validTo) < new Date()) {
+    return refuse('AADSTS700027: Client assertion contains an invalid signature. [Reason - The key used is expired.]');
+  }
+  if (!['PS256', 'RS256'].includes(header.alg)) {
+    return refuse(`AADSTS5002738: Invalid JWT token. '${header.alg}' is not a supported signature algorithm.`);
+  }
+  try {
+    const key = await importX509(cert.pem, header.alg);
+    await jwtVerify(assertion, key, {
+      algorithms: [header.alg],
+      audience: `http://127.0.0.1:${port}/token`,
+      issuer: client,
+      subject: client,
+      requiredClaims: ['jti', 'iat', 'nbf', 'exp'],
+      maxTokenAge: '10m',
+    });
+  } catch (e) {
+    if (e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') {
+      return refuse('AADSTS700027: Client assertion failed signature validation.');
+    }
+    if (e.code === 'ERR_JWT_EXPIRED' || e.claim === 'nbf' || e.claim === 'iat') {
+      return refuse(`AADSTS700024: Client assertion is not within its valid time range. (${e.message})`);
+    }
+    return refuse(`AADSTS700021: Client assertion refused: ${e.message}`);
+  }
+  if (claims.exp - claims.nbf > 600) {
+    return refuse('AADSTS700024: Client assertion lives longer than 10 minutes.');
+  }
+  if (seenJti.has(claims.jti)) {
+    return refuse('AADSTS700025: The client assertion was used before (jti replayed).');
+  }
+  seenJti.add(claims.jti);
+  return { client };
+}
+
 const devices = new Map();
 const json = (res, status, body) => {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -85,6 +160,29 @@ http.createServer((req, res) => {
   req.on('end', async () => {
     const raw = Buffer.concat(chunks);
     const form = new URLSearchParams(raw.toString());
+    if (req.method === 'POST' && req.url === '/clients/certificate') {
+      const cert = new crypto.X509Certificate(form.get('certificate') ?? '');
+      const list = certificates.get(form.get('client_id')) ?? [];
+      list.push({
+        s256: b64url(crypto.createHash('sha256').update(cert.raw).digest()),
+        sha1: b64url(crypto.createHash('sha1').update(cert.raw).digest()),
+        pem: cert.toString(),
+        validTo: cert.validTo,
+      });
+      certificates.set(form.get('client_id'), list);
+      res.writeHead(204);
+      return res.end();
+    }
+    let asserted;
+    if (req.method === 'POST' && req.url === '/token'
+        && (form.has('client_assertion') || form.has('client_assertion_type'))) {
+      if (form.has('client_secret')) {
+        return json(res, 400, { error: 'invalid_request', error_description: 'AADSTS90014: a client secret and a client assertion in one request' });
+      }
+      const checked = await verifyAssertion(form);
+      if (checked.error) return json(res, 401, { error: 'invalid_client', error_description: checked.error });
+      asserted = checked.client;
+    }
     if (req.method === 'POST' && req.url === '/device') {
       const code = crypto.randomUUID();
       devices.set(code, { clientId: form.get('client_id'), polled: 0 });
@@ -118,6 +216,8 @@ http.createServer((req, res) => {
     again.httpVersion = req.httpVersion;
     again.socket = req.socket;
     again.connection = req.socket;
+    // The assertion was checked above: the secret's check below is not for this request.
+    again.assertedClient = asserted;
     app(again, res);
   });
 }).listen(Number(port), '127.0.0.1', () => console.log(`token server on 127.0.0.1:${port}`));
