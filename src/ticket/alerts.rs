@@ -328,7 +328,8 @@ pub fn step(k: &mut Key, alert: &Alert, at: i64, now: i64, s: &Settings) -> Step
                     k.ticket_state = crate::ticket::State::Resolved.as_str().into();
                     k.ticket_closed_at = k.recovered_at;
                 }
-                k.push(EventType::Restored { ticket }, at);
+                let restored = k.recovered_at.unwrap_or(at);
+                k.push(EventType::Restored { ticket }, restored);
             }
             _ => {}
         }
