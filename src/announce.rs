@@ -64,6 +64,10 @@ pub enum AnnounceError {
         "incident {0} is resolved already; open a new one with `poststelle incident open` if the fault is back"
     )]
     IncidentResolved(i64),
+    #[error(
+        "incident {0} was opened by monitoring and its lists have not heard of it; `poststelle incident confirm {0}` tells them first"
+    )]
+    NotConfirmed(i64),
     #[error("there is no ticket {0}; `poststelle tickets list` shows the ticket numbers")]
     UnknownTicket(String),
     #[error("{0}")]

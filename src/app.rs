@@ -298,7 +298,8 @@ async fn serve_health(State((_, metrics)): State<HttpState>) -> impl IntoRespons
 }
 
 /// Every half minute, the maintenance notices that are due: reminders, start notices and
-/// completion at the planned end (`announce::run_due`); their mails go out at once.
+/// completion at the planned end (`announce::run_due`); flapping alerts that are quiet again
+/// and the incident notices monitoring made due; their mails go out at once.
 async fn maintenance_notices(
     store: Store,
     config: Arc<Config>,
@@ -311,6 +312,21 @@ async fn maintenance_notices(
             Ok(sent) if !sent.is_empty() => sender_wake.notify_one(),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "maintenance notices: will try again"),
+        }
+        // Monitoring: keys quiet long enough are stable again (their staff hear it), then
+        // the incident notices due — opened, restored, back — for confirmed incidents.
+        match crate::ticket::alerts::settle(&store, &config, jiff::Timestamp::now()).await {
+            Ok(n) if n > 0 => sender_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "alerts: settling flapping keys will be tried again")
+            }
+        }
+        match crate::announce::incident::announce_due(&store, &config, jiff::Timestamp::now()).await
+        {
+            Ok(sent) if !sent.is_empty() => sender_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "incident notices: will try again"),
         }
         tokio::select! {
             () = cancel.cancelled() => return,

@@ -53,8 +53,15 @@ pub const STATUS_UPDATE: &str = "vorgang-zwischenstand";
 /// To staff when a pending ticket's `pending until` has come.
 pub const PENDING_REMINDER: &str = "erinnerung-wiedervorlage";
 
+/// Monitoring alerts (issue 19): to the queue's staff when a key starts flapping (its
+/// per-change mails stop) and when it is stable again.
+pub const ALERT_FLAPPING: &str = "alarm-flattert";
+pub const ALERT_STABLE: &str = "alarm-stabil";
+/// To the queue's escalation address, once, when recurring incidents make a problem.
+pub const PROBLEM_FOUND: &str = "problem-erkannt";
+
 /// Templates poststelle uses on its own, whatever the rules say: `check` requires them.
-pub const BUILT_IN: [&str; 24] = [
+pub const BUILT_IN: [&str; 27] = [
     STAFF_COPY,
     HANDOVER,
     REPLY_REFUSED,
@@ -79,6 +86,9 @@ pub const BUILT_IN: [&str; 24] = [
     STATUS_RESOLVED,
     STATUS_UPDATE,
     PENDING_REMINDER,
+    ALERT_FLAPPING,
+    ALERT_STABLE,
+    PROBLEM_FOUND,
 ];
 
 /// The loaded and syntax-checked templates.

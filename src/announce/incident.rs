@@ -178,6 +178,11 @@ pub async fn open(
         raised_at: None,
         created_at: at,
         changed_at: at,
+        alert_key: None,
+        // An operator's incident is told at once, in this transaction.
+        confirmed_at: Some(at),
+        confirmed_by: Some(actor.to_string()),
+        announced_state: Some(IncidentState::Open),
     };
     let mut tx = store.begin_write().await?;
     let linked = tickets(&mut tx, &report.tickets).await?;
@@ -226,6 +231,126 @@ pub async fn open(
     Ok(done)
 }
 
+/// Confirms an incident monitoring opened on a platform whose notices wait for an operator
+/// (`alert_notices = "confirm"`): from now on its lists hear of it, and the notice due now —
+/// "Störung" while it lasts, "behoben" when monitoring restored it already — goes in the
+/// same transaction. `None` when it was confirmed before (nothing is sent twice).
+pub async fn confirm(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    actor: &str,
+    now: Timestamp,
+) -> Result<Option<Announced>, AnnounceError> {
+    let at = now.as_microsecond();
+    let mut tx = store.begin_write().await?;
+    let mut i = load(&mut tx, id).await?;
+    if i.confirmed_at.is_some() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let missing = crate::store::lists::missing(store, &i.lists).await?;
+    if i.lists.is_empty() {
+        return Err(AnnounceError::NoLists(i.platform.clone()));
+    }
+    if !missing.is_empty() {
+        return Err(AnnounceError::UnknownLists(missing.join(", ")));
+    }
+    i.confirmed_at = Some(at);
+    i.confirmed_by = Some(actor.to_string());
+    stored::add_event(&mut tx, i.id, EventKind::Confirmed, "", actor, at).await?;
+    let done = announce_state(&mut tx, config, &mut i, now).await?;
+    stored::update_incident(&mut tx, &i).await?;
+    let mut buf = WriteBuffer::default();
+    audit(
+        &mut buf,
+        at,
+        None,
+        None,
+        actor,
+        "incident_confirmed",
+        &json!({ "incident": i.id, "platform": i.platform, "state": i.state.as_str(),
+                 "announcement": done.as_ref().map(|d| d.announcement),
+                 "mails": done.as_ref().map(|d| d.fan_out.enqueued) }),
+    );
+    buf.flush(&mut tx, store.backend()).await?;
+    tx.commit().await?;
+    tracing::info!(incident = i.id, platform = %i.platform, actor, "incident confirmed");
+    Ok(done)
+}
+
+/// The notices due for incidents monitoring opened: each confirmed incident whose lists have
+/// not heard its present state — opened, restored, back again — is announced, one
+/// transaction each, unless a key of it is flapping (then it waits until the key is quiet and
+/// tells only the state it settled in). The daemon runs this every half minute and after
+/// filing. What went out.
+pub async fn announce_due(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Vec<Announced>, AnnounceError> {
+    let due = {
+        let mut conn = store
+            .pool()
+            .acquire()
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        stored::unannounced(&mut conn).await?
+    };
+    let mut out = Vec::new();
+    for id in due {
+        let mut tx = store.begin_write().await?;
+        // Another instance may have told it meanwhile: decided again under the lock.
+        let mut i = load(&mut tx, id).await?;
+        let Some(done) = announce_state(&mut tx, config, &mut i, now).await? else {
+            tx.rollback().await?;
+            continue;
+        };
+        stored::update_incident(&mut tx, &i).await?;
+        tx.commit().await?;
+        tracing::info!(
+            incident = i.id,
+            platform = %i.platform,
+            notice = done.notice.as_str(),
+            mails = done.fan_out.enqueued,
+            "incident notice sent"
+        );
+        out.push(done);
+    }
+    Ok(out)
+}
+
+/// The notice that brings the lists to `i`'s present state, in the caller's transaction; it
+/// records what they heard (`announced_state`, stored by the caller). `None` when they are
+/// there already or it is not confirmed.
+async fn announce_state(
+    conn: &mut AnyConnection,
+    config: &Config,
+    i: &mut Incident,
+    now: Timestamp,
+) -> Result<Option<Announced>, AnnounceError> {
+    if i.confirmed_at.is_none() || i.announced_state == Some(i.state) {
+        return Ok(None);
+    }
+    let again = if config.settings.language == "en" {
+        "The fault has occurred again."
+    } else {
+        "Die Störung ist erneut aufgetreten."
+    };
+    let at = now.as_microsecond();
+    let (kind, text) = match (i.announced_state, i.state) {
+        (None, IncidentState::Open) => (IncidentNotice::Opened, None),
+        // Never told while it lasted: the one notice names start, restoration and duration.
+        (_, IncidentState::Resolved) => (IncidentNotice::Resolved, None),
+        (Some(_), IncidentState::Open) => (IncidentNotice::Update, Some(again)),
+    };
+    let update = text.map(|text| Update { text, at });
+    let done = announce(conn, config, i, kind, update, now).await?;
+    i.announced_state = Some(i.state);
+    i.changed_at = at;
+    Ok(Some(done))
+}
+
 /// Tells the lists and the requesters of linked tickets what is new about an open incident.
 pub async fn update(
     store: &Store,
@@ -238,6 +363,9 @@ pub async fn update(
     let at = now.as_microsecond();
     let mut tx = store.begin_write().await?;
     let mut i = open_one(&mut tx, id).await?;
+    if i.confirmed_at.is_none() {
+        return Err(AnnounceError::NotConfirmed(id));
+    }
     i.changed_at = at;
     stored::update_incident(&mut tx, &i).await?;
     stored::add_event(&mut tx, i.id, EventKind::Update, text, actor, at).await?;
@@ -306,6 +434,12 @@ pub async fn resolve(
     i.state = IncidentState::Resolved;
     i.resolved_at = Some(restored.as_microsecond());
     i.changed_at = at;
+    if i.confirmed_at.is_none() {
+        // Resolving is telling: the lists hear of it now.
+        i.confirmed_at = Some(at);
+        i.confirmed_by = Some(actor.to_string());
+    }
+    i.announced_state = Some(IncidentState::Resolved);
     match i.outage_id {
         Some(outage)
             if crate::store::sla::restore_outage(&mut tx, outage, restored.as_microsecond())

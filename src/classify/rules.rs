@@ -98,6 +98,180 @@ pub struct Actions {
     /// linked to that incident. Left out when none, so that decisions serialise as before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// A monitoring alert: the key that makes repeats one incident (`then.alert_key`), its
+    /// state, the severity word the monitoring system gives and the alert's own time, each a
+    /// [`Template`] over the message. Left out when none, like `platform`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_key: Option<Template>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_state: Option<AlertState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_severity: Option<Template>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_time: Option<Template>,
+}
+
+impl Actions {
+    /// Whether the rule says anything about a monitoring alert.
+    pub fn has_alert(&self) -> bool {
+        self.alert_key.is_some()
+            || self.alert_state.is_some()
+            || self.alert_severity.is_some()
+            || self.alert_time.is_some()
+    }
+}
+
+/// What a monitoring mail says about its alert (`then.alert_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The check fails (Icinga PROBLEM, Zabbix "Problem:", Alertmanager FIRING).
+    Problem,
+    /// The check passes again (RECOVERY, "Resolved", RESOLVED).
+    Recovery,
+    /// Someone at the monitoring took it on.
+    Acknowledgement,
+    /// Anything else about the alert (flapping, downtime, custom notifications): a note on
+    /// its incident, never a change of state.
+    Info,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Problem => "problem",
+            AlertState::Recovery => "recovery",
+            AlertState::Acknowledgement => "acknowledgement",
+            AlertState::Info => "info",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertState> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "problem" => Some(AlertState::Problem),
+            "recovery" => Some(AlertState::Recovery),
+            "acknowledgement" | "acknowledgment" => Some(AlertState::Acknowledgement),
+            "info" => Some(AlertState::Info),
+            _ => None,
+        }
+    }
+}
+
+/// A text with `{name}` placeholders: the message's `subject`, `normalized_subject`, `from`,
+/// `from_domain`, `date` (its Date header, RFC 3339), `header.NAME`, or a named capture group
+/// (`(?P<host>…)`) of the rule's own conditions. `{{` and `}}` are literal braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub source: String,
+    pub parts: Vec<Part>,
+}
+
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Var(String),
+}
+
+/// Placeholders every template may use, whatever the rule's patterns capture.
+pub const TEMPLATE_BUILT_INS: [&str; 5] = [
+    "subject",
+    "normalized_subject",
+    "from",
+    "from_domain",
+    "date",
+];
+
+impl Serialize for Template {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
+}
+
+impl Template {
+    /// Parses `{name}` placeholders; an unclosed or empty one is an error.
+    pub fn parse(source: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut chars = source.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(format!("\"{{{name}\" is not closed with }}")),
+                        }
+                    }
+                    let name = name.trim().to_string();
+                    let plain = |s: &str| {
+                        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    };
+                    let ok = match name.strip_prefix("header.") {
+                        Some(h) => {
+                            !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+                        }
+                        None => plain(&name),
+                    };
+                    if !ok {
+                        return Err(format!("\"{{{name}}}\" names no field or capture group"));
+                    }
+                    if !text.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(Part::Var(name));
+                }
+                '}' => return Err("a single } (write }} for a literal brace)".into()),
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
+        }
+        Ok(Template {
+            source: source.to_string(),
+            parts,
+        })
+    }
+
+    /// The placeholders' names.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v.as_str()),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// The text with every placeholder replaced by `value(name)` (empty when it has none),
+    /// runs of white space made one blank and the ends trimmed: an alert key must not change
+    /// with a line break a monitoring system put in.
+    pub fn render<'v>(
+        &self,
+        mut value: impl FnMut(&str) -> Option<std::borrow::Cow<'v, str>>,
+    ) -> String {
+        let mut raw = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => raw.push_str(t),
+                Part::Var(v) => {
+                    if let Some(x) = value(v) {
+                        raw.push_str(&x);
+                    }
+                }
+            }
+        }
+        raw.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +287,9 @@ pub struct Rule {
     queue_offset: usize,
     template_offset: usize,
     platform_offset: usize,
+    /// For rules with alert templates: the field and regex of each pattern of its conditions
+    /// (outside `not`) that has named capture groups, in the order they are written.
+    pub captures: Vec<(Field, regex::Regex)>,
 }
 
 /// The loaded rules, in evaluation order.
@@ -249,6 +426,10 @@ struct RawActions {
     #[serde(default)]
     stop: bool,
     platform: Option<Spanned<String>>,
+    alert_key: Option<Spanned<String>>,
+    alert_state: Option<Spanned<String>>,
+    alert_severity: Option<Spanned<String>>,
+    alert_time: Option<Spanned<String>>,
 }
 
 /// One regex or a list of them (any matches).
@@ -544,6 +725,57 @@ impl Compiler<'_> {
                 .platform
                 .as_ref()
                 .map(|p| p.get_ref().trim().to_string()),
+            alert_key: self.template("alert_key", raw.alert_key.as_ref()),
+            alert_state: raw.alert_state.as_ref().and_then(|s| {
+                let state = AlertState::parse(s.get_ref());
+                if state.is_none() {
+                    self.diags.push(
+                        self.src,
+                        Some(s.span().start),
+                        format!("alert_state \"{}\" is no state of an alert", s.get_ref()),
+                        "write \"problem\", \"recovery\", \"acknowledgement\" or \"info\"",
+                    );
+                }
+                state
+            }),
+            alert_severity: self.template("alert_severity", raw.alert_severity.as_ref()),
+            alert_time: self.template("alert_time", raw.alert_time.as_ref()),
+        }
+    }
+
+    fn template(&mut self, key: &str, raw: Option<&Spanned<String>>) -> Option<Template> {
+        let raw = raw?;
+        match Template::parse(raw.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.diags.push(
+                    self.src,
+                    Some(raw.span().start),
+                    format!("{key} = {:?}: {e}", raw.get_ref()),
+                    "write placeholders as {host}: a named group of the rule's patterns \
+                     ((?P<host>…)), or subject, normalized_subject, from, from_domain, date, \
+                     header.NAME",
+                );
+                None
+            }
+        }
+    }
+
+    /// The patterns of `cond` (outside `not`) with named groups, for an alert rule's templates.
+    fn captures(&self, cond: &Cond, out: &mut Vec<(Field, regex::Regex)>) {
+        match cond {
+            Cond::Match { field, pattern } => {
+                let (f, patterns) = &self.fields[*field];
+                if let Some(re) = patterns.get(*pattern).and_then(|p| compile_one(p).ok())
+                    && re.capture_names().flatten().next().is_some()
+                {
+                    out.push((f.clone(), re));
+                }
+            }
+            Cond::All(list) | Cond::Any(list) => {
+                list.iter().for_each(|c| self.captures(c, out));
+            }
+            _ => {}
         }
     }
 }
@@ -608,6 +840,45 @@ impl RuleSet {
                 }
                 let cond = c.cond(&r.when);
                 let actions = c.actions(&r.then);
+                let mut captures = Vec::new();
+                if actions.has_alert() {
+                    c.captures(&cond, &mut captures);
+                    let groups: Vec<&str> = captures
+                        .iter()
+                        .flat_map(|(_, re)| re.capture_names().flatten())
+                        .collect();
+                    for (what, t) in [
+                        ("alert_key", &actions.alert_key),
+                        ("alert_severity", &actions.alert_severity),
+                        ("alert_time", &actions.alert_time),
+                    ] {
+                        for v in t.iter().flat_map(Template::vars) {
+                            if !TEMPLATE_BUILT_INS.contains(&v)
+                                && !v.starts_with("header.")
+                                && !groups.contains(&v)
+                            {
+                                c.diags.push(
+                                    src,
+                                    Some(offset),
+                                    format!(
+                                        "rule \"{name}\": {what} uses {{{v}}}, which no pattern of \
+                                         its conditions captures"
+                                    ),
+                                    format!(
+                                        "add a named group (?P<{v}>…) to one of the rule's \
+                                         patterns, or use one of: {}, header.NAME{}",
+                                        TEMPLATE_BUILT_INS.join(", "),
+                                        if groups.is_empty() {
+                                            String::new()
+                                        } else {
+                                            format!(", {}", groups.join(", "))
+                                        }
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
                 rules.push(Rule {
                     name,
                     priority: r.priority.unwrap_or(DEFAULT_PRIORITY),
@@ -623,6 +894,7 @@ impl RuleSet {
                         .as_ref()
                         .map_or(offset, |a| a.span().start),
                     platform_offset: r.then.platform.as_ref().map_or(offset, |p| p.span().start),
+                    captures,
                 });
             }
             fields = c.fields;

@@ -97,6 +97,12 @@ pub enum Command {
     /// Announcements (notices to distribution lists): where each one's mails stand
     #[command(subcommand)]
     Announcements(AnnouncementsCmd),
+    /// Monitoring alerts: every alert key, its incident ticket and state, flapping or not
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
+    /// Problems (problem management): recurring incidents recorded together; list, show, close
+    #[command(subcommand)]
+    Problems(ProblemsCmd),
     /// OAuth 2.0: sign in once for a provider with delegated access (grant = "refresh_token")
     #[command(subcommand)]
     Auth(AuthCmd),
@@ -958,12 +964,69 @@ pub enum IncidentCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Confirm an incident monitoring opened: its lists hear of it now (on platforms with
+    /// alert_notices = "confirm", the default)
+    Confirm {
+        id: i64,
+        #[command(flatten)]
+        actor: ActorArg,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// Link users' tickets to an incident: their requesters get its updates and resolution
     Link {
         id: i64,
         /// Ticket numbers
         #[arg(required = true, value_name = "TICKET")]
         tickets: Vec<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// Monitoring alerts and problems (issue 19)
+
+#[derive(Subcommand)]
+pub enum AlertsCmd {
+    /// Every alert key, the latest mail first
+    List {
+        /// JSON Lines, one key per line (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProblemsCmd {
+    /// Problems, the latest first
+    List {
+        /// Only open or only closed ones
+        #[arg(long, value_parser = ["open", "closed"])]
+        state: Option<String>,
+        /// Only those of this platform
+        #[arg(long, value_name = "NAME")]
+        platform: Option<String>,
+        /// JSON Lines, one problem per line (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// A problem with its incidents
+    Show {
+        id: i64,
+        /// One JSON object (times in RFC 3339, UTC)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a problem (its cause is dealt with); incidents of its kind count afresh
+    Close {
+        id: i64,
+        /// What was found and done
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
         #[command(flatten)]
         actor: ActorArg,
         /// One JSON object

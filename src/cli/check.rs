@@ -15,6 +15,7 @@ pub(super) fn check(g: &Global, connect: bool) -> Result<ExitCode> {
         Ok(cfg) => {
             let mut problems = maintenance_templates(&cfg);
             problems.extend(incident_templates(&cfg));
+            problems.extend(alert_templates(&cfg));
             if !problems.is_empty() {
                 for p in &problems {
                     writeln!(out, "{p}")?;
@@ -123,6 +124,31 @@ fn incident_templates(cfg: &Config) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Renders the mails of monitoring alerts and problems with samples, in the configured
+/// language: staff and the escalation address read them.
+fn alert_templates(cfg: &Config) -> Vec<String> {
+    use poststelle::templates::{ALERT_FLAPPING, ALERT_STABLE, PROBLEM_FOUND};
+    let (alert, problem) = poststelle::notify::alerts::samples(cfg);
+    let lang = &cfg.settings.language;
+    [
+        (ALERT_FLAPPING, &alert),
+        (ALERT_STABLE, &alert),
+        (PROBLEM_FOUND, &problem),
+    ]
+    .into_iter()
+    .filter(|(name, _)| cfg.templates.has(name, lang))
+    .filter_map(|(name, ctx)| {
+        cfg.templates.render(name, lang, ctx).err().map(|e| {
+            format!(
+                "error: {}/{lang}/{name}.txt: {e}\n    fix: use only the names README.md, \
+                 \"Monitoring alerts\", lists for these mails",
+                cfg.templates.dir
+            )
+        })
+    })
+    .collect()
 }
 
 /// `--connect`: one login per IMAP mailbox and one to the SMTP relay, each told on a line of

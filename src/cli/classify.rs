@@ -31,6 +31,9 @@ struct ClassifyRecord<'a> {
     forward_to: &'a [String],
     rules: &'a [String],
     reason: &'a str,
+    /// Monitoring mail only: its alert key, state, severity, time and platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<&'a classify::Alert>,
 }
 
 fn record<'a>(path: &Path, msg: Option<&'a InboundMessage>, d: &'a Decision) -> ClassifyRecord<'a> {
@@ -51,6 +54,7 @@ fn record<'a>(path: &Path, msg: Option<&'a InboundMessage>, d: &'a Decision) -> 
         forward_to: &d.forward_to,
         rules: &d.rules,
         reason: &d.reason,
+        alert: d.alert.as_ref(),
     }
 }
 
@@ -132,6 +136,21 @@ fn write_explained(
             out,
             "  nutzerkonto: state {} origin {} betreff {:?}",
             nk.state, nk.origin, nk.betreff
+        )?;
+    }
+    if let Some(a) = rec.alert {
+        writeln!(
+            out,
+            "  alert: key {:?} state {} severity {} time {} (from {}){}",
+            a.key,
+            a.state.as_str(),
+            a.severity.as_deref().unwrap_or("-"),
+            a.at.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            a.at_from,
+            a.platform
+                .as_deref()
+                .map(|p| format!(" platform {p}"))
+                .unwrap_or_default()
         )?;
     }
     for t in trace {

@@ -96,6 +96,22 @@ pub(super) async fn incident(cfg: &Config, store: &Store, cmd: &IncidentCmd) -> 
             }
         }
         IncidentCmd::Show { id, json } => show(&mut out, store, *id, *json).await?,
+        IncidentCmd::Confirm { id, actor, json } => {
+            match incident::confirm(store, cfg, *id, &actor.actor, now).await? {
+                Some(done) => print_done(&mut out, store, &done, "confirmed", *json).await?,
+                None => {
+                    if *json {
+                        let i = find(store, *id).await?;
+                        writeln!(out, "{}", as_json(&i))?;
+                    } else {
+                        writeln!(
+                            out,
+                            "incident {id} was confirmed before; nothing sent again"
+                        )?;
+                    }
+                }
+            }
+        }
         IncidentCmd::Link {
             id,
             tickets,
@@ -155,6 +171,10 @@ fn as_json(i: &Incident) -> Value {
         "outage": i.outage_id,
         "created_at": poststelle::time::stored(i.created_at).to_string(),
         "changed_at": poststelle::time::stored(i.changed_at).to_string(),
+        "alert_key": i.alert_key,
+        "confirmed_at": i.confirmed_at.map(|t| poststelle::time::stored(t).to_string()),
+        "confirmed_by": i.confirmed_by,
+        "announced_state": i.announced_state,
     })
 }
 
@@ -217,6 +237,38 @@ async fn show(out: &mut impl Write, store: &Store, id: i64, json: bool) -> Resul
         writeln!(out, "  resolved:   {}", when(poststelle::time::stored(t)))?;
     }
     writeln!(out, "  lists:      {}", i.lists.join(", "))?;
+    if let Some(key) = &i.alert_key {
+        writeln!(out, "  opened by:  monitoring ({})", line(key))?;
+    }
+    writeln!(
+        out,
+        "  notices:    {}",
+        match (i.confirmed_at, &i.confirmed_by) {
+            (Some(t), by) => format!(
+                "confirmed {}{}",
+                when(poststelle::time::stored(t)),
+                by.as_deref()
+                    .map(|b| format!(" by {}", line(b)))
+                    .unwrap_or_default()
+            ),
+            (None, _) => format!(
+                "waiting for `poststelle incident confirm {}` (the lists have heard nothing)",
+                i.id
+            ),
+        }
+    )?;
+    for (key, state, flapping) in poststelle::store::alerts::of_incident(store, i.id).await? {
+        writeln!(
+            out,
+            "  alert:      {} ({state}{})",
+            line(&key),
+            if flapping {
+                ", flapping: notices wait"
+            } else {
+                ""
+            }
+        )?;
+    }
     writeln!(
         out,
         "  availability report: outage {}",

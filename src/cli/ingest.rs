@@ -67,6 +67,9 @@ pub(super) async fn ingest(cfg: &Config, store: &Store, args: &IngestArgs) -> Re
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    // Incidents monitoring opened or restored on platforms that tell their lists at once:
+    // the notices go with the filing, as the daemon sends them.
+    poststelle::announce::incident::announce_due(store, cfg, jiff::Timestamp::now()).await?;
     if !args.json {
         write_summary(&mut out, &counts)?;
     }

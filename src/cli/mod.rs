@@ -22,6 +22,7 @@ mod outbox;
 mod output;
 mod paths;
 mod privacy;
+mod problems;
 mod quarantine;
 mod retention;
 mod run;
@@ -78,6 +79,10 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         }),
         Command::Announcements(cmd) => with_store(g, async |_, store| {
             announcements::announcements(store, cmd).await
+        }),
+        Command::Alerts(cmd) => with_store(g, async |_, store| problems::alerts(store, cmd).await),
+        Command::Problems(cmd) => with_store(g, async |cfg, store| {
+            problems::problems(cfg, store, cmd).await
         }),
         Command::Retention(cmd) => with_store(g, async |cfg, store| {
             retention::retention(cfg, store, cmd).await

@@ -150,6 +150,27 @@ fn write_report(out: &mut impl Write, r: &sla::report::Report) -> Result<()> {
         }
         writeln!(out, "{}", row.trim_end())?;
     }
+    if let Some(problems) = &r.problems {
+        writeln!(
+            out,
+            "Problems (recurring incidents) of the period: {}",
+            if problems.is_empty() { "none" } else { "" }
+        )?;
+        for p in problems {
+            writeln!(
+                out,
+                "  problem {:>4}  {:<6}  {} incident(s)  opened {}{}  {}",
+                p.id,
+                p.state,
+                p.occurrences,
+                super::output::when(p.opened_at),
+                p.closed_at
+                    .map(|c| format!(", closed {}", super::output::when(c)))
+                    .unwrap_or_default(),
+                super::output::line(&p.title)
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! home state and the clearing queue. Loading validates everything the classifier will need
 //! (regexes compiled, contact list read, templates parsed) and collects every problem it finds,
 //! so that `poststelle check` can show them all at once.
+mod alerts;
 mod announcements;
 mod calendars;
 mod client_cert;
@@ -26,6 +27,7 @@ pub use crate::diag::{
     Diagnostic, Diagnostics, Docs, SourceText, check_address, is_plausible_address,
 };
 pub use crate::files::Files;
+pub use alerts::{AlertSettings, ProblemSettings};
 pub use announcements::AnnouncementSettings;
 pub use calendars::SlaSettings;
 pub use client_cert::{CertProblem, ClientCertificate};
@@ -56,6 +58,8 @@ const DOCS: Docs<'static> = Docs {
         ("status_notices", "Status notices"),
         ("status", "Public status page"),
         ("retention", "Retention and data subject requests"),
+        ("alerts", "Monitoring alerts"),
+        ("problems", "Problems"),
     ],
 };
 
@@ -118,6 +122,10 @@ struct RawConfig {
     status: status::RawStatus,
     #[serde(default)]
     retention: retention::RawRetention,
+    #[serde(default)]
+    alerts: alerts::RawAlerts,
+    #[serde(default)]
+    problems: alerts::RawProblems,
 }
 
 #[derive(Debug, Deserialize)]
@@ -572,6 +580,10 @@ pub struct Settings {
     pub status: StatusSettings,
     /// How long what is stored about people is kept.
     pub retention: RetentionSettings,
+    /// How monitoring mail becomes incidents.
+    pub alerts: AlertSettings,
+    /// When repeated incidents make a problem.
+    pub problems: ProblemSettings,
 }
 
 impl Settings {
@@ -601,6 +613,16 @@ impl Settings {
 
     pub fn platform(&self, name: &str) -> Option<&Platform> {
         self.platforms.iter().find(|p| p.name == name)
+    }
+
+    /// Where a queue's escalations go: the staff address of the next level's queue
+    /// (`escalate_to`), else its `escalation` address.
+    pub fn escalation_address(&self, queue: &str) -> Option<String> {
+        let q = self.queue(queue)?;
+        match &q.escalate_to {
+            Some(next) => self.queue(next)?.staff.clone(),
+            None => q.escalation.clone(),
+        }
     }
 
     /// Whether `address` is staff of any queue.
@@ -864,6 +886,7 @@ fn validate_settings(
         diags,
     );
     let retention = retention::validate(&raw.retention, raw.ingest.reopen_days, src, diags);
+    let alerts = alerts::validate_alerts(&raw.alerts, &platforms, src, diags);
     let mut queues: Vec<Queue> = Vec::new();
     for q in &raw.queues {
         let offset = q.span().start;
@@ -1082,6 +1105,8 @@ fn validate_settings(
         incidents: validate_incidents(&raw.incidents, src, diags),
         status: status::validate(&raw.status, src, files, diags),
         retention,
+        alerts,
+        problems: alerts::validate_problems(&raw.problems, src, diags),
     }
 }
 

@@ -35,6 +35,9 @@ pub(super) struct RawPlatform {
     /// Percent of the calendar's service time the platform must be available.
     #[serde(default = "default_target")]
     availability_target: Spanned<f64>,
+    /// "confirm" (default): an incident monitoring opens is told to the lists once an
+    /// operator confirms it; "auto": at once.
+    alert_notices: Option<Spanned<String>>,
 }
 
 fn default_target() -> Spanned<f64> {
@@ -55,6 +58,9 @@ pub struct Platform {
     pub maintenance_windows: Vec<RegularWindow>,
     /// Availability target in percent (0 < target ≤ 100).
     pub availability_target: f64,
+    /// Incidents that monitoring alerts open are told to the lists without an operator's
+    /// `incident confirm` (`alert_notices = "auto"`).
+    pub alert_notices_auto: bool,
 }
 
 /// The longest platform name, as for lists: it appears in headers and on the command line.
@@ -165,6 +171,21 @@ pub(super) fn validate(
                 "give a percentage above 0 and at most 100, e.g. 97.5",
             );
         }
+        let alert_notices_auto = match p.alert_notices.as_ref().map(|a| a.get_ref().trim()) {
+            None | Some("confirm") => false,
+            Some("auto") => true,
+            Some(other) => {
+                diags.push(
+                    src,
+                    p.alert_notices.as_ref().and_then(at),
+                    format!("{what}: alert_notices = \"{other}\" is unknown"),
+                    "write \"confirm\" (an operator confirms an incident monitoring opened \
+                     before its lists hear of it, `poststelle incident confirm ID`) or \"auto\" \
+                     (they hear of it at once)",
+                );
+                false
+            }
+        };
         platforms.push(Platform {
             name,
             description: p.description.trim().to_string(),
@@ -172,6 +193,7 @@ pub(super) fn validate(
             lists,
             maintenance_windows,
             availability_target: target,
+            alert_notices_auto,
         });
     }
     platforms

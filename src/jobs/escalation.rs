@@ -297,11 +297,7 @@ async fn hand_on(
 /// Where a queue's notices go: the staff address of the next level's queue
 /// (`escalate_to`), else its `escalation` address.
 pub fn recipient(settings: &Settings, queue: &str) -> Option<String> {
-    let q = settings.queue(queue)?;
-    match &q.escalate_to {
-        Some(next) => settings.queue(next)?.staff.clone(),
-        None => q.escalation.clone(),
-    }
+    settings.escalation_address(queue)
 }
 
 /// The next instant a notice falls due, if any clock is running.

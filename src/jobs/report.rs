@@ -7,7 +7,7 @@ use jiff::civil::Date;
 
 use crate::config::Platform;
 use crate::sla::Calendar;
-use crate::sla::report::{Incident, ReactionRecord, Records, Report, compute};
+use crate::sla::report::{Incident, ProblemLine, ReactionRecord, Records, Report, compute};
 use crate::store::{self, Store, StoreError};
 
 /// Loads the class-1 incidents, maintenance windows and reaction clocks of `cal` and computes
@@ -70,5 +70,31 @@ pub async fn platform_report(
         .into_iter()
         .map(|(start, end)| Ok((t(start)?, t(end)?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(compute(cal, from, to, target, now, &records)?.of_platform(&platform.name))
+    let mut report = compute(cal, from, to, target, now, &records)?.of_platform(&platform.name);
+    // Its problems open at some time in the period: opened before its end, not closed
+    // before its start.
+    let midnight = |d: Date| -> Result<i64, StoreError> {
+        Ok(d.to_zoned(cal.time_zone().clone())?
+            .timestamp()
+            .as_microsecond())
+    };
+    let (start, end) = (midnight(from)?, midnight(to.tomorrow()?)?);
+    let problems = store::problems::problems(store, None, Some(&platform.name)).await?;
+    report.problems = Some(
+        problems
+            .into_iter()
+            .filter(|p| p.opened_at < end && p.closed_at.is_none_or(|c| c >= start))
+            .map(|p| {
+                Ok(ProblemLine {
+                    id: p.id,
+                    title: p.title,
+                    state: p.state,
+                    opened_at: t(p.opened_at)?,
+                    closed_at: p.closed_at.map(t).transpose()?,
+                    occurrences: p.occurrences,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?,
+    );
+    Ok(report)
 }

@@ -97,6 +97,10 @@ pub fn sample() -> (Incident, Update<'static>) {
             raised_at: Some(start),
             created_at: start,
             changed_at: start,
+            alert_key: None,
+            confirmed_at: Some(start),
+            confirmed_by: Some("poststelle".into()),
+            announced_state: Some(IncidentState::Resolved),
         },
         Update {
             text: "Der Datenbankserver wurde neu gestartet.",

@@ -2,6 +2,7 @@
 //! context of an acknowledgement, a staff copy, a forward or an SLA notice. Every template of
 //! every language reads the same names (`ticket`, `requester`, `service`, `article`, `sla`,
 //! `follow_up`, `ticket_tag`, `sender_name`), documented in README.md, "Templates".
+pub mod alerts;
 pub mod incident;
 pub mod maintenance;
 

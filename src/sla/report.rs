@@ -65,6 +65,22 @@ pub struct Report {
     pub to: Date,
     pub months: Vec<Period>,
     pub total: Period,
+    /// A platform's problems (recurring incidents, issue 19) open at some time in the
+    /// report's period; left out of a calendar's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<ProblemLine>>,
+}
+
+/// A problem as the availability report lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProblemLine {
+    pub id: i64,
+    pub title: String,
+    pub state: String,
+    pub opened_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    /// Incidents recorded with it.
+    pub occurrences: i64,
 }
 
 fn display<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
@@ -219,6 +235,7 @@ pub fn compute(
         to,
         months,
         total,
+        problems: None,
     })
 }
 

@@ -232,7 +232,10 @@ pub fn build(config: &Config, inputs: &Inputs, now: Timestamp) -> (Public, Optio
         maintenance.sort_by_key(|m| (m.starts_at, m.id));
         let mut incidents = Vec::new();
         for i in inputs.incidents.iter().filter(|i| {
+            // An incident monitoring opened is public once an operator confirmed it (or
+            // the platform tells its lists at once).
             i.platform == p.name
+                && i.confirmed_at.is_some()
                 && (i.state == IncidentState::Open
                     || i.started_at >= since
                     || i.resolved_at.is_some_and(|r| r >= since))

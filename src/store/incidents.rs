@@ -53,6 +53,15 @@ pub struct Incident {
     pub raised_at: Option<i64>,
     pub created_at: i64,
     pub changed_at: i64,
+    /// The alert key of monitoring that opened it (issue 19); `None` for an operator's.
+    pub alert_key: Option<String>,
+    /// When its notices were let go to the lists: at once for an operator's incident and on
+    /// platforms with `alert_notices = "auto"`, else by `incident confirm`.
+    pub confirmed_at: Option<i64>,
+    pub confirmed_by: Option<String>,
+    /// The state the lists last heard of; a confirmed incident whose state differs is due a
+    /// notice.
+    pub announced_state: Option<IncidentState>,
 }
 
 #[derive(FromRow)]
@@ -70,6 +79,10 @@ struct IncidentRow {
     raised_at: Option<i64>,
     created_at: i64,
     changed_at: i64,
+    alert_key: Option<String>,
+    confirmed_at: Option<i64>,
+    confirmed_by: Option<String>,
+    announced_state: Option<String>,
 }
 
 impl TryFrom<IncidentRow> for Incident {
@@ -94,19 +107,30 @@ impl TryFrom<IncidentRow> for Incident {
             raised_at: r.raised_at,
             created_at: r.created_at,
             changed_at: r.changed_at,
+            alert_key: r.alert_key,
+            confirmed_at: r.confirmed_at,
+            confirmed_by: r.confirmed_by,
+            announced_state: r
+                .announced_state
+                .as_deref()
+                .map(IncidentState::parse)
+                .transpose()?,
         })
     }
 }
 
 const COLUMNS: &str = "id, platform, title, impact, class, lists, state, started_at, \
-     resolved_at, outage_id, raised_at, created_at, changed_at";
+     resolved_at, outage_id, raised_at, created_at, changed_at, alert_key, confirmed_at, \
+     confirmed_by, announced_state";
 
 /// Writes a new incident; its id.
 pub async fn insert_incident(conn: &mut AnyConnection, i: &Incident) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO incidents (platform, title, impact, class, lists, state, started_at, \
-         resolved_at, outage_id, raised_at, created_at, changed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         resolved_at, outage_id, raised_at, created_at, changed_at, alert_key, confirmed_at, \
+         confirmed_by, announced_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         RETURNING id",
     )
     .bind(&i.platform)
     .bind(&i.title)
@@ -120,15 +144,21 @@ pub async fn insert_incident(conn: &mut AnyConnection, i: &Incident) -> Result<i
     .bind(i.raised_at)
     .bind(i.created_at)
     .bind(i.changed_at)
+    .bind(&i.alert_key)
+    .bind(i.confirmed_at)
+    .bind(&i.confirmed_by)
+    .bind(i.announced_state.map(IncidentState::as_str))
     .fetch_one(&mut *conn)
     .await?)
 }
 
-/// Stores what may change of an incident: class, state, restoration, outage, raise.
+/// Stores what may change of an incident: class, state, restoration, outage, raise, its
+/// confirmation and what the lists last heard.
 pub async fn update_incident(conn: &mut AnyConnection, i: &Incident) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE incidents SET class = $1, state = $2, resolved_at = $3, outage_id = $4, \
-         raised_at = $5, changed_at = $6 WHERE id = $7",
+         raised_at = $5, changed_at = $6, confirmed_at = $7, confirmed_by = $8, \
+         announced_state = $9 WHERE id = $10",
     )
     .bind(i64::from(i.class))
     .bind(i.state.as_str())
@@ -136,6 +166,9 @@ pub async fn update_incident(conn: &mut AnyConnection, i: &Incident) -> Result<(
     .bind(i.outage_id)
     .bind(i.raised_at)
     .bind(i.changed_at)
+    .bind(i.confirmed_at)
+    .bind(&i.confirmed_by)
+    .bind(i.announced_state.map(IncidentState::as_str))
     .bind(i.id)
     .execute(&mut *conn)
     .await?;
@@ -173,6 +206,20 @@ pub async fn open_incident_of(
     row.map(Incident::try_from).transpose()
 }
 
+/// Confirmed incidents whose lists have not heard their present state, and that no flapping
+/// alert holds back: the notices due (oldest first).
+pub async fn unannounced(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT i.id FROM incidents i WHERE i.confirmed_at IS NOT NULL \
+         AND (i.announced_state IS NULL OR i.announced_state <> i.state) \
+         AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id \
+                         AND a.flapping_since IS NOT NULL) \
+         ORDER BY i.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Every incident, the latest start first.
 pub async fn incidents(store: &Store) -> Result<Vec<Incident>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM incidents ORDER BY started_at DESC, id DESC");
@@ -189,6 +236,10 @@ pub enum EventKind {
     Update,
     Raised,
     Resolved,
+    /// Monitoring reported the fault again after its recovery.
+    Reopened,
+    /// An operator let its notices go to the lists.
+    Confirmed,
 }
 
 impl EventKind {
@@ -198,6 +249,8 @@ impl EventKind {
             EventKind::Update => "update",
             EventKind::Raised => "raised",
             EventKind::Resolved => "resolved",
+            EventKind::Reopened => "reopened",
+            EventKind::Confirmed => "confirmed",
         }
     }
 }

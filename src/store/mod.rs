@@ -2,6 +2,7 @@
 //! behind sqlx's `Any` driver with runtime queries. This module is the only place that knows
 //! which backend is in use; the rest of the crate writes SQL that both accept (`$n`
 //! placeholders, `ON CONFLICT`, `RETURNING`) and asks [`Store::backend`] where they differ.
+pub mod alerts;
 pub mod announcements;
 pub mod audit;
 pub mod backup;
@@ -13,6 +14,7 @@ pub mod lists;
 pub mod notices;
 pub mod outbox;
 pub mod privacy;
+pub mod problems;
 pub mod raw;
 pub mod relay;
 pub mod retention;

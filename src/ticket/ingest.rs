@@ -26,13 +26,15 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
+use super::alerts::{self, Effect, Key, TicketRef};
 use super::staff_reply::{self, Refusal};
 use super::{State, reserve_numbers};
-use crate::classify::{self, Action, Decision, FiledAs, FoundBy, LinkedBecause};
+use crate::classify::{self, Action, AlertState, Decision, FiledAs, FoundBy, LinkedBecause};
 use crate::config::Config;
 use crate::message::InboundMessage;
 use crate::notify;
 use crate::outbox::{self, Kind, NewMail};
+use crate::store::alerts::AlertRow;
 use crate::store::audit::audit;
 use crate::store::buffer::WriteBuffer;
 use crate::store::raw::{NewRaw, QuarantineEntry, RawOutcome};
@@ -381,9 +383,47 @@ impl<'a> Ingestor<'a> {
             .enumerate()
             .map(|(i, p)| planner.plan(i, p))
             .collect();
-        let outcomes = self
+        let (outcomes, ids) = self
             .write(tx, backend, &prepared, &steps, &planner.slots, &known, now)
             .await?;
+        // Monitoring alerts: what the batch did to each key, then the occurrences of
+        // incidents for problem management (new tickets of class 1-3 and the alerts' own).
+        let refs: Vec<TicketRef> = planner
+            .slots
+            .iter()
+            .zip(&ids)
+            .map(|(slot, (id, number))| TicketRef {
+                id: *id,
+                number: number.clone(),
+                subject: slot.subject.clone(),
+                queue: slot.queue.clone(),
+            })
+            .collect();
+        let mut occurrences = if planner.keys.is_empty() {
+            Vec::new()
+        } else {
+            alerts::apply(tx, self.config, &mut planner.keys, &refs, now).await?
+        };
+        for step in &steps {
+            if let Step::File(Filing::Ticket {
+                d,
+                action: TicketAction::New { slot, .. },
+                ..
+            }) = step
+                && d.severity <= 3
+                && let Some(fingerprint) =
+                    super::problems::subject_fingerprint(&d.queue, &d.normalized_subject)
+            {
+                occurrences.push(alerts::Occurrence {
+                    ticket_id: refs[*slot].id,
+                    fingerprint,
+                    queue: d.queue.clone(),
+                    platform: d.platform.clone(),
+                    title: None,
+                });
+            }
+        }
+        super::problems::record(tx, self.config, &occurrences, now).await?;
         // Reports about a platform join its open incident in this transaction.
         let reports: Vec<(&str, &str)> = (prepared.iter().zip(&outcomes))
             .filter_map(|(p, o)| match (o, &p.parsed) {
@@ -430,7 +470,7 @@ impl<'a> Ingestor<'a> {
         slots: &[Slot],
         known: &Known,
         now: Timestamp,
-    ) -> Result<Vec<Outcome>, StoreError> {
+    ) -> Result<(Vec<Outcome>, Vec<(i64, String)>), StoreError> {
         let raw_rows = steps.iter().filter(|s| s.writes_rows()).count();
         let new_tickets = slots.iter().filter(|s| s.stored.is_none()).count();
         let articles: usize = steps.iter().map(Step::max_articles).sum();
@@ -540,7 +580,7 @@ impl<'a> Ingestor<'a> {
         }
         notices.flush(conn, backend).await?;
         apply_staff_commands(conn, backend, self.config, &w.staff_commands, now).await?;
-        Ok(outcomes)
+        Ok((outcomes, w.tickets))
     }
 }
 
@@ -656,6 +696,8 @@ struct Known {
     windows: Vec<AnnouncedWindow>,
     /// What relaying a staff answer needs of the tickets named by reply tokens.
     relay: HashMap<i64, crate::store::relay::RelayFacts>,
+    /// The stored alert keys the batch's monitoring mail names.
+    alerts: HashMap<String, AlertRow>,
 }
 
 impl Known {
@@ -736,6 +778,14 @@ impl Known {
         } else {
             outbox::recent_auto_replies(conn, backend, &recipients, now).await?
         };
+        let keys = unique(
+            fresh
+                .iter()
+                .filter(|(_, d)| d.action == Action::Ticket)
+                .filter_map(|(_, d)| d.alert.as_ref())
+                .map(|a| a.key.as_str()),
+        );
+        let alerts = crate::store::alerts::by_keys(conn, backend, &keys).await?;
         let windows = if read_windows && !fresh.is_empty() {
             crate::store::sla::announced_windows(conn, now.as_microsecond()).await?
         } else {
@@ -751,6 +801,7 @@ impl Known {
             auto_replies,
             windows,
             relay,
+            alerts,
         })
     }
 }
@@ -816,6 +867,16 @@ enum TicketAction {
         /// The ticket the message referred to, and why it did not go there.
         linked: Option<(usize, LinkedBecause)>,
     },
+    /// A monitoring alert: what it did to its key ([`alerts::step`]); `slot` is the key's
+    /// ticket after it.
+    Alert {
+        slot: usize,
+        step: alerts::Step,
+        /// When it happened (the alert's own time).
+        at: i64,
+        /// The key's earlier ticket, when this one opened a new one after the reopen period.
+        linked: Option<usize>,
+    },
     /// A staff answer: its commands to apply, and the text after them (relayed, or the
     /// note after `#note`).
     StaffAnswer {
@@ -837,6 +898,12 @@ impl Step<'_> {
                 TicketAction::Note { .. } | TicketAction::StaffAnswer { .. } => 1,
                 TicketAction::FollowUp { .. } => 2,
                 TicketAction::New { .. } => 3 + d.forward_to.len(),
+                TicketAction::Alert { step, .. } => match step.effect {
+                    Effect::Open => 3 + d.forward_to.len(),
+                    Effect::Reopen | Effect::Reproblem | Effect::Restore => 2,
+                    Effect::Acknowledge | Effect::Info => 1,
+                    Effect::Repeat => 0,
+                },
             },
             _ => 0,
         }
@@ -855,6 +922,9 @@ struct Planner<'b> {
     /// Source and dedup keys of the messages this batch files, by position in the batch.
     sources: HashMap<&'b str, usize>,
     dedups: HashMap<&'b str, usize>,
+    /// The alert keys the batch's monitoring mail touched, and their positions there.
+    keys: Vec<Key>,
+    key_of: HashMap<String, usize>,
 }
 
 impl<'b> Planner<'b> {
@@ -868,6 +938,8 @@ impl<'b> Planner<'b> {
             by_message_id: HashMap::new(),
             sources: HashMap::new(),
             dedups: HashMap::new(),
+            keys: Vec::new(),
+            key_of: HashMap::new(),
         }
     }
 
@@ -912,6 +984,10 @@ impl<'b> Planner<'b> {
                 }
                 None => return Filing::Ignored(d.describe(Some(FiledAs::NoTicket))),
             },
+            Action::Ticket if d.alert.is_some() => match self.alert(msg, d) {
+                Ok(action) => action,
+                Err(reason) => return Filing::Ignored(reason),
+            },
             Action::Ticket => {
                 let found = self.find_ticket(msg, d);
                 if let Some(filing) = self.staff_mail(msg, d, found.map(|(t, _)| t), raw) {
@@ -924,6 +1000,104 @@ impl<'b> Planner<'b> {
             }
         };
         Filing::Ticket { msg, d, action }
+    }
+
+    /// A monitoring alert: one incident per key ([`alerts`]). `Err` with the reason when it
+    /// concerns no incident (a recovery of a key that has none).
+    fn alert(&mut self, msg: &'b InboundMessage, d: &'b Decision) -> Result<TicketAction, String> {
+        let Some(alert) = d.alert.as_ref() else {
+            return Err("no alert".into());
+        };
+        let now = self.now;
+        let at = alerts::alert_time(alert, now);
+        let k = match self.key_of.get(&alert.key) {
+            Some(&k) => k,
+            None => match self.known.alerts.get(&alert.key) {
+                Some(row) => {
+                    let slot = self.alert_ticket_slot(row);
+                    self.keys.push(Key::stored(row, slot));
+                    self.key_of.insert(alert.key.clone(), self.keys.len() - 1);
+                    self.keys.len() - 1
+                }
+                None if alert.state == AlertState::Problem => {
+                    let TicketAction::New { slot, .. } = self.open_ticket(msg, d, None) else {
+                        return Err("no ticket".into());
+                    };
+                    self.keys
+                        .push(Key::first(alert, &d.queue, d.severity, slot, at, now));
+                    self.key_of.insert(alert.key.clone(), self.keys.len() - 1);
+                    return Ok(TicketAction::Alert {
+                        slot,
+                        step: alerts::Step {
+                            effect: Effect::Open,
+                            notify: true,
+                        },
+                        at,
+                        linked: None,
+                    });
+                }
+                None => {
+                    return Err(format!(
+                        "monitoring alert {} ({}): the key has no incident, nothing to {}",
+                        alert.key,
+                        alert.state.as_str(),
+                        if alert.state == AlertState::Recovery {
+                            "restore"
+                        } else {
+                            "note"
+                        }
+                    ));
+                }
+            },
+        };
+        let step = alerts::step(&mut self.keys[k], alert, at, now, &self.config.settings);
+        let old = self.keys[k].ticket;
+        let mut linked = None;
+        let slot = match step.effect {
+            Effect::Open => {
+                let days = self.config.settings.ingest.reopen_days;
+                let TicketAction::New { slot, .. } =
+                    self.open_ticket(msg, d, Some((old, LinkedBecause::ClosedLongAgo { days })))
+                else {
+                    return Err("no ticket".into());
+                };
+                self.keys[k].reopened_as(slot, d.severity, at);
+                linked = Some(old);
+                slot
+            }
+            Effect::Repeat => old,
+            _ => {
+                self.add_article(old, msg);
+                old
+            }
+        };
+        Ok(TicketAction::Alert {
+            slot,
+            step,
+            at,
+            linked,
+        })
+    }
+
+    /// The slot of a stored alert key's ticket.
+    fn alert_ticket_slot(&mut self, row: &AlertRow) -> usize {
+        if let Some(&slot) = self.slot_of_stored.get(&row.ticket_id) {
+            return slot;
+        }
+        self.slots.push(Slot {
+            stored: Some((row.ticket_id, row.number.clone())),
+            queue: row.ticket_queue.clone(),
+            subject: row.subject.clone(),
+            state: row.ticket_state.clone(),
+            closed_at: row.closed_at,
+            participants: HashSet::new(),
+            followed_up: false,
+            reopened: false,
+            nk_betreff: row.nk_betreff.clone(),
+        });
+        let slot = self.slots.len() - 1;
+        self.slot_of_stored.insert(row.ticket_id, slot);
+        slot
     }
 
     /// A staff answer (to a reply address, or from staff without one): relayed or refused,
@@ -1431,6 +1605,54 @@ impl Writer<'_> {
                         reason,
                     )
                 }
+                TicketAction::Alert {
+                    slot,
+                    step,
+                    at,
+                    linked,
+                } => {
+                    let (id, number) = self.tickets[*slot].clone();
+                    let linked_number = linked.map(|l| self.tickets[l].1.clone());
+                    let alert = d.alert.as_ref().ok_or_else(|| {
+                        StoreError::Internal("an alert step without an alert".into())
+                    })?;
+                    let reason =
+                        alerts::reason(alert, *step, *at, &number, linked_number.as_deref());
+                    let outcome = match step.effect {
+                        Effect::Open => {
+                            let linked = linked.map(|l| self.tickets[l].clone());
+                            let new = NewSlot {
+                                slot: &slots[*slot],
+                                id,
+                                number: &number,
+                                linked: linked.as_ref(),
+                                reason: &reason,
+                            };
+                            self.open_ticket(new, raw_id, msg, d)?;
+                            Outcome::NewTicket {
+                                number,
+                                linked_to: linked_number,
+                            }
+                        }
+                        Effect::Reopen | Effect::Reproblem | Effect::Restore => {
+                            self.add_article(id, raw_id, msg, "inbound")?;
+                            if step.notify {
+                                self.notify_staff(&slots[*slot], id, &number, raw_id, msg, d, true);
+                            }
+                            Outcome::FollowUp {
+                                number,
+                                reopened: step.effect == Effect::Reopen,
+                            }
+                        }
+                        Effect::Acknowledge | Effect::Info => {
+                            self.add_article(id, raw_id, msg, "note")?;
+                            Outcome::Note { number }
+                        }
+                        // Counted on the key; the raw message keeps the mail.
+                        Effect::Repeat => Outcome::Note { number },
+                    };
+                    (outcome, Some(id), reason)
+                }
                 TicketAction::New { slot, linked } => {
                     let linked = linked.map(|(l, because)| (self.tickets[l].clone(), because));
                     let (id, number) = self.tickets[*slot].clone();
@@ -1511,10 +1733,11 @@ impl Writer<'_> {
         let requester_name = requester_mailbox(msg).and_then(|m| m.name.clone());
         let nk = d.nutzerkonto.as_ref();
         // Status notices never go back to a machine or another ticket system: the loop rule.
-        let no_notice = match (&d.auto_generated, &d.ticket_system) {
-            (Some(kind), _) => Some(format!("machine-made mail ({})", kind.as_str())),
-            (None, Some(e)) => Some(format!("sent through another ticket system ({e})")),
-            (None, None) => None,
+        let no_notice = match (&d.auto_generated, &d.ticket_system, &d.alert) {
+            (Some(kind), _, _) => Some(format!("machine-made mail ({})", kind.as_str())),
+            (None, Some(e), _) => Some(format!("sent through another ticket system ({e})")),
+            (None, None, Some(a)) => Some(format!("a monitoring alert ({})", a.key)),
+            (None, None, None) => None,
         };
         self.buf.ticket(&NewTicket {
             id: ticket_id,

@@ -1,5 +1,6 @@
 //! Tickets: numbers, filing of inbound mail (new ticket, follow-up, note), and staff's basic
 //! operations.
+pub mod alerts;
 pub mod budget;
 pub mod clock;
 pub mod handover;
@@ -7,6 +8,7 @@ pub mod incident_link;
 pub mod ingest;
 pub mod notices;
 pub mod ops;
+pub mod problems;
 pub mod staff_reply;
 pub mod status_notice;
 

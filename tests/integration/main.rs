@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to build and link than one per file).
 mod admin;
+mod alerts;
 mod architecture;
 mod auto_generated;
 mod availability;
@@ -22,6 +23,7 @@ mod nutzerkonto;
 mod oauth;
 mod platforms;
 mod privacy;
+mod problems;
 mod quarantine;
 mod records;
 mod retention;

@@ -13,6 +13,7 @@
 //! - [`imap`]: IMAP from the test's side (also included by benches/daemon.rs).
 use std::path::{Path, PathBuf};
 
+pub mod alerts;
 pub mod bin;
 pub mod config;
 pub mod daemon;
