@@ -30,7 +30,11 @@ pub fn mailbox(n: usize, day: &str, date: &str) -> Vec<Vec<u8>> {
                 )
             }
         });
-        let id = format!("desk{i}.{}@gemeinde{}.example", rng.next() % 1_000_000, i % 40);
+        let id = format!(
+            "desk{i}.{}@gemeinde{}.example",
+            rng.next() % 1_000_000,
+            i % 40
+        );
         let mail = if roll < 5 && !opened.is_empty() {
             let (to_id, subject, requester, _) = &opened[rng.below(opened.len())];
             out_of_office(i, &id, to_id, subject, requester, date)
@@ -55,7 +59,12 @@ pub fn mailbox(n: usize, day: &str, date: &str) -> Vec<Vec<u8>> {
             })
         } else {
             let subject = new_subject(&mut rng, i);
-            let requester = format!("Person {} <p{}@gemeinde{}.example>", i % 900, i % 900, i % 40);
+            let requester = format!(
+                "Person {} <p{}@gemeinde{}.example>",
+                i % 900,
+                i % 900,
+                i % 40
+            );
             let len = 2_000 + rng.below(4_000);
             let body = text(&mut rng, len, i);
             let m = compose(&Parts {
@@ -123,9 +132,9 @@ fn compose(p: &Parts) -> Vec<u8> {
         ("text/plain; charset=utf-8", "8bit", p.body.to_string())
     };
     let text = match p.file {
-        None => format!(
-            "{head}Content-Type: {ctype}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{body}"
-        ),
+        None => {
+            format!("{head}Content-Type: {ctype}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{body}")
+        }
         Some((mime, name, data)) => format!(
             "{head}Content-Type: multipart/mixed; boundary=\"=_b{n}\"\r\n\r\n\
              This is a multi-part message in MIME format.\r\n\r\n--=_b{n}\r\n\
@@ -161,7 +170,7 @@ fn out_of_office(
         body,
         file: None,
         latin1: false,
-        encoded_subject: i % 2 == 0,
+        encoded_subject: i.is_multiple_of(2),
         extra: "Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\n",
     })
 }
@@ -254,8 +263,16 @@ fn base64(data: &[u8]) -> String {
             | u32::from(*c.get(2).unwrap_or(&0));
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { A[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            A[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            A[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }

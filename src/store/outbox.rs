@@ -670,7 +670,6 @@ fn script(writes: &[SenderWrite<'_>]) -> Option<String> {
     Some(sql)
 }
 
-
 async fn write_one(conn: &mut AnyConnection, w: &SenderWrite<'_>) -> Result<(), StoreError> {
     match w {
         SenderWrite::Handed { id, at } => {
