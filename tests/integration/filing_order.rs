@@ -529,7 +529,7 @@ async fn sigkill_while_sending_leaves_each_mail_once() {
 /// once: a new mail is filed within 2 s, not after `lease_seconds` (30). (PostgreSQL's lease
 /// rows of a dead process: store::a_restart_takes_over_what_dead_processes_of_its_own_held.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_after_sigkill_files_new_mail_within_two_seconds() {
+async fn restart_after_sigkill_files_new_mail_without_waiting_out_the_lease() {
     let imap = env("POSTSTELLE_TEST_IMAP");
     let (user, tag) = ("d32", unique());
     reset(&imap, user).await;
@@ -564,7 +564,9 @@ async fn restart_after_sigkill_files_new_mail_within_two_seconds() {
     .await;
     let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(2),
+        // Far below the 30 s lease it must not wait out, and far above a busy machine's
+        // start-up of a debug build (2.8 s seen under load).
+        took < Duration::from_secs(10),
         "filed {took:?} after the restart (lease_seconds is 30)\n{}",
         again.log()
     );
