@@ -101,7 +101,9 @@ pub struct SaveAlert<'a> {
     pub created_at: i64,
 }
 
-/// Writes a key: a new row, or the stored one changed. Its id.
+/// Writes a key: a new row, or the stored one changed. Its id. Two instances that filed the
+/// first mail of one key at once (PostgreSQL) both insert: the unique key fails the second's
+/// transaction, and its batch, filed again, finds the key.
 pub async fn save(conn: &mut AnyConnection, a: &SaveAlert<'_>) -> Result<i64, StoreError> {
     let q = match a.id {
         None => sqlx::query_scalar(

@@ -936,7 +936,18 @@ pub async fn settle(store: &Store, config: &Config, now: Timestamp) -> Result<us
         return Ok(0);
     }
     let at = now.as_microsecond();
+    // Read first: the write lock (SQLite's only one) is taken only when a key is due.
+    {
+        let mut conn = store.pool().acquire().await?;
+        if stored::quiet_flapping(&mut conn, at - s.flapping_window)
+            .await?
+            .is_empty()
+        {
+            return Ok(0);
+        }
+    }
     let mut tx = store.begin_write().await?;
+    // Again under the lock: another instance may have settled them meanwhile.
     let quiet = stored::quiet_flapping(&mut tx, at - s.flapping_window).await?;
     let mut buf = WriteBuffer::default();
     for row in &quiet {
