@@ -263,7 +263,7 @@ impl From<TicketStateArg> for State {
 
 #[derive(Subcommand)]
 pub enum TicketsCmd {
-    /// List tickets, oldest first
+    /// List tickets, oldest first, a page at a time
     List {
         /// Only tickets in this state
         #[arg(long, value_enum, ignore_case = true)]
@@ -271,7 +271,14 @@ pub enum TicketsCmd {
         /// Only tickets in this queue (a [[queue]] of the configuration)
         #[arg(long)]
         queue: Option<String>,
-        /// JSON Lines, one ticket per line (times in RFC 3339, UTC)
+        /// At most this many tickets
+        #[arg(long, value_parser = positive, default_value_t = 50)]
+        limit: u32,
+        /// The tickets after this one: the number a page ends with (its `next`)
+        #[arg(long, value_name = "NUMBER")]
+        after: Option<String>,
+        /// JSON Lines, one ticket per line (times in RFC 3339, UTC), and {"next": NUMBER} last
+        /// when there are more
         #[arg(long)]
         json: bool,
     },

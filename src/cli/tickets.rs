@@ -14,13 +14,22 @@ use super::output::{block, detail, line, when};
 
 pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Result<ExitCode> {
     match cmd {
-        TicketsCmd::List { state, queue, json } => {
+        TicketsCmd::List {
+            state,
+            queue,
+            limit,
+            after,
+            json,
+        } => {
             let state: Option<State> = state.map(Into::into);
-            let list = ops::list_tickets(store, state, queue.as_deref()).await?;
+            let page =
+                ops::list_tickets(store, state, queue.as_deref(), after.as_deref(), *limit).await?;
+            let list = &page.tickets;
             // A queue no longer configured may still hold tickets; only one that is neither
             // configured nor holds any is a typo.
             if let Some(q) = queue
                 && list.is_empty()
+                && after.is_none()
                 && cfg.settings.queue(q).is_none()
             {
                 bail!(
@@ -31,8 +40,11 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
             }
             let mut out = std::io::stdout().lock();
             if *json {
-                for t in &list {
+                for t in list {
                     writeln!(out, "{}", serde_json::to_string(t)?)?;
+                }
+                if let Some(next) = &page.next {
+                    writeln!(out, "{}", serde_json::json!({ "next": next }))?;
                 }
             } else if list.is_empty() {
                 let mut filter = String::new();
@@ -42,9 +54,15 @@ pub(super) async fn tickets(cfg: &Config, store: &Store, cmd: &TicketsCmd) -> Re
                 if let Some(q) = queue {
                     filter.push_str(&format!(" in queue {q}"));
                 }
+                if let Some(a) = after {
+                    filter.push_str(&format!(" after {a}"));
+                }
                 writeln!(out, "no tickets{filter}")?;
             } else {
-                write_list(&mut out, &list)?;
+                write_list(&mut out, list)?;
+                if let Some(next) = &page.next {
+                    writeln!(out, "more: --after {next}")?;
+                }
             }
         }
         TicketsCmd::Show { number, json } => {

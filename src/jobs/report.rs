@@ -21,8 +21,9 @@ pub async fn report(
     now: Timestamp,
 ) -> Result<Report, StoreError> {
     let t = Timestamp::from_microsecond;
+    let (start, end) = period(cal, from, to)?;
     let mut records = Records::default();
-    for r in store::sla::report_rows(store, cal.name()).await? {
+    for r in store::sla::report_rows(store, cal.name(), start, end).await? {
         let received = t(r.received_at)?;
         if r.severity == 1 {
             records.incidents.push(Incident {
@@ -37,7 +38,7 @@ pub async fn report(
             met: r.met.map(|m| m != 0),
         });
     }
-    records.maintenance = store::sla::maintenance(store, cal.name())
+    records.maintenance = store::sla::maintenance(store, cal.name(), start, end)
         .await?
         .into_iter()
         .map(|(start, end)| Ok((t(start)?, t(end)?)))
@@ -58,27 +59,23 @@ pub async fn platform_report(
     now: Timestamp,
 ) -> Result<Report, StoreError> {
     let t = Timestamp::from_microsecond;
+    let (start, end) = period(cal, from, to)?;
     let mut records = Records::default();
-    for (start, end) in store::sla::outages(store, &platform.name).await? {
+    for (start, end) in store::sla::outages(store, &platform.name, start, end).await? {
         records.incidents.push(Incident {
             received: t(start)?,
             restored: end.map(t).transpose()?,
         });
     }
-    records.maintenance = store::sla::platform_maintenance(store, &platform.name, cal.name())
-        .await?
-        .into_iter()
-        .map(|(start, end)| Ok((t(start)?, t(end)?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    records.maintenance =
+        store::sla::platform_maintenance(store, &platform.name, cal.name(), start, end)
+            .await?
+            .into_iter()
+            .map(|(start, end)| Ok((t(start)?, t(end)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
     let mut report = compute(cal, from, to, target, now, &records)?.of_platform(&platform.name);
     // Its problems open at some time in the period: opened before its end, not closed
     // before its start.
-    let midnight = |d: Date| -> Result<i64, StoreError> {
-        Ok(d.to_zoned(cal.time_zone().clone())?
-            .timestamp()
-            .as_microsecond())
-    };
-    let (start, end) = (midnight(from)?, midnight(to.tomorrow()?)?);
     let problems = store::problems::problems(store, None, Some(&platform.name)).await?;
     report.problems = Some(
         problems
@@ -97,4 +94,17 @@ pub async fn platform_report(
             .collect::<Result<Vec<_>, StoreError>>()?,
     );
     Ok(report)
+}
+
+/// The report's period `[from, to]` (whole days on the calendar's clock) in UTC µs, end
+/// exclusive: what it reads of the store. Records outside change nothing (the computation
+/// clips every interval to its periods), and reading only these keeps a report of a month as
+/// fast on a store of years as on a new one.
+fn period(cal: &Calendar, from: Date, to: Date) -> Result<(i64, i64), StoreError> {
+    let midnight = |d: Date| -> Result<i64, StoreError> {
+        Ok(d.to_zoned(cal.time_zone().clone())?
+            .timestamp()
+            .as_microsecond())
+    };
+    Ok((midnight(from)?, midnight(to.tomorrow()?)?))
 }

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod buffer;
 mod daemon;
 pub mod handover;
+pub mod hot;
 pub mod incidents;
 pub mod lists;
 pub mod notices;
@@ -21,6 +22,7 @@ pub mod retention;
 pub mod sla;
 pub mod status;
 pub mod status_page;
+pub mod synthetic;
 pub mod tickets;
 
 pub use daemon::{LockError, MailboxState, TakenOver};
@@ -575,6 +577,32 @@ pub fn placeholders(backend: Backend, first: usize, n: usize) -> String {
     s
 }
 
+/// The statement of [`reserve_ids`] for `tables` (each asked for at least one id): SQLite the
+/// largest id of each, PostgreSQL `$k` values of each table's sequence.
+pub(crate) fn reserve_ids_sql(backend: Backend, tables: &[(&'static str, usize)]) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let columns: Vec<String> = tables
+                .iter()
+                .map(|(t, _)| format!("(SELECT COALESCE(MAX(id), 0) FROM {t})"))
+                .collect();
+            format!("SELECT {}", columns.join(", "))
+        }
+        Backend::Postgres => tables
+            .iter()
+            .enumerate()
+            .map(|(c, (t, _))| {
+                format!(
+                    "SELECT CAST({c} AS BIGINT) AS tbl, nextval('{t}_id_seq') AS id \
+                     FROM generate_series(1, ${})",
+                    c + 1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL "),
+    }
+}
+
 /// Reserves `n` ids in each of the given tables (whose `id` is an `INTEGER PRIMARY KEY` on
 /// SQLite and a `BIGSERIAL` on PostgreSQL), in the caller's write transaction, so that rows
 /// referring to each other can be written with multi-row INSERTs without reading ids back.
@@ -593,44 +621,30 @@ pub async fn reserve_ids(
     if asked.is_empty() {
         return Ok(out);
     }
+    let asked_tables: Vec<(&'static str, usize)> = asked.iter().map(|&i| wanted[i]).collect();
+    // Table names are compile-time constants.
+    let sql = sqlx::AssertSqlSafe(reserve_ids_sql(backend, &asked_tables));
     match backend {
         Backend::Sqlite => {
-            let columns: Vec<String> = asked
-                .iter()
-                .map(|&i| format!("(SELECT COALESCE(MAX(id), 0) FROM {})", wanted[i].0))
-                .collect();
-            // Table names are compile-time constants.
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {}",
-                columns.join(", ")
-            )))
-            .fetch_one(&mut *conn)
-            .await?;
+            let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
             for (c, &i) in asked.iter().enumerate() {
                 let max: i64 = row.try_get(c)?;
                 out[i].extend((1..=wanted[i].1 as i64).map(|k| max + k));
             }
         }
         Backend::Postgres => {
-            let parts: Vec<String> = asked
-                .iter()
-                .enumerate()
-                .map(|(c, &i)| {
-                    format!(
-                        "SELECT CAST({i} AS BIGINT) AS tbl, nextval('{}_id_seq') AS id \
-                         FROM generate_series(1, ${})",
-                        wanted[i].0,
-                        c + 1
-                    )
-                })
-                .collect();
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(parts.join(" UNION ALL ")));
+            let mut q = sqlx::query(sql);
             for &i in &asked {
                 q = q.bind(wanted[i].1 as i64);
             }
             for row in q.fetch_all(&mut *conn).await? {
-                let (i, id): (i64, i64) = (row.try_get("tbl")?, row.try_get("id")?);
-                if let Some(ids) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                // `tbl` counts the tables asked for, in order.
+                let (c, id): (i64, i64) = (row.try_get("tbl")?, row.try_get("id")?);
+                if let Some(ids) = usize::try_from(c)
+                    .ok()
+                    .and_then(|c| asked.get(c))
+                    .and_then(|&i| out.get_mut(i))
+                {
                     ids.push(id);
                 }
             }

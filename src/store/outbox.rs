@@ -160,6 +160,17 @@ impl WriteBuffer {
     }
 }
 
+/// Automatic replies to `n` recipients since the last placeholder, per recipient.
+pub(super) fn recent_auto_replies_sql(backend: Backend, n: usize) -> String {
+    format!(
+        "SELECT recipient, COUNT(*) AS n FROM outbox WHERE recipient IN ({}) \
+         AND kind IN ('acknowledgement', 'auto_reply') AND state <> 'suppressed' \
+         AND created_at > {} GROUP BY recipient",
+        placeholders(backend, 1, n),
+        placeholders(backend, n + 1, 1),
+    )
+}
+
 /// Automatic replies written to each of `recipients` since `since` (held-back ones not
 /// counted), for the loop brake: one query for a whole batch. Recipients with none are missing
 /// from the map.
@@ -171,13 +182,7 @@ pub async fn recent_auto_replies(
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut counts = HashMap::new();
     for chunk in recipients.chunks(MAX_PARAMS - 1) {
-        let sql = format!(
-            "SELECT recipient, COUNT(*) AS n FROM outbox WHERE recipient IN ({}) \
-             AND kind IN ('acknowledgement', 'auto_reply') AND state <> 'suppressed' \
-             AND created_at > {} GROUP BY recipient",
-            placeholders(backend, 1, chunk.len()),
-            placeholders(backend, chunk.len() + 1, 1),
-        );
+        let sql = recent_auto_replies_sql(backend, chunk.len());
         // Only placeholders are formatted in; the statement differs with the list's length.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for r in chunk {
@@ -249,7 +254,7 @@ pub enum ClaimKind {
 /// Claims up to `$3` due rows of one kind for `$4` until `$1`, in the order and with the
 /// predicate of the partial indexes `outbox_due_direct` and `outbox_due_notices` (migration
 /// 0012), so that a claim reads only the rows it takes.
-fn claim_sql(backend: Backend, kind: ClaimKind) -> &'static str {
+pub(super) fn claim_sql(backend: Backend, kind: ClaimKind) -> &'static str {
     match (backend, kind) {
         // SQLite's planner, without statistics, prefers `outbox_due` and sorts; INDEXED BY
         // holds it to the partial index (and fails loudly should the index not fit).

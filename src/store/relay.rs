@@ -26,6 +26,24 @@ pub struct RelayFacts {
     pub first_mail: Option<String>,
 }
 
+pub(super) fn requesters_sql(ph: &str) -> String {
+    format!("SELECT id, requester FROM tickets WHERE id IN ({ph})")
+}
+
+pub(super) fn cc_sql(ph: &str) -> String {
+    format!(
+        "SELECT ticket_id, address FROM participants WHERE ticket_id IN ({ph}) \
+         AND role = 'cc' ORDER BY address"
+    )
+}
+
+pub(super) fn thread_sql(ph: &str) -> String {
+    format!(
+        "SELECT ticket_id, message_id FROM articles WHERE ticket_id IN ({ph}) \
+         AND kind = 'inbound' AND message_id IS NOT NULL ORDER BY id"
+    )
+}
+
 /// [`RelayFacts`] of each ticket in `ticket_ids`: three statements for a whole batch.
 pub async fn relay_facts(
     conn: &mut AnyConnection,
@@ -36,34 +54,16 @@ pub async fn relay_facts(
     if ticket_ids.is_empty() {
         return Ok(out);
     }
-    for row in fetch_in(conn, backend, ticket_ids, |ph| {
-        format!("SELECT id, requester FROM tickets WHERE id IN ({ph})")
-    })
-    .await?
-    {
+    for row in fetch_in(conn, backend, ticket_ids, requesters_sql).await? {
         out.entry(row.try_get("id")?).or_default().requester = row.try_get("requester")?;
     }
-    for row in fetch_in(conn, backend, ticket_ids, |ph| {
-        format!(
-            "SELECT ticket_id, address FROM participants WHERE ticket_id IN ({ph}) \
-             AND role = 'cc' ORDER BY address"
-        )
-    })
-    .await?
-    {
+    for row in fetch_in(conn, backend, ticket_ids, cc_sql).await? {
         out.entry(row.try_get("ticket_id")?)
             .or_default()
             .cc
             .push(row.try_get("address")?);
     }
-    for row in fetch_in(conn, backend, ticket_ids, |ph| {
-        format!(
-            "SELECT ticket_id, message_id FROM articles WHERE ticket_id IN ({ph}) \
-             AND kind = 'inbound' AND message_id IS NOT NULL ORDER BY id"
-        )
-    })
-    .await?
-    {
+    for row in fetch_in(conn, backend, ticket_ids, thread_sql).await? {
         let f = out.entry(row.try_get("ticket_id")?).or_default();
         let id: String = row.try_get("message_id")?;
         f.first_mail.get_or_insert_with(|| id.clone());

@@ -63,6 +63,14 @@ where
     Ok(rows)
 }
 
+/// Messages filed before whose `column` (`source_key` or `dedup_key`) is one of `ph`.
+pub(super) fn filed_before_sql(column: &str, ph: &str) -> String {
+    format!(
+        "SELECT r.{column} AS filed_key, r.outcome, t.number FROM raw_messages r \
+         LEFT JOIN tickets t ON t.id = r.ticket_id WHERE r.{column} IN ({ph})"
+    )
+}
+
 /// Messages filed before, by source key and by dedup key (Message-ID + content hash).
 pub async fn filed_before(
     conn: &mut AnyConnection,
@@ -77,13 +85,7 @@ pub async fn filed_before(
         (source_keys, "source_key", &mut by_source),
         (dedup_keys, "dedup_key", &mut by_dedup),
     ] {
-        let rows = fetch_in(conn, backend, keys, |ph| {
-            format!(
-                "SELECT r.{column} AS filed_key, r.outcome, t.number FROM raw_messages r \
-                 LEFT JOIN tickets t ON t.id = r.ticket_id WHERE r.{column} IN ({ph})"
-            )
-        })
-        .await?;
+        let rows = fetch_in(conn, backend, keys, |ph| filed_before_sql(column, ph)).await?;
         for row in rows {
             map.insert(
                 row.try_get::<String, _>("filed_key")?,
@@ -94,20 +96,28 @@ pub async fn filed_before(
     Ok((by_source, by_dedup))
 }
 
+pub(super) fn tickets_by_number_sql(ph: &str) -> String {
+    format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number IN ({ph})")
+}
+
 /// Stored tickets with these numbers.
 pub async fn tickets_by_number(
     conn: &mut AnyConnection,
     backend: Backend,
     numbers: &[&str],
 ) -> Result<Vec<TicketRow>, StoreError> {
-    let rows = fetch_in(conn, backend, numbers, |ph| {
-        format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number IN ({ph})")
-    })
-    .await?;
+    let rows = fetch_in(conn, backend, numbers, tickets_by_number_sql).await?;
     Ok(rows
         .iter()
         .map(TicketRow::from_row)
         .collect::<Result<_, _>>()?)
+}
+
+pub(super) fn tickets_by_message_id_sql(ph: &str) -> String {
+    format!(
+        "SELECT a.message_id AS referenced, a.id AS article, {TICKET_COLUMNS} FROM articles a \
+         JOIN tickets t ON t.id = a.ticket_id WHERE a.message_id IN ({ph})"
+    )
 }
 
 /// For each Message-ID that an article carries (inbound, note, or our own outbound mail), the
@@ -117,13 +127,7 @@ pub async fn tickets_by_message_id(
     backend: Backend,
     message_ids: &[&str],
 ) -> Result<HashMap<String, TicketRow>, StoreError> {
-    let rows = fetch_in(conn, backend, message_ids, |ph| {
-        format!(
-            "SELECT a.message_id AS referenced, a.id AS article, {TICKET_COLUMNS} FROM articles a \
-             JOIN tickets t ON t.id = a.ticket_id WHERE a.message_id IN ({ph})"
-        )
-    })
-    .await?;
+    let rows = fetch_in(conn, backend, message_ids, tickets_by_message_id_sql).await?;
     let mut newest: HashMap<String, (i64, TicketRow)> = HashMap::new();
     for row in rows {
         let message_id: String = row.try_get("referenced")?;
@@ -135,16 +139,17 @@ pub async fn tickets_by_message_id(
     Ok(newest.into_iter().map(|(m, (_, t))| (m, t)).collect())
 }
 
+pub(super) fn participants_sql(ph: &str) -> String {
+    format!("SELECT ticket_id, address FROM participants WHERE ticket_id IN ({ph})")
+}
+
 /// The participants' addresses of each of these tickets.
 pub async fn participants(
     conn: &mut AnyConnection,
     backend: Backend,
     ticket_ids: &[i64],
 ) -> Result<HashMap<i64, HashSet<String>>, StoreError> {
-    let rows = fetch_in(conn, backend, ticket_ids, |ph| {
-        format!("SELECT ticket_id, address FROM participants WHERE ticket_id IN ({ph})")
-    })
-    .await?;
+    let rows = fetch_in(conn, backend, ticket_ids, participants_sql).await?;
     let mut out: HashMap<i64, HashSet<String>> = HashMap::new();
     for row in rows {
         out.entry(row.try_get("ticket_id")?)
@@ -183,6 +188,19 @@ pub enum Touch {
     Update,
 }
 
+/// `touch` at `$1` of `n` tickets by id.
+pub(super) fn touch_sql(backend: Backend, touch: Touch, n: usize) -> String {
+    let set = match touch {
+        Touch::Reopen => "state = 'open', closed_at = NULL, updated_at =",
+        Touch::Update => "updated_at =",
+    };
+    format!(
+        "UPDATE tickets SET {set} {} WHERE id IN ({})",
+        placeholders(backend, 1, 1),
+        placeholders(backend, 2, n)
+    )
+}
+
 /// Applies `touch` at `at` to the tickets `ids`, split where the list is too long.
 pub async fn touch_tickets(
     conn: &mut AnyConnection,
@@ -191,18 +209,9 @@ pub async fn touch_tickets(
     at: i64,
     ids: &[i64],
 ) -> Result<(), StoreError> {
-    let set = match touch {
-        Touch::Reopen => "state = 'open', closed_at = NULL, updated_at =",
-        Touch::Update => "updated_at =",
-    };
     for chunk in ids.chunks(MAX_PARAMS - 1) {
-        let sql = format!(
-            "UPDATE tickets SET {set} {} WHERE id IN ({})",
-            placeholders(backend, 1, 1),
-            placeholders(backend, 2, chunk.len())
-        );
-        // `set` is one of the constants above; only placeholders are formatted in.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // Only placeholders are formatted in.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(touch_sql(backend, touch, chunk.len())))
             .persistent(false)
             .bind(at);
         for id in chunk {
@@ -287,36 +296,85 @@ pub enum FieldChange<'a> {
     PendingUntil(Option<i64>),
 }
 
+/// The columns of [`TicketListRow`], from `tickets t` and its linked ticket `l`.
+macro_rules! list_columns {
+    () => {
+        "t.id, t.number, t.state, t.queue, t.severity, t.category, t.subject, t.requester, \
+         (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id) AS articles, t.created_at, \
+         l.number AS linked_to, t.assignee, t.pending_until \
+         FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id"
+    };
+}
+
+/// A page of tickets in creation order (ids ascend as tickets are made): those after the id
+/// `$1`, with the state and queue given, at most as many as the last placeholder says. One
+/// text per combination of filters rather than `($n IS NULL OR …)`, which no index serves:
+/// each reads its own index (`tickets_state`, `tickets_queue`, `tickets_state_queue`, the
+/// primary key) from the cursor on and stops after the page, however many tickets there are.
+pub(super) fn list_sql(backend: Backend, state: bool, queue: bool) -> String {
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        placeholders(backend, n, 1)
+    };
+    let mut sql = format!(
+        "SELECT {} WHERE t.id > {}",
+        list_columns!(),
+        placeholders(backend, 1, 1)
+    );
+    if state {
+        sql.push_str(&format!(" AND t.state = {}", next()));
+    }
+    if queue {
+        sql.push_str(&format!(" AND t.queue = {}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY t.id LIMIT {}", next()));
+    sql
+}
+
+pub(super) const TICKET_BY_NUMBER: &str =
+    concat!("SELECT ", list_columns!(), " WHERE t.number = $1");
+
+pub(super) const TICKET_ID_BY_NUMBER: &str = "SELECT id FROM tickets WHERE number = $1";
+
 impl crate::store::Store {
-    /// Tickets by state, queue and number (each filter optional), oldest first.
-    pub async fn tickets(
+    /// Up to `limit` tickets after the ticket with id `after` (0: from the first), in the order
+    /// they were made, each filter optional.
+    pub async fn ticket_page(
         &self,
         state: Option<&str>,
         queue: Option<&str>,
-        number: Option<&str>,
+        after: i64,
+        limit: i64,
     ) -> Result<Vec<TicketListRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT t.id, t.number, t.state, t.queue, t.severity, t.category, t.subject, \
-             t.requester, (SELECT COUNT(*) FROM articles a WHERE a.ticket_id = t.id) AS articles, \
-             t.created_at, l.number AS linked_to, t.assignee, t.pending_until \
-             FROM tickets t LEFT JOIN tickets l ON l.id = t.linked_ticket_id \
-             WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.queue = $2) \
-             AND ($3 IS NULL OR t.number = $3) ORDER BY t.id",
-        )
-        .bind(state)
-        .bind(queue)
-        .bind(number)
-        .fetch_all(self.pool())
-        .await?)
+        let sql = list_sql(self.backend(), state.is_some(), queue.is_some());
+        // Only placeholders are formatted in.
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after);
+        if let Some(s) = state {
+            q = q.bind(s);
+        }
+        if let Some(qu) = queue {
+            q = q.bind(qu);
+        }
+        Ok(q.bind(limit).fetch_all(self.pool()).await?)
+    }
+
+    /// The ticket with this number, as lists show it.
+    pub async fn ticket_by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<TicketListRow>, StoreError> {
+        Ok(sqlx::query_as(TICKET_BY_NUMBER)
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn ticket_id(&self, number: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
-                .bind(number)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+        Ok(sqlx::query_scalar(TICKET_ID_BY_NUMBER)
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn articles_of(&self, ticket_id: i64) -> Result<Vec<ArticleRow>, StoreError> {

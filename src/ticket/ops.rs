@@ -37,18 +37,51 @@ fn instant(micros: i64) -> Result<Timestamp, StoreError> {
     Ok(Timestamp::from_microsecond(micros)?)
 }
 
-/// Tickets by state and queue (each filter optional), oldest first.
+/// A page of `tickets list`.
+#[derive(Debug, Clone)]
+pub struct TicketPage {
+    pub tickets: Vec<TicketSummary>,
+    /// The number to list after for the next page; `None` when this page is the last.
+    pub next: Option<String>,
+}
+
+/// Up to `limit` tickets by state and queue (each filter optional), oldest first, after the
+/// ticket `after` (a number a page gave as its `next`): keyset pagination, so a page costs the
+/// same on the first ticket as on the millionth, and tickets made or changed meanwhile neither
+/// repeat nor slip through.
 pub async fn list_tickets(
     store: &Store,
     state: Option<State>,
     queue: Option<&str>,
-) -> Result<Vec<TicketSummary>, StoreError> {
-    store
-        .tickets(state.map(State::as_str), queue, None)
-        .await?
+    after: Option<&str>,
+    limit: u32,
+) -> Result<TicketPage, OpsError> {
+    let after_id = match after {
+        Some(number) => ticket_id(store, number).await?,
+        None => 0,
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
+    // One more than the page: whether there is a next one.
+    let mut rows = store
+        .ticket_page(
+            state.map(State::as_str),
+            queue,
+            after_id,
+            i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
+        )
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let tickets = rows
         .into_iter()
         .map(TicketSummary::try_from)
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let next = if more {
+        tickets.last().map(|t| t.number.clone())
+    } else {
+        None
+    };
+    Ok(TicketPage { tickets, next })
 }
 
 impl TryFrom<TicketListRow> for TicketSummary {
@@ -139,10 +172,8 @@ async fn ticket_id(store: &Store, number: &str) -> Result<i64, OpsError> {
 pub async fn show_ticket(store: &Store, number: &str) -> Result<TicketView, OpsError> {
     let id = ticket_id(store, number).await?;
     let row = store
-        .tickets(None, None, Some(number))
+        .ticket_by_number(number)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| OpsError::NoTicket(number.to_string()))?;
     let category = row.category.clone();
     let articles = store
@@ -555,10 +586,8 @@ pub async fn reply(
     actor: Option<&str>,
 ) -> Result<super::ingest::Outcome, OpsError> {
     let row = store
-        .tickets(None, None, Some(number))
+        .ticket_by_number(number)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| OpsError::NoTicket(number.to_string()))?;
     let queue = config.settings.queue(&row.queue).ok_or_else(|| {
         OpsError::Invalid(format!(

@@ -115,7 +115,7 @@ async fn a_backup_taken_while_10000_mails_are_filed_holds_every_committed_ticket
         poststelle()
             .arg("--data-dir")
             .arg(restored.path())
-            .args(["tickets", "list", "--json"]),
+            .args(["tickets", "list", "--limit", "100000", "--json"]),
     );
     assert_eq!(listed.lines().count(), in_copy.len());
     reader.close().await;

@@ -723,7 +723,10 @@ fn piping_into_head_ends_quietly() {
         data.path(),
         &["ingest", mails.path().to_str().expect("utf8")],
     );
-    for args in [&["tickets", "list"][..], &["tickets", "list", "--json"]] {
+    for args in [
+        &["tickets", "list", "--limit", "1000"][..],
+        &["tickets", "list", "--limit", "1000", "--json"],
+    ] {
         let mut child = poststelle()
             .arg("--data-dir")
             .arg(data.path())

@@ -443,9 +443,10 @@ async fn resolved_asks_for_an_answer_and_the_answer_reopens(db: &TestDb) {
         }
     );
     assert_eq!(state(s, &number).await, "resolved");
-    let listed = ops::list_tickets(s, Some(State::Resolved), None)
+    let listed = ops::list_tickets(s, Some(State::Resolved), None, None, 50)
         .await
-        .expect("list");
+        .expect("list")
+        .tickets;
     assert_eq!(
         listed.iter().map(|t| t.number.as_str()).collect::<Vec<_>>(),
         vec![number.as_str()]

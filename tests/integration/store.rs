@@ -149,18 +149,20 @@ async fn the_corpus_twice_gives_the_same_tickets_as_once(db: &TestDb) {
     for (raw, key) in &raws {
         ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
     }
-    let once = ops::list_tickets(&db.store, None, None)
+    let once = ops::list_tickets(&db.store, None, None, None, 1000)
         .await
-        .expect("list");
+        .expect("list")
+        .tickets;
     let outbox_once = scalar(&db.store, "SELECT COUNT(*) FROM outbox").await;
     assert!(!once.is_empty());
     for (raw, key) in &raws {
         let o = ing.ingest(raw, SourceKey::file(key)).await.expect("ingest");
         assert!(matches!(o, Outcome::Duplicate { .. }), "{key}: {o:?}");
     }
-    let twice = ops::list_tickets(&db.store, None, None)
+    let twice = ops::list_tickets(&db.store, None, None, None, 1000)
         .await
-        .expect("list");
+        .expect("list")
+        .tickets;
     assert_eq!(
         once.iter()
             .map(|t| (&t.number, t.articles))

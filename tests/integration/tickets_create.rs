@@ -86,7 +86,11 @@ async fn a_ticket_from_the_phone_opens_as_mail_would(db: &TestDb) {
         assert!(e.to_string().contains(wanted), "{e}");
     }
     assert_eq!(
-        ops::list_tickets(s, None, None).await.expect("list").len(),
+        ops::list_tickets(s, None, None, None, 100)
+            .await
+            .expect("list")
+            .tickets
+            .len(),
         1
     );
 }

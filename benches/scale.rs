@@ -1,0 +1,679 @@
+//! How cost grows with the store (issue 20, item 4): the same work on an empty store and on one
+//! that holds a million tickets (three million articles, two million raw mails and outgoing
+//! mails), on SQLite and on PostgreSQL, in one run.
+//!
+//! - filing 10,000 new mails, then 10,000 follow-ups to them (half found by the `[Ticket#…]`
+//!   tag, half by In-Reply-To/References), in batches of 256 as the daemon files them; goal:
+//!   the full store at least 80 % of the empty one's rate;
+//! - on the full store: `tickets list` (its first page of 50, a page deep inside, filtered by
+//!   state and queue), one escalation tick, the availability report of the last month, the
+//!   status page's fingerprint and inputs; goal: the list and the tick under 50 ms.
+//!
+//! The million tickets are written with bulk SQL ([`poststelle::store::synthetic`]): a few
+//! minutes, not hours. The SQLite file is cached under `target/scale-cache/` (keyed by the
+//! schema and the generator) and copied for each run; the PostgreSQL database is made again and
+//! dropped at the end (`$POSTSTELLE_TEST_PG`, default `postgres://root@127.0.0.1:5432/postgres`).
+//!
+//! Run: `cargo bench --bench scale`. Knobs: `POSTSTELLE_SCALE_TICKETS` (1000000),
+//! `POSTSTELLE_SCALE_MAILS` (10000), `POSTSTELLE_SCALE_ROUNDS` (3; the best round counts),
+//! `POSTSTELLE_SCALE_BACKENDS` (`sqlite,postgres`). Without `--bench` (as `cargo test
+//! --all-targets` runs it) it makes a store of 2,000 tickets and files 50 mails, as a smoke test
+//! that prints no figures.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::{Timestamp, ToSpan};
+use poststelle::config::Config;
+use poststelle::jobs::{escalation, report};
+use poststelle::store::synthetic::{self, Spec};
+use poststelle::store::{Backend, Store};
+use poststelle::ticket::ingest::{Incoming, Ingestor, Outcome, PreparedBatch, SourceKey};
+
+#[path = "support/mode.rs"]
+mod mode;
+
+const BATCH: usize = 256;
+
+fn env_num(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+struct Knobs {
+    tickets: i64,
+    mails: usize,
+    rounds: usize,
+    backends: Vec<Backend>,
+    measuring: bool,
+}
+
+impl Knobs {
+    fn read() -> Knobs {
+        let measuring = mode::measuring();
+        let backends = std::env::var("POSTSTELLE_SCALE_BACKENDS")
+            .unwrap_or_else(|_| "sqlite,postgres".into())
+            .split(',')
+            .filter_map(|b| match b.trim() {
+                "sqlite" => Some(Backend::Sqlite),
+                "postgres" => Some(Backend::Postgres),
+                _ => None,
+            })
+            .collect();
+        if measuring {
+            Knobs {
+                tickets: env_num("POSTSTELLE_SCALE_TICKETS", 1_000_000),
+                mails: env_num("POSTSTELLE_SCALE_MAILS", 10_000) as usize,
+                rounds: env_num("POSTSTELLE_SCALE_ROUNDS", 3).max(1) as usize,
+                backends,
+                measuring,
+            }
+        } else {
+            Knobs {
+                tickets: 2_000,
+                mails: 50,
+                rounds: 1,
+                backends,
+                measuring,
+            }
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped configuration with absolute paths and the synthetic store's platforms, so that
+/// the status page computes their availability.
+fn config(dir: &std::path::Path) -> Config {
+    let shipped = std::fs::read_to_string(repo().join("poststelle.toml")).expect("shipped");
+    let mut text = shipped
+        .replace(
+            "rules_dir = \"rules\"",
+            &format!("rules_dir = {:?}", repo().join("rules")),
+        )
+        .replace(
+            "templates_dir = \"templates\"",
+            &format!("templates_dir = {:?}", repo().join("templates")),
+        )
+        .replace(
+            "contacts = \"contacts/hessen.toml\"",
+            &format!("contacts = {:?}", repo().join("contacts/hessen.toml")),
+        );
+    for p in 0..5 {
+        text.push_str(&format!(
+            "\n[[platform]]\nname = \"plattform-{p}\"\ncalendar = \"hessen\"\n"
+        ));
+    }
+    let path = dir.join("poststelle.toml");
+    std::fs::write(&path, text).expect("config");
+    match Config::load(Some(&path)) {
+        Ok(c) => c,
+        Err(d) => panic!("bench configuration:\n{d}"),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn admin_url() -> String {
+    std::env::var("POSTSTELLE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+/// PostgreSQL databases of this run, dropped at the end.
+struct Databases {
+    names: Vec<String>,
+    serial: usize,
+}
+
+impl Databases {
+    async fn create(&mut self) -> String {
+        self.serial += 1;
+        let name = format!("poststelle_scale_{}_{}", std::process::id(), self.serial);
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url())
+            .await
+            .expect("PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        self.names.push(name.clone());
+        let base = admin_url()
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .expect("URL");
+        format!("{base}/{name}")
+    }
+
+    async fn drop_all(&mut self) {
+        let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url()).await
+        else {
+            return;
+        };
+        for name in self.names.drain(..) {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+fn spec(cfg: &Config, tickets: i64, now: Timestamp) -> Spec {
+    Spec {
+        tickets,
+        // About three days of a desk that opens a thousand tickets a day.
+        active: (tickets / 330).max(10),
+        span_days: 3 * 365,
+        now: now.as_microsecond() - 3_600_000_000,
+        queues: cfg.settings.queues.iter().map(|q| q.name.clone()).collect(),
+        calendar: "hessen".into(),
+        staff: "servicedesk@kommunal-it.example".into(),
+        incidents: (tickets / 2_000).max(5),
+    }
+}
+
+const WORDS: [&str; 15] = [
+    "Drucker",
+    "Passwort",
+    "VPN",
+    "Bürgerbüro",
+    "Fachverfahren",
+    "Zulassung",
+    "Anmeldung",
+    "Netzwerk",
+    "Scanner",
+    "Termin",
+    "Rechnung",
+    "Zugang",
+    "Konto",
+    "Kasse",
+    "Störung",
+];
+
+/// A 4 KB text, different for each seed.
+fn body(seed: u64) -> String {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut body = String::from("Guten Tag,\r\n");
+    while body.len() < 3600 {
+        body.push_str(WORDS[rng.usize(..WORDS.len())]);
+        body.push(if rng.usize(..12) == 0 { '\n' } else { ' ' });
+    }
+    body
+}
+
+fn subject(seed: u64) -> String {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    (0..4)
+        .map(|_| WORDS[rng.usize(..WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `i`-th new mail of round `tag`.
+fn new_mail(tag: &str, i: usize) -> Vec<u8> {
+    let seed = fastrand::u64(..);
+    format!(
+        "From: Person {i} <p{i}.{tag}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
+         Subject: {}\r\nMessage-ID: <{tag}.{i}@gemeinde.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{}\r\nMit freundlichen Grüßen\r\n",
+        i % 40,
+        subject(i as u64),
+        body(seed)
+    )
+    .into_bytes()
+}
+
+/// A follow-up of the `i`-th new mail of round `tag`, whose ticket is `number`: by the tag in
+/// the subject for even `i`, else by In-Reply-To/References only.
+fn follow_up(tag: &str, i: usize, number: &str) -> Vec<u8> {
+    let seed = fastrand::u64(..);
+    let (subject, thread) = if i.is_multiple_of(2) {
+        (
+            format!("AW: [Ticket#{number}] {}", subject(i as u64)),
+            String::new(),
+        )
+    } else {
+        (
+            format!("AW: {}", subject(i as u64)),
+            format!(
+                "In-Reply-To: <{tag}.{i}@gemeinde.example>\r\nReferences: <{tag}.{i}@gemeinde.example>\r\n"
+            ),
+        )
+    };
+    format!(
+        "From: Person {i} <p{i}.{tag}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
+         Subject: {subject}\r\nMessage-ID: <{tag}.{i}.re@gemeinde.example>\r\n{thread}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\nNachtrag:\r\n{}\r\n",
+        i % 40,
+        body(seed)
+    )
+    .into_bytes()
+}
+
+/// Files `mails` batch by batch as the daemon does (the next batch parsed and classified on
+/// another thread while the current one is filed); the rate and every outcome.
+fn file_all(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    cfg: &Config,
+    tag: &str,
+    mails: &[Vec<u8>],
+) -> (f64, Vec<Outcome>) {
+    let ingestor = Ingestor::new(store, cfg);
+    let mut outcomes = Vec::with_capacity(mails.len());
+    let items: Vec<Vec<Incoming<'_>>> = mails
+        .chunks(BATCH)
+        .enumerate()
+        .map(|(b, chunk)| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| Incoming {
+                    raw,
+                    source: SourceKey::file(&format!("scale/{tag}/{b}/{i}")),
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let items = &items;
+        scope.spawn(move || {
+            for batch in items {
+                if tx.send(PreparedBatch::new(cfg, batch)).is_err() {
+                    return;
+                }
+            }
+        });
+        for batch in rx {
+            outcomes.extend(
+                rt.block_on(ingestor.ingest_prepared(batch))
+                    .expect("ingest"),
+            );
+        }
+    });
+    let rate = mails.len() as f64 / started.elapsed().as_secs_f64();
+    (rate, outcomes)
+}
+
+/// Rates of one round: new mails, then follow-ups to them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    new: f64,
+    follow_ups: f64,
+}
+
+fn round(rt: &tokio::runtime::Runtime, store: &Store, cfg: &Config, tag: &str, n: usize) -> Round {
+    let news: Vec<Vec<u8>> = (0..n).map(|i| new_mail(tag, i)).collect();
+    let (new, outcomes) = file_all(rt, store, cfg, &format!("{tag}n"), &news);
+    let numbers: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::NewTicket { number, .. } => number.clone(),
+            other => panic!("a new mail was filed as {}", other.label()),
+        })
+        .collect();
+    let replies: Vec<Vec<u8>> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, number)| follow_up(tag, i, number))
+        .collect();
+    let (follow_ups, outcomes) = file_all(rt, store, cfg, &format!("{tag}f"), &replies);
+    for (o, number) in outcomes.iter().zip(&numbers) {
+        match o {
+            Outcome::FollowUp { number: n, .. } if n == number => {}
+            other => panic!("a follow-up to {number} was filed as {other:?}"),
+        }
+    }
+    Round { new, follow_ups }
+}
+
+/// The best of the rounds (the machine is shared: the slowest rounds measure the neighbours).
+fn best(rounds: &[Round]) -> Round {
+    Round {
+        new: rounds.iter().map(|r| r.new).fold(0.0, f64::max),
+        follow_ups: rounds.iter().map(|r| r.follow_ups).fold(0.0, f64::max),
+    }
+}
+
+/// The median of `n` runs of `f` after one to warm up, in milliseconds.
+fn time_ms<T>(rt: &tokio::runtime::Runtime, n: usize, mut f: impl AsyncFnMut() -> T) -> (f64, T) {
+    let mut last = rt.block_on(f());
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        last = rt.block_on(f());
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times
+        .get(times.len() / 2)
+        .copied()
+        .unwrap_or(Duration::ZERO);
+    (median.as_secs_f64() * 1000.0, last)
+}
+
+/// `target/` of this build: the bench runs from `target/<profile>/deps/`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    exe.ancestors()
+        .nth(3)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+/// A store holding `spec`'s tickets; the seconds it took to make (0 when copied from the
+/// cache). SQLite: a copy of the cached file in `dir`.
+fn full_store(
+    rt: &tokio::runtime::Runtime,
+    backend: Backend,
+    spec: &Spec,
+    dir: &std::path::Path,
+    dbs: &mut Databases,
+) -> (Store, f64) {
+    let started = Instant::now();
+    match backend {
+        Backend::Sqlite => {
+            let cache = target_dir().join("scale-cache");
+            std::fs::create_dir_all(&cache).expect("cache dir");
+            let file = cache.join(format!(
+                "sqlite-{}-{}.sqlite",
+                spec.tickets,
+                synthetic::cache_key(backend, &spec.tickets.to_string())
+            ));
+            let mut made = 0.0;
+            if !file.exists() {
+                let partial = file.with_extension("partial");
+                let _ = std::fs::remove_file(&partial);
+                rt.block_on(async {
+                    let store = Store::open(&format!("sqlite://{}", partial.display()))
+                        .await
+                        .expect("sqlite");
+                    synthetic::fill(&store, spec).await.expect("fill");
+                    store.close().await;
+                });
+                for ext in ["partial-wal", "partial-shm"] {
+                    let _ = std::fs::remove_file(file.with_extension(ext));
+                }
+                std::fs::rename(&partial, &file).expect("cache");
+                made = started.elapsed().as_secs_f64();
+            }
+            std::fs::copy(&file, dir.join("poststelle.sqlite")).expect("copy");
+            let store = rt
+                .block_on(Store::open(&Store::default_url(dir)))
+                .expect("sqlite");
+            (store, made)
+        }
+        Backend::Postgres => {
+            let store = rt.block_on(async {
+                let url = dbs.create().await;
+                let store = Store::open(&url).await.expect("postgres");
+                synthetic::fill(&store, spec).await.expect("fill");
+                store
+            });
+            (store, started.elapsed().as_secs_f64())
+        }
+    }
+}
+
+fn empty_store(
+    rt: &tokio::runtime::Runtime,
+    backend: Backend,
+    dir: &std::path::Path,
+    dbs: &mut Databases,
+) -> Store {
+    rt.block_on(async {
+        match backend {
+            Backend::Sqlite => Store::open(&Store::default_url(dir)).await.expect("sqlite"),
+            Backend::Postgres => Store::open(&dbs.create().await).await.expect("postgres"),
+        }
+    })
+}
+
+/// Milliseconds of the reads on the full store.
+#[derive(Debug, Default)]
+struct Reads {
+    list_first: f64,
+    list_deep: f64,
+    list_open: f64,
+    list_queue_closed: f64,
+    tick: f64,
+    tick_notices: usize,
+    first_tick_notices: usize,
+    report_month: f64,
+    fingerprint: f64,
+    status_inputs: f64,
+    /// Hot statements (src/store/hot.rs) whose plan on the full store reads a whole table.
+    scans: Vec<String>,
+    statements: usize,
+}
+
+fn reads(rt: &tokio::runtime::Runtime, store: &Store, cfg: &Config, spec: &Spec) -> Reads {
+    use poststelle::ticket::State;
+    use poststelle::ticket::ops;
+    let mut r = Reads::default();
+    let now = Timestamp::now();
+    r.first_tick_notices = rt
+        .block_on(escalation::escalate_due(store, cfg, now))
+        .expect("tick")
+        .len();
+    let n = 5;
+    let (ms, notices) = time_ms(rt, n, async || {
+        let written = escalation::escalate_due(store, cfg, now)
+            .await
+            .expect("tick");
+        escalation::next_due(store).await.expect("next");
+        written.len()
+    });
+    (r.tick, r.tick_notices) = (ms, notices);
+    let page = |state: Option<State>, queue: Option<&'static str>, after: Option<String>| async move {
+        ops::list_tickets(store, state, queue, after.as_deref(), 50)
+            .await
+            .expect("list")
+            .tickets
+            .len()
+    };
+    let middle = synthetic::ticket_number(spec, spec.tickets / 2).expect("number");
+    (r.list_first, _) = time_ms(rt, n, async || page(None, None, None).await);
+    (r.list_deep, _) = time_ms(rt, n, async || page(None, None, Some(middle.clone())).await);
+    (r.list_open, _) = time_ms(rt, n, async || page(Some(State::Open), None, None).await);
+    (r.list_queue_closed, _) = time_ms(rt, n, async || {
+        page(Some(State::Closed), Some("betrieb"), Some(middle.clone())).await
+    });
+    let cal = cfg
+        .settings
+        .sla
+        .calendars
+        .get("hessen")
+        .cloned()
+        .expect("hessen");
+    let tz = poststelle::time::berlin().expect("tz");
+    let today = now.to_zoned(tz).date();
+    let from = today.first_of_month().checked_sub(1.month()).expect("date");
+    let to = today.first_of_month().yesterday().expect("date");
+    (r.report_month, _) = time_ms(rt, n, async || {
+        report::report(store, &cal, from, to, 97.5, now)
+            .await
+            .expect("report")
+    });
+    let hot = poststelle::store::hot::hot_queries(store.backend());
+    r.statements = hot.len();
+    for q in &hot {
+        let plan = rt.block_on(store.explain(q)).expect("explain");
+        let scans = poststelle::store::hot::full_scans(store.backend(), &plan);
+        if !scans.is_empty() {
+            r.scans.push(format!("{}: {}", q.name, scans.join("; ")));
+        }
+    }
+    (r.fingerprint, _) = time_ms(rt, n, async || {
+        poststelle::store::status_page::fingerprint(store)
+            .await
+            .expect("fingerprint")
+    });
+    (r.status_inputs, _) = time_ms(rt, n, async || {
+        poststelle::status::model::load(store, cfg, now)
+            .await
+            .expect("status")
+            .events
+            .len()
+    });
+    r
+}
+
+struct Figures {
+    backend: Backend,
+    empty: Vec<Round>,
+    full: Vec<Round>,
+    made_s: f64,
+    reads: Reads,
+}
+
+fn name(b: Backend) -> &'static str {
+    match b {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    }
+}
+
+fn run(
+    rt: &tokio::runtime::Runtime,
+    k: &Knobs,
+    cfg: &Config,
+    backend: Backend,
+    dbs: &mut Databases,
+) -> Figures {
+    let run_tag = format!("{:x}", fastrand::u64(..));
+    let mut empty = Vec::new();
+    for r in 0..k.rounds {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = empty_store(rt, backend, dir.path(), dbs);
+        empty.push(round(rt, &store, cfg, &format!("e{run_tag}{r}"), k.mails));
+        rt.block_on(store.close());
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = spec(cfg, k.tickets, Timestamp::now());
+    let (store, made_s) = full_store(rt, backend, &spec, dir.path(), dbs);
+    let reads = reads(rt, &store, cfg, &spec);
+    let mut full = Vec::new();
+    for r in 0..k.rounds {
+        full.push(round(rt, &store, cfg, &format!("f{run_tag}{r}"), k.mails));
+    }
+    rt.block_on(store.close());
+    Figures {
+        backend,
+        empty,
+        full,
+        made_s,
+        reads,
+    }
+}
+
+fn report_figures(k: &Knobs, all: &[Figures]) {
+    println!(
+        "\nscale: {} mails per round, {} rounds (best counts), full store {} tickets, {} articles",
+        k.mails,
+        k.rounds,
+        k.tickets,
+        k.tickets * synthetic::ARTICLES_PER_TICKET
+    );
+    for f in all {
+        let (e, full) = (best(&f.empty), best(&f.full));
+        println!(
+            "\n{} (full store made in {:.0} s{})",
+            name(f.backend),
+            f.made_s,
+            if f.made_s == 0.0 {
+                ", from the cache"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  new mails   empty {:>7.0}/s  full {:>7.0}/s  = {:>5.1} %  (goal ≥ 80 %)",
+            e.new,
+            full.new,
+            100.0 * full.new / e.new
+        );
+        println!(
+            "  follow-ups  empty {:>7.0}/s  full {:>7.0}/s  = {:>5.1} %  (goal ≥ 80 %)",
+            e.follow_ups,
+            full.follow_ups,
+            100.0 * full.follow_ups / e.follow_ups
+        );
+        let rounds = |v: &[Round]| {
+            v.iter()
+                .map(|r| format!("{:.0}/{:.0}", r.new, r.follow_ups))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "  rounds (new/follow-ups per s): empty {}; full {}",
+            rounds(&f.empty),
+            rounds(&f.full)
+        );
+        let r = &f.reads;
+        println!(
+            "  on the full store: tickets list --limit 50: first page {:.1} ms, from the middle \
+             {:.1} ms, --state open {:.1} ms, --state closed --queue betrieb from the middle \
+             {:.1} ms (goal < 50 ms)",
+            r.list_first, r.list_deep, r.list_open, r.list_queue_closed
+        );
+        println!(
+            "  SLA tick {:.1} ms ({} notices; the first tick wrote {}) (goal < 50 ms)",
+            r.tick, r.tick_notices, r.first_tick_notices
+        );
+        println!(
+            "  availability report of last month {:.1} ms; status page fingerprint {:.2} ms, \
+             inputs {:.1} ms",
+            r.report_month, r.fingerprint, r.status_inputs
+        );
+        println!(
+            "  plans of the {} hot statements on the full store: {}",
+            r.statements,
+            if r.scans.is_empty() {
+                "no full scan".to_string()
+            } else {
+                format!("full scans in {}", r.scans.join(" | "))
+            }
+        );
+    }
+}
+
+fn main() {
+    let k = Knobs::read();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let rt = runtime();
+    let cfg_dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(cfg_dir.path());
+    let mut dbs = Databases {
+        names: Vec::new(),
+        serial: 0,
+    };
+    let mut all = Vec::new();
+    for &backend in &k.backends {
+        all.push(run(&rt, &k, &cfg, backend, &mut dbs));
+    }
+    rt.block_on(dbs.drop_all());
+    if k.measuring {
+        report_figures(&k, &all);
+    }
+}
