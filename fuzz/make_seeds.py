@@ -3,10 +3,14 @@
 
 Hand-made hostile mail from issue #23 plus ten files copied from tests/corpus. The same mail
 seeds go to parse, prescan and classify; single_line and escaped get text of their own.
+Issue #20 adds: subjects (subject, nutzerkonto), the shipped rule files, rules of README.md and
+tests (rules), poststelle.toml with README.md's sections (config), the contact list as TOML and
+as spreadsheet CSV (contacts), distribution lists as spreadsheets export them (lists), and the
+samples and tests/corpus mails singly and in conversations (ingest).
 Every seed stays under 64 KiB.
 """
 import pathlib
-import shutil
+import re
 
 FUZZ = pathlib.Path(__file__).resolve().parent
 ROOT = FUZZ.parent
@@ -161,3 +165,188 @@ for name, text in SEEDS_TEXT.items():
     write("single_line", name + ".txt", text.encode())
 for name, data in SEEDS_ESCAPED.items():
     write("escaped", name, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue #20: subject and Nutzerkonto normalisation, rule and config loaders, contact lists,
+# distribution lists, filing.
+
+SAMPLES = sorted((ROOT / "samples").glob("*.eml"))
+
+
+def header_values(raw, name):
+    """The raw (undecoded, unfolded) values of a header field."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    head = re.sub(rb"\n[ \t]+", b" ", head)
+    return [line.split(b":", 1)[1].strip() for line in head.split(b"\n")
+            if line.lower().startswith(name.lower() + b":")]
+
+
+SUBJECTS = [
+    "AW: WG: Re: Drucker defekt",
+    "RE[2]: aw (3): Fwd:  Drucker   defekt ",
+    "Antw: TR: SV: VS: RIF: Fw: x",
+    "AW：全角",
+    "Re(2): x",
+    "Reisekosten: Antrag",
+    "Termin: AW: später",
+    "AW: [Ticket#2026112310000012] WG: Drucker",
+    "Re: [TICKET# 2026112310000012 ] x",
+    "[[Ticket#1]Ticket#2] verschachtelt",
+    "[Ticket#\u0663\u0664] Ziffern anderer Schrift",
+    "AW: HE_Antrag auf Wohngeld_NKB",
+    "WG: he_Steuer_ID_Frage_muk  ",
+    "Re:\u2028Zeilen\u2029trenner\u0085",
+    "\u00a0\u3000Re\u2003:\u200b x",
+    "",
+]
+for path in SAMPLES + [ROOT / "tests" / "corpus" / rel for rel in CORPUS]:
+    for v in header_values(path.read_bytes(), b"Subject"):
+        SUBJECTS.append(v.decode("utf-8", "replace"))
+
+NUTZERKONTO = [
+    "HE_Antrag auf Wohngeld_NKB",
+    "he_Steuer_ID_Frage_muk  ",
+    "BY_ x _NKB",
+    "HE_Gewerbeanmeldung für Café in Kassel_MUK",
+    "HE_Führerschein-Umtausch_NKB",
+    "HE_KFZ_Zulassung_NKB",
+    "HE__NKB",
+    "XX_Wohngeld_NKB",
+    "HE_Wohngeld_NKB extra",
+    "Waffenbesitzkarte Elternzeit Mietzuschuss",
+    "İstanbul ǅ ß Straße ﬁ",
+]
+contacts_toml = (ROOT / "contacts" / "hessen.toml").read_text()
+NUTZERKONTO += re.findall(r'^name = "(.*)"', contacts_toml, re.M)
+
+for i, text in enumerate(SUBJECTS):
+    write("subject", "subject-%02d.txt" % i, text.encode())
+for i, text in enumerate(NUTZERKONTO):
+    write("nutzerkonto", "nk-%02d.txt" % i, text.encode())
+
+
+# Rules: each shipped file whole and rule by rule, README.md's examples, hand-made edge cases.
+def rule_chunks(text):
+    parts = re.split(r"(?m)^(?=\[\[rule\]\])", text)
+    return [p for p in parts if p.startswith("[[rule]]")]
+
+
+readme = (ROOT / "README.md").read_text()
+TOML_BLOCKS = [re.sub(r"(?m)^  ", "", b) for b in re.findall(r"```toml\n(.*?)```", readme, re.S)]
+for path in sorted((ROOT / "rules").glob("*.toml")):
+    text = path.read_text()
+    write("rules", "shipped-" + path.name, text.encode())
+    for i, chunk in enumerate(rule_chunks(text)):
+        write("rules", "shipped-%s-%02d.toml" % (path.stem, i), chunk.encode())
+for i, block in enumerate(b for b in TOML_BLOCKS if "[[rule]]" in b):
+    write("rules", "readme-%02d.toml" % i, block.encode())
+RULES = {
+    "word-boundaries.toml": r"""[[rule]]
+name = "grenzen"
+when.subject = ['\bstörung\b', '\Bfehler', '(?-u:\b)ok\b', 'ä\b|\bü', '^\b$', '\b\W+\b']
+when.body = '(?i)\bStraße\b'
+then.severity = 2
+""",
+    "nested-conditions.toml": r"""[[rule]]
+name = "verschachtelt"
+priority = -9223372036854775808
+when.any = [ { all = [ { not = { from = '@' } }, { nutzerkonto = true } ] },
+             { header."X-Foo" = ['a', 'b'] }, { auto_generated = ["bounce", "auto_reply"] } ]
+then.queue = "betrieb"
+then.tags = ["a", "b"]
+then.stop = true
+""",
+    "broken.toml": "[[rule]]\nname = \"x\"\nwhen.subject = '('\nthen.severity = 9\n[[rule]\n",
+    "duplicate-names.toml": "[[rule]]\nname = \"a\"\nwhen.to = 'x'\n[[rule]]\nname = \"a\"\nwhen.to_domain = '['\n",
+}
+for name, text in RULES.items():
+    write("rules", name, text.encode())
+
+# Config: the shipped poststelle.toml alone and with each of README.md's sections, and a small
+# configuration of its own.
+shipped_config = (ROOT / "poststelle.toml").read_text()
+write("config", "shipped.toml", shipped_config.encode())
+for i, block in enumerate(b for b in TOML_BLOCKS if "[[rule]]" not in b and "[[service]]" not in b):
+    write("config", "shipped-readme-%02d.toml" % i, (shipped_config + "\n" + block).encode())
+write("config", "small.toml", b"""home_state = "HE"
+default_queue = "support"
+clearing_queue = "support"
+[[queue]]
+name = "support"
+staff = "support@example.org"
+[outbox]
+from = "Service <service@example.org>"
+transport = "file"
+""")
+
+# Contact lists: the first byte says CSV (1) or TOML (0).
+write("contacts", "hessen.toml", b"\x00" + contacts_toml.encode())
+services = re.findall(r"\[\[service\]\](.*?)(?=\[\[service\]\]|\Z)", contacts_toml, re.S)
+
+
+def field(block, key):
+    m = re.search(r'^%s = (.*)$' % key, block, re.M)
+    if not m:
+        return ""
+    v = m.group(1)
+    if v.startswith("["):
+        return ", ".join(re.findall(r'"([^"]*)"', v))
+    return v.strip('"')
+
+
+rows = [[field(b, k) for k in ["name", "keywords", "ressort", "contact", "email", "phone", "efa"]]
+        for b in services]
+
+
+def csv_text(header, sep, rows):
+    def q(v):
+        return '"%s"' % v.replace('"', '""') if (sep in v or '"' in v or "," in v) else v
+    return "\r\n".join(sep.join(q(v) for v in r) for r in [header] + rows) + "\r\n"
+
+
+german = ["Leistung", "Stichwörter", "Ressort", "Ansprechpartner", "E-Mail", "Telefon", "EfA"]
+english = ["service", "keywords", "ressort", "contact", "email", "phone", "efa"]
+write("contacts", "german-semicolon-bom.csv", b"\x01" + b"\xef\xbb\xbf" + csv_text(german, ";", rows).encode())
+write("contacts", "german-windows-1252.csv", b"\x01" + csv_text(german, ";", rows).encode("cp1252"))
+write("contacts", "english-comma.csv", b"\x01" + csv_text(english, ",", rows).encode())
+write("contacts", "regex-and-bad-rows.csv", b"\x01" + (
+    "sep=;\nLeistung;Muster;Ressort;EfA;Unbekannt\nKfz;\\bkfz[- ]?zulassung\\b;betrieb;aus;x\n"
+    "Leer;;;;\n;(;betrieb;vielleicht;\n\"Zeile\nmit Umbruch\";a;b;inbound;\n").encode())
+
+# Distribution lists as spreadsheets export them.
+LISTS = {
+    "semicolon-bom.csv": "\ufeffE-Mail;Name;Rolle;Organisation;Sprache\r\n"
+        "anna.mueller@kreis-giessen.example;Anna Müller;Kommune;Kreis Gießen;de\r\n"
+        "Jörg@Gemeinde-Büdingen.example;\"Jörg \"\"JJ\"\" Weiß; Amt 3\";Auftraggeber;;en\r\n",
+    "comma.csv": "email,name,role,organization,language\n"
+        "x@y.example,\"Doe, Jane\",end_user,ACME,English\nX@Y.EXAMPLE,dup,staff,,de\n",
+    "tab.csv": "Adresse\tVorname\tNachname\tTelefon\nmailto:<a@b.example>\tA\tB\t1\n",
+    "excel-sep.csv": "sep=;\r\nVorname;Nachname;E-Mail-Adresse;Telefon\r\nAnna;Müller;anna@x.de;0611\r\n",
+    "quoted-breaks.csv": "\r\nE-Mail;Name\r\n\r\na@x.de;\"zwei\r\nZeilen\"\r\n\r\n\r\nkaputt;x\r\nb@x.de;B\r\n",
+    "display-name.csv": "E-Mail;Name\n\"Anna Müller <anna@x.de>\";\nb@x.de;B;extra;fields\n;leer\n",
+    "no-address-column.csv": "Name;Telefon\nAnna;1\n",
+    "two-address-columns.csv": "E-Mail;Mail\na@x.de;b@x.de\n",
+}
+for name, text in LISTS.items():
+    write("lists", name, text.encode())
+write("lists", "windows-1252.csv", "E-Mail;Name;Organisation\r\nj@x.de;Jürgen Weiß;Bürgeramt\r\n".encode("cp1252"))
+write("lists", "utf-16le.csv", "\ufeffE-Mail\tName\r\na@x.de\tÄnne\r\n".encode("utf-16-le"))
+write("lists", "utf-16be.csv", "\ufeffE-Mail\tName\r\na@x.de\tÄnne\r\n".encode("utf-16-be"))
+
+# Filing: every sample and corpus mail alone, and conversations (a request and its reply, an
+# auto-reply and a bounce after it) in one batch, split at lines "--next-mail--".
+SEPARATOR = b"\n--next-mail--\n"
+for path in SAMPLES:
+    write("ingest", "sample-" + path.name, path.read_bytes())
+for rel in CORPUS:
+    write("ingest", "corpus-" + rel.replace("/", "_"), (ROOT / "tests" / "corpus" / rel).read_bytes())
+sample = {p.name[:2]: p.read_bytes() for p in SAMPLES}
+write("ingest", "conversation-request-reply.eml", sample["01"] + SEPARATOR + sample["03"])
+write("ingest", "conversation-request-autoreply-bounce.eml",
+      sample["01"] + SEPARATOR + sample["04"] + SEPARATOR + sample["05"])
+write("ingest", "conversation-same-mail-twice.eml", sample["02"] + SEPARATOR + sample["02"])
+write("ingest", "conversation-monitoring-nutzerkonto.eml", sample["06"] + SEPARATOR + sample["02"])
+for name in ["display-name-encoded-crlf.eml", "nul-in-address.eml", "german-umlauts-qp.eml",
+             "cr-only-line-ends.eml", "header-only-no-body.eml", "date-swallows-next-field.eml"]:
+    write("ingest", "hostile-" + name, SEEDS_MAIL[name])

@@ -62,13 +62,12 @@ impl Files {
         let text = match self {
             Files::Disk(_) => fs::read(self.resolve(rel))
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| match String::from_utf8(bytes) {
-                    Ok(s) => Ok(s),
-                    Err(e) if legacy => Ok(encoding_rs::WINDOWS_1252
-                        .decode_without_bom_handling(e.as_bytes())
-                        .0
-                        .into_owned()),
-                    Err(_) => Err("not valid UTF-8".to_string()),
+                .and_then(|bytes| {
+                    if legacy {
+                        Ok(legacy_text(bytes))
+                    } else {
+                        String::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())
+                    }
                 }),
             Files::Embedded => embedded::EMBEDDED
                 .iter()
@@ -170,6 +169,18 @@ fn normalize(rel: &str) -> String {
         .filter(|s| !s.is_empty() && *s != ".")
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A spreadsheet export as text: UTF-8 as it is, anything else read as windows-1252, the
+/// charset of CSV files that German Excel writes. A BOM stays for the reader to strip.
+pub fn legacy_text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(e.as_bytes())
+            .0
+            .into_owned(),
+    }
 }
 
 /// The separator of a CSV file as spreadsheets export it (distribution lists, contact

@@ -4,6 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 use poststelle::message::InboundMessage;
 
-fuzz_target!(|data: &[u8]| {
+mod common;
+
+fuzz_target!(init: common::allow_known_parser_assertion(), |data: &[u8]| {
     let _ = InboundMessage::parse(data);
 });

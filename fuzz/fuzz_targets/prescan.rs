@@ -6,7 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use poststelle::message::{InboundMessage, Limits};
 
-fuzz_target!(|data: &[u8]| {
+mod common;
+
+fuzz_target!(init: common::allow_known_parser_assertion(), |data: &[u8]| {
     if Limits::DEFAULT.check(data).is_ok() {
         let _ = InboundMessage::parse(data);
     }

@@ -99,6 +99,11 @@ pub struct Service {
 }
 
 impl Service {
+    /// The keywords, folded ([`fold`]) and without the outer blanks, as they are compared.
+    pub fn keywords(&self) -> &[String] {
+        &self.keywords
+    }
+
     /// The best match of this service in the Betreff (`folded` is its [`fold`]), if any: its
     /// length and what matched.
     fn score(&self, betreff: &str, folded: &str) -> Option<Score> {
@@ -216,6 +221,12 @@ impl ContactList {
                 return ContactList::default();
             }
         };
+        ContactList::from_source(src, is_csv, diags)
+    }
+
+    /// A contact list from its text (read by [`ContactList::load`], or given whole): CSV as
+    /// a spreadsheet exports it, or TOML.
+    pub fn from_source(src: SourceText, is_csv: bool, diags: &mut Diagnostics) -> ContactList {
         let mut list = ContactList::default();
         if is_csv {
             list.add_csv(src, diags);

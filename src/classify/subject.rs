@@ -15,9 +15,11 @@ static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The regex that finds `[<tag>#<digits>]` anywhere in a subject; group 1 is the number.
+/// Digits are ASCII: `\d` would take `[Ticket#١٢]` (Arabic-Indic digits), which names no
+/// ticket of ours (found by fuzz target `subject`).
 pub fn ticket_ref_regex(tag: &str) -> Regex {
     Regex::new(&format!(
-        r"(?i)\[\s*{}\s*#\s*(\d+)\s*\]",
+        r"(?i)\[\s*{}\s*#\s*([0-9]+)\s*\]",
         regex::escape(tag)
     ))
     .expect("escaped tag gives a valid regex")
@@ -37,7 +39,7 @@ pub fn has_reply_prefix(subject: &str) -> bool {
 
 /// Strips every reply/forward prefix and every ticket tag, collapses whitespace and trims.
 pub fn normalize(subject: &str, tag: &Regex) -> String {
-    let without_tags = tag.replace_all(subject, " ");
+    let without_tags = strip_tags(subject, tag);
     let mut rest: &str = &without_tags;
     while let Some(m) = PREFIX.find(rest) {
         rest = &rest[m.end()..];
@@ -48,6 +50,44 @@ pub fn normalize(subject: &str, tag: &Regex) -> String {
             out.push(' ');
         }
         out.push_str(word);
+    }
+    out
+}
+
+/// `subject` with every ticket tag replaced by a blank, including tags that only form when
+/// the tags inside them go: `[[Ticket#1]Ticket#2]` leaves nothing, where one `replace_all`
+/// left `[ Ticket#2]` (found by fuzz target `subject`). In linear time, where replacing until
+/// nothing is left would take a pass per level of nesting.
+///
+/// A tag holds no bracket but its own two, so the only candidate that a `]` closes is the text
+/// from the last unclosed `[` of what is kept so far, and only when no `]` was kept after it.
+fn strip_tags(subject: &str, tag: &Regex) -> String {
+    if !tag.is_match(subject) {
+        return subject.to_string();
+    }
+    let mut out = String::with_capacity(subject.len());
+    // Byte offsets in `out` of the `[` not yet closed, and of the last `]` kept.
+    let mut open: Vec<usize> = Vec::new();
+    let mut last_close: Option<usize> = None;
+    for c in subject.chars() {
+        match c {
+            '[' => {
+                open.push(out.len());
+                out.push(c);
+            }
+            ']' => {
+                let start = open.pop();
+                out.push(c);
+                match start {
+                    Some(p) if last_close.is_none_or(|l| l < p) && tag.is_match(&out[p..]) => {
+                        out.truncate(p);
+                        out.push(' ');
+                    }
+                    _ => last_close = Some(out.len() - 1),
+                }
+            }
+            c => out.push(c),
+        }
     }
     out
 }
@@ -91,6 +131,10 @@ mod tests {
             Some("2026112310000012")
         );
         assert_eq!(ticket_ref("Ticket 42 ohne Klammern", &tag), None);
+        assert_eq!(n("[[Ticket#1]Ticket#2] verschachtelt"), "verschachtelt");
+        assert_eq!(n("[ [Ticket#1] x [Ticket#2] ] [x] y]"), "[ x ] [x] y]");
+        assert_eq!(n("[[Ticket#1] Ticket#2] [Ticket#3]]"), "]");
+        assert_eq!(ticket_ref("[Ticket#\u{663}\u{664}] x", &tag), None);
         let custom = ticket_ref_regex("Vorgang");
         assert_eq!(ticket_ref("[Vorgang#7] x", &custom).as_deref(), Some("7"));
         assert_eq!(ticket_ref("[Ticket#7] x", &custom), None);

@@ -650,14 +650,16 @@ impl Config {
             Some(p) => Files::for_config_file(p),
             None => (Files::Embedded, DEFAULT_CONFIG.to_string()),
         };
+        match files.read(&name) {
+            Ok(src) => Config::from_source(files, src),
+            Err(e) => Err(Diagnostics(vec![e])),
+        }
+    }
+
+    /// The configuration in `src` (the text of a `poststelle.toml`, read by [`Config::load`]
+    /// or given whole), with the rules, contact list and templates it names read from `files`.
+    pub fn from_source(files: Files, src: SourceText) -> Result<Config, Diagnostics> {
         let mut diags = Diagnostics::default();
-        let src = match files.read(&name) {
-            Ok(src) => src,
-            Err(e) => {
-                diags.0.push(e);
-                return Err(diags);
-            }
-        };
         let Some(raw) = src.deserialize::<RawConfig>(&DOCS, &mut diags) else {
             return Err(diags);
         };
@@ -669,7 +671,7 @@ impl Config {
         };
         let templates = crate::templates::Templates::load(&files, &raw.templates_dir, &mut diags);
         let config = Config {
-            origin: files.display(&name),
+            origin: src.name.clone(),
             settings,
             rules,
             contacts,

@@ -316,19 +316,7 @@ async fn inspect(
             m.missing
         ));
     }
-    for table in COUNTED {
-        // Table names are the constants above.
-        let n: Result<i64, sqlx::Error> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&mut *conn)
-                .await;
-        match n {
-            Ok(n) => {
-                c.counts.insert(table.to_string(), n);
-            }
-            Err(e) => c.problems.push(format!("counting {table}: {e}")),
-        }
-    }
+    c.counts = count_rows(&mut *conn, &mut c.problems).await?;
     if postgres {
         // Reading every row of the tables that hold mail makes PostgreSQL check their pages
         // (and checksums, where the cluster has them); COUNT(*) alone may use an index.
@@ -343,17 +331,6 @@ async fn inspect(
             }
         }
     }
-    let bytes: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(length(bytes)), 0) AS BIGINT) FROM raw_messages",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    c.counts.insert("raw_mail_bytes".into(), bytes);
-    let quarantined: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM raw_messages WHERE outcome = 'quarantined'")
-            .fetch_one(&mut *conn)
-            .await?;
-    c.counts.insert("quarantined".into(), quarantined);
     if let Some(row) =
         sqlx::query("SELECT number, created_at FROM tickets ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
@@ -364,6 +341,58 @@ async fn inspect(
             jiff::Timestamp::from_microsecond(row.try_get("created_at")?).ok();
     }
     Ok(())
+}
+
+/// Rows per table of [`COUNTED`], the mail bytes kept and the quarantined mail. A table that
+/// cannot be counted is one of `problems`, not an error: a damaged copy still shows the rest.
+async fn count_rows(
+    conn: &mut AnyConnection,
+    problems: &mut Vec<String>,
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut counts = BTreeMap::new();
+    for table in COUNTED {
+        // Table names are the constants above.
+        let n: Result<i64, sqlx::Error> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut *conn)
+                .await;
+        match n {
+            Ok(n) => {
+                counts.insert(table.to_string(), n);
+            }
+            Err(e) => problems.push(format!("counting {table}: {e}")),
+        }
+    }
+    let bytes: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(length(bytes)), 0) AS BIGINT) FROM raw_messages",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    counts.insert("raw_mail_bytes".into(), bytes);
+    let quarantined: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM raw_messages WHERE outcome = 'quarantined'")
+            .fetch_one(&mut *conn)
+            .await?;
+    counts.insert("quarantined".into(), quarantined);
+    Ok(counts)
+}
+
+/// What `restore-check` counts in a copy ([`Check::counts`]), on `conn` (inside a
+/// transaction: what it wrote so far counts): filing a message again must change none of it.
+pub async fn counts(conn: &mut AnyConnection) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut problems = Vec::new();
+    let counts = count_rows(conn, &mut problems).await?;
+    match problems.into_iter().next() {
+        None => Ok(counts),
+        Some(p) => Err(StoreError::Internal(p)),
+    }
+}
+
+impl Store {
+    /// [`counts`] of this store.
+    pub async fn counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        counts(&mut *self.pool().acquire().await?).await
+    }
 }
 
 /// The ticket numbers of a copy (for tests and `restore-check --numbers`).

@@ -198,8 +198,18 @@ impl Store {
                 // overwritten with zeros in the file at once, so that it leaves the disk without
                 // a VACUUM (issue 20). Filing deletes next to nothing, so it costs it nothing
                 // measurable; see README "Retention and data subject requests" for the figures.
+                // `sqlite::memory:` through sqlx's Any driver is a new, empty database on
+                // every connection (the URL is parsed again for each): one connection, kept
+                // for the store's whole life, is the database (tests, the fuzz targets).
+                let options = if sqlite_path(url).is_none() {
+                    options
+                        .max_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    options.max_connections(4)
+                };
                 options
-                    .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -369,7 +379,11 @@ impl Store {
     /// connection). A passive checkpoint never blocks readers or writers; at most one runs at
     /// a time. Nothing to do on PostgreSQL. Needs a Tokio runtime.
     pub fn checkpoint_in_background(&self) {
-        if self.backend != Backend::Sqlite || self.checkpointing.swap(true, Ordering::AcqRel) {
+        // An in-memory database has no WAL to copy back.
+        if self.backend != Backend::Sqlite
+            || self.sqlite_file.is_none()
+            || self.checkpointing.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let pool = self.pool.clone();

@@ -12,6 +12,7 @@ mod corpus;
 mod daemon;
 mod fanout;
 mod filing_order;
+mod fuzz_regressions;
 mod handover;
 mod hostile;
 mod ical;

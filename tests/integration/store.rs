@@ -93,6 +93,16 @@ async fn the_same_message_twice_changes_nothing(db: &TestDb) {
         .await
         .expect("ingest");
     let number = new_number(&first);
+    let filed = db.store.counts().await.expect("counts");
+    assert_eq!(
+        (
+            filed["tickets"],
+            filed["raw_messages"],
+            filed["quarantined"]
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(filed["raw_mail_bytes"], raw.len() as i64);
     let again = ing
         .ingest(&raw, SourceKey::imap("INBOX", 7, 1))
         .await
@@ -110,6 +120,7 @@ async fn the_same_message_twice_changes_nothing(db: &TestDb) {
         .await
         .expect("ingest");
     assert!(matches!(moved, Outcome::Duplicate { .. }), "{moved:?}");
+    assert_eq!(db.store.counts().await.expect("counts"), filed);
     assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 1);
     assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM outbox").await, 2);
     assert_eq!(
