@@ -48,7 +48,9 @@ for t in "${targets[@]}"; do
         -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" \
         -rss_limit_mb=1024 -malloc_limit_mb=1024 -max_len="$max_len" \
         -print_final_stats=1 </dev/null >"$log" 2>&1 || status=$?
-    took=$(($(date +%s) - start))
+    # libFuzzer's own time ("Done N runs in S second(s)"), else the wall time with the start.
+    took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    took=${took:-$(($(date +%s) - start))}
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
     execs=$(stat number_of_executed_units)
     rate=$(stat average_exec_per_sec)

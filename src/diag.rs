@@ -82,15 +82,23 @@ pub struct SourceText {
     pub text: String,
 }
 
+/// The line breaks in `text[range]`: LF, CRLF, and a CR alone, which ends a row for the CSV
+/// reader too (Excel's "CSV (Macintosh)"; counting LF only put every row of such a file on
+/// line 1, found by fuzz target `lists`).
+pub fn line_breaks(text: &[u8], range: std::ops::Range<usize>) -> usize {
+    let lf = memchr::memchr_iter(b'\n', &text[range.clone()]).count();
+    let lone_cr = memchr::memchr_iter(b'\r', &text[range.clone()])
+        .filter(|&i| text.get(range.start + i + 1) != Some(&b'\n'))
+        .count();
+    lf + lone_cr
+}
+
 impl SourceText {
-    /// 1-based line number of a byte offset.
+    /// 1-based line number of a byte offset. A CR alone ends a line too: a CSV contact list
+    /// with old Mac line ends has its rows on lines of their own.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        line_breaks(self.text.as_bytes(), 0..end) + 1
     }
 
     /// Reads the file as TOML into `T`, reporting every problem rather than the first: all

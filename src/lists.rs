@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::diag::is_plausible_address;
+use crate::diag::{is_plausible_address, line_breaks};
 
 /// What a member is to the platform; notices may differ by role (MISSION §5: end users, the
 /// client, the municipalities).
@@ -502,7 +502,7 @@ impl<'a> LineCounter<'a> {
             start += 1;
         }
         if start >= self.at {
-            self.line += memchr::memchr_iter(b'\n', &self.text[self.at..start]).count() as u64;
+            self.line += line_breaks(self.text, self.at..start) as u64;
             self.at = start;
         }
         self.line

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use poststelle::classify::classify;
 use poststelle::config::Config;
-use poststelle::diag::SourceText;
+use poststelle::diag::{SourceText, line_breaks};
 use poststelle::files::Files;
 
 mod common;
@@ -97,7 +97,7 @@ fuzz_target!(|text: &str| {
         }
         Err(diags) => {
             assert!(!diags.0.is_empty(), "an error without a diagnostic");
-            let lines = text.matches('\n').count() + 1;
+            let lines = line_breaks(text.as_bytes(), 0..text.len()) + 1;
             for d in &diags.0 {
                 assert!(!d.message.is_empty(), "{d:?}");
                 if d.file == name

@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use poststelle::classify::nutzerkonto::ContactList;
-use poststelle::diag::{Diagnostics, SourceText};
+use poststelle::diag::{Diagnostics, SourceText, line_breaks};
 use poststelle::files::legacy_text;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         }
     };
-    let lines = text.matches('\n').count() + 1;
+    let lines = line_breaks(text.as_bytes(), 0..text.len()) + 1;
     let src = SourceText {
         name: if is_csv {
             "contacts.csv"

@@ -17,7 +17,7 @@ use poststelle::classify::fieldset::compile_one;
 use poststelle::classify::rules::RuleSet;
 use poststelle::classify::{classify, explain};
 use poststelle::config::Config;
-use poststelle::diag::{Diagnostics, SourceText};
+use poststelle::diag::{Diagnostics, SourceText, line_breaks};
 
 mod common;
 
@@ -52,7 +52,7 @@ fuzz_target!(|text: &str| {
         text: text.to_string(),
     };
     let set = RuleSet::compile(vec![src], &mut diags);
-    let lines = text.matches('\n').count() + 1;
+    let lines = line_breaks(text.as_bytes(), 0..text.len()) + 1;
     for d in &diags.0 {
         assert!(!d.message.is_empty(), "{d:?}");
         if let Some(line) = d.line {

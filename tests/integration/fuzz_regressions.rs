@@ -2,6 +2,7 @@
 //! under tests/fixtures/fuzz/, and what the targets themselves need of the library.
 use poststelle::classify::classify_raw;
 use poststelle::classify::fieldset::compile_one;
+use poststelle::classify::nutzerkonto::ContactList;
 use poststelle::classify::rules::RuleSet;
 use poststelle::classify::subject::{has_reply_prefix, normalize, ticket_ref};
 use poststelle::diag::{Diagnostics, SourceText};
@@ -141,4 +142,41 @@ fn the_fuzz_seeds_hold_the_targets_properties() {
         }
     }
     assert!(rule_files > 5, "most rule seeds load");
+}
+
+fn fixture_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(repo().join("tests/fixtures/fuzz").join(name)).expect("fixture")
+}
+
+/// Found by `lists` (the UTF-16 file it made; the other is the same, readable): in a file with
+/// lone CR line ends (Excel's "CSV (Macintosh)") every row was on line 1, since the line counter
+/// counted LF only and the CSV reader ends a row at a CR too.
+#[test]
+fn rows_of_a_list_with_cr_line_ends_are_on_their_own_lines() {
+    let parsed = read_csv(&fixture_bytes("lists-mac-cr-only.csv"), Role::EndUser).expect("reads");
+    let lines: Vec<u64> = parsed.members.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [2, 5]);
+    let problems: Vec<u64> = parsed.problems.iter().map(|p| p.line).collect();
+    assert_eq!(problems, [3]);
+    let fuzzed = read_csv(&fixture_bytes("lists-utf16-cr-only.csv"), Role::EndUser).expect("reads");
+    assert_eq!(fuzzed.encoding, "UTF-16LE");
+    let lines: Vec<u64> = fuzzed.members.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [2, 3]);
+}
+
+/// The same in a CSV contact list: every problem was reported on line 1.
+#[test]
+fn contact_list_rows_with_cr_line_ends_are_named_by_their_line() {
+    let text = "Leistung;Stichwörter;Ressort\rWohngeld;Wohngeld;support\rKaputt;;\r";
+    let mut diags = Diagnostics::default();
+    let src = SourceText {
+        name: "contacts.csv".into(),
+        text: text.into(),
+    };
+    let list = ContactList::from_source(src, true, &mut diags);
+    assert_eq!(list.services.len(), 2);
+    assert!(!diags.is_empty());
+    for d in &diags.0 {
+        assert_eq!(d.line, Some(3), "{d}");
+    }
 }
