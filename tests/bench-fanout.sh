@@ -36,7 +36,9 @@ if [ -z "$pf" ]; then
     dpkg -x "$work"/postfix_*.deb "$pf"
 fi
 
-cargo build --release --locked --bin poststelle >&2
+# The bench profile (release with debug info) shares target/release with `cargo bench`: one
+# optimised build of the dependencies, not two.
+cargo build --profile bench --locked --bin poststelle >&2
 bin=${CARGO_TARGET_DIR:-target}/release/poststelle
 
 # The configuration: the shipped one on SQLite under $work, a platform with the list "alle".
