@@ -30,7 +30,8 @@ fi
 cargo +nightly fuzz build -O -a >&2
 
 mkdir -p "$FUZZ/logs"
-summary="$FUZZ/logs/summary.tsv"
+# SUMMARY names another summary file, for two runs side by side (one per core).
+summary=${SUMMARY:-$FUZZ/logs/summary.tsv}
 printf 'target\tseconds\texecs\texec_per_s\tcov\tft\tcorpus\tpeak_rss_mb\tfindings\n' >"$summary"
 
 for t in "${targets[@]}"; do

@@ -89,8 +89,11 @@ members "$MEMBERS" > "$work/members.csv"
 t0=$(date +%s.%N)
 schedule "$work/run/poststelle.toml"
 t1=$(date +%s.%N)
+# PROFILE=1: the send under `perf record` (flat profile printed at the end; slower).
+prof=()
+[ "${PROFILE:-}" = 1 ] && prof=(perf record -q -F 999 --call-graph dwarf,16384 -o "$work/perf.data" --)
 /usr/bin/time -f "%e %U %S %M" -o "$work/send.time" \
-    "$bin" --config "$work/run/poststelle.toml" outbox send > "$work/send.out"
+    "${prof[@]}" "$bin" --config "$work/run/poststelle.toml" outbox send > "$work/send.out"
 read -r p_wall p_user p_sys p_rss < "$work/send.time"
 
 # 4. smtp-source: the same count, size and sessions, connections kept (-d) as poststelle's pool.
@@ -109,3 +112,7 @@ awk -v n="$MEMBERS" -v s="$SESSIONS" -v size="$size" -v sched="$(echo "$t1 - $t0
     printf "  ratio: %.0f %% of smtp-source (goal >= 70 %%)\n", 100 * sw / pw
 }'
 tail -n 1 "$work/send.out" >&2
+if [ "${PROFILE:-}" = 1 ]; then
+    perf report -i "$work/perf.data" --children --sort sym --stdio -g none --percent-limit 2 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -n 60
+fi
