@@ -250,6 +250,8 @@ async fn imapfilter_sort(addr: &str, n: usize) -> Option<f64> {
             "options.timeout = 120\noptions.create = true\noptions.expunge = true\n\
              options.starttls = false\n\
              account = IMAP {{ server = '{host}', port = {port}, username = '{USER}@example.test', password = 'secret' }}\n\
+             account:create_mailbox('Antworten')\naccount:create_mailbox('Automatisch')\n\
+             account:create_mailbox('Eingang')\n\
              inbox = account['INBOX']\n\
              inbox:contain_subject('[Ticket#'):move_messages(account['Antworten'])\n\
              inbox:contain_field('Auto-Submitted', 'auto-replied'):move_messages(account['Automatisch'])\n\
