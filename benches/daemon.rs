@@ -133,22 +133,22 @@ async fn bench(imap: &str, conf: &Path, n: usize, measuring: bool) {
     let (mut raw, mut sorted, mut files, mut relayed) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         imap::reset(imap, USER).await;
-        deliver(&maildir, &mails);
+        deliver(imap, &maildir, &mails).await;
         raw.push(raw_fetch(imap, n).await.0);
         if imapfilter {
             imap::reset(imap, USER).await;
-            deliver(&maildir, &mails);
+            deliver(imap, &maildir, &mails).await;
             if let Some(secs) = imapfilter_sort(imap, n).await {
                 sorted.push(secs);
             }
         }
         imap::reset(imap, USER).await;
-        deliver(&maildir, &mails);
+        deliver(imap, &maildir, &mails).await;
         let perf = perf.as_deref().filter(|_| round == 0);
         files.push(run(imap, n, Out::Files, perf).await);
         if let Some(relay) = &relay {
             imap::reset(imap, USER).await;
-            deliver(&maildir, &mails);
+            deliver(imap, &maildir, &mails).await;
             relayed.push(run(imap, n, Out::Relay(relay), None).await);
         }
     }
@@ -220,7 +220,10 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// Writes the mails into the user's Maildir/new, owned by Dovecot's mail user.
-fn deliver(maildir: &Path, mails: &[Vec<u8>]) {
+/// Writes the mails into the Maildir as a delivery agent would, and waits until Dovecot
+/// shows them all: mail written in the second of the previous round's expunge can stay
+/// unseen by a session until the directory's time changes (seen: 1 of 10,000).
+async fn deliver(imap: &str, maildir: &Path, mails: &[Vec<u8>]) {
     let new = maildir.join("new");
     std::fs::create_dir_all(&new).expect("Maildir/new");
     for (i, m) in mails.iter().enumerate() {
@@ -235,6 +238,16 @@ fn deliver(maildir: &Path, mails: &[Vec<u8>]) {
         .status()
         .expect("chown");
     assert!(chowned.success());
+    for _ in 0..100 {
+        if imap::count(imap, USER, "INBOX").await as usize == mails.len() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let later = std::time::SystemTime::now() + Duration::from_secs(1);
+        let dir = std::fs::File::open(&new).expect("Maildir/new");
+        dir.set_modified(later).expect("touch Maildir/new");
+    }
+    panic!("Dovecot does not show the {} delivered mails", mails.len());
 }
 
 /// Seconds imapfilter takes to sort the INBOX on the server with three rules, the way a desk
@@ -259,6 +272,11 @@ async fn imapfilter_sort(addr: &str, n: usize) -> Option<f64> {
         ),
     )
     .expect("imapfilter config");
+    assert_eq!(
+        imap::count(addr, USER, "INBOX").await as usize,
+        n,
+        "INBOX holds the delivered mails"
+    );
     let started = Instant::now();
     let out = Command::new("imapfilter")
         .arg("-c")
@@ -277,7 +295,8 @@ async fn imapfilter_sort(addr: &str, n: usize) -> Option<f64> {
     if left > 0 {
         // Its rate would count mail it never sorted.
         println!(
-            "  imapfilter left {left} of {n} mails in the INBOX: this round's rate is not counted ({})",
+            "  imapfilter left {left} of {n} mails in the INBOX: this round's rate is not counted ({} {})",
+            String::from_utf8_lossy(&out.stdout).trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
         return None;
