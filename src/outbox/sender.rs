@@ -927,7 +927,13 @@ struct Due {
     /// Handed to the server by a sender that died before recording the result, and
     /// `outbox.after_crash = "hold"`: recorded as uncertain, not sent.
     held: bool,
+    /// The original to attach, read with the claim's others ([`PREFETCH_MAX`]).
+    original: Option<Vec<u8>>,
 }
+
+/// Originals up to this size are read for a whole claim in one statement (a claim of 64
+/// holds at most 4 MiB of them); larger ones are read when their mail is built.
+const PREFETCH_MAX: i64 = 64 * 1024;
 
 /// The rows of the current claim, and what is left of the pass.
 struct Claims {
@@ -1106,6 +1112,8 @@ impl Sender<'_> {
             Default::default()
         };
         let hold = self.config.settings.outbox.after_crash == AfterCrash::Hold;
+        let ids: Vec<i64> = rows.iter().filter_map(|r| r.raw_message_id).collect();
+        let originals = self.store.raw_bytes_of(&ids, PREFETCH_MAX).await?;
         let due = rows
             .into_iter()
             .map(|row| {
@@ -1121,10 +1129,12 @@ impl Sender<'_> {
                         and died before its answer was recorded (outbox.after_crash = \"resend\"): \
                         the recipient may get it twice");
                 }
+                let original = row.raw_message_id.and_then(|id| originals.get(&id).cloned());
                 Due {
                     row,
                     unsubscribe,
                     held,
+                    original,
                 }
             })
             .collect();
@@ -1155,13 +1165,14 @@ impl Sender<'_> {
         }
         let permit = self.mailer.sending.acquire().await;
         let handover = Handover::new(self.store, recorder, c.id);
+        let original = due.original.as_deref();
         let mut result = self
-            .build_and_send(c, due.unsubscribe, false, &handover)
+            .build_and_send(c, due.unsubscribe, false, original, &handover)
             .await;
         if let Err(SendError::Needs8BitMime(e)) = &result {
             tracing::info!(outbox = c.id, error = %e, "the SMTP server takes no 8-bit mail (no 8BITMIME): sending the original base64-encoded");
             result = self
-                .build_and_send(c, due.unsubscribe, true, &handover)
+                .build_and_send(c, due.unsubscribe, true, original, &handover)
                 .await;
         }
         drop(permit);
@@ -1210,12 +1221,13 @@ impl Sender<'_> {
         c: &Claimed,
         unsubscribe: bool,
         seven_bit: bool,
+        original: Option<&[u8]>,
         handover: &Handover<'_>,
     ) -> Result<(), SendError> {
         let (msg, envelope) = match self.notice_copy(c, unsubscribe)? {
             Some(copy) => copy,
             None => {
-                let msg = self.build(c, unsubscribe, seven_bit).await?;
+                let msg = self.build(c, unsubscribe, seven_bit, original).await?;
                 if let Some(body_id) = c.body_id {
                     let mut kept = self
                         .mailer
@@ -1311,6 +1323,7 @@ impl Sender<'_> {
         c: &Claimed,
         unsubscribe: bool,
         seven_bit: bool,
+        prefetched: Option<&[u8]>,
     ) -> Result<Message, SendError> {
         let s = &self.config.settings;
         let from: Mailbox = format!("{} <{}>", quote_name(&s.outbox.from_name), s.outbox.from)
@@ -1372,6 +1385,7 @@ impl Sender<'_> {
             b = b.raw_header(HeaderValue::new(name, value));
         }
         let original = match c.raw_message_id {
+            Some(_) if prefetched.is_some() => prefetched.map(<[u8]>::to_vec),
             Some(id) => self
                 .store
                 .raw_bytes(id)

@@ -1202,3 +1202,57 @@ async fn single_writes_go_ahead_of_queued_transactions() {
     assert_eq!(*order.lock().expect("order"), vec!["single", "transaction"]);
     db.finish().await;
 }
+
+both!(the_originals_of_a_claim_are_read_in_one_statement);
+/// The sender reads the originals of a claim's staff copies at once: the same bytes as one by
+/// one, none larger than the limit, none for an id that is not stored.
+async fn the_originals_of_a_claim_are_read_in_one_statement(db: &TestDb) {
+    for (i, subject) in ["Drucker defekt", "VPN geht nicht", "Passwort vergessen"]
+        .iter()
+        .enumerate()
+    {
+        open_ticket(
+            &db.store,
+            "Erika <erika@example.org>",
+            subject,
+            &format!("orig{i}"),
+        )
+        .await;
+    }
+    let ids: Vec<(i64, i64)> = sqlx::query_as("SELECT id, size FROM raw_messages ORDER BY id")
+        .fetch_all(db.store.pool())
+        .await
+        .expect("raw ids");
+    assert_eq!(ids.len(), 3);
+    let mut wanted: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
+    wanted.push(999_999);
+    let all = db
+        .store
+        .raw_bytes_of(&wanted, i64::MAX)
+        .await
+        .expect("read");
+    assert_eq!(all.len(), 3, "the id that is not stored is missing");
+    for (id, _) in &ids {
+        let one = db.store.raw_bytes(*id).await.expect("one").expect("stored");
+        assert_eq!(all.get(id), Some(&one), "raw message {id}");
+    }
+    let smallest = ids.iter().map(|(_, size)| *size).min().expect("sizes");
+    let small = db
+        .store
+        .raw_bytes_of(&wanted, smallest)
+        .await
+        .expect("read");
+    assert!(!small.is_empty() && small.len() < 3 || ids.iter().all(|(_, s)| *s == smallest));
+    assert!(
+        small
+            .keys()
+            .all(|id| ids.iter().any(|(i, s)| i == id && *s <= smallest))
+    );
+    assert!(
+        db.store
+            .raw_bytes_of(&[], 0)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
