@@ -31,6 +31,10 @@ use poststelle::ticket::ingest::{Incoming, Ingestor, Outcome, PreparedBatch, Sou
 
 #[path = "support/mode.rs"]
 mod mode;
+#[path = "support/requests.rs"]
+#[allow(dead_code)]
+mod requests;
+use requests::WORDS;
 
 const BATCH: usize = 256;
 
@@ -182,24 +186,6 @@ fn spec(cfg: &Config, tickets: i64, now: Timestamp) -> Spec {
         incidents: (tickets / 2_000).max(5),
     }
 }
-
-const WORDS: [&str; 15] = [
-    "Drucker",
-    "Passwort",
-    "VPN",
-    "Bürgerbüro",
-    "Fachverfahren",
-    "Zulassung",
-    "Anmeldung",
-    "Netzwerk",
-    "Scanner",
-    "Termin",
-    "Rechnung",
-    "Zugang",
-    "Konto",
-    "Kasse",
-    "Störung",
-];
 
 /// A 4 KB text, different for each seed.
 fn body(seed: u64) -> String {

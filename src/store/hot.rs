@@ -358,6 +358,12 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
             vec![Int(0), Int(0), Int(1), Text("explain")],
         ));
     }
+    v.push(q(
+        "sender: the originals of a claim",
+        Sender,
+        super::raw::raw_bytes_of_sql(&three(1), 65_536),
+        ids(),
+    ));
     v
 }
 

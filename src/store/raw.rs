@@ -1,9 +1,10 @@
 //! Raw mail as it arrived, one row per message filed (duplicates excepted): the bytes, where
 //! the message came from, and what filing made of it. Quarantined mail is a row with outcome
 //! [`RawOutcome::Quarantined`], listed and replayed from here.
-use sqlx::{AnyConnection, FromRow};
+use sqlx::{AnyConnection, FromRow, Row};
 
 use super::buffer::{Val, WriteBuffer};
+use super::tickets::fetch_in;
 use super::{Store, StoreError};
 
 /// What filing made of a message (`raw_messages.outcome`).
@@ -139,20 +140,17 @@ impl Store {
         ids: &[i64],
         max_size: i64,
     ) -> Result<std::collections::HashMap<i64, Vec<u8>>, StoreError> {
-        use std::fmt::Write as _;
         if ids.is_empty() {
             return Ok(Default::default());
         }
-        // Integers only, spliced: one statement of any length on both databases.
-        let mut sql = String::from("SELECT id, bytes FROM raw_messages WHERE id IN (");
-        for (i, id) in ids.iter().enumerate() {
-            let _ = write!(sql, "{}{id}", if i == 0 { "" } else { "," });
-        }
-        let _ = write!(sql, ") AND size <= {max_size}");
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.into_iter().collect())
+        let mut conn = self.pool().acquire().await?;
+        let rows = fetch_in(&mut conn, self.backend(), ids, |ph| {
+            raw_bytes_of_sql(ph, max_size)
+        })
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("bytes")?)))
+            .collect()
     }
 
     pub async fn quarantined(&self) -> Result<Vec<QuarantineRow>, StoreError> {
@@ -229,4 +227,9 @@ impl Store {
         .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// The raw messages among `ph` of at most `max_size` octets (an integer, not a text).
+pub(super) fn raw_bytes_of_sql(ph: &str, max_size: i64) -> String {
+    format!("SELECT id, bytes FROM raw_messages WHERE id IN ({ph}) AND size <= {max_size}")
 }
