@@ -211,14 +211,22 @@ fn new_mail(tag: &str, i: usize) -> Vec<u8> {
     let seed = fastrand::u64(..);
     format!(
         "From: Person {i} <p{i}.{tag}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
-         Subject: {}\r\nMessage-ID: <{tag}.{i}@gemeinde.example>\r\n\
+         Subject: {}\r\nMessage-ID: <{}>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: 8bit\r\n\r\n{}\r\nMit freundlichen Grüßen\r\n",
         i % 40,
         subject(i as u64),
+        message_id(tag, i, ""),
         body(seed)
     )
     .into_bytes()
+}
+
+/// The Message-ID of the `i`-th mail of round `tag`: a hashed prefix spreads them over the
+/// key space as the Message-IDs of many senders' mail programs are, not one after the other.
+fn message_id(tag: &str, i: usize, suffix: &str) -> String {
+    let spread = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    format!("{spread:08x}.{tag}.{i}{suffix}@gemeinde.example")
 }
 
 /// A follow-up of the `i`-th new mail of round `tag`, whose ticket is `number`: by the tag in
@@ -234,16 +242,18 @@ fn follow_up(tag: &str, i: usize, number: &str) -> Vec<u8> {
         (
             format!("AW: {}", subject(i as u64)),
             format!(
-                "In-Reply-To: <{tag}.{i}@gemeinde.example>\r\nReferences: <{tag}.{i}@gemeinde.example>\r\n"
+                "In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n",
+                id = message_id(tag, i, "")
             ),
         )
     };
     format!(
         "From: Person {i} <p{i}.{tag}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
-         Subject: {subject}\r\nMessage-ID: <{tag}.{i}.re@gemeinde.example>\r\n{thread}\
+         Subject: {subject}\r\nMessage-ID: <{}>\r\n{thread}\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: 8bit\r\n\r\nNachtrag:\r\n{}\r\n",
         i % 40,
+        message_id(tag, i, ".re"),
         body(seed)
     )
     .into_bytes()
