@@ -91,12 +91,6 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
             texts(),
         ),
         q(
-            "filing: tickets by Message-ID",
-            Filing,
-            super::tickets::tickets_by_message_id_sql(&three(1)),
-            texts(),
-        ),
-        q(
             "filing: participants",
             Filing,
             super::tickets::participants_sql(&three(1)),
@@ -323,6 +317,44 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
             vec![now.clone()],
         ),
     ];
+    for source in super::tickets::message_id_sources(backend) {
+        v.push(q(
+            "filing: tickets by Message-ID",
+            Filing,
+            super::tickets::tickets_by_message_id_sql(source, &three(1)),
+            texts(),
+        ));
+    }
+    if backend == Backend::Sqlite {
+        let key = || Text("<a@example.org>");
+        v.push(q(
+            "filing: new Message-IDs waiting",
+            Filing,
+            super::tickets::RECENT_MESSAGE_IDS_SPAN,
+            vec![],
+        ));
+        v.push(q(
+            "filing: end of the next range of new Message-IDs",
+            Filing,
+            super::tickets::RECENT_MESSAGE_IDS_RANGE_END,
+            vec![key(), Int(1_024)],
+        ));
+        for bounded in [true, false] {
+            let binds = if bounded {
+                vec![key(), key()]
+            } else {
+                vec![key()]
+            };
+            for sql in super::tickets::move_message_ids_sql(bounded) {
+                v.push(q(
+                    "filing: moving a range of new Message-IDs",
+                    Filing,
+                    sql,
+                    binds.clone(),
+                ));
+            }
+        }
+    }
     for (name, step) in [
         (
             "retention: tickets of a queue due for purging",

@@ -187,6 +187,15 @@ pub async fn fill(store: &Store, spec: &Spec) -> Result<(), StoreError> {
                 .execute(&mut *tx)
                 .await?;
         }
+        if d.0 == Backend::Sqlite {
+            // The chunk's Message-IDs into the big tier at once, as the store moves them.
+            tx.execute(
+                "INSERT INTO message_ids (message_id, article_id) SELECT message_id, article_id \
+                 FROM message_ids_recent WHERE 1 ORDER BY message_id, article_id; \
+                 DELETE FROM message_ids_recent;",
+            )
+            .await?;
+        }
         tx.commit().await?;
         tracing::info!(tickets = hi, of = spec.tickets, "synthetic store");
         lo = hi + 1;

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, FromRow, Row};
 
 use crate::store::buffer::{Val, WriteBuffer};
-use crate::store::{Backend, MAX_PARAMS, StoreError, placeholders};
+use crate::store::{Backend, MAX_PARAMS, Store, StoreError, placeholders};
 
 /// A message filed before: its outcome and the number of its ticket.
 #[derive(Debug, Clone, FromRow)]
@@ -113,11 +113,29 @@ pub async fn tickets_by_number(
         .collect::<Result<_, _>>()?)
 }
 
-pub(super) fn tickets_by_message_id_sql(ph: &str) -> String {
-    format!(
-        "SELECT a.message_id AS referenced, a.id AS article, {TICKET_COLUMNS} FROM articles a \
-         JOIN tickets t ON t.id = a.ticket_id WHERE a.message_id IN ({ph})"
-    )
+/// Where the follow-up lookup finds Message-IDs: PostgreSQL indexes `articles.message_id`;
+/// SQLite keeps them in two tiers, a small one of new keys and a big one they move to in sorted
+/// key ranges (migrations/sqlite/0024_message_id_tiers.sql, [`move_recent_message_ids`]).
+pub(super) fn message_id_sources(backend: Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::Sqlite => &["message_ids", "message_ids_recent"],
+        Backend::Postgres => &["articles"],
+    }
+}
+
+pub(super) fn tickets_by_message_id_sql(source: &str, ph: &str) -> String {
+    if source == "articles" {
+        format!(
+            "SELECT a.message_id AS referenced, a.id AS article, {TICKET_COLUMNS} FROM articles a \
+             JOIN tickets t ON t.id = a.ticket_id WHERE a.message_id IN ({ph})"
+        )
+    } else {
+        format!(
+            "SELECT k.message_id AS referenced, k.article_id AS article, {TICKET_COLUMNS} \
+             FROM {source} k JOIN articles a ON a.id = k.article_id \
+             JOIN tickets t ON t.id = a.ticket_id WHERE k.message_id IN ({ph})"
+        )
+    }
 }
 
 /// For each Message-ID that an article carries (inbound, note, or our own outbound mail), the
@@ -127,16 +145,99 @@ pub async fn tickets_by_message_id(
     backend: Backend,
     message_ids: &[&str],
 ) -> Result<HashMap<String, TicketRow>, StoreError> {
-    let rows = fetch_in(conn, backend, message_ids, tickets_by_message_id_sql).await?;
     let mut newest: HashMap<String, (i64, TicketRow)> = HashMap::new();
-    for row in rows {
-        let message_id: String = row.try_get("referenced")?;
-        let article: i64 = row.try_get("article")?;
-        if newest.get(&message_id).is_none_or(|(a, _)| *a < article) {
-            newest.insert(message_id, (article, TicketRow::from_row(&row)?));
+    for source in message_id_sources(backend) {
+        let rows = fetch_in(conn, backend, message_ids, |ph| {
+            tickets_by_message_id_sql(source, ph)
+        })
+        .await?;
+        for row in rows {
+            let message_id: String = row.try_get("referenced")?;
+            let article: i64 = row.try_get("article")?;
+            if newest.get(&message_id).is_none_or(|(a, _)| *a < article) {
+                newest.insert(message_id, (article, TicketRow::from_row(&row)?));
+            }
         }
     }
     Ok(newest.into_iter().map(|(m, (_, t))| (m, t)).collect())
+}
+
+/// New Message-IDs wait in SQLite's small tier until there are about this many: few enough
+/// that its pages stay in the page cache, enough that moving them touches each page of the
+/// big tier's key range once for many keys.
+pub const RECENT_MESSAGE_IDS: i64 = 16_384;
+/// Keys moved per transaction: a short write lock between batches of mail.
+pub const MOVE_CHUNK: i64 = 1_024;
+
+/// How many keys the small tier holds, counted from its row ids (deletions make it larger,
+/// never smaller) without reading it.
+/// (One MIN or MAX per SELECT: SQLite reads one end of the rowid order only for a lone one.)
+pub(super) const RECENT_MESSAGE_IDS_SPAN: &str = "SELECT COALESCE((SELECT MAX(id) FROM message_ids_recent) \
+     - (SELECT MIN(id) FROM message_ids_recent) + 1, 0)";
+/// The key `$2` keys after `$1`, the end of the range moved next.
+pub(super) const RECENT_MESSAGE_IDS_RANGE_END: &str = "SELECT message_id FROM message_ids_recent \
+     WHERE message_id >= $1 ORDER BY message_id LIMIT 1 OFFSET $2";
+
+pub(super) fn move_message_ids_sql(bounded: bool) -> [String; 2] {
+    let range = if bounded {
+        "message_id >= $1 AND message_id < $2"
+    } else {
+        "message_id >= $1"
+    };
+    [
+        format!(
+            "INSERT INTO message_ids (message_id, article_id) SELECT message_id, article_id \
+             FROM message_ids_recent WHERE {range} ORDER BY message_id, article_id \
+             ON CONFLICT DO NOTHING"
+        ),
+        format!("DELETE FROM message_ids_recent WHERE {range}"),
+    ]
+}
+
+/// Moves the keys of SQLite's small Message-ID tier into the big one once it holds
+/// `at_least`, in sorted key ranges of `chunk` keys, each in a write transaction of
+/// its own; the number moved. Each range lands on a run of neighbouring pages of the big
+/// tier, where inserting the same keys one batch of mail at a time wrote a page per key. A
+/// lookup between two ranges finds every key in one tier or the other. Nothing to do on
+/// PostgreSQL.
+pub async fn move_recent_message_ids(
+    store: &Store,
+    at_least: i64,
+    chunk: i64,
+) -> Result<u64, StoreError> {
+    if store.backend() != Backend::Sqlite {
+        return Ok(0);
+    }
+    let span: i64 = sqlx::query_scalar(RECENT_MESSAGE_IDS_SPAN)
+        .fetch_one(store.pool())
+        .await?;
+    if span < at_least.max(1) {
+        return Ok(0);
+    }
+    let mut moved = 0;
+    let mut from = String::new();
+    loop {
+        let mut tx = store.begin_write().await?;
+        let end: Option<String> = sqlx::query_scalar(RECENT_MESSAGE_IDS_RANGE_END)
+            .bind(&from)
+            .bind(chunk.max(1))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let [insert, delete] = move_message_ids_sql(end.is_some());
+        let mut ins = sqlx::query(sqlx::AssertSqlSafe(insert)).bind(&from);
+        let mut del = sqlx::query(sqlx::AssertSqlSafe(delete)).bind(&from);
+        if let Some(end) = &end {
+            ins = ins.bind(end);
+            del = del.bind(end);
+        }
+        ins.execute(&mut *tx).await?;
+        moved += del.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        match end {
+            Some(end) => from = end,
+            None => return Ok(moved),
+        }
+    }
 }
 
 pub(super) fn participants_sql(ph: &str) -> String {

@@ -1256,3 +1256,207 @@ async fn the_originals_of_a_claim_are_read_in_one_statement(db: &TestDb) {
             .is_empty()
     );
 }
+
+both!(the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers);
+/// SQLite keeps the articles' Message-IDs in a small tier of new keys and a big one they move
+/// to in sorted ranges (issue 20); PostgreSQL indexes the column. Whatever tier a key is in,
+/// after moves in ranges of a few keys, a changed and a removed Message-ID, the lookup gives
+/// what a plain search of the articles gives, and replies by References find their tickets.
+async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db: &TestDb) {
+    use poststelle::store::tickets::{move_recent_message_ids, tickets_by_message_id};
+    let ing = Ingestor::new(&db.store, cfg());
+    // Keys spread over the key space, as real ones are.
+    let id = |i: u64| {
+        format!(
+            "{:08x}.{i}@gemeinde.example",
+            i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40
+        )
+    };
+    let mut numbers = Vec::new();
+    for i in 0..60 {
+        let from = format!("person{i}@gemeinde.example");
+        numbers.push(new_number(
+            &file(
+                &ing,
+                &from,
+                &format!("Anfrage {i}"),
+                &id(i),
+                &format!("t{i}"),
+            )
+            .await,
+        ));
+        if i == 29 {
+            // The first half into the big tier, seven keys per range.
+            move_recent_message_ids(&db.store, 0, 7)
+                .await
+                .expect("move");
+        }
+    }
+    let sqlite = db.store.backend() == poststelle::store::Backend::Sqlite;
+    if sqlite {
+        let recent = scalar(&db.store, "SELECT COUNT(*) FROM message_ids_recent").await;
+        let big = scalar(&db.store, "SELECT COUNT(*) FROM message_ids").await;
+        assert!(
+            recent > 0 && big > 0,
+            "both tiers hold keys ({recent}, {big})"
+        );
+    }
+    // A changed Message-ID, and one removed, whatever tier they were in.
+    for (old, new) in [(id(3), Some("changed@gemeinde.example")), (id(40), None)] {
+        sqlx::query("UPDATE articles SET message_id = $1 WHERE message_id = $2")
+            .bind(new)
+            .bind(&old)
+            .execute(db.store.pool())
+            .await
+            .expect("update");
+    }
+    let mut keys: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM articles WHERE message_id IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .expect("keys");
+    keys.extend([id(3), id(40), "unknown@gemeinde.example".into()]);
+    let check = |phase: &'static str| {
+        let keys = keys.clone();
+        let store = &db.store;
+        async move {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let mut conn = store.pool().acquire().await.expect("conn");
+            let found = tickets_by_message_id(&mut conn, store.backend(), &refs)
+                .await
+                .expect("lookup");
+            for key in &keys {
+                let plain: Option<String> = sqlx::query_scalar(
+                    "SELECT t.number FROM articles a JOIN tickets t ON t.id = a.ticket_id \
+                     WHERE a.message_id = $1 ORDER BY a.id DESC LIMIT 1",
+                )
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .expect("plain");
+                assert_eq!(
+                    found.get(key).map(|t| t.number.clone()),
+                    plain,
+                    "{phase}: {key}"
+                );
+            }
+            assert!(found.contains_key("changed@gemeinde.example"), "{phase}");
+            assert!(
+                !found.contains_key(&id(3)) && !found.contains_key(&id(40)),
+                "{phase}"
+            );
+        }
+    };
+    check("keys in both tiers").await;
+    let moved = move_recent_message_ids(&db.store, 0, 5)
+        .await
+        .expect("move");
+    if sqlite {
+        assert!(moved > 0);
+        assert_eq!(
+            scalar(&db.store, "SELECT COUNT(*) FROM message_ids_recent").await,
+            0
+        );
+        assert_eq!(
+            scalar(&db.store, "SELECT COUNT(*) FROM message_ids").await,
+            scalar(
+                &db.store,
+                "SELECT COUNT(*) FROM articles WHERE message_id IS NOT NULL"
+            )
+            .await,
+            "every key once"
+        );
+    } else {
+        assert_eq!(moved, 0, "PostgreSQL has one index");
+    }
+    check("all keys moved").await;
+    // Replies by References alone, to requests whose keys were moved early, late, or not.
+    for i in [0, 29, 30, 59] {
+        let reply = mail(
+            &[
+                &format!("From: person{i}@gemeinde.example"),
+                &format!("Subject: AW: Anfrage {i}"),
+                &format!("Message-ID: <re.{}>", id(i)),
+                &format!("References: <{}>", id(i)),
+            ],
+            "Nachtrag\r\n",
+        );
+        match ing
+            .ingest(&reply, SourceKey::file(&format!("r{i}")))
+            .await
+            .expect("ingest")
+        {
+            Outcome::FollowUp { number, .. } => assert_eq!(number, numbers[i as usize]),
+            other => panic!("reply {i}: {other:?}"),
+        }
+    }
+}
+
+both!(the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_the_old_key);
+/// Dedup keys begin with the UTC day of the mail's Date, so that new keys land together in the
+/// store's index (issue 20); mail filed before that, under the key that began with the
+/// Message-ID, is still found when its bytes come again from another source.
+async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_the_old_key(
+    db: &TestDb,
+) {
+    use sha2::{Digest, Sha256};
+    let ing = Ingestor::new(&db.store, cfg());
+    let dated = |id: &str| {
+        mail(
+            &[
+                "From: erika@example.org",
+                "Subject: Drucker defekt",
+                "Date: Sun, 01 Mar 2026 00:30:00 +0100",
+                &format!("Message-ID: <{id}>"),
+            ],
+            "Guten Tag\r\n",
+        )
+    };
+    let hex = |raw: &[u8]| {
+        Sha256::digest(raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let raw = dated("neu@example.org");
+    new_number(
+        &ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1))
+            .await
+            .expect("ingest"),
+    );
+    // 00:30 at +01:00 is the day before in UTC.
+    assert_eq!(
+        scalar_text(&db.store, "SELECT dedup_key FROM raw_messages").await,
+        format!("20260228 neu@example.org {}", hex(&raw))
+    );
+    let again = ing
+        .ingest(&raw, SourceKey::imap("INBOX", 8, 1))
+        .await
+        .expect("ingest");
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+
+    // A mail filed under the old key.
+    let old = dated("alt@example.org");
+    new_number(
+        &ing.ingest(&old, SourceKey::imap("INBOX", 7, 2))
+            .await
+            .expect("ingest"),
+    );
+    sqlx::query("UPDATE raw_messages SET dedup_key = $1 WHERE message_id = 'alt@example.org'")
+        .bind(format!("alt@example.org {}", hex(&old)))
+        .execute(db.store.pool())
+        .await
+        .expect("old key");
+    let again = ing
+        .ingest(&old, SourceKey::imap("INBOX", 8, 2))
+        .await
+        .expect("ingest");
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 2);
+    // Without a Date the day is "-".
+    assert_eq!(
+        poststelle::ticket::ingest::dedup_key(None, Some("x@y"), "ab"),
+        "- x@y ab"
+    );
+}
