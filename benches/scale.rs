@@ -211,15 +211,22 @@ fn new_mail(tag: &str, i: usize) -> Vec<u8> {
     let seed = fastrand::u64(..);
     format!(
         "From: Person {i} <p{i}.{tag}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
-         Subject: {}\r\nMessage-ID: <{}>\r\n\
+         Subject: {}\r\nDate: {}\r\nMessage-ID: <{}>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: 8bit\r\n\r\n{}\r\nMit freundlichen Grüßen\r\n",
         i % 40,
         subject(i as u64),
+        date(),
         message_id(tag, i, ""),
         body(seed)
     )
     .into_bytes()
+}
+
+/// A Date header of now, as mail programs write it (the store's dedup keys begin with its day).
+fn date() -> String {
+    let now = Timestamp::now().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(1)));
+    jiff::fmt::rfc2822::to_string(&now).expect("RFC 2822 date")
 }
 
 /// The Message-ID of the `i`-th mail of round `tag`: a hashed prefix spreads them over the
@@ -249,10 +256,11 @@ fn follow_up(tag: &str, i: usize, number: &str) -> Vec<u8> {
     };
     format!(
         "From: Person {i} <p{i}.{tag}@gemeinde{}.example>\r\nTo: servicedesk@kommunal-it.example\r\n\
-         Subject: {subject}\r\nMessage-ID: <{}>\r\n{thread}\
+         Subject: {subject}\r\nDate: {}\r\nMessage-ID: <{}>\r\n{thread}\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: 8bit\r\n\r\nNachtrag:\r\n{}\r\n",
         i % 40,
+        date(),
         message_id(tag, i, ".re"),
         body(seed)
     )

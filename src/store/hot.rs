@@ -317,6 +317,12 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
             vec![now.clone()],
         ),
     ];
+    v.push(q(
+        "filing: how old mail with old dedup keys is",
+        Filing,
+        super::tickets::LEGACY_DEDUP_DATED_BEFORE,
+        vec![],
+    ));
     for source in super::tickets::message_id_sources(backend) {
         v.push(q(
             "filing: tickets by Message-ID",

@@ -45,7 +45,7 @@ const PEOPLE: i64 = 200_003;
 const CHUNK: i64 = 100_000;
 /// Changed whenever the rows made change, so that a cached store made by an older generator is
 /// not taken for a new one.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The Message-ID of the `n`-th raw message (1-based): a hashed prefix spreads them over the
 /// index as real Message-IDs are spread, the suffix keeps them unique.
@@ -321,11 +321,12 @@ fn statements(d: &Dialect, spec: &Spec) -> Vec<String> {
         format!(
             "{with}INSERT INTO raw_messages (id, source_key, dedup_key, message_id, content_hash, \
              size, bytes, received_at, outcome, reason, ticket_id) \
-             SELECT {n}, 'imap:INBOX/1/' || {n}, {mid} || ' ' || {h}, {mid}, {h}, 320, {blob}, \
-             {created} + (kk.k - 1) * 7200000000, \
+             SELECT {n}, 'imap:INBOX/1/' || {n}, {day} || ' ' || {mid} || ' ' || {h}, {mid}, {h}, \
+             320, {blob}, {created} + (kk.k - 1) * 7200000000, \
              CASE kk.k WHEN 1 THEN 'new_ticket' ELSE 'follow_up' END, 'synthetic', s.i \
              FROM {from} CROSS JOIN (SELECT 1 AS k UNION ALL SELECT 2) kk ORDER BY 1",
             n = "(s.i * 2 - 2 + kk.k)",
+            day = d.day(&format!("{created} + (kk.k - 1) * 7200000000")),
             mid = inbound("(s.i * 2 - 2 + kk.k)"),
             h = d.hash64("(s.i * 2 - 2 + kk.k)"),
             blob = d.blob(&format!(

@@ -71,7 +71,22 @@ pub(super) fn filed_before_sql(column: &str, ph: &str) -> String {
     )
 }
 
-/// Messages filed before, by source key and by dedup key (Message-ID + content hash).
+pub(super) const LEGACY_DEDUP_DATED_BEFORE: &str =
+    "SELECT dated_before FROM legacy_dedup_keys WHERE id = 1";
+
+/// Mail dated before this instant (Unix seconds) may have been filed under a dedup key of the
+/// old form, which began with the Message-ID (migrations/sqlite/0025_legacy_dedup_keys.sql);
+/// `None`: the store has no such keys.
+pub async fn legacy_dedup_dated_before(
+    conn: &mut AnyConnection,
+) -> Result<Option<i64>, StoreError> {
+    let v: Option<Option<i64>> = sqlx::query_scalar(LEGACY_DEDUP_DATED_BEFORE)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(v.flatten())
+}
+
+/// Messages filed before, by source key and by dedup key (see `dedup_key` in ticket::ingest).
 pub async fn filed_before(
     conn: &mut AnyConnection,
     backend: Backend,

@@ -174,6 +174,8 @@ struct Prepared<'a> {
     dedup_key: String,
     /// The key of the same mail filed before dedup keys began with the day.
     legacy_dedup_key: String,
+    /// The Date header, Unix seconds.
+    date: Option<i64>,
     parsed: Parsed,
     /// It concerns a notice: a bounce or an unsubscribe mail ([`super::notices`]).
     notice: Option<super::notices::NoticeMail>,
@@ -273,6 +275,7 @@ impl<'a> PreparedBatch<'a> {
             message_id,
             dedup_key,
             legacy_dedup_key,
+            date,
             parsed,
             notice,
         }
@@ -740,9 +743,18 @@ impl Known {
         read_windows: bool,
     ) -> Result<Known, StoreError> {
         let sources: Vec<&str> = prepared.iter().map(|p| p.source.as_str()).collect();
+        let legacy = tickets::legacy_dedup_dated_before(conn).await?;
+        let may_be_legacy =
+            |p: &Prepared<'_>| legacy.is_some_and(|before| p.date.is_none_or(|d| d < before));
         let dedups: Vec<&str> = prepared
             .iter()
-            .flat_map(|p| [p.dedup_key.as_str(), p.legacy_dedup_key.as_str()])
+            .map(|p| p.dedup_key.as_str())
+            .chain(
+                prepared
+                    .iter()
+                    .filter(|p| may_be_legacy(p))
+                    .map(|p| p.legacy_dedup_key.as_str()),
+            )
             .collect();
         let (by_source, mut by_dedup) =
             tickets::filed_before(conn, backend, &sources, &dedups).await?;

@@ -1395,8 +1395,9 @@ async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db
 
 both!(the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_the_old_key);
 /// Dedup keys begin with the UTC day of the mail's Date, so that new keys land together in the
-/// store's index (issue 20); mail filed before that, under the key that began with the
-/// Message-ID, is still found when its bytes come again from another source.
+/// store's index (issue 20); in a store upgraded with mail in it, mail filed before under the
+/// key that began with the Message-ID is still found when its bytes come again from another
+/// source, and looked for only when dated before the upgrade (and a week).
 async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_the_old_key(
     db: &TestDb,
 ) {
@@ -1419,6 +1420,15 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
+    assert_eq!(
+        scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM legacy_dedup_keys WHERE dated_before IS NULL"
+        )
+        .await,
+        1,
+        "a new store has no old keys"
+    );
     let raw = dated("neu@example.org");
     new_number(
         &ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1))
@@ -1436,7 +1446,12 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
         .expect("ingest");
     assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
 
-    // A mail filed under the old key.
+    // A mail filed under the old key, in a store that got this version with mail in it.
+    sqlx::query("UPDATE legacy_dedup_keys SET dated_before = $1")
+        .bind(1_800_000_000_i64)
+        .execute(db.store.pool())
+        .await
+        .expect("upgraded store");
     let old = dated("alt@example.org");
     new_number(
         &ing.ingest(&old, SourceKey::imap("INBOX", 7, 2))
@@ -1454,6 +1469,18 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
         .expect("ingest");
     assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
     assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 2);
+    // Mail dated after the upgrade's week cannot have an old key and is not looked for by one
+    // (the upgrade put before the mail's Date to show it).
+    sqlx::query("UPDATE legacy_dedup_keys SET dated_before = $1")
+        .bind(1_700_000_000_i64)
+        .execute(db.store.pool())
+        .await
+        .expect("earlier upgrade");
+    let again = ing
+        .ingest(&old, SourceKey::imap("INBOX", 9, 2))
+        .await
+        .expect("ingest");
+    assert!(matches!(again, Outcome::NewTicket { .. }), "{again:?}");
     // Without a Date the day is "-".
     assert_eq!(
         poststelle::ticket::ingest::dedup_key(None, Some("x@y"), "ab"),
