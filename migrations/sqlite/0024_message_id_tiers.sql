@@ -25,10 +25,18 @@ CREATE TABLE message_ids_recent (
 );
 CREATE INDEX message_ids_recent_key ON message_ids_recent (message_id);
 
+-- Our own mail's Message-IDs begin with a UUIDv7, i.e. with the time: they arrive in key order
+-- and go straight into the big tier, at one place.
 CREATE TRIGGER articles_message_id_insert AFTER INSERT ON articles
-    WHEN NEW.message_id IS NOT NULL
+    WHEN NEW.message_id IS NOT NULL AND NEW.kind <> 'outbound'
 BEGIN
     INSERT INTO message_ids_recent (message_id, article_id) VALUES (NEW.message_id, NEW.id);
+END;
+
+CREATE TRIGGER articles_outbound_message_id_insert AFTER INSERT ON articles
+    WHEN NEW.message_id IS NOT NULL AND NEW.kind = 'outbound'
+BEGIN
+    INSERT INTO message_ids (message_id, article_id) VALUES (NEW.message_id, NEW.id);
 END;
 
 CREATE TRIGGER articles_message_id_update AFTER UPDATE OF message_id ON articles
