@@ -191,7 +191,7 @@ pub async fn fill(store: &Store, spec: &Spec) -> Result<(), StoreError> {
             // The chunk's Message-IDs into the big tier at once, as the store moves them.
             tx.execute(
                 "INSERT INTO message_ids (message_id, article_id) SELECT message_id, article_id \
-                 FROM message_ids_recent WHERE 1 ORDER BY message_id, article_id; \
+                 FROM message_ids_recent ORDER BY message_id, article_id; \
                  DELETE FROM message_ids_recent;",
             )
             .await?;

@@ -172,8 +172,6 @@ struct Prepared<'a> {
     message_id: Option<String>,
     /// The same mail from another source: see [`dedup_key`].
     dedup_key: String,
-    /// The key of the same mail filed before dedup keys began with the day.
-    legacy_dedup_key: String,
     /// The Date header, Unix seconds.
     date: Option<i64>,
     parsed: Parsed,
@@ -267,14 +265,12 @@ impl<'a> PreparedBatch<'a> {
         let message_id = parsed.as_ref().ok().and_then(|(m, _)| m.message_id.clone());
         let date = parsed.as_ref().ok().and_then(|(m, _)| m.date);
         let dedup_key = dedup_key(date, message_id.as_deref(), &hash);
-        let legacy_dedup_key = format!("{} {hash}", message_id.as_deref().unwrap_or(""));
         Prepared {
             raw: it.raw,
             source: it.source.clone(),
             hash,
             message_id,
             dedup_key,
-            legacy_dedup_key,
             date,
             parsed,
             notice,
@@ -294,6 +290,12 @@ pub fn dedup_key(date: Option<i64>, message_id: Option<&str>, hash: &str) -> Str
         .map(|t| t.strftime("%Y%m%d").to_string())
         .unwrap_or_else(|| "-".into());
     format!("{day} {} {hash}", message_id.unwrap_or(""))
+}
+
+/// The key the same mail was filed under before dedup keys began with the day: the rest of
+/// [`dedup_key`] after it.
+fn legacy_dedup_key(key: &str) -> &str {
+    key.split_once(' ').map_or(key, |(_, rest)| rest)
 }
 
 /// A message decoded and classified, or why it could not be.
@@ -753,15 +755,16 @@ impl Known {
                 prepared
                     .iter()
                     .filter(|p| may_be_legacy(p))
-                    .map(|p| p.legacy_dedup_key.as_str()),
+                    .map(|p| legacy_dedup_key(&p.dedup_key)),
             )
             .collect();
         let (by_source, mut by_dedup) =
             tickets::filed_before(conn, backend, &sources, &dedups).await?;
         // Mail filed before the keys began with the day is found by its old key.
         for p in prepared {
-            if !by_dedup.contains_key(&p.dedup_key)
-                && let Some(filed) = by_dedup.get(&p.legacy_dedup_key).cloned()
+            if may_be_legacy(p)
+                && !by_dedup.contains_key(&p.dedup_key)
+                && let Some(filed) = by_dedup.get(legacy_dedup_key(&p.dedup_key)).cloned()
             {
                 by_dedup.insert(p.dedup_key.clone(), filed);
             }

@@ -1429,6 +1429,14 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
         1,
         "a new store has no old keys"
     );
+    // The store as if upgraded with mail in it: old keys are looked for in mail dated before.
+    let upgraded_at = |dated_before: i64| async move {
+        sqlx::query("UPDATE legacy_dedup_keys SET dated_before = $1")
+            .bind(dated_before)
+            .execute(db.store.pool())
+            .await
+            .expect("upgraded store");
+    };
     let raw = dated("neu@example.org");
     new_number(
         &ing.ingest(&raw, SourceKey::imap("INBOX", 7, 1))
@@ -1447,11 +1455,7 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
     assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
 
     // A mail filed under the old key, in a store that got this version with mail in it.
-    sqlx::query("UPDATE legacy_dedup_keys SET dated_before = $1")
-        .bind(1_800_000_000_i64)
-        .execute(db.store.pool())
-        .await
-        .expect("upgraded store");
+    upgraded_at(1_800_000_000).await;
     let old = dated("alt@example.org");
     new_number(
         &ing.ingest(&old, SourceKey::imap("INBOX", 7, 2))
@@ -1471,11 +1475,7 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
     assert_eq!(scalar(&db.store, "SELECT COUNT(*) FROM tickets").await, 2);
     // Mail dated after the upgrade's week cannot have an old key and is not looked for by one
     // (the upgrade put before the mail's Date to show it).
-    sqlx::query("UPDATE legacy_dedup_keys SET dated_before = $1")
-        .bind(1_700_000_000_i64)
-        .execute(db.store.pool())
-        .await
-        .expect("earlier upgrade");
+    upgraded_at(1_700_000_000).await;
     let again = ing
         .ingest(&old, SourceKey::imap("INBOX", 9, 2))
         .await
