@@ -44,6 +44,12 @@ const BATCH: usize = 200;
 
 fn main() {
     let measuring = mode::measuring();
+    // The mailbox as .eml files, for profiling a part of the work on its own (`poststelle
+    // ingest`, then `poststelle outbox send`): no servers needed.
+    if let Ok(dir) = std::env::var("POSTSTELLE_BENCH_DUMP") {
+        dump(Path::new(&dir), 10_000);
+        return;
+    }
     let (Ok(imap), Ok(conf)) = (
         std::env::var("POSTSTELLE_TEST_IMAP"),
         std::env::var("POSTSTELLE_TEST_DOVECOT_CONF"),
@@ -65,6 +71,17 @@ fn main() {
              (rates only from bash tests/bench-daemon.sh)"
         );
     }
+}
+
+fn dump(dir: &Path, n: usize) {
+    let now = jiff::Zoned::now().in_tz("Europe/Berlin").expect("zone");
+    let day = now.strftime("%Y%m%d").to_string();
+    let date = now.strftime("%a, %d %b %Y %H:%M:%S %z").to_string();
+    std::fs::create_dir_all(dir).expect("dump dir");
+    for (i, mail) in desk_mail::mailbox(n, &day, &date).iter().enumerate() {
+        std::fs::write(dir.join(format!("{i:05}.eml")), mail).expect("dump a mail");
+    }
+    println!("daemon bench: {n} mails written to {}", dir.display());
 }
 
 /// Prints a line of figures when measuring; one pass of a debug build has none worth reading.

@@ -722,13 +722,19 @@ impl Mailer {
             Way::File { dir } => {
                 let name = file_name(message_id);
                 // Written aside and renamed: a crash mid-write leaves no half mail under the
-                // real name (names starting with a dot are not mail).
+                // real name (names starting with a dot are not mail). Both in one trip to
+                // the blocking pool, not one each.
                 let part = dir.join(format!(".{name}.part"));
-                let io = |e: std::io::Error| {
+                let path = dir.join(name);
+                let written = tokio::task::spawn_blocking(move || {
+                    std::fs::write(&part, &bytes)?;
+                    std::fs::rename(&part, path)
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                written.map_err(|e| {
                     SendError::Temporary(format!("file transport {}: {e}", dir.display()))
-                };
-                tokio::fs::write(&part, &bytes).await.map_err(io)?;
-                tokio::fs::rename(&part, dir.join(name)).await.map_err(io)
+                })
             }
             Way::Smtp(smtp) => {
                 let hold = self.after_crash == AfterCrash::Hold;

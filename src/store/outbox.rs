@@ -479,7 +479,7 @@ impl Store {
     pub async fn sender_writes(&self, writes: &[SenderWrite<'_>]) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
         let mut conn = self.pool().acquire().await?;
-        write_in_one(&mut conn, writes).await
+        write_in_one(self.backend(), &mut conn, writes).await
     }
 
     /// A writer for the sender's marks and results on a connection of its own.
@@ -597,7 +597,7 @@ impl SenderWriter {
             Some(conn) => conn,
             None => self.conn.insert(self.store.pool().acquire().await?),
         };
-        let written = write_in_one(conn, writes).await;
+        let written = write_in_one(self.store.backend(), conn, writes).await;
         if written.is_err() {
             self.conn = None;
         }
@@ -605,29 +605,24 @@ impl SenderWriter {
     }
 }
 
-/// `writes` in one transaction; a single one as a statement of its own (autocommit), which
-/// spares the BEGIN and COMMIT round trips to SQLite's worker thread.
+/// `writes` in one transaction; a single one as a statement of its own (autocommit). A batch
+/// whose rows are all different — every batch of the sender, which marks a row only after its
+/// last write is committed — is one statement with the whole batch bound as a JSON array
+/// ([`batch_sql`]): one round trip to SQLite's worker thread, and a statement prepared once
+/// for every batch size instead of a script of statements parsed anew for each batch.
 async fn write_in_one(
+    backend: Backend,
     conn: &mut AnyConnection,
     writes: &[SenderWrite<'_>],
 ) -> Result<(), StoreError> {
     if let [only] = writes {
         return write_one(conn, only).await;
     }
-    if let Some(script) = script(writes) {
-        // One round trip for the whole batch instead of one per statement plus BEGIN and
-        // COMMIT: with SQLite every statement is a hop to the driver's worker thread and
-        // back, and on a busy machine each hop waits for a core while the marks hold their
-        // connections' data back.
-        let run = sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+    if let Some(batch) = batch_json(writes) {
+        sqlx::query(batch_sql(backend))
+            .bind(batch)
             .execute(&mut *conn)
-            .await;
-        if let Err(e) = run {
-            // A statement that failed leaves the script's transaction open on the
-            // connection (the caller gives the connection up after any failure).
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            return Err(e.into());
-        }
+            .await?;
         return Ok(());
     }
     let mut tx = sqlx::Connection::begin(conn).await?;
@@ -638,41 +633,66 @@ async fn write_in_one(
     Ok(())
 }
 
-/// The batch as one transaction in SQL text, when it holds nothing but integers and the
-/// fixed state names — marks and results without an error text, nearly every write of a
-/// fan-out; `None` else (a text is bound, never spliced).
-fn script(writes: &[SenderWrite<'_>]) -> Option<String> {
-    use std::fmt::Write as _;
-    let mut sql = String::with_capacity(32 + writes.len() * 200);
-    sql.push_str("BEGIN;");
+/// The batch as the JSON array [`batch_sql`] reads: an object per write, `state` null for a
+/// mark. `None` when a row comes twice: one statement would apply only one of its writes.
+fn batch_json(writes: &[SenderWrite<'_>]) -> Option<String> {
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    let mut rows = Vec::with_capacity(writes.len());
     for w in writes {
-        match w {
-            SenderWrite::Handed { id, at } => {
-                let _ = write!(sql, "UPDATE outbox SET handed_at = {at} WHERE id = {id};");
-            }
-            SenderWrite::Attempt { id, attempt: a } => {
-                if a.error.is_some() {
-                    return None;
-                }
-                let sent_at = if a.state == OutboxState::Sent {
-                    a.at.to_string()
-                } else {
-                    "sent_at".to_string()
-                };
-                let _ = write!(
-                    sql,
-                    "UPDATE outbox SET state = '{}', attempts = {}, last_error = NULL, \
-                     next_attempt_at = {}, claimed_until = NULL, claimed_by = NULL, \
-                     handed_at = NULL, sent_at = {sent_at} WHERE id = {id};",
-                    a.state.as_str(),
-                    a.attempts,
-                    a.next_attempt_at,
-                );
-            }
+        let row = match w {
+            SenderWrite::Handed { id, at } => serde_json::json!({ "id": id, "at": at }),
+            SenderWrite::Attempt { id, attempt: a } => serde_json::json!({
+                "id": id,
+                "state": a.state.as_str(),
+                "attempts": a.attempts,
+                "error": a.error,
+                "next_at": a.next_attempt_at,
+                "at": a.at,
+            }),
+        };
+        let (SenderWrite::Handed { id, .. } | SenderWrite::Attempt { id, .. }) = w;
+        if !seen.insert(*id) {
+            return None;
         }
+        rows.push(row);
     }
-    sql.push_str("COMMIT;");
-    Some(sql)
+    Some(serde_json::Value::Array(rows).to_string())
+}
+
+/// The marks and results of a batch in one `UPDATE … FROM` over the bound JSON array: a mark
+/// (no `state`) sets `handed_at` and nothing else, a result is [`RECORD_ATTEMPT`].
+pub(super) fn batch_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => concat!(
+            "UPDATE outbox SET ",
+            "handed_at = CASE WHEN w.state IS NULL THEN w.at END, ",
+            "state = coalesce(w.state, outbox.state), ",
+            "attempts = coalesce(w.attempts, outbox.attempts), ",
+            "last_error = CASE WHEN w.state IS NULL THEN outbox.last_error ELSE w.error END, ",
+            "next_attempt_at = coalesce(w.next_at, outbox.next_attempt_at), ",
+            "claimed_until = CASE WHEN w.state IS NULL THEN outbox.claimed_until END, ",
+            "claimed_by = CASE WHEN w.state IS NULL THEN outbox.claimed_by END, ",
+            "sent_at = CASE WHEN w.state = 'sent' THEN w.at ELSE outbox.sent_at END ",
+            "FROM (SELECT value ->> 'id' AS id, value ->> 'state' AS state, ",
+            "value ->> 'attempts' AS attempts, value ->> 'error' AS error, ",
+            "value ->> 'next_at' AS next_at, value ->> 'at' AS at FROM json_each($1)) AS w ",
+            "WHERE outbox.id = w.id",
+        ),
+        Backend::Postgres => concat!(
+            "UPDATE outbox SET ",
+            "handed_at = CASE WHEN w.state IS NULL THEN w.at END, ",
+            "state = coalesce(w.state, outbox.state), ",
+            "attempts = coalesce(w.attempts, outbox.attempts), ",
+            "last_error = CASE WHEN w.state IS NULL THEN outbox.last_error ELSE w.error END, ",
+            "next_attempt_at = coalesce(w.next_at, outbox.next_attempt_at), ",
+            "claimed_until = CASE WHEN w.state IS NULL THEN outbox.claimed_until END, ",
+            "claimed_by = CASE WHEN w.state IS NULL THEN outbox.claimed_by END, ",
+            "sent_at = CASE WHEN w.state = 'sent' THEN w.at ELSE outbox.sent_at END ",
+            "FROM jsonb_to_recordset($1::jsonb) AS w(id bigint, state text, attempts bigint, ",
+            "error text, next_at bigint, at bigint) ",
+            "WHERE outbox.id = w.id",
+        ),
+    }
 }
 
 async fn write_one(conn: &mut AnyConnection, w: &SenderWrite<'_>) -> Result<(), StoreError> {
@@ -719,38 +739,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_with_an_error_text_is_bound_not_spliced() {
+    fn a_batch_is_bound_as_json_and_a_row_twice_is_no_batch() {
         let sent = Attempt {
             state: OutboxState::Sent,
             attempts: 1,
             error: None,
             next_attempt_at: 5,
-            at: 5,
+            at: 6,
         };
         let failed = Attempt {
             error: Some("'); DROP TABLE outbox; --"),
             state: OutboxState::TemporaryFailure,
             ..sent.clone()
         };
-        let ok = [
+        let batch = [
             SenderWrite::Handed { id: 7, at: 3 },
             SenderWrite::Attempt {
                 id: 8,
                 attempt: sent.clone(),
             },
-        ];
-        let sql = script(&ok).expect("integers only");
-        assert!(sql.starts_with("BEGIN;") && sql.ends_with("COMMIT;"));
-        assert!(sql.contains("handed_at = 3 WHERE id = 7;"));
-        assert!(sql.contains("state = 'sent', attempts = 1"));
-        assert!(sql.contains("sent_at = 5 WHERE id = 8;"));
-        let mixed = [
-            SenderWrite::Handed { id: 7, at: 3 },
             SenderWrite::Attempt {
                 id: 9,
                 attempt: failed,
             },
         ];
-        assert!(script(&mixed).is_none());
+        let json: serde_json::Value =
+            serde_json::from_str(&batch_json(&batch).expect("three rows")).expect("JSON");
+        assert_eq!(json[0], serde_json::json!({"id": 7, "at": 3}));
+        assert_eq!(json[1]["state"], "sent");
+        assert_eq!(json[1]["next_at"], 5);
+        assert_eq!(json[2]["error"], "'); DROP TABLE outbox; --");
+        let twice = [
+            SenderWrite::Handed { id: 7, at: 3 },
+            SenderWrite::Attempt {
+                id: 7,
+                attempt: sent,
+            },
+        ];
+        assert!(batch_json(&twice).is_none());
     }
 }

@@ -1257,6 +1257,134 @@ async fn the_originals_of_a_claim_are_read_in_one_statement(db: &TestDb) {
     );
 }
 
+both!(a_batch_of_marks_and_results_writes_what_one_by_one_writes);
+/// The sender's group commit writes a batch of marks and results as one statement over a
+/// bound JSON array: rows written so end as rows written one by one do (marks, sent, failures
+/// with an error text that is SQL, a row marked before), and a batch with a row twice
+/// applies both writes in their order.
+async fn a_batch_of_marks_and_results_writes_what_one_by_one_writes(db: &TestDb) {
+    use poststelle::store::outbox::{Attempt, SenderWrite};
+    // Six requesters: the loop brake would hold back a sixth acknowledgement to one.
+    for i in 0..6 {
+        open_ticket(
+            &db.store,
+            &format!("Erika <erika{i}@example.org>"),
+            &format!("Drucker {i} defekt"),
+            &format!("batch{i}"),
+        )
+        .await;
+    }
+    let now = Timestamp::now().as_microsecond();
+    let claimed = db
+        .store
+        .claim_outbox(now, now + 60_000_000, 100, 100, "batch-test")
+        .await
+        .expect("claim");
+    let mut ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids.len(), 12, "an acknowledgement and a staff copy each");
+    // Rows 3 and 4 (and their twins 9 and 10) were handed over by a sender before.
+    for id in [ids[3], ids[4], ids[9], ids[10]] {
+        db.store.mark_handed(id, 500).await.expect("mark");
+    }
+    let attempt = |state, error, next| Attempt {
+        state,
+        attempts: 2,
+        error,
+        next_attempt_at: next,
+        at: 2_000,
+    };
+    let sql = Some("'); DROP TABLE outbox; -- \"Anführung\" ünd \\ Ende");
+    let writes = |first: usize| {
+        vec![
+            SenderWrite::Handed {
+                id: ids[first],
+                at: 1_500,
+            },
+            SenderWrite::Attempt {
+                id: ids[first + 1],
+                attempt: attempt(OutboxState::Sent, None, 2_000),
+            },
+            SenderWrite::Attempt {
+                id: ids[first + 2],
+                attempt: attempt(OutboxState::TemporaryFailure, sql, 9_999),
+            },
+            SenderWrite::Attempt {
+                id: ids[first + 3],
+                attempt: attempt(OutboxState::PermanentFailure, Some("550 no"), 2_000),
+            },
+            SenderWrite::Attempt {
+                id: ids[first + 4],
+                attempt: attempt(OutboxState::Uncertain, Some("uncertain"), 2_000),
+            },
+        ]
+    };
+    db.store.sender_writes(&writes(0)).await.expect("batch");
+    for w in writes(6) {
+        db.store.sender_writes(&[w]).await.expect("one");
+    }
+    type Row = (
+        String,
+        i64,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT state, attempts, last_error, next_attempt_at, claimed_until, claimed_by, \
+         handed_at, sent_at FROM outbox ORDER BY id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .expect("rows");
+    assert_eq!(rows.len(), 12);
+    for k in 0..6 {
+        let (mut a, mut b) = (rows[k].clone(), rows[k + 6].clone());
+        if k == 0 || k == 5 {
+            // Not set by a mark or by nothing: the instant each row was filed.
+            (a.3, b.3) = (0, 0);
+        }
+        assert_eq!(a, b, "row {k} of the batch and its twin");
+    }
+    assert_eq!(rows[0].6, Some(1_500), "marked");
+    assert_eq!(
+        rows[0].5.as_deref(),
+        Some("batch-test"),
+        "a mark keeps the claim"
+    );
+    assert_eq!((rows[1].0.as_str(), rows[1].7), ("sent", Some(2_000)));
+    assert_eq!(rows[2].2.as_deref(), sql, "the error text as it was");
+    assert_eq!(
+        (rows[3].6, rows[3].4),
+        (None, None),
+        "mark and claim cleared"
+    );
+    assert_eq!(rows[5].0, "scheduled", "untouched");
+
+    // A row twice in one batch: marked, then sent, as one by one would leave it.
+    let twice = [
+        SenderWrite::Handed {
+            id: ids[5],
+            at: 1_700,
+        },
+        SenderWrite::Attempt {
+            id: ids[5],
+            attempt: attempt(OutboxState::Sent, None, 2_000),
+        },
+    ];
+    db.store.sender_writes(&twice).await.expect("twice");
+    let (state, handed): (String, Option<i64>) =
+        sqlx::query_as("SELECT state, handed_at FROM outbox WHERE id = $1")
+            .bind(ids[5])
+            .fetch_one(db.store.pool())
+            .await
+            .expect("row");
+    assert_eq!((state.as_str(), handed), ("sent", None));
+}
+
 both!(the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers);
 /// SQLite keeps the articles' Message-IDs in a small tier of new keys and a big one they move
 /// to in sorted ranges (issue 20); PostgreSQL indexes the column. Whatever tier a key is in,
