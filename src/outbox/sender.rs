@@ -456,11 +456,9 @@ impl lettre::transport::smtp::client::AsyncTokioStream for Tap {
 
 /// One mail: MAIL, RCPT and DATA — with `pipelining` in one write and their answers read
 /// together (RFC 2920), two round trips instead of four; else one by one, as lettre's own
-/// `send` does — with the row's mark in the store ([`Handover::mark`]) written while their
-/// answers are on their way, and only once both are in, the message and its final `.`, so
-/// that every mail whose end of data may have reached the server is marked. (A mail the
-/// server refuses may have been marked; its result clears the mark. A kill in between leaves
-/// it held as uncertain under `after_crash = "hold"`, as a kill after any mark does.) (lettre writes the message and
+/// `send` does — then, once the server waits for the data, the row's mark in the store
+/// ([`Handover::mark`]) and only after it the message and its final `.`, so that every mail
+/// whose end of data may have reached the server is marked. (lettre writes the message and
 /// the `.` in one call, and under STARTTLS our socket sees only ciphertext, so the mark goes
 /// before the message's first octet rather than between its last and the `.`: the
 /// difference is the time the message takes to write, in which a kill leaves a marked mail
@@ -505,47 +503,41 @@ async fn exchange(
         .to()
         .iter()
         .map(|to| Rcpt::new(to.clone(), Vec::new()));
-    let envelope_answers = async {
-        if pipelining {
-            let mut group = mail.to_string();
-            for rcpt in rcpts {
-                group.push_str(&rcpt.to_string());
-            }
-            group.push_str(&Data.to_string());
-            // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after a
-            // refusal so that the first refusal is the one reported.
-            let mut refused = conn.command(group).await.err();
-            for _ in 0..=envelope.to().len() {
-                if let Err(e) = conn.read_response().await {
-                    refused.get_or_insert(e);
-                }
-            }
-            refused
-        } else {
-            let mut refused = conn.command(mail).await.err();
-            for rcpt in rcpts {
-                if refused.is_some() {
-                    break;
-                }
-                refused = conn.command(rcpt).await.err();
-            }
-            match refused {
-                Some(e) => Some(e),
-                None => conn.command(Data).await.err(),
+    let refused = if pipelining {
+        let mut group = mail.to_string();
+        for rcpt in rcpts {
+            group.push_str(&rcpt.to_string());
+        }
+        group.push_str(&Data.to_string());
+        // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after a
+        // refusal so that the first refusal is the one reported.
+        let mut refused = conn.command(group).await.err();
+        for _ in 0..=envelope.to().len() {
+            if let Err(e) = conn.read_response().await {
+                refused.get_or_insert(e);
             }
         }
+        refused
+    } else {
+        let mut refused = conn.command(mail).await.err();
+        for rcpt in rcpts {
+            if refused.is_some() {
+                break;
+            }
+            refused = conn.command(rcpt).await.err();
+        }
+        match refused {
+            Some(e) => Some(e),
+            None => conn.command(Data).await.err(),
+        }
     };
-    // The mark is written while the envelope's answers are on their way: the data waits for
-    // both. A mark stored for a mail the server then refuses is cleared by its result.
-    let (refused, marked) = tokio::join!(envelope_answers, handover.mark());
     if let Some(e) = refused {
         conn.abort().await;
         return Err(e.into());
     }
     // Should the mark fail, nothing more is written: the connection is dropped, and a server
     // drops a message that ends without its `.`.
-    marked?;
-    handover.handed.store(true, Ordering::Relaxed);
+    handover.mark().await?;
     conn.message(bytes).await?;
     Ok(())
 }
@@ -592,6 +584,7 @@ impl<'a> Handover<'a> {
             None => self.store.mark_handed(self.id, at).await,
         }
         .map_err(SmtpFail::Mark)?;
+        self.handed.store(true, Ordering::Relaxed);
         Ok(())
     }
 }
