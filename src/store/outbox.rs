@@ -659,11 +659,11 @@ fn batch_json(writes: &[SenderWrite<'_>]) -> Option<String> {
     Some(serde_json::Value::Array(rows).to_string())
 }
 
-/// The marks and results of a batch in one `UPDATE … FROM` over the bound JSON array: a mark
-/// (no `state`) sets `handed_at` and nothing else, a result is [`RECORD_ATTEMPT`].
-pub(super) fn batch_sql(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => concat!(
+/// What [`batch_sql`] sets, the same on both databases: a mark (no `state`) sets `handed_at`
+/// and nothing else, a result is [`RECORD_ATTEMPT`].
+macro_rules! batch_set {
+    () => {
+        concat!(
             "UPDATE outbox SET ",
             "handed_at = CASE WHEN w.state IS NULL THEN w.at END, ",
             "state = coalesce(w.state, outbox.state), ",
@@ -673,21 +673,22 @@ pub(super) fn batch_sql(backend: Backend) -> &'static str {
             "claimed_until = CASE WHEN w.state IS NULL THEN outbox.claimed_until END, ",
             "claimed_by = CASE WHEN w.state IS NULL THEN outbox.claimed_by END, ",
             "sent_at = CASE WHEN w.state = 'sent' THEN w.at ELSE outbox.sent_at END ",
+        )
+    };
+}
+
+/// The marks and results of a batch in one `UPDATE … FROM` over the bound JSON array.
+pub(super) fn batch_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => concat!(
+            batch_set!(),
             "FROM (SELECT value ->> 'id' AS id, value ->> 'state' AS state, ",
             "value ->> 'attempts' AS attempts, value ->> 'error' AS error, ",
             "value ->> 'next_at' AS next_at, value ->> 'at' AS at FROM json_each($1)) AS w ",
             "WHERE outbox.id = w.id",
         ),
         Backend::Postgres => concat!(
-            "UPDATE outbox SET ",
-            "handed_at = CASE WHEN w.state IS NULL THEN w.at END, ",
-            "state = coalesce(w.state, outbox.state), ",
-            "attempts = coalesce(w.attempts, outbox.attempts), ",
-            "last_error = CASE WHEN w.state IS NULL THEN outbox.last_error ELSE w.error END, ",
-            "next_attempt_at = coalesce(w.next_at, outbox.next_attempt_at), ",
-            "claimed_until = CASE WHEN w.state IS NULL THEN outbox.claimed_until END, ",
-            "claimed_by = CASE WHEN w.state IS NULL THEN outbox.claimed_by END, ",
-            "sent_at = CASE WHEN w.state = 'sent' THEN w.at ELSE outbox.sent_at END ",
+            batch_set!(),
             "FROM jsonb_to_recordset($1::jsonb) AS w(id bigint, state text, attempts bigint, ",
             "error text, next_at bigint, at bigint) ",
             "WHERE outbox.id = w.id",
