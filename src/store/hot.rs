@@ -452,8 +452,7 @@ impl Store {
 
 /// The steps of a plan ([`Store::explain`]) that read a whole table or a whole index:
 /// SQLite's `SCAN` (but the constant row of a `SELECT` without `FROM` and the bound JSON
-/// array of `json_each`), PostgreSQL's
-/// `Seq Scan` and an index scan without an `Index Cond`.
+/// array of `json_each`), PostgreSQL's `Seq Scan` and an index scan without an `Index Cond`.
 pub fn full_scans(backend: Backend, plan: &[String]) -> Vec<String> {
     match backend {
         Backend::Sqlite => plan

@@ -189,12 +189,12 @@ pub async fn fill(store: &Store, spec: &Spec) -> Result<(), StoreError> {
         }
         if d.0 == Backend::Sqlite {
             // The chunk's Message-IDs into the big tier at once, as the store moves them.
-            tx.execute(
-                "INSERT INTO message_ids (message_id, article_id) SELECT message_id, article_id \
-                 FROM message_ids_recent ORDER BY message_id, article_id; \
-                 DELETE FROM message_ids_recent;",
-            )
-            .await?;
+            for sql in super::tickets::move_message_ids_sql(false) {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind("")
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         tracing::info!(tickets = hi, of = spec.tickets, "synthetic store");
