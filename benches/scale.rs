@@ -199,12 +199,12 @@ fn body(seed: u64) -> String {
     body
 }
 
-/// A number of its own for the `i`-th mail of round `tag`.
-fn seed(tag: &str, i: usize) -> u64 {
-    let tag = tag.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (tag ^ i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+/// A number of its own for the `i`-th mail of round `tag` (the same in every run).
+fn mail_hash(tag: &str, i: usize) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (tag, i).hash(&mut h);
+    h.finish()
 }
 
 /// The subject of the `i`-th mail of round `tag`. Each round's mails are new requests: with
@@ -212,7 +212,7 @@ fn seed(tag: &str, i: usize) -> u64 {
 /// third time in round 3 and opened 10,000 problems with their notices there, which a new
 /// store (one per round) never does.
 fn subject(tag: &str, i: usize) -> String {
-    let mut rng = fastrand::Rng::with_seed(seed(tag, i) ^ 0x5eed);
+    let mut rng = fastrand::Rng::with_seed(mail_hash(tag, i));
     (0..4)
         .map(|_| WORDS[rng.usize(..WORDS.len())])
         .collect::<Vec<_>>()
@@ -245,7 +245,7 @@ fn date() -> String {
 /// The Message-ID of the `i`-th mail of round `tag`: a hashed prefix spreads them over the
 /// key space as the Message-IDs of many senders' mail programs are, not one after the other.
 fn message_id(tag: &str, i: usize, suffix: &str) -> String {
-    let spread = seed(tag, i) >> 32;
+    let spread = mail_hash(tag, i) >> 32;
     format!("{spread:08x}.{tag}.{i}{suffix}@gemeinde.example")
 }
 
@@ -357,6 +357,16 @@ fn round(rt: &tokio::runtime::Runtime, store: &Store, cfg: &Config, tag: &str, n
         }
     }
     Round { new, follow_ups }
+}
+
+impl Round {
+    /// This round's rates in per cent of `of`'s.
+    fn percent_of(&self, of: &Round) -> Round {
+        Round {
+            new: 100.0 * self.new / of.new,
+            follow_ups: 100.0 * self.follow_ups / of.follow_ups,
+        }
+    }
 }
 
 /// The best of the rounds (the machine is shared: the slowest rounds measure the neighbours).
@@ -643,13 +653,13 @@ fn report_figures(k: &Knobs, all: &[Figures]) {
             "  new mails   empty {:>7.0}/s  full {:>7.0}/s  = {:>5.1} %  (goal ≥ 80 %)",
             e.new,
             full.new,
-            100.0 * full.new / e.new
+            full.percent_of(&e).new
         );
         println!(
             "  follow-ups  empty {:>7.0}/s  full {:>7.0}/s  = {:>5.1} %  (goal ≥ 80 %)",
             e.follow_ups,
             full.follow_ups,
-            100.0 * full.follow_ups / e.follow_ups
+            full.percent_of(&e).follow_ups
         );
         let rounds = |v: &[Round]| {
             v.iter()
@@ -667,20 +677,16 @@ fn report_figures(k: &Knobs, all: &[Figures]) {
             .iter()
             .zip(&f.full)
             .map(|(e, full)| {
-                format!(
-                    "{:.0}/{:.0}",
-                    100.0 * full.new / e.new,
-                    100.0 * full.follow_ups / e.follow_ups
-                )
+                let p = full.percent_of(e);
+                format!("{:.0}/{:.0}", p.new, p.follow_ups)
             })
             .collect::<Vec<_>>()
             .join(" ");
         println!("  full/empty round by round (new/follow-ups, %): {ratios}");
-        let (e, full) = (best(&f.empty), best(&f.full));
+        let p = best(&f.full).percent_of(&best(&f.empty));
         println!(
             "  best rounds: new mails {:.1} %, follow-ups {:.1} %",
-            100.0 * full.new / e.new,
-            100.0 * full.follow_ups / e.follow_ups
+            p.new, p.follow_ups
         );
         let r = &f.reads;
         println!(
