@@ -27,6 +27,7 @@ use jiff::{Timestamp, ToSpan};
 use poststelle::config::Config;
 use poststelle::jobs::{escalation, report};
 use poststelle::store::synthetic::{self, Spec};
+use poststelle::store::tickets::{self, TierLimits};
 use poststelle::store::{Backend, Store};
 use poststelle::ticket::ingest::{Incoming, Ingestor, Outcome, PreparedBatch, SourceKey};
 
@@ -640,6 +641,26 @@ struct Figures {
     full: Vec<Round>,
     made_s: f64,
     reads: Reads,
+    /// The middle tier's move into the big one, empty store and full: keys and seconds.
+    drains: [(u64, f64); 2],
+}
+
+/// Moves every key of SQLite's small and middle Message-ID tiers into the big one; the keys
+/// that went into the big tier and the seconds the middle tier's part took.
+fn drain_middle_tier(rt: &tokio::runtime::Runtime, store: &Store) -> (u64, f64) {
+    let limits = |recent, middle| TierLimits {
+        recent,
+        middle,
+        chunk: tickets::MOVE_CHUNK,
+    };
+    // The small tier into the middle one first (untimed), then the middle one on its own.
+    rt.block_on(tickets::move_recent_message_ids(store, limits(0, i64::MAX)))
+        .expect("move");
+    let started = Instant::now();
+    let moved = rt
+        .block_on(tickets::move_recent_message_ids(store, limits(i64::MAX, 0)))
+        .expect("move");
+    (moved.to_big, started.elapsed().as_secs_f64())
 }
 
 fn name(b: Backend) -> &'static str {
@@ -685,6 +706,9 @@ fn run(
         empty.push(e);
         full.push(f);
     }
+    // The middle tier of SQLite's Message-IDs moves into the big one every 262,144 keys, more
+    // than the rounds file: what one such move costs, timed on what the rounds left.
+    let drains = [&empty_store, &full_store].map(|store| drain_middle_tier(rt, store));
     rt.block_on(empty_store.close());
     rt.block_on(full_store.close());
     Figures {
@@ -693,6 +717,7 @@ fn run(
         full,
         made_s,
         reads,
+        drains,
     }
 }
 
@@ -755,6 +780,27 @@ fn report_figures(k: &Knobs, all: &[Figures]) {
             "  best rounds: new mails {:.1} %, follow-ups {:.1} %",
             p.new, p.follow_ups
         );
+        if f.backend == Backend::Sqlite {
+            let [(empty_keys, empty_s), (full_keys, full_s)] = f.drains;
+            // Each mail of the rounds brings one Message-ID; a move every MIDDLE_MESSAGE_IDS.
+            let share = |rounds: &[Round], drain_s: f64| {
+                let mails = (2 * k.mails * rounds.len()) as f64;
+                let filing: f64 = rounds
+                    .iter()
+                    .map(|r| k.mails as f64 / r.new + k.mails as f64 / r.follow_ups)
+                    .sum();
+                mails / (filing + drain_s * mails / tickets::MIDDLE_MESSAGE_IDS as f64)
+            };
+            let (e, full) = (share(&f.empty, empty_s), share(&f.full, full_s));
+            println!(
+                "  the middle Message-ID tier's move into the big one (every {} keys; not in the \
+                 rates above): empty store {empty_keys} keys in {empty_s:.2} s, full store \
+                 {full_keys} keys in {full_s:.2} s; all mails of all rounds with their share of \
+                 it: empty {e:.0}/s, full {full:.0}/s = {:.1} %",
+                tickets::MIDDLE_MESSAGE_IDS,
+                100.0 * full / e
+            );
+        }
         let r = &f.reads;
         println!(
             "  on the full store: tickets list --limit 50: first page {:.1} ms, from the middle \

@@ -340,24 +340,44 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
             vec![],
         ));
         v.push(q(
-            "filing: end of the next range of new Message-IDs",
+            "filing: Message-IDs in the middle tier",
             Filing,
-            super::tickets::RECENT_MESSAGE_IDS_RANGE_END,
-            vec![key(), Int(1_024)],
+            super::tickets::MIDDLE_MESSAGE_IDS_COUNT,
+            vec![],
         ));
-        for bounded in [true, false] {
-            let binds = if bounded {
-                vec![key(), key()]
-            } else {
-                vec![key()]
-            };
-            for sql in super::tickets::move_message_ids_sql(bounded) {
-                v.push(q(
-                    "filing: moving a range of new Message-IDs",
-                    Filing,
-                    sql,
-                    binds.clone(),
-                ));
+        v.push(q(
+            "filing: counting a move into or out of the middle tier",
+            Filing,
+            super::tickets::MIDDLE_MESSAGE_IDS_ADD,
+            vec![Int(1_024)],
+        ));
+        v.push(q(
+            "filing: the middle tier moved on whole",
+            Filing,
+            super::tickets::MIDDLE_MESSAGE_IDS_EMPTIED,
+            vec![],
+        ));
+        for step in super::tickets::Move::ALL {
+            v.push(q(
+                "filing: end of the next range of Message-IDs to move",
+                Filing,
+                step.range_end_sql(),
+                vec![key(), Int(1_024)],
+            ));
+            for bounded in [true, false] {
+                let binds = if bounded {
+                    vec![key(), key()]
+                } else {
+                    vec![key()]
+                };
+                for sql in step.sql(bounded) {
+                    v.push(q(
+                        "filing: moving a range of Message-IDs to the next tier",
+                        Filing,
+                        sql,
+                        binds.clone(),
+                    ));
+                }
             }
         }
     }

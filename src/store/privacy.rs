@@ -90,13 +90,14 @@ pub async fn unreachable_columns(store: &Store) -> Result<Vec<TextColumn>, Store
         .collect())
 }
 
-/// Columns of tables without `id` that `privacy erase` handles by name. SQLite's big tier of
-/// Message-IDs follows `articles.message_id`, which the search reaches, by the triggers of
-/// migrations/sqlite/0024_message_id_tiers.sql.
+/// Columns of tables without `id` that `privacy erase` handles by name. SQLite's middle and
+/// big tiers of Message-IDs follow `articles.message_id`, which the search reaches, by the
+/// triggers of migrations/sqlite/0026_message_id_middle_tier.sql.
 pub const KEYLESS_HANDLED: &[(&str, &str)] = &[
     ("participants", "address"),
     ("ticket_sla", "reacted_by"),
     ("message_ids", "message_id"),
+    ("message_ids_middle", "message_id"),
 ];
 
 /// Columns of tables without `id` that hold only poststelle's own names and keys.

@@ -188,8 +188,10 @@ pub async fn fill(store: &Store, spec: &Spec) -> Result<(), StoreError> {
                 .await?;
         }
         if d.0 == Backend::Sqlite {
-            // The chunk's Message-IDs into the big tier at once, as the store moves them.
-            for sql in super::tickets::move_message_ids_sql(false) {
+            // The chunk's Message-IDs into the big tier at once, through the middle one, as
+            // the store moves them.
+            let steps = super::tickets::Move::ALL;
+            for sql in steps.iter().flat_map(|step| step.sql(false)) {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind("")
                     .execute(&mut *tx)

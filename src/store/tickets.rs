@@ -129,11 +129,13 @@ pub async fn tickets_by_number(
 }
 
 /// Where the follow-up lookup finds Message-IDs: PostgreSQL indexes `articles.message_id`;
-/// SQLite keeps them in two tiers, a small one of new keys and a big one they move to in sorted
-/// key ranges (migrations/sqlite/0024_message_id_tiers.sql, [`move_recent_message_ids`]).
+/// SQLite keeps them in three tiers, a small one of new keys, a middle one they move to in
+/// sorted key ranges, and a big one the middle one moves to in its turn
+/// (migrations/sqlite/0024_message_id_tiers.sql, 0026_message_id_middle_tier.sql,
+/// [`move_recent_message_ids`]).
 pub(super) fn message_id_sources(backend: Backend) -> &'static [&'static str] {
     match backend {
-        Backend::Sqlite => &["message_ids", "message_ids_recent"],
+        Backend::Sqlite => &["message_ids", "message_ids_middle", "message_ids_recent"],
         Backend::Postgres => &["articles"],
     }
 }
@@ -179,8 +181,12 @@ pub async fn tickets_by_message_id(
 
 /// New Message-IDs wait in SQLite's small tier until there are about this many: few enough
 /// that its pages stay in the page cache, enough that moving them touches each page of the
-/// big tier's key range once for many keys.
+/// middle tier's key range once for many keys.
 pub const RECENT_MESSAGE_IDS: i64 = 16_384;
+/// The middle tier moves into the big one once it holds this many: few enough that moving the
+/// small tier into it rewrites a few hundred pages, enough that its move rewrites each page of
+/// a big tier of millions of keys about once for many keys.
+pub const MIDDLE_MESSAGE_IDS: i64 = 262_144;
 /// Keys moved per transaction: a short write lock between batches of mail.
 pub const MOVE_CHUNK: i64 = 1_024;
 
@@ -189,64 +195,154 @@ pub const MOVE_CHUNK: i64 = 1_024;
 /// (One MIN or MAX per SELECT: SQLite reads one end of the rowid order only for a lone one.)
 pub(super) const RECENT_MESSAGE_IDS_SPAN: &str = "SELECT COALESCE((SELECT MAX(id) FROM message_ids_recent) \
      - (SELECT MIN(id) FROM message_ids_recent) + 1, 0)";
-/// The key `$2` keys after `$1`, the end of the range moved next.
-pub(super) const RECENT_MESSAGE_IDS_RANGE_END: &str = "SELECT message_id FROM message_ids_recent \
-     WHERE message_id >= $1 ORDER BY message_id LIMIT 1 OFFSET $2";
+/// How many keys the middle tier holds, as the moves counted them.
+pub(super) const MIDDLE_MESSAGE_IDS_COUNT: &str =
+    "SELECT middle FROM message_id_tiers WHERE id = 1";
+/// The middle tier's count after a move into it (`$1` > 0) or out of it (`$1` < 0).
+pub(super) const MIDDLE_MESSAGE_IDS_ADD: &str =
+    "UPDATE message_id_tiers SET middle = MAX(0, middle + $1) WHERE id = 1";
+/// The middle tier's count once it has been moved on whole: keys the triggers deleted from it
+/// no longer count.
+pub(super) const MIDDLE_MESSAGE_IDS_EMPTIED: &str =
+    "UPDATE message_id_tiers SET middle = 0 WHERE id = 1";
 
-pub(super) fn move_message_ids_sql(bounded: bool) -> [String; 2] {
-    let range = if bounded {
-        "message_id >= $1 AND message_id < $2"
-    } else {
-        "message_id >= $1"
-    };
-    [
-        format!(
-            "INSERT INTO message_ids (message_id, article_id) SELECT message_id, article_id \
-             FROM message_ids_recent WHERE {range} ORDER BY message_id, article_id \
-             ON CONFLICT DO NOTHING"
-        ),
-        format!("DELETE FROM message_ids_recent WHERE {range}"),
-    ]
+/// A move between two of SQLite's Message-ID tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Move {
+    /// The small tier of new keys into the middle one.
+    RecentToMiddle,
+    /// The middle tier into the big one.
+    MiddleToBig,
 }
 
-/// Moves the keys of SQLite's small Message-ID tier into the big one once it holds
-/// `at_least`, in sorted key ranges of `chunk` keys, each in a write transaction of
-/// its own; the number moved. Each range lands on a run of neighbouring pages of the big
-/// tier, where inserting the same keys one batch of mail at a time wrote a page per key. A
-/// lookup between two ranges finds every key in one tier or the other. Nothing to do on
+impl Move {
+    pub(super) const ALL: [Move; 2] = [Move::RecentToMiddle, Move::MiddleToBig];
+
+    fn tables(self) -> (&'static str, &'static str) {
+        match self {
+            Move::RecentToMiddle => ("message_ids_recent", "message_ids_middle"),
+            Move::MiddleToBig => ("message_ids_middle", "message_ids"),
+        }
+    }
+
+    /// The key `$2` keys after `$1` in the tier moved from, the end of the range moved next.
+    pub(super) fn range_end_sql(self) -> String {
+        let (from, _) = self.tables();
+        format!(
+            "SELECT message_id FROM {from} WHERE message_id >= $1 \
+             ORDER BY message_id LIMIT 1 OFFSET $2"
+        )
+    }
+
+    /// The copy of a key range into the next tier and its deletion from this one.
+    pub(super) fn sql(self, bounded: bool) -> [String; 2] {
+        let (from, to) = self.tables();
+        let range = if bounded {
+            "message_id >= $1 AND message_id < $2"
+        } else {
+            "message_id >= $1"
+        };
+        [
+            format!(
+                "INSERT INTO {to} (message_id, article_id) SELECT message_id, article_id \
+                 FROM {from} WHERE {range} ORDER BY message_id, article_id \
+                 ON CONFLICT DO NOTHING"
+            ),
+            format!("DELETE FROM {from} WHERE {range}"),
+        ]
+    }
+}
+
+/// When SQLite's Message-ID tiers move on: the small tier once it holds `recent` keys, the
+/// middle one once it holds `middle`, `chunk` keys per transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct TierLimits {
+    pub recent: i64,
+    pub middle: i64,
+    pub chunk: i64,
+}
+
+impl TierLimits {
+    /// What the daemon uses.
+    pub const STORE: TierLimits = TierLimits {
+        recent: RECENT_MESSAGE_IDS,
+        middle: MIDDLE_MESSAGE_IDS,
+        chunk: MOVE_CHUNK,
+    };
+}
+
+/// How many keys one call of [`move_recent_message_ids`] moved on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// From the small tier into the middle one.
+    pub to_middle: u64,
+    /// From the middle tier into the big one.
+    pub to_big: u64,
+}
+
+/// Moves the keys of SQLite's small Message-ID tier into the middle one once it holds
+/// `limits.recent`, and the middle one's into the big one once it holds `limits.middle`. Each move goes in sorted key ranges of
+/// `limits.chunk` keys, each in a write transaction of its own: a range lands on a run of
+/// neighbouring pages of the tier it goes to, where inserting the same keys one batch of mail
+/// at a time wrote a page per key, and a tier of millions of keys takes them in one pass over
+/// its pages for a quarter of a million keys rather than one for every sixteen thousand. A
+/// lookup between two ranges finds every key in one tier or another. Nothing to do on
 /// PostgreSQL.
 pub async fn move_recent_message_ids(
     store: &Store,
-    at_least: i64,
-    chunk: i64,
-) -> Result<u64, StoreError> {
+    limits: TierLimits,
+) -> Result<Moved, StoreError> {
+    let mut moved = Moved::default();
     if store.backend() != Backend::Sqlite {
-        return Ok(0);
+        return Ok(moved);
     }
     let span: i64 = sqlx::query_scalar(RECENT_MESSAGE_IDS_SPAN)
         .fetch_one(store.pool())
         .await?;
-    if span < at_least.max(1) {
-        return Ok(0);
+    if span >= limits.recent.max(1) {
+        moved.to_middle = move_tier(store, Move::RecentToMiddle, limits.chunk).await?;
     }
+    // Looked at after every batch, so that a move cut short (a crash, a failed write) is
+    // taken up again.
+    let middle: i64 = sqlx::query_scalar(MIDDLE_MESSAGE_IDS_COUNT)
+        .fetch_one(store.pool())
+        .await?;
+    if middle >= limits.middle.max(1) {
+        moved.to_big = move_tier(store, Move::MiddleToBig, limits.chunk).await?;
+    }
+    Ok(moved)
+}
+
+/// All keys of one tier into the next, `chunk` keys per transaction; the number moved.
+async fn move_tier(store: &Store, step: Move, chunk: i64) -> Result<u64, StoreError> {
+    let range_end = step.range_end_sql();
     let mut moved = 0;
     let mut from = String::new();
     loop {
         let mut tx = store.begin_write().await?;
-        let end: Option<String> = sqlx::query_scalar(RECENT_MESSAGE_IDS_RANGE_END)
+        let end: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(range_end.as_str()))
             .bind(&from)
             .bind(chunk.max(1))
             .fetch_optional(&mut *tx)
             .await?;
-        let [insert, delete] = move_message_ids_sql(end.is_some());
+        let [insert, delete] = step.sql(end.is_some());
         let mut ins = sqlx::query(sqlx::AssertSqlSafe(insert)).bind(&from);
         let mut del = sqlx::query(sqlx::AssertSqlSafe(delete)).bind(&from);
         if let Some(end) = &end {
             ins = ins.bind(end);
             del = del.bind(end);
         }
-        ins.execute(&mut *tx).await?;
-        moved += del.execute(&mut *tx).await?.rows_affected();
+        let inserted = ins.execute(&mut *tx).await?.rows_affected() as i64;
+        let deleted = del.execute(&mut *tx).await?.rows_affected();
+        let count = match (step, &end) {
+            (Move::RecentToMiddle, _) => sqlx::query(MIDDLE_MESSAGE_IDS_ADD).bind(inserted),
+            (Move::MiddleToBig, Some(_)) => {
+                sqlx::query(MIDDLE_MESSAGE_IDS_ADD).bind(-(deleted as i64))
+            }
+            (Move::MiddleToBig, None) => sqlx::query(MIDDLE_MESSAGE_IDS_EMPTIED),
+        };
+        count.execute(&mut *tx).await?;
+        moved += deleted;
         tx.commit().await?;
         match end {
             Some(end) => from = end,

@@ -386,14 +386,17 @@ impl<'a> Ingestor<'a> {
         tx.commit().await?;
         // After the commit, in transactions of its own: the batch is filed whatever this does,
         // and what is not moved now is moved after a later batch.
-        if let Err(error) = tickets::move_recent_message_ids(
-            self.store,
-            tickets::RECENT_MESSAGE_IDS,
-            tickets::MOVE_CHUNK,
-        )
-        .await
-        {
-            tracing::warn!(%error, "moving new Message-IDs into the store's big index failed; retried after the next batch");
+        match tickets::move_recent_message_ids(self.store, tickets::TierLimits::STORE).await {
+            Ok(moved) if moved.to_big > 0 => {
+                tracing::info!(
+                    keys = moved.to_big,
+                    "Message-IDs moved into the store's big index"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "moving new Message-IDs into the store's big index failed; retried after the next batch");
+            }
         }
         self.store.checkpoint_in_background();
         Ok(outcomes)

@@ -314,7 +314,12 @@ async fn after_the_erase_the_address_is_nowhere(db: &TestDb) {
     let s = setup(store, &cfg).await;
     // The Message-IDs (one holds the address) into SQLite's big tier, which the erase reaches
     // only through the articles.
-    store::tickets::move_recent_message_ids(store, 0, 1_024)
+    let all = store::tickets::TierLimits {
+        recent: 0,
+        middle: 0,
+        chunk: 1_024,
+    };
+    store::tickets::move_recent_message_ids(store, all)
         .await
         .expect("move");
     let tickets_before = scalar(store, "SELECT COUNT(*) FROM tickets").await;

@@ -1385,13 +1385,19 @@ async fn a_batch_of_marks_and_results_writes_what_one_by_one_writes(db: &TestDb)
     assert_eq!((state.as_str(), handed), ("sent", None));
 }
 
-both!(the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers);
-/// SQLite keeps the articles' Message-IDs in a small tier of new keys and a big one they move
-/// to in sorted ranges (issue 20); PostgreSQL indexes the column. Whatever tier a key is in,
-/// after moves in ranges of a few keys, a changed and a removed Message-ID, the lookup gives
-/// what a plain search of the articles gives, and replies by References find their tickets.
-async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db: &TestDb) {
-    use poststelle::store::tickets::{move_recent_message_ids, tickets_by_message_id};
+both!(the_follow_up_lookup_finds_the_same_tickets_in_every_message_id_tier);
+/// SQLite keeps the articles' Message-IDs in a small tier of new keys, a middle one they move
+/// to in sorted ranges and a big one the middle one moves to (issue 20); PostgreSQL indexes
+/// the column. Whatever tier a key is in, after moves in ranges of a few keys, a changed and a
+/// removed Message-ID, the lookup gives what a plain search of the articles gives, and replies
+/// by References find their tickets.
+async fn the_follow_up_lookup_finds_the_same_tickets_in_every_message_id_tier(db: &TestDb) {
+    use poststelle::store::tickets::{TierLimits, move_recent_message_ids, tickets_by_message_id};
+    let limits = |middle, chunk| TierLimits {
+        recent: 0,
+        middle,
+        chunk,
+    };
     let ing = Ingestor::new(&db.store, cfg());
     // Keys spread over the key space, as real ones are.
     let id = |i: u64| {
@@ -1413,9 +1419,20 @@ async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db
             )
             .await,
         ));
-        if i == 29 {
-            // The first half into the big tier, seven keys per range.
-            move_recent_message_ids(&db.store, 0, 7)
+        if i == 19 {
+            // The first third into the middle tier, which waits for a thousand keys.
+            move_recent_message_ids(&db.store, limits(1_000, 7))
+                .await
+                .expect("move");
+        }
+        if i == 39 {
+            // The second third after it, and both into the big tier, seven keys per range.
+            move_recent_message_ids(&db.store, limits(21, 7))
+                .await
+                .expect("move");
+        }
+        if i == 49 {
+            move_recent_message_ids(&db.store, limits(1_000, 3))
                 .await
                 .expect("move");
         }
@@ -1423,10 +1440,23 @@ async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db
     let sqlite = db.store.backend() == poststelle::store::Backend::Sqlite;
     if sqlite {
         let recent = scalar(&db.store, "SELECT COUNT(*) FROM message_ids_recent").await;
-        let big = scalar(&db.store, "SELECT COUNT(*) FROM message_ids").await;
-        assert!(
-            recent > 0 && big > 0,
-            "both tiers hold keys ({recent}, {big})"
+        let middle = scalar(&db.store, "SELECT COUNT(*) FROM message_ids_middle").await;
+        // Our own mail's Message-IDs go straight to the big tier.
+        let big = scalar(
+            &db.store,
+            "SELECT COUNT(*) FROM message_ids k JOIN articles a ON a.id = k.article_id \
+             WHERE a.kind <> 'outbound'",
+        )
+        .await;
+        assert_eq!(
+            (recent, middle, big),
+            (10, 10, 40),
+            "new keys, one move's keys, and the two moves before it"
+        );
+        assert_eq!(
+            scalar(&db.store, "SELECT middle FROM message_id_tiers").await,
+            middle,
+            "the moves count the middle tier's keys"
         );
     }
     // A changed Message-ID, and one removed, whatever tier they were in.
@@ -1477,13 +1507,22 @@ async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db
         }
     };
     check("keys in both tiers").await;
-    let moved = move_recent_message_ids(&db.store, 0, 5)
+    let moved = move_recent_message_ids(&db.store, limits(0, 5))
         .await
         .expect("move");
     if sqlite {
-        assert!(moved > 0);
+        assert!(
+            moved.to_middle > 0 && moved.to_big > moved.to_middle,
+            "{moved:?}"
+        );
+        for count in [
+            "SELECT COUNT(*) FROM message_ids_recent",
+            "SELECT COUNT(*) FROM message_ids_middle",
+        ] {
+            assert_eq!(scalar(&db.store, count).await, 0, "{count}");
+        }
         assert_eq!(
-            scalar(&db.store, "SELECT COUNT(*) FROM message_ids_recent").await,
+            scalar(&db.store, "SELECT middle FROM message_id_tiers").await,
             0
         );
         assert_eq!(
@@ -1496,7 +1535,7 @@ async fn the_follow_up_lookup_finds_the_same_tickets_in_both_message_id_tiers(db
             "every key once"
         );
     } else {
-        assert_eq!(moved, 0, "PostgreSQL has one index");
+        assert_eq!(moved, Default::default(), "PostgreSQL has one index");
     }
     check("all keys moved").await;
     // Replies by References alone, to requests whose keys were moved early, late, or not.
@@ -1614,4 +1653,55 @@ async fn the_same_mail_from_another_source_is_found_by_its_day_first_key_and_by_
         poststelle::ticket::ingest::dedup_key(None, Some("x@y"), "ab"),
         "- x@y ab"
     );
+}
+
+/// A move of SQLite's middle Message-ID tier into the big one that was cut short (a crash, a
+/// failed write) is taken up after the next batch, though the small tier has too few keys to
+/// move: the middle tier is looked at every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_middle_tier_left_full_moves_on_without_new_keys() {
+    use poststelle::store::tickets::{Moved, TierLimits, move_recent_message_ids};
+    let db = TestDb::sqlite().await;
+    let ing = Ingestor::new(&db.store, cfg());
+    for i in 0..5 {
+        file(
+            &ing,
+            &format!("person{i}@gemeinde.example"),
+            &format!("Anfrage {i}"),
+            &format!("{i}.middle@gemeinde.example"),
+            &format!("m{i}"),
+        )
+        .await;
+    }
+    let limits = |recent, middle| TierLimits {
+        recent,
+        middle,
+        chunk: 2,
+    };
+    let into_middle = move_recent_message_ids(&db.store, limits(0, i64::MAX))
+        .await
+        .expect("move");
+    assert_eq!(
+        into_middle,
+        Moved {
+            to_middle: 5,
+            to_big: 0
+        }
+    );
+    // The small tier is empty; the middle one is over its limit of 3.
+    let on = move_recent_message_ids(&db.store, limits(1_000, 3))
+        .await
+        .expect("move");
+    assert_eq!(
+        on,
+        Moved {
+            to_middle: 0,
+            to_big: 5
+        }
+    );
+    assert_eq!(
+        scalar(&db.store, "SELECT COUNT(*) FROM message_ids_middle").await,
+        0
+    );
+    db.finish().await;
 }
