@@ -12,9 +12,10 @@ CREATE TABLE message_ids_middle (
     PRIMARY KEY (message_id, article_id)
 ) WITHOUT ROWID;
 
--- How many keys the middle tier holds, kept by the moves: counting them would read the tier.
--- Deletions by the triggers below leave it higher than the truth, which moves the tier on a
--- little early.
+-- How many keys the middle tier holds, kept by the moves (counting them would read the
+-- tier): raised by each move into it, set to 0 when its own move has emptied it, so that a
+-- move cut short is taken up. Deletions by the triggers below leave it higher than the truth,
+-- which moves the tier on a little early.
 CREATE TABLE message_id_tiers (
     id     INTEGER PRIMARY KEY CHECK (id = 1),
     middle INTEGER NOT NULL

@@ -346,7 +346,7 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
             vec![],
         ));
         v.push(q(
-            "filing: counting a move into or out of the middle tier",
+            "filing: counting a move into the middle tier",
             Filing,
             super::tickets::MIDDLE_MESSAGE_IDS_ADD,
             vec![Int(1_024)],

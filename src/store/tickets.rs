@@ -198,9 +198,9 @@ pub(super) const RECENT_MESSAGE_IDS_SPAN: &str = "SELECT COALESCE((SELECT MAX(id
 /// How many keys the middle tier holds, as the moves counted them.
 pub(super) const MIDDLE_MESSAGE_IDS_COUNT: &str =
     "SELECT middle FROM message_id_tiers WHERE id = 1";
-/// The middle tier's count after a move into it (`$1` > 0) or out of it (`$1` < 0).
+/// The middle tier's count after `$1` keys moved into it.
 pub(super) const MIDDLE_MESSAGE_IDS_ADD: &str =
-    "UPDATE message_id_tiers SET middle = MAX(0, middle + $1) WHERE id = 1";
+    "UPDATE message_id_tiers SET middle = middle + $1 WHERE id = 1";
 /// The middle tier's count once it has been moved on whole: keys the triggers deleted from it
 /// no longer count.
 pub(super) const MIDDLE_MESSAGE_IDS_EMPTIED: &str =
@@ -281,8 +281,8 @@ pub struct Moved {
 }
 
 /// Moves the keys of SQLite's small Message-ID tier into the middle one once it holds
-/// `limits.recent`, and the middle one's into the big one once it holds `limits.middle`. Each move goes in sorted key ranges of
-/// `limits.chunk` keys, each in a write transaction of its own: a range lands on a run of
+/// `limits.recent`, and the middle one's into the big one once it holds `limits.middle`. Each
+/// move goes in sorted key ranges of `limits.chunk` keys, each in a write transaction of its own: a range lands on a run of
 /// neighbouring pages of the tier it goes to, where inserting the same keys one batch of mail
 /// at a time wrote a page per key, and a tier of millions of keys takes them in one pass over
 /// its pages for a quarter of a million keys rather than one for every sixteen thousand. A
@@ -302,8 +302,7 @@ pub async fn move_recent_message_ids(
     if span >= limits.recent.max(1) {
         moved.to_middle = move_tier(store, Move::RecentToMiddle, limits.chunk).await?;
     }
-    // Looked at after every batch, so that a move cut short (a crash, a failed write) is
-    // taken up again.
+    // Looked at after every batch, so that a move of the middle tier cut short is taken up.
     let middle: i64 = sqlx::query_scalar(MIDDLE_MESSAGE_IDS_COUNT)
         .fetch_one(store.pool())
         .await?;
@@ -335,13 +334,15 @@ async fn move_tier(store: &Store, step: Move, chunk: i64) -> Result<u64, StoreEr
         let inserted = ins.execute(&mut *tx).await?.rows_affected() as i64;
         let deleted = del.execute(&mut *tx).await?.rows_affected();
         let count = match (step, &end) {
-            (Move::RecentToMiddle, _) => sqlx::query(MIDDLE_MESSAGE_IDS_ADD).bind(inserted),
-            (Move::MiddleToBig, Some(_)) => {
-                sqlx::query(MIDDLE_MESSAGE_IDS_ADD).bind(-(deleted as i64))
-            }
-            (Move::MiddleToBig, None) => sqlx::query(MIDDLE_MESSAGE_IDS_EMPTIED),
+            (Move::RecentToMiddle, _) => Some(sqlx::query(MIDDLE_MESSAGE_IDS_ADD).bind(inserted)),
+            // The middle tier's count stays until it is empty, so that a move of it cut short
+            // (a crash, a failed write) is taken up after the next batch.
+            (Move::MiddleToBig, Some(_)) => None,
+            (Move::MiddleToBig, None) => Some(sqlx::query(MIDDLE_MESSAGE_IDS_EMPTIED)),
         };
-        count.execute(&mut *tx).await?;
+        if let Some(count) = count {
+            count.execute(&mut *tx).await?;
+        }
         moved += deleted;
         tx.commit().await?;
         match end {
