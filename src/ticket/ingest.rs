@@ -399,6 +399,7 @@ impl<'a> Ingestor<'a> {
             }
         }
         self.store.checkpoint_in_background();
+        self.store.analyze_as_grown(outcomes.len() as u64);
         Ok(outcomes)
     }
 

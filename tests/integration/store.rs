@@ -1705,3 +1705,55 @@ async fn a_middle_tier_left_full_moves_on_without_new_keys() {
     );
     db.finish().await;
 }
+
+/// PostgreSQL: a store that began empty has its planner statistics renewed once filing has
+/// grown it, before autovacuum's nap is over; with the estimates of an empty store the
+/// follow-up lookup hashed every ticket for each batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_postgres_store_renews_its_statistics_as_it_grows() {
+    use poststelle::store::hot::{full_scans, hot_queries};
+    use poststelle::ticket::ingest::Incoming;
+    let db = TestDb::postgres().await;
+    let ing = Ingestor::new(&db.store, cfg());
+    let n = poststelle::store::ANALYZE_AFTER_MAILS as usize + 100;
+    let mails: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            crate::support::mail::request(
+                &format!("person{}@gemeinde{}.example", i, i % 40),
+                &format!("Anfrage {i} zum Drucker"),
+                &format!("{i:05}.grow@gemeinde.example"),
+            )
+        })
+        .collect();
+    for (b, chunk) in mails.chunks(100).enumerate() {
+        let items: Vec<Incoming<'_>> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| Incoming {
+                raw,
+                source: SourceKey::file(&format!("grow/{b}/{i}")),
+            })
+            .collect();
+        ing.ingest_batch(&items).await.expect("ingest");
+    }
+    let analyzed = "SELECT COUNT(*) FROM pg_stat_user_tables \
+                    WHERE relname IN ('tickets', 'articles') AND last_analyze IS NOT NULL";
+    let mut waited = 0;
+    while scalar(&db.store, analyzed).await < 2 {
+        assert!(waited < 300, "no ANALYZE within 30 s of filing {n} mails");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let lookup = hot_queries(db.store.backend())
+        .into_iter()
+        .find(|q| q.name == "filing: tickets by Message-ID")
+        .expect("the lookup is a hot statement");
+    let plan = db.store.explain(&lookup).await.expect("explain");
+    assert_eq!(
+        full_scans(db.store.backend(), &plan),
+        Vec::<String>::new(),
+        "{}",
+        plan.join("\n")
+    );
+    db.finish().await;
+}
