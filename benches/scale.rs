@@ -289,8 +289,8 @@ fn file_both(
     rt: &tokio::runtime::Runtime,
     stores: [&Store; 2],
     cfg: &Config,
-    tags: [&str; 2],
-    mails: [&[Vec<u8>]; 2],
+    tags: &[String; 2],
+    mails: &[Vec<Vec<u8>>; 2],
 ) -> [(f64, Vec<Outcome>); 2] {
     let ingestors = stores.map(|store| Ingestor::new(store, cfg));
     let batches = |side: usize| -> Vec<Vec<Incoming<'_>>> {
@@ -365,13 +365,7 @@ fn round(
 ) -> [Round; 2] {
     let news = tags.map(|tag| (0..n).map(|i| new_mail(tag, i)).collect::<Vec<_>>());
     let new_tags = tags.map(|tag| format!("{tag}n"));
-    let [(new_a, out_a), (new_b, out_b)] = file_both(
-        rt,
-        stores,
-        cfg,
-        [&new_tags[0], &new_tags[1]],
-        [&news[0], &news[1]],
-    );
+    let [(new_a, out_a), (new_b, out_b)] = file_both(rt, stores, cfg, &new_tags, &news);
     let numbers = [out_a, out_b].map(|outcomes| {
         outcomes
             .iter()
@@ -389,13 +383,7 @@ fn round(
             .collect::<Vec<_>>()
     });
     let follow_tags = tags.map(|tag| format!("{tag}f"));
-    let [(follow_a, out_a), (follow_b, out_b)] = file_both(
-        rt,
-        stores,
-        cfg,
-        [&follow_tags[0], &follow_tags[1]],
-        [&replies[0], &replies[1]],
-    );
+    let [(follow_a, out_a), (follow_b, out_b)] = file_both(rt, stores, cfg, &follow_tags, &replies);
     for (outcomes, numbers) in [(out_a, &numbers[0]), (out_b, &numbers[1])] {
         for (o, number) in outcomes.iter().zip(numbers) {
             match o {

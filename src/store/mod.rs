@@ -421,10 +421,12 @@ impl Store {
     /// 2,400 to 1,200 a second over 30,000 mails). Never blocks filing; at most one runs at a
     /// time. Nothing to do on SQLite, which plans without statistics. Needs a Tokio runtime.
     pub fn analyze_as_grown(&self, mails: u64) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
         let growth = &self.growth;
         let filed = growth.filed.fetch_add(mails, Ordering::AcqRel) + mails;
-        if self.backend != Backend::Postgres
-            || filed < growth.due.load(Ordering::Acquire).max(ANALYZE_AFTER_MAILS)
+        if filed < growth.due.load(Ordering::Acquire).max(ANALYZE_AFTER_MAILS)
             || growth.running.swap(true, Ordering::AcqRel)
         {
             return;
