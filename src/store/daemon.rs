@@ -237,10 +237,11 @@ impl Store {
                 taken.leases.push(holder);
             }
         }
-        let claimers: Vec<Option<String>> = sqlx::query_scalar(
-            "SELECT DISTINCT claimed_by FROM outbox \
-             WHERE state IN ('scheduled', 'temporary_failure') AND claimed_until IS NOT NULL",
-        )
+        let claimers: Vec<Option<String>> = sqlx::query_scalar(concat!(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE id IN (",
+            pending_outbox_ids!(),
+            ") AND claimed_until IS NOT NULL",
+        ))
         .fetch_all(self.pool())
         .await?;
         for claimer in claimers {
@@ -252,28 +253,27 @@ impl Store {
                 continue;
             }
             let _gate = self.write_gate().await;
-            let released = match &claimer {
-                Some(h) => {
-                    sqlx::query(
-                        "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
-                         WHERE state IN ('scheduled', 'temporary_failure') \
-                         AND claimed_until IS NOT NULL AND claimed_by = $1",
-                    )
+            let released =
+                match &claimer {
+                    Some(h) => sqlx::query(concat!(
+                        "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE id IN (",
+                        pending_outbox_ids!(),
+                        ") AND claimed_until IS NOT NULL AND claimed_by = $1",
+                    ))
                     .bind(h)
                     .execute(self.pool())
-                    .await?
+                    .await?,
+                    None => {
+                        sqlx::query(concat!(
+                            "UPDATE outbox SET claimed_until = NULL WHERE id IN (",
+                            pending_outbox_ids!(),
+                            ") AND claimed_until IS NOT NULL AND claimed_by IS NULL",
+                        ))
+                        .execute(self.pool())
+                        .await?
+                    }
                 }
-                None => {
-                    sqlx::query(
-                        "UPDATE outbox SET claimed_until = NULL \
-                         WHERE state IN ('scheduled', 'temporary_failure') \
-                         AND claimed_until IS NOT NULL AND claimed_by IS NULL",
-                    )
-                    .execute(self.pool())
-                    .await?
-                }
-            }
-            .rows_affected();
+                .rows_affected();
             taken
                 .claims
                 .push((claimer.unwrap_or_else(|| "-".into()), released));

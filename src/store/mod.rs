@@ -2,6 +2,19 @@
 //! behind sqlx's `Any` driver with runtime queries. This module is the only place that knows
 //! which backend is in use; the rest of the crate writes SQL that both accept (`$n`
 //! placeholders, `ON CONFLICT`, `RETURNING`) and asks [`Store::backend`] where they differ.
+/// The ids of the outbox rows still to be sent, read from the claims' two partial indexes
+/// (migration 0012): the outbox keeps no index on its state of its own, so that recording a
+/// sent mail changes as few pages as it can (0027). Each half repeats its index's predicate,
+/// which SQLite needs to use a partial index.
+macro_rules! pending_outbox_ids {
+    () => {
+        "SELECT id FROM outbox WHERE list_id IS NULL \
+         AND state IN ('scheduled', 'temporary_failure') UNION ALL \
+         SELECT id FROM outbox WHERE list_id IS NOT NULL \
+         AND state IN ('scheduled', 'temporary_failure')"
+    };
+}
+
 pub mod alerts;
 pub mod announcements;
 pub mod audit;

@@ -293,6 +293,19 @@ const RECORD_ATTEMPT: &str = "UPDATE outbox SET state = $1, attempts = $2, last_
      next_attempt_at = $4, claimed_until = NULL, claimed_by = NULL, handed_at = NULL, \
      sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6";
 
+/// When the next row falls due or its claim runs out ([`Store::next_outbox_due`]): the daemon
+/// asks after every pass of its sender. It reads every row still to be sent, as it did when an
+/// index on the state gave them as a range.
+const NEXT_DUE: &str = concat!(
+    "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
+     THEN claimed_until ELSE next_attempt_at END) FROM outbox WHERE id IN (",
+    pending_outbox_ids!(),
+    ")",
+);
+
+/// Rows still to be sent ([`Store::outbox_pending`]).
+const PENDING: &str = concat!("SELECT COUNT(*) FROM (", pending_outbox_ids!(), ") AS p");
+
 const MARK_HANDED: &str = "UPDATE outbox SET handed_at = $1 WHERE id = $2";
 
 /// One of the sender's writes ([`Store::sender_writes`]).
@@ -426,19 +439,21 @@ impl Store {
         &self,
         gone: impl Fn(&str) -> bool,
     ) -> Result<u64, StoreError> {
-        let claimers: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT claimed_by FROM outbox WHERE state IN ('scheduled', \
-             'temporary_failure') AND claimed_until IS NOT NULL AND claimed_by IS NOT NULL",
-        )
+        let claimers: Vec<String> = sqlx::query_scalar(concat!(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE id IN (",
+            pending_outbox_ids!(),
+            ") AND claimed_until IS NOT NULL AND claimed_by IS NOT NULL",
+        ))
         .fetch_all(self.pool())
         .await?;
         let mut released = 0;
         for holder in claimers.iter().filter(|h| gone(h)) {
             let _gate = self.write_gate().await;
-            released += sqlx::query(
-                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
-                 WHERE state IN ('scheduled', 'temporary_failure') AND claimed_by = $1",
-            )
+            released += sqlx::query(concat!(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE id IN (",
+                pending_outbox_ids!(),
+                ") AND claimed_by = $1",
+            ))
             .bind(holder)
             .execute(self.pool())
             .await?
@@ -512,22 +527,12 @@ impl Store {
 
     /// The instant the next row falls due (or its claim by another sender runs out).
     pub async fn next_outbox_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
-             THEN claimed_until ELSE next_attempt_at END) FROM outbox \
-             WHERE state IN ('scheduled', 'temporary_failure')",
-        )
-        .fetch_one(self.pool())
-        .await?)
+        Ok(sqlx::query_scalar(NEXT_DUE).fetch_one(self.pool()).await?)
     }
 
     /// Rows still to be sent.
     pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE state IN ('scheduled', 'temporary_failure')",
-        )
-        .fetch_one(self.pool())
-        .await?)
+        Ok(sqlx::query_scalar(PENDING).fetch_one(self.pool()).await?)
     }
 
     /// Outbox rows by state and ticket (each filter optional), oldest first.

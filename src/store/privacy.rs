@@ -480,10 +480,12 @@ pub async fn suppress_mail_to(
     needle: &str,
     why: &str,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    Ok(sqlx::query(concat!(
         "UPDATE outbox SET state = 'suppressed', last_error = $2, claimed_until = NULL, \
-         claimed_by = NULL WHERE lower(recipient) = $1 AND state IN ('scheduled', 'temporary_failure')",
-    )
+             claimed_by = NULL WHERE lower(recipient) = $1 AND id IN (",
+        pending_outbox_ids!(),
+        ")",
+    ))
     .bind(needle)
     .bind(why)
     .execute(&mut *conn)
