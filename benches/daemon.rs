@@ -39,8 +39,6 @@ mod imap;
 mod mode;
 
 const USER: &str = "d40";
-/// Messages per fetch and transaction in the daemon.
-const BATCH: usize = 200;
 
 fn main() {
     let measuring = mode::measuring();
@@ -337,8 +335,7 @@ async fn run(addr: &str, n: usize, out: Out<'_>, perf: Option<&Path>) -> Run {
     let data = dir.path().join("data");
     let mut text = format!(
         "data_dir = {data:?}\n{}{}\n[[mailbox]]\nname = \"desk\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"none\"\nusername = \"{USER}@example.test\"\npassword = \"secret\"\n\
-         batch_size = {BATCH}\n",
+         port = {port}\ntls = \"none\"\nusername = \"{USER}@example.test\"\npassword = \"secret\"\n",
         &shipped[..start],
         &shipped[end..],
     )
