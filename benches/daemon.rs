@@ -105,6 +105,8 @@ struct Run {
     rss_kb: u64,
     cpu: f64,
     sent: i64,
+    /// Mails still to be sent when the INBOX was empty: how far the sender fell behind filing.
+    behind: i64,
     /// The run's data directory, removed when the bench ends: removing its 16,000 sent mails
     /// at once would slow the next round's file transport (ext4 without a journal, as here,
     /// passes over inodes freed in the last minutes when it allocates new ones).
@@ -217,9 +219,11 @@ async fn bench(imap: &str, conf: &Path, n: usize, measuring: bool) {
         for (i, r) in runs.iter().enumerate() {
             figures!(
                 measuring,
-                "      round {}: INBOX empty after {:.2} s, outbox drained after {:.2} s, CPU {:.2} s, peak RSS {:.1} MB",
+                "      round {}: INBOX empty after {:.2} s ({} of {} mails still to send), outbox drained after {:.2} s, CPU {:.2} s, peak RSS {:.1} MB",
                 i + 1,
                 r.inbox_empty,
+                r.behind,
+                r.sent,
                 r.drained,
                 r.cpu,
                 r.rss_kb as f64 / 1024.0
@@ -410,8 +414,10 @@ async fn run(addr: &str, n: usize, out: Out<'_>, perf: Option<&Path>) -> Run {
     let store = poststelle::store::Store::open_existing(&url)
         .await
         .expect("the daemon's store");
+    let mut behind = None;
     loop {
         let pending = store.outbox_pending().await.expect("outbox pending");
+        behind.get_or_insert(pending);
         if pending == 0 {
             break;
         }
@@ -422,6 +428,7 @@ async fn run(addr: &str, n: usize, out: Out<'_>, perf: Option<&Path>) -> Run {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let drained = started.elapsed().as_secs_f64();
+    let behind = behind.unwrap_or(0);
     let sent = store
         .outbox_rows(Some(poststelle::store::outbox::OutboxState::Sent), None)
         .await
@@ -447,6 +454,7 @@ async fn run(addr: &str, n: usize, out: Out<'_>, perf: Option<&Path>) -> Run {
         rss_kb,
         cpu,
         sent,
+        behind,
         _dir: dir,
     }
 }

@@ -11,7 +11,6 @@ use mail_parser::MimeHeaders;
 
 use crate::config::Config;
 use crate::store::outbox::Claimed;
-use crate::store::{Store, StoreError};
 
 /// Kinds of mail that go to staff and so carry the reply address: the staff copy, the
 /// escalations and on-call alarms (both `escalation`), and the pending reminders. Forwards go
@@ -19,22 +18,15 @@ use crate::store::{Store, StoreError};
 /// refused.
 const TO_STAFF: [&str; 3] = ["staff_copy", "escalation", "reminder"];
 
-/// The reply address of a mail to staff (`None` for other mail, or while there is no key).
-pub async fn reply_to(
-    store: &Store,
-    config: &Config,
-    c: &Claimed,
-) -> Result<Option<String>, StoreError> {
-    let Some(ticket_id) = c.ticket_id.filter(|_| TO_STAFF.contains(&c.kind.as_str())) else {
-        return Ok(None);
-    };
-    if config.settings.reply.keys.is_none() {
-        return Ok(None);
+/// The reply address of a mail to staff (`None` for other mail, or while there is no key),
+/// with the ticket number the claim read for the row.
+pub fn reply_to(config: &Config, c: &Claimed) -> Option<String> {
+    if !TO_STAFF.contains(&c.kind.as_str()) || config.settings.reply.keys.is_none() {
+        return None;
     }
-    Ok(store
-        .ticket_number(ticket_id)
-        .await?
-        .and_then(|n| config.settings.reply.address(&n)))
+    c.ticket_number
+        .as_deref()
+        .and_then(|n| config.settings.reply.address(n))
 }
 
 /// The Cc recipients of a row.

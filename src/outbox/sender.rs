@@ -1359,7 +1359,7 @@ impl Sender<'_> {
             .subject(c.subject.clone())
             .message_id(Some(format!("<{}>", c.message_id)))
             .date_now();
-        b = self.staff_headers(b, c).await?;
+        b = self.staff_headers(b, c)?;
         if let Some(irt) = &c.in_reply_to {
             b = b.in_reply_to(format!("<{irt}>"));
         }
@@ -1439,15 +1439,12 @@ impl Sender<'_> {
     }
 
     /// Reply-To with the ticket's token on mail to staff; the Cc's of a relayed answer.
-    async fn staff_headers(
+    fn staff_headers(
         &self,
         mut b: lettre::message::MessageBuilder,
         c: &Claimed,
     ) -> Result<lettre::message::MessageBuilder, SendError> {
-        let reply_to = super::relay::reply_to(self.store, self.config, c)
-            .await
-            .map_err(|e| SendError::Temporary(e.to_string()))?;
-        if let Some(a) = reply_to {
+        if let Some(a) = super::relay::reply_to(self.config, c) {
             let m: Mailbox = a
                 .parse()
                 .map_err(|e| SendError::Permanent(format!("reply address {a}: {e}")))?;

@@ -425,6 +425,12 @@ pub fn hot_queries(backend: Backend) -> Vec<HotQuery> {
         )],
     ));
     v.push(q(
+        "sender: the ticket numbers of a claim",
+        Sender,
+        super::outbox::ticket_numbers_sql(&three(1)),
+        ids(),
+    ));
+    v.push(q(
         "sender: the originals of a claim",
         Sender,
         super::raw::raw_bytes_of_sql(&three(1), 65_536),

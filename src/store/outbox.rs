@@ -223,6 +223,15 @@ pub struct Claimed {
     /// Set when an earlier attempt began handing the data to the server and its result was
     /// never recorded: that sender died, and the server may have the mail.
     pub handed_at: Option<i64>,
+    /// The number of the row's ticket, which the claim reads for all its rows in one
+    /// statement: the reply address of a mail to staff carries it.
+    #[sqlx(default)]
+    pub ticket_number: Option<String>,
+}
+
+/// The numbers of the tickets `ph` (a claim's rows).
+pub(super) fn ticket_numbers_sql(ph: &str) -> String {
+    format!("SELECT id, number FROM tickets WHERE id IN ({ph})")
 }
 
 /// Due and unclaimed at `$2`, in the partial indexes' order. The state test is written as in
@@ -364,7 +373,33 @@ impl Store {
         // RETURNING gives no order; the sender begins with the rows due longest.
         rows.sort_by_key(|c| (c.list_id.is_some(), c.id));
         self.fill_bodies(&mut rows).await?;
+        self.fill_ticket_numbers(&mut rows).await?;
         Ok(rows)
+    }
+
+    /// The ticket numbers of claimed rows, in one statement for the claim rather than one per
+    /// mail to staff when its mail is built.
+    async fn fill_ticket_numbers(&self, rows: &mut [Claimed]) -> Result<(), StoreError> {
+        let mut ids: Vec<i64> = rows.iter().filter_map(|c| c.ticket_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool().acquire().await?;
+        let found =
+            super::tickets::fetch_in(&mut conn, self.backend(), &ids, ticket_numbers_sql).await?;
+        let mut numbers = std::collections::HashMap::with_capacity(found.len());
+        for r in &found {
+            numbers.insert(
+                r.try_get::<i64, _>("id")?,
+                r.try_get::<String, _>("number")?,
+            );
+        }
+        for c in rows.iter_mut() {
+            c.ticket_number = c.ticket_id.and_then(|t| numbers.get(&t).cloned());
+        }
+        Ok(())
     }
 
     /// The texts of claimed notices from `announcement_bodies`: a claim of thousands of

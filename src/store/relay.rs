@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 use super::buffer::{Val, WriteBuffer};
 use super::outbox::OutboxState;
 use super::tickets::fetch_in;
-use super::{Backend, Store, StoreError};
+use super::{Backend, StoreError};
 
 /// The `outbox.kind` of a relayed staff answer; the sender attaches the attachments of its raw
 /// message (the staff member's mail) instead of the whole message.
@@ -131,17 +131,5 @@ impl WriteBuffer {
                 Val::Int(r.at),
             ],
         );
-    }
-}
-
-impl Store {
-    /// The number of ticket `id`, for the reply address of a mail to staff.
-    pub async fn ticket_number(&self, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT number FROM tickets WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
-        )
     }
 }
