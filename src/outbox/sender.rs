@@ -1664,33 +1664,30 @@ const MAX_LINE: usize = 998;
 /// (bare LF and bare CR become CRLF, as SMTP carries them anyway), and `7bit` or `8bit`.
 /// `None` when neither can carry it: a NUL, or a line over [`MAX_LINE`] octets.
 fn as_message(bytes: &[u8]) -> Option<(Vec<u8>, ContentTransferEncoding)> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
-    let mut line = 0;
-    let mut ascii = true;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            0 => return None,
-            b'\r' | b'\n' => {
-                // CRLF, bare CR or bare LF: one line end.
-                if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                out.extend_from_slice(b"\r\n");
-                line = 0;
-            }
-            b => {
-                line += 1;
-                if line > MAX_LINE {
-                    return None;
-                }
-                ascii &= b.is_ascii();
-                out.push(b);
-            }
-        }
-        i += 1;
+    // Line by line rather than octet by octet: a staff copy attaches every original, and the
+    // loop over its octets was a tenth of the sender's CPU.
+    if memchr::memchr(0, bytes).is_some() {
+        return None;
     }
-    let encoding = if ascii {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    let mut rest = bytes;
+    loop {
+        let end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+        if end > MAX_LINE {
+            return None;
+        }
+        out.extend_from_slice(&rest[..end]);
+        let Some(&eol) = rest.get(end) else { break };
+        // CRLF, bare CR or bare LF: one line end.
+        let skip = if eol == b'\r' && rest.get(end + 1) == Some(&b'\n') {
+            2
+        } else {
+            1
+        };
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[end + skip..];
+    }
+    let encoding = if out.is_ascii() {
         ContentTransferEncoding::SevenBit
     } else {
         ContentTransferEncoding::EightBit
@@ -1755,6 +1752,7 @@ mod tests {
     }
 
     use super::{ContentTransferEncoding, MAX_LINE, as_message, file_name};
+    use proptest::strategy::Strategy;
 
     #[test]
     fn an_original_travels_as_7bit_or_8bit_with_crlf_line_ends() {
@@ -1769,6 +1767,67 @@ mod tests {
         assert!(as_message(&line).is_some(), "998 octets fit");
         assert!(as_message(&[line.as_slice(), b"x"].concat()).is_none());
         assert!(as_message(b"Subject: a\r\n\r\nNUL \0 here").is_none());
+    }
+
+    /// The octet-by-octet conversion [`as_message`] replaced, kept as the plain path.
+    fn as_message_octet_by_octet(bytes: &[u8]) -> Option<(Vec<u8>, ContentTransferEncoding)> {
+        let mut out = Vec::new();
+        let (mut line, mut ascii, mut i) = (0, true, 0);
+        while i < bytes.len() {
+            match bytes[i] {
+                0 => return None,
+                b'\r' | b'\n' => {
+                    if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                        i += 1;
+                    }
+                    out.extend_from_slice(b"\r\n");
+                    line = 0;
+                }
+                b => {
+                    line += 1;
+                    if line > MAX_LINE {
+                        return None;
+                    }
+                    ascii &= b.is_ascii();
+                    out.push(b);
+                }
+            }
+            i += 1;
+        }
+        let encoding = if ascii {
+            ContentTransferEncoding::SevenBit
+        } else {
+            ContentTransferEncoding::EightBit
+        };
+        Some((out, encoding))
+    }
+
+    proptest::proptest! {
+        /// Line ends of every kind, NULs, 8-bit octets and lines around the limit, each as the
+        /// octet-by-octet conversion gives them.
+        #[test]
+        fn an_original_is_converted_as_octet_by_octet(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                    proptest::strategy::Just(b"\r\n".to_vec()),
+                    proptest::strategy::Just(b"\r".to_vec()),
+                    proptest::strategy::Just(b"\n".to_vec()),
+                    proptest::strategy::Just(b"\n\r".to_vec()),
+                    (990usize..1005).prop_map(|n| vec![b'x'; n]),
+                    proptest::strategy::Just("Grüße".as_bytes().to_vec()),
+                ],
+                0..30,
+            )
+        ) {
+            let bytes = parts.concat();
+            let fast = as_message(&bytes);
+            let plain = as_message_octet_by_octet(&bytes);
+            proptest::prop_assert_eq!(
+                fast.as_ref().map(|(b, e)| (b, format!("{e:?}"))),
+                plain.as_ref().map(|(b, e)| (b, format!("{e:?}")))
+            );
+        }
     }
 
     #[test]
