@@ -1008,6 +1008,16 @@ impl Sender<'_> {
                 }
             }
         };
+        // Mails whose results are being written count as in flight but hold no connection
+        // (Mailer::sending). Over SMTP each mail's mark waits for the store as well, so four
+        // per connection are enough. A written file waits only for its result, and while
+        // filing holds SQLite's write lock, results are written once per batch filed: a
+        // claim's worth may wait, so that the file transport goes on while mail is filed (a
+        // file written again after a crash replaces itself).
+        let waiting = match self.mailer.sent_dir() {
+            Some(_) => usize::try_from(chunk).unwrap_or(0).max(4 * parallel),
+            None => 4 * parallel,
+        };
         let (recorder, results) = tokio::sync::mpsc::unbounded_channel();
         let sends = async move {
             let recorder = &recorder;
@@ -1026,9 +1036,7 @@ impl Sender<'_> {
                         // What is in flight is still finished and recorded.
                         Err(e) => pass.fail(e),
                     },
-                    // Mails whose results are being written count here but hold no
-                    // connection (Mailer::sending): up to four per connection in all.
-                    due = rx.recv(), if open && in_flight.len() < 4 * parallel => match due {
+                    due = rx.recv(), if open && in_flight.len() < waiting => match due {
                         Some(due) => in_flight.push(self.process(due, recorder)),
                         None => open = false,
                     },
