@@ -351,7 +351,7 @@ impl Store {
         holder: &str,
     ) -> Result<Vec<Claimed>, StoreError> {
         let backend = self.backend();
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         let mut rows: Vec<Claimed> = sqlx::query_as(claim_sql(backend, ClaimKind::Direct))
             .bind(until)
             .bind(now)
@@ -370,6 +370,8 @@ impl Store {
                 .await?;
             rows.extend(notices);
         }
+        // What follows only reads: filing may go on meanwhile.
+        drop(gate);
         // RETURNING gives no order; the sender begins with the rows due longest.
         rows.sort_by_key(|c| (c.list_id.is_some(), c.id));
         self.fill_bodies(&mut rows).await?;
