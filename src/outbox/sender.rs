@@ -5,14 +5,17 @@
 //!
 //! Sent once (RFC 1047): the only mails whose fate a sender cannot know are those whose end of
 //! data (the final `.`) may have reached the server while the server's answer was never
-//! recorded. Before a mail's data goes out, its row is marked (`outbox.handed_at`, committed
-//! on its own, `Handover`); the result clears the mark. A row a new claim finds marked was
+//! recorded. Before a mail's data goes out, its row is marked (committed before the data,
+//! `Handover`; beside a SQLite store in a database of the marks' own, `store::marks`, else
+//! `outbox.handed_at`); the result clears the mark. A row a new claim finds marked was
 //! handed over by a sender that died before recording what came of it, and a connection that
 //! breaks after the data leaves the same doubt: under `outbox.after_crash = "hold"` such a
 //! mail becomes `uncertain`, shown and counted everywhere, and goes again only when a person
-//! says so (`poststelle outbox retry`); under `"resend"` it goes again at once.
+//! says so (`poststelle outbox retry`); under `"resend"` it goes again at once. Beside a
+//! SQLite store the server's answer is journaled on the mark before the store has it, so a
+//! sender killed in between leaves the answer, which the next claim records.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -32,7 +35,8 @@ use crate::config::{
     AfterCrash, Config, OutboxSettings, SaslMechanism, SmtpSettings, SmtpTls, Transport,
 };
 
-use crate::store::outbox::{Attempt, Claimed, OutboxState, SenderWrite};
+use crate::store::marks::Mark;
+use crate::store::outbox::{Attempt, Claimed, OutboxState, Recorded, SenderWrite};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -549,18 +553,34 @@ struct Handover<'a> {
     /// The sender's writer, whose group commit takes the mark along with the other
     /// connections' marks and results.
     recorder: &'a Recorder,
+    /// Beside a SQLite store: the writer of the marks' database, which takes the mark instead.
+    marker: Option<&'a Marker>,
     id: i64,
-    /// Set once the mark is stored and the data begins to go out; reset for each attempt.
+    /// The row's attempts before this one.
+    attempt: i64,
+    message_id: &'a str,
+    /// Set once the mark is stored and the data begins to go out; reset for each exchange.
     handed: AtomicBool,
+    /// When the last mark of this attempt was stored (0: none was).
+    marked_at: AtomicI64,
 }
 
 impl<'a> Handover<'a> {
-    fn new(store: &'a Store, recorder: &'a Recorder, id: i64) -> Handover<'a> {
+    fn new(
+        store: &'a Store,
+        recorder: &'a Recorder,
+        marker: Option<&'a Marker>,
+        c: &'a Claimed,
+    ) -> Handover<'a> {
         Handover {
             store,
             recorder,
-            id,
+            marker,
+            id: c.id,
+            attempt: c.attempts,
+            message_id: &c.message_id,
             handed: AtomicBool::new(false),
+            marked_at: AtomicI64::new(0),
         }
     }
 
@@ -568,25 +588,64 @@ impl<'a> Handover<'a> {
     /// committed; from its return on, the data may reach the server.
     async fn mark(&self) -> Result<(), SmtpFail> {
         let at = Timestamp::now().as_microsecond();
-        let (done, written) = tokio::sync::oneshot::channel();
-        let queued = self.recorder.send(Recording {
+        let mark = Mark {
             id: self.id,
-            entry: Entry::Handed { at },
-            done,
-        });
-        let written = match queued {
-            Ok(()) => written.await.ok(),
-            Err(_) => None,
+            attempt: self.attempt,
+            message_id: self.message_id,
+            at,
+            ended: None,
+        };
+        let written = match self.marker {
+            Some(marker) => put_mark(marker, &mark, None).await,
+            None => {
+                let (done, written) = tokio::sync::oneshot::channel();
+                let queued = self.recorder.send(Recording {
+                    id: self.id,
+                    entry: Entry::Handed { at },
+                    done,
+                });
+                match queued {
+                    Ok(()) => written.await.ok(),
+                    Err(_) => None,
+                }
+            }
         };
         match written {
             Some(r) => r,
             // The writer is gone (never while a pass runs): on its own.
-            None => self.store.mark_handed(self.id, at).await,
+            None => self.store.mark_handed(&mark).await,
         }
         .map_err(SmtpFail::Mark)?;
+        self.marked_at.store(at, Ordering::Relaxed);
         self.handed.store(true, Ordering::Relaxed);
         Ok(())
     }
+
+    /// When this attempt's mark was stored, if it was.
+    fn marked_at(&self) -> Option<i64> {
+        Some(self.marked_at.load(Ordering::Relaxed)).filter(|at| *at != 0)
+    }
+}
+
+/// Queues a mark (with the attempt's end, if given) for the marks' writer and waits for its
+/// commit; `None` when the writer is gone.
+async fn put_mark(
+    marker: &Marker,
+    mark: &Mark<'_>,
+    ended: Option<Recorded>,
+) -> Option<Result<(), StoreError>> {
+    let (done, written) = tokio::sync::oneshot::channel();
+    marker
+        .send(MarkEntry::Put {
+            id: mark.id,
+            attempt: mark.attempt,
+            message_id: mark.message_id.to_string(),
+            at: mark.at,
+            ended,
+            done,
+        })
+        .ok()?;
+    written.await.ok()
 }
 
 /// How an SMTP exchange failed: as lettre says, or on our socket before lettre had it.
@@ -820,6 +879,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome a recorded state stands for.
+    fn of(state: OutboxState) -> Outcome {
+        match state {
+            OutboxState::Sent => Outcome::Sent,
+            OutboxState::PermanentFailure => Outcome::PermanentFailure,
+            OutboxState::Uncertain => Outcome::Uncertain,
+            OutboxState::Scheduled | OutboxState::TemporaryFailure | OutboxState::Suppressed => {
+                Outcome::TemporaryFailure
+            }
+        }
+    }
+
     /// The row's state it stands for, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -848,6 +919,53 @@ pub struct Sender<'a> {
 
 /// Where hand-over marks and results go to be written ([`Sender::recorder`]).
 type Recorder = tokio::sync::mpsc::UnboundedSender<Recording>;
+
+/// Beside a SQLite store: where marks and the ends of their attempts go to be written, and
+/// the marks whose results the store has, to be removed ([`Sender::marker`]).
+type Marker = tokio::sync::mpsc::UnboundedSender<MarkEntry>;
+
+enum MarkEntry {
+    /// A mark, or with `ended` the attempt's end, and who waits for its commit.
+    Put {
+        id: i64,
+        attempt: i64,
+        message_id: String,
+        at: i64,
+        ended: Option<Recorded>,
+        done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// The store has the result of the row's attempt: its mark goes.
+    Forget { id: i64, attempt: i64 },
+}
+
+impl MarkEntry {
+    fn mark(&self) -> Option<Mark<'_>> {
+        match self {
+            MarkEntry::Put {
+                id,
+                attempt,
+                message_id,
+                at,
+                ended,
+                ..
+            } => Some(Mark {
+                id: *id,
+                attempt: *attempt,
+                message_id,
+                at: *at,
+                ended: ended.as_ref().map(Recorded::attempt),
+            }),
+            MarkEntry::Forget { .. } => None,
+        }
+    }
+
+    fn forget(&self) -> Option<(i64, i64)> {
+        match self {
+            MarkEntry::Forget { id, attempt } => Some((*id, *attempt)),
+            MarkEntry::Put { .. } => None,
+        }
+    }
+}
 
 /// One row's mark or result on its way to the store, and who waits for it to be written.
 struct Recording {
@@ -1009,18 +1127,35 @@ impl Sender<'_> {
             }
         };
         // Mails whose results are being written count as in flight but hold no connection
-        // (Mailer::sending). Over SMTP each mail's mark waits for the store as well, so four
-        // per connection are enough. A written file waits only for its result, and while
-        // filing holds SQLite's write lock, results are written once per batch filed: a
-        // claim's worth may wait, so that the file transport goes on while mail is filed (a
-        // file written again after a crash replaces itself).
-        let waiting = match self.mailer.sent_dir() {
-            Some(_) => usize::try_from(chunk).unwrap_or(0).max(4 * parallel),
-            None => 4 * parallel,
+        // (Mailer::sending). While filing holds SQLite's write lock, results are written
+        // once per batch filed: a claim's worth may wait, so that mail goes out while mail
+        // is filed. A file written again after a crash replaces itself; an SMTP mail's end
+        // is journaled beside the store first (store::marks). Where the mark is on the row
+        // (PostgreSQL), each mail's mark waits for the store as well, and a crash holds or
+        // sends again every mail whose result waits: four per connection.
+        let apart = self.store.marks_apart();
+        let waiting = if apart || self.mailer.sent_dir().is_some() {
+            usize::try_from(chunk).unwrap_or(0).max(4 * parallel)
+        } else {
+            4 * parallel
         };
+        if apart {
+            match self.store.prune_marks().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    marks = n,
+                    "removed hand-over marks of mails whose results were recorded"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the hand-over marks beside the store failed")
+                }
+            }
+        }
         let (recorder, results) = tokio::sync::mpsc::unbounded_channel();
+        let (marker, marks) = tokio::sync::mpsc::unbounded_channel();
         let sends = async move {
             let recorder = &recorder;
+            let marker = apart.then_some(&marker);
             let mut summary = Summary::default();
             let mut in_flight = futures::stream::FuturesUnordered::new();
             let mut open = true;
@@ -1037,7 +1172,7 @@ impl Sender<'_> {
                         Err(e) => pass.fail(e),
                     },
                     due = rx.recv(), if open && in_flight.len() < waiting => match due {
-                        Some(due) => in_flight.push(self.process(due, recorder)),
+                        Some(due) => in_flight.push(self.process(due, recorder, marker)),
                         None => open = false,
                     },
                     else => break,
@@ -1045,7 +1180,8 @@ impl Sender<'_> {
             }
             summary
         };
-        let ((), summary, ()) = tokio::join!(claims, sends, self.recorder(results));
+        let ((), summary, (), ()) =
+            tokio::join!(claims, sends, self.recorder(results), self.marker(marks));
         match pass.take_failure() {
             Some(e) => Err(e),
             None => Ok(summary),
@@ -1136,8 +1272,9 @@ impl Sender<'_> {
                     .as_deref()
                     .and_then(|l| l.split_whitespace().next())
                     .is_some_and(|name| offering.contains(name));
-                let held = row.handed_at.is_some() && hold;
-                if row.handed_at.is_some() && !hold {
+                let handed = row.handed_at.is_some() && row.journaled.is_none();
+                let held = handed && hold;
+                if handed && !hold {
                     tracing::warn!(outbox = row.id, message_id = %row.message_id, to = %row.recipient,
                         ticket = row.ticket_id, "sending again a mail an earlier sender handed to the server \
                         and died before its answer was recorded (outbox.after_crash = \"resend\"): \
@@ -1165,20 +1302,40 @@ impl Sender<'_> {
 
     /// Sends one row (a notice in its turn under `outbox.notice_rate_per_second`) and records
     /// how it went.
-    async fn process(&self, due: Due, recorder: &Recorder) -> Result<Outcome, StoreError> {
+    async fn process(
+        &self,
+        due: Due,
+        recorder: &Recorder,
+        marker: Option<&Marker>,
+    ) -> Result<Outcome, StoreError> {
         let c = &due.row;
+        if let Some(ended) = &c.journaled {
+            tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient,
+                ticket = c.ticket_id, state = ended.state.as_str(), "recording the server's answer \
+                an earlier sender journaled beside the store and died before recording it");
+            let outcome = Outcome::of(ended.state);
+            return self
+                .commit(c, outcome, ended.clone(), recorder, marker, None)
+                .await;
+        }
         if due.held {
             let why = "an earlier sender handed it to the server and died before the server's \
                        answer was recorded";
             return self
-                .record(c, Err(SendError::Uncertain(why.into())), recorder)
+                .record(
+                    c,
+                    Err(SendError::Uncertain(why.into())),
+                    recorder,
+                    marker,
+                    None,
+                )
                 .await;
         }
         if c.list_id.is_some() {
             self.mailer.pace.wait().await;
         }
         let permit = self.mailer.sending.acquire().await;
-        let handover = Handover::new(self.store, recorder, c.id);
+        let handover = Handover::new(self.store, recorder, marker, c);
         let original = due.original.as_deref();
         let mut result = self
             .build_and_send(c, due.unsubscribe, false, original, &handover)
@@ -1190,7 +1347,8 @@ impl Sender<'_> {
                 .await;
         }
         drop(permit);
-        self.record(c, result, recorder).await
+        self.record(c, result, recorder, marker, handover.marked_at())
+            .await
     }
 
     /// Writes the hand-over marks and results that come in, as many as have come in by then
@@ -1489,13 +1647,15 @@ impl Sender<'_> {
         msg.map_err(|e| SendError::Permanent(format!("building the mail: {e}")))
     }
 
-    /// Records how the attempt went and releases the claim. A failed write of "sent" is tried
-    /// again for a few seconds: until it is stored, a restart would send the mail a second time.
+    /// Records how the attempt went and releases the claim. `marked_at`: this attempt marked
+    /// the row beside the store then (see [`Sender::commit`]).
     async fn record(
         &self,
         c: &Claimed,
         result: Result<(), SendError>,
         recorder: &Recorder,
+        marker: Option<&Marker>,
+        marked_at: Option<i64>,
     ) -> Result<Outcome, StoreError> {
         let now = Timestamp::now().as_microsecond();
         let attempts = c.attempts + 1;
@@ -1544,15 +1704,66 @@ impl Sender<'_> {
                 )
             }
         };
+        let ended = Recorded {
+            state,
+            attempts,
+            error,
+            next_attempt_at: next,
+            at: now,
+        };
+        self.commit(c, outcome, ended, recorder, marker, marked_at)
+            .await
+    }
+
+    /// Writes an attempt's end to the store. Beside a SQLite store (`marker`), an attempt
+    /// that marked the row (`marked_at`) journals its end on the mark first, which takes no
+    /// lock the filing holds: from then on a crash leaves the answer, not a doubt, and the
+    /// store's write may wait for the filing. Once the store has it, the row's mark goes
+    /// (this attempt's, or the one a dead sender left). A failed write of "sent" is tried
+    /// again for a few seconds: until it is stored, a restart would send the mail a second
+    /// time (or, journaled, only record it).
+    async fn commit(
+        &self,
+        c: &Claimed,
+        outcome: Outcome,
+        ended: Recorded,
+        recorder: &Recorder,
+        marker: Option<&Marker>,
+        marked_at: Option<i64>,
+    ) -> Result<Outcome, StoreError> {
+        if let (Some(marker), Some(at)) = (marker, marked_at) {
+            let mark = Mark {
+                id: c.id,
+                attempt: c.attempts,
+                message_id: &c.message_id,
+                at,
+                ended: None,
+            };
+            let journaled = match put_mark(marker, &mark, Some(ended.clone())).await {
+                Some(r) => r,
+                None => {
+                    let mark = Mark {
+                        ended: Some(ended.attempt()),
+                        ..mark
+                    };
+                    self.store.mark_handed(&mark).await
+                }
+            };
+            if let Err(e) = journaled {
+                // The mark stays as it was: should the store's write fail too, the mail is
+                // held as uncertain (or sent again) as without a journal.
+                tracing::warn!(outbox = c.id, error = %e, "journaling the server's answer beside the store failed");
+            }
+        }
         let (done, written) = tokio::sync::oneshot::channel();
         let queued = recorder.send(Recording {
             id: c.id,
             entry: Entry::Result {
-                state,
-                attempts,
-                error: error.clone(),
-                next_attempt_at: next,
-                at: now,
+                state: ended.state,
+                attempts: ended.attempts,
+                error: ended.error.clone(),
+                next_attempt_at: ended.next_attempt_at,
+                at: ended.at,
             },
             done,
         });
@@ -1560,13 +1771,7 @@ impl Sender<'_> {
             Ok(()) => written.await.ok(),
             Err(_) => None,
         };
-        let attempt = Attempt {
-            state,
-            attempts,
-            error: error.as_deref(),
-            next_attempt_at: next,
-            at: now,
-        };
+        let attempt = ended.attempt();
         let mut tries = 0;
         let mut result = first;
         loop {
@@ -1584,21 +1789,75 @@ impl Sender<'_> {
                 Err(e) => return Err(e),
             }
         }
+        if let Some(marker) = marker
+            && (marked_at.is_some() || c.handed_at.is_some())
+        {
+            // Should this be lost, the mark is stale by its attempt and the next pass removes it.
+            let _ = marker.send(MarkEntry::Forget {
+                id: c.id,
+                attempt: c.attempts,
+            });
+        }
+        let error = ended.error.as_deref();
+        let attempts = ended.attempts;
         match outcome {
             Outcome::Sent => {
                 tracing::info!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, "sent");
             }
             Outcome::PermanentFailure => {
-                tracing::error!(outbox = c.id, to = %c.recipient, error = error.as_deref().unwrap_or(""), attempts, "permanent failure");
+                tracing::error!(outbox = c.id, to = %c.recipient, error = error.unwrap_or(""), attempts, "permanent failure");
             }
             Outcome::Uncertain => {
                 tracing::warn!(outbox = c.id, message_id = %c.message_id, to = %c.recipient, ticket = c.ticket_id,
-                    why = error.as_deref().unwrap_or(""), "held as uncertain: the server may have taken this mail; \
+                    why = error.unwrap_or(""), "held as uncertain: the server may have taken this mail; \
                     sent again only by poststelle outbox retry");
             }
             Outcome::TemporaryFailure => {}
         }
         Ok(outcome)
+    }
+
+    /// Writes the marks beside a SQLite store and the ends of their attempts as they come
+    /// in, as many as have come in by then in one transaction (group commit, as
+    /// [`Sender::recorder`]), with the removal of the marks whose results the store has.
+    /// Should a batch fail, each of its marks is written alone, so that each learns its own
+    /// error.
+    async fn marker(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<MarkEntry>) {
+        let mut writer = self.store.mark_writer();
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+            let marks: Vec<Mark<'_>> = batch.iter().filter_map(MarkEntry::mark).collect();
+            let forget: Vec<(i64, i64)> = batch.iter().filter_map(MarkEntry::forget).collect();
+            let written = writer.write(&marks, &forget).await;
+            drop(marks);
+            let failed = written.is_err();
+            if let Err(e) = &written {
+                tracing::warn!(error = %e, rows = batch.len(), "writing a batch of hand-over marks failed; one by one");
+            }
+            for entry in batch {
+                let one = match (&entry, failed) {
+                    (_, false) => Ok(()),
+                    (MarkEntry::Forget { id, attempt }, true) => {
+                        // A mark not removed is stale; the next pass removes it.
+                        let _ = writer.write(&[], &[(*id, *attempt)]).await;
+                        continue;
+                    }
+                    (MarkEntry::Put { .. }, true) => match entry.mark() {
+                        Some(m) => writer.write(&[m], &[]).await,
+                        None => continue,
+                    },
+                };
+                if let MarkEntry::Put { done, .. } = entry {
+                    let _ = done.send(one);
+                }
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub mod handover;
 pub mod hot;
 pub mod incidents;
 pub mod lists;
+pub mod marks;
 pub mod notices;
 pub mod outbox;
 pub mod privacy;
@@ -122,6 +123,9 @@ pub struct Store {
     /// PostgreSQL: how much the filing has grown the store since the planner's statistics were
     /// last renewed ([`Store::analyze_as_grown`]).
     growth: Arc<Growth>,
+    /// SQLite file: the hand-over marks' database beside it, opened when first needed.
+    marks: Arc<std::sync::OnceLock<marks::Marks>>,
+    marks_opening: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Mails filed since the planner's statistics were renewed, and how many more may come first.
@@ -273,6 +277,8 @@ impl Store {
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
             transactions: Arc::new(tokio::sync::Mutex::new(())),
             growth: Arc::default(),
+            marks: Arc::default(),
+            marks_opening: Arc::default(),
         };
         Ok(store)
     }
@@ -462,6 +468,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(m) = self.marks.get() {
+            m.close().await;
+        }
         self.pool.close().await;
     }
 }

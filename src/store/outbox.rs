@@ -2,9 +2,10 @@
 //! causes it and sent by the sender, which claims rows, sends them and records the result.
 //! States are [`OutboxState`]; a claim names its holder (see `holder.rs`), so that a restart
 //! can release the claims of its own dead process at once. Before an SMTP sender hands a
-//! mail's data over it commits `handed_at` on the row ([`Store::mark_handed`], in its group
-//! commit [`SenderWriter`]); the result clears it, so a claimed row that still has it was
-//! handed over by a sender that died before the answer came (see `outbox::sender`).
+//! mail's data over it commits a mark ([`Store::mark_handed`]): beside a SQLite store in a
+//! database of its own (`marks.rs`), else as `handed_at` on the row, in its group commit
+//! [`SenderWriter`]. The result makes the mark stale, so a claimed row that still has a live
+//! one was handed over by a sender that died before the answer came (see `outbox::sender`).
 use std::collections::HashMap;
 
 use sqlx::{AnyConnection, FromRow, Row};
@@ -43,6 +44,20 @@ impl OutboxState {
             OutboxState::Suppressed => "suppressed",
             OutboxState::Uncertain => "uncertain",
         }
+    }
+
+    /// The state stored as `s`.
+    pub fn parse(s: &str) -> Option<OutboxState> {
+        [
+            OutboxState::Scheduled,
+            OutboxState::Sent,
+            OutboxState::TemporaryFailure,
+            OutboxState::PermanentFailure,
+            OutboxState::Suppressed,
+            OutboxState::Uncertain,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 
@@ -221,12 +236,40 @@ pub struct Claimed {
     /// Cc recipients of a relayed staff answer, space-separated.
     pub cc: Option<String>,
     /// Set when an earlier attempt began handing the data to the server and its result was
-    /// never recorded: that sender died, and the server may have the mail.
+    /// never recorded: that sender died, and the server may have the mail. Read from the row
+    /// or, beside a SQLite store, from the marks' database (`marks.rs`).
     pub handed_at: Option<i64>,
     /// The number of the row's ticket, which the claim reads for all its rows in one
     /// statement: the reply address of a mail to staff carries it.
     #[sqlx(default)]
     pub ticket_number: Option<String>,
+    /// Beside a SQLite store: how the attempt that handed the data over ended, journaled by a
+    /// sender that died before it recorded it on the row (`marks.rs`). The claim's sender
+    /// records it instead of sending.
+    #[sqlx(skip)]
+    pub journaled: Option<Recorded>,
+}
+
+/// An attempt's end as journaled beside a SQLite store ([`Claimed::journaled`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub next_attempt_at: i64,
+    pub at: i64,
+}
+
+impl Recorded {
+    pub fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            state: self.state,
+            attempts: self.attempts,
+            error: self.error.as_deref(),
+            next_attempt_at: self.next_attempt_at,
+            at: self.at,
+        }
+    }
 }
 
 /// The numbers of the tickets `ph` (a claim's rows).
@@ -376,7 +419,28 @@ impl Store {
         rows.sort_by_key(|c| (c.list_id.is_some(), c.id));
         self.fill_bodies(&mut rows).await?;
         self.fill_ticket_numbers(&mut rows).await?;
+        self.fill_marks(&mut rows).await?;
         Ok(rows)
+    }
+
+    /// The hand-over marks of claimed rows kept beside a SQLite store (see `marks.rs`): a
+    /// claimed row with a live mark was handed over by a sender that died before its result.
+    async fn fill_marks(&self, rows: &mut [Claimed]) -> Result<(), StoreError> {
+        if !self.marks_apart() {
+            return Ok(());
+        }
+        let keys: Vec<(i64, i64, &str)> = rows
+            .iter()
+            .map(|c| (c.id, c.attempts, c.message_id.as_str()))
+            .collect();
+        let mut live = self.marks_of(&keys).await?;
+        for c in rows.iter_mut() {
+            if let Some((at, journaled)) = live.remove(&c.id) {
+                c.handed_at = c.handed_at.or(Some(at));
+                c.journaled = journaled;
+            }
+        }
+        Ok(())
     }
 
     /// The ticket numbers of claimed rows, in one statement for the claim rather than one per
@@ -540,17 +604,6 @@ impl Store {
             store: self.clone(),
             conn: None,
         }
-    }
-
-    /// Records that the data of row `id` is being handed to the SMTP server, before its first
-    /// octet goes out (see [`Claimed::handed_at`]), committed at once: a sender killed from
-    /// then on leaves the row marked. SQLite in WAL mode with `synchronous = NORMAL` keeps a
-    /// commit through a crash of the process without an fsync (a power failure may take the
-    /// last commits, the mark like a "sent"); PostgreSQL's commit is durable. On SQLite it
-    /// waits at the write gate like a result does. The sender writes its marks through its
-    /// [`SenderWriter`] instead, with the other connections' marks and results.
-    pub async fn mark_handed(&self, id: i64, at: i64) -> Result<(), StoreError> {
-        self.sender_writes(&[SenderWrite::Handed { id, at }]).await
     }
 
     /// Mails held as [`OutboxState::Uncertain`], waiting for a person.

@@ -691,22 +691,26 @@ fn comparable(raw: &str) -> (Vec<(String, String)>, Vec<String>) {
     (fields, parts)
 }
 
-/// The rows of the announcement `id` by recipient: (id, state, attempts, handed_at, claimed_by).
+/// The rows of the announcement `id` by recipient: (id, state, attempts, the live hand-over
+/// mark wherever the store keeps it, claimed_by).
 async fn rows_of(
     store: &Store,
     announcement: i64,
 ) -> HashMap<String, (i64, String, i64, Option<i64>, Option<String>)> {
-    sqlx::query_as::<_, (String, i64, String, i64, Option<i64>, Option<String>)>(
-        "SELECT recipient, id, state, attempts, handed_at, claimed_by FROM outbox \
+    let rows = sqlx::query_as::<_, (String, i64, String, i64, Option<String>)>(
+        "SELECT recipient, id, state, attempts, claimed_by FROM outbox \
          WHERE announcement_id = $1",
     )
     .bind(announcement)
     .fetch_all(store.pool())
     .await
-    .expect("rows")
-    .into_iter()
-    .map(|(r, id, state, attempts, handed, by)| (r, (id, state, attempts, handed, by)))
-    .collect()
+    .expect("rows");
+    let mut out = HashMap::new();
+    for (r, id, state, attempts, by) in rows {
+        let handed = store.handed_over_at(id).await.expect("mark");
+        out.insert(r, (id, state, attempts, handed, by));
+    }
+    out
 }
 
 /// The newest announcement's id.
@@ -718,25 +722,43 @@ async fn last_announcement(store: &Store) -> i64 {
 }
 
 /// Makes rows look claimed by a sender of this host that was killed (a process id that runs
-/// nowhere), the first of them with its data handed to the server (`handed_at`) and no
-/// result recorded.
-async fn claimed_by_dead_sender(store: &Store, handed: i64, not_handed: i64) -> String {
+/// nowhere), the first of them with its data handed to the server (marked where the store
+/// keeps its marks, with the server's answer `ended` if given) and no result recorded.
+async fn claimed_by_dead_sender(
+    store: &Store,
+    handed: i64,
+    not_handed: i64,
+    ended: Option<poststelle::store::outbox::Attempt<'_>>,
+) -> String {
     let me = poststelle::holder::this_process(10);
     let host = me.split(':').next().expect("host");
     let dead = format!("{host}:10:{}:1:dead01", u32::MAX);
     let far = Timestamp::now().as_microsecond() + 3_600_000_000;
-    for (id, handed_at) in [(handed, Some(far - 3_599_000_000)), (not_handed, None)] {
-        sqlx::query(
-            "UPDATE outbox SET claimed_until = $1, claimed_by = $2, handed_at = $3 WHERE id = $4",
-        )
-        .bind(far)
-        .bind(&dead)
-        .bind(handed_at)
-        .bind(id)
-        .execute(store.pool())
-        .await
-        .expect("claim");
+    for id in [handed, not_handed] {
+        sqlx::query("UPDATE outbox SET claimed_until = $1, claimed_by = $2 WHERE id = $3")
+            .bind(far)
+            .bind(&dead)
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .expect("claim");
     }
+    let (attempts, message_id): (i64, String) =
+        sqlx::query_as("SELECT attempts, message_id FROM outbox WHERE id = $1")
+            .bind(handed)
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    store
+        .mark_handed(&poststelle::store::marks::Mark {
+            id: handed,
+            attempt: attempts,
+            message_id: &message_id,
+            at: far - 3_599_000_000,
+            ended,
+        })
+        .await
+        .expect("mark");
     dead
 }
 
@@ -757,7 +779,7 @@ async fn a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again(db: &TestDb)
     let announcement = last_announcement(store).await;
     let rows = rows_of(store, announcement).await;
     let (handed, not_handed) = (rows["m00001@example.test"].0, rows["m00002@example.test"].0);
-    claimed_by_dead_sender(store, handed, not_handed).await;
+    claimed_by_dead_sender(store, handed, not_handed, None).await;
 
     let out = ok(&cfg, &["--data-dir", data_dir, "outbox", "send"]);
     assert!(
@@ -844,7 +866,7 @@ async fn a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again(db: &TestDb)
     let announcement = last_announcement(store).await;
     let rows = rows_of(store, announcement).await;
     let (handed, not_handed) = (rows["m00001@example.test"].0, rows["m00002@example.test"].0);
-    claimed_by_dead_sender(store, handed, not_handed).await;
+    claimed_by_dead_sender(store, handed, not_handed, None).await;
     let out = ok(
         &resend,
         &["--data-dir", data.to_str().expect("utf8"), "outbox", "send"],
@@ -857,4 +879,109 @@ async fn a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again(db: &TestDb)
             && *attempts == 1
             && handed_at.is_none()
     ));
+}
+
+/// Beside a SQLite store a sender journals the server's answer on the mail's mark before the
+/// store has it (store::marks), so that its connection need not wait for the filing's write
+/// lock. A sender killed in between leaves the answer: the next pass records it — a "250" as
+/// sent, at the instant it came, without sending the mail again or holding it as uncertain; a
+/// "451" as a temporary failure with its error and retry time — sends the row the dead
+/// sender had not begun, and removes the marks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_senders_journaled_answer_is_recorded_not_sent_again() {
+    use poststelle::store::outbox::{Attempt, OutboxState};
+    let db = TestDb::sqlite().await;
+    let cfg = desk(&db.url(), "", "");
+    let data = cfg.dir.path().join("data");
+    let data_dir = data.to_str().expect("utf8");
+    import(&cfg, "alle", 3, "m", "example.test");
+    announce(&cfg, "alle");
+    let store = &db.store;
+    let announcement = last_announcement(store).await;
+    let rows = rows_of(store, announcement).await;
+    let (taken, deferred, plain) = (
+        rows["m00001@example.test"].0,
+        rows["m00002@example.test"].0,
+        rows["m00003@example.test"].0,
+    );
+    let later = Timestamp::now().as_microsecond() + 7_200_000_000;
+    let answer = |state, error, next_attempt_at| Attempt {
+        state,
+        attempts: 1,
+        error,
+        next_attempt_at,
+        at: 1_700_000_000_000_000,
+    };
+    claimed_by_dead_sender(
+        store,
+        taken,
+        plain,
+        Some(answer(OutboxState::Sent, None, 1_700_000_000_000_000)),
+    )
+    .await;
+    claimed_by_dead_sender(
+        store,
+        deferred,
+        plain,
+        Some(answer(
+            OutboxState::TemporaryFailure,
+            Some("451 4.3.0 try again later"),
+            later,
+        )),
+    )
+    .await;
+
+    let out = ok(&cfg, &["--data-dir", data_dir, "outbox", "send"]);
+    assert!(
+        out.starts_with("2 sent, 1 temporary failure(s), 0 permanent failure(s)"),
+        "{out}"
+    );
+    assert!(!out.contains("uncertain"), "{out}");
+    let sent = sent_files(&data);
+    assert_eq!(
+        sent.keys().collect::<Vec<_>>(),
+        ["m00003@example.test"],
+        "only the row the dead sender had not begun is sent"
+    );
+    let rows = rows_of(store, announcement).await;
+    assert_eq!(
+        (
+            rows["m00001@example.test"].1.as_str(),
+            rows["m00001@example.test"].2,
+            rows["m00001@example.test"].3,
+            rows["m00001@example.test"].4.as_deref()
+        ),
+        ("sent", 1, None, None)
+    );
+    let (sent_at, error, next): (Option<i64>, Option<String>, i64) =
+        sqlx::query_as("SELECT sent_at, last_error, next_attempt_at FROM outbox WHERE id = $1")
+            .bind(taken)
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!((sent_at, error), (Some(1_700_000_000_000_000), None));
+    assert_eq!(next, 1_700_000_000_000_000);
+    let (state, attempts, error, next): (String, i64, Option<String>, i64) = sqlx::query_as(
+        "SELECT state, attempts, last_error, next_attempt_at FROM outbox WHERE id = $1",
+    )
+    .bind(deferred)
+    .fetch_one(store.pool())
+    .await
+    .expect("row");
+    assert_eq!(
+        (state.as_str(), attempts, error.as_deref(), next),
+        (
+            "temporary_failure",
+            1,
+            Some("451 4.3.0 try again later"),
+            later
+        )
+    );
+    assert_eq!(
+        store.prune_marks().await.expect("prune"),
+        0,
+        "the pass removed the marks"
+    );
+    let out = ok(&cfg, &["--data-dir", data_dir, "outbox", "send"]);
+    assert!(out.starts_with("0 sent"), "{out}");
 }

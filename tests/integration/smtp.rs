@@ -347,7 +347,7 @@ async fn smtp_pipelined_and_plain_deliver_the_same_mail() {
 }
 
 /// What [`cutting_forwarder`] saw at each mail's final `.`: the mail's Message-ID and its
-/// row's `handed_at` at that moment.
+/// row's hand-over mark at that moment (wherever the store keeps it).
 type Marks = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<i64>)>>>;
 
 /// A forwarder to the SMTP server that, at each mail's final `.` from the client, notes the
@@ -408,12 +408,13 @@ async fn cutting_forwarder(
                         .and_then(|r| r.split('>').next())
                         .unwrap_or_default()
                         .to_string();
-                    let handed: Option<i64> =
-                        sqlx::query_scalar("SELECT handed_at FROM outbox WHERE message_id = $1")
+                    let row: i64 =
+                        sqlx::query_scalar("SELECT id FROM outbox WHERE message_id = $1")
                             .bind(&id)
                             .fetch_one(store.pool())
                             .await
                             .expect("row");
+                    let handed = store.handed_over_at(row).await.expect("mark");
                     marks.lock().expect("marks").push((id, handed));
                     mail.clear();
                     if cut_this {

@@ -1285,7 +1285,10 @@ async fn a_batch_of_marks_and_results_writes_what_one_by_one_writes(db: &TestDb)
     assert_eq!(ids.len(), 12, "an acknowledgement and a staff copy each");
     // Rows 3 and 4 (and their twins 9 and 10) were handed over by a sender before.
     for id in [ids[3], ids[4], ids[9], ids[10]] {
-        db.store.mark_handed(id, 500).await.expect("mark");
+        db.store
+            .sender_writes(&[SenderWrite::Handed { id, at: 500 }])
+            .await
+            .expect("mark");
     }
     let attempt = |state, error, next| Attempt {
         state,
@@ -1383,6 +1386,178 @@ async fn a_batch_of_marks_and_results_writes_what_one_by_one_writes(db: &TestDb)
             .await
             .expect("row");
     assert_eq!((state.as_str(), handed), ("sent", None));
+}
+
+/// A SQLite store's outbox rows for the marks' tests: (id, attempts, message_id), oldest first.
+async fn outbox_keys(store: &Store) -> Vec<(i64, i64, String)> {
+    sqlx::query_as("SELECT id, attempts, message_id FROM outbox ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("rows")
+}
+
+/// Beside a SQLite store the hand-over marks are in a database of their own (store::marks) so
+/// that a sender's mark never waits for the filing: with a write transaction open on the
+/// store — as the filing of a batch holds it — a mark is committed at once, and the store's
+/// own writes still wait. A mark lives in that file, not on the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mark_beside_a_sqlite_store_does_not_wait_for_the_filing() {
+    use poststelle::store::marks::{Mark, path_of};
+    let db = TestDb::sqlite().await;
+    open_ticket(
+        &db.store,
+        "Erika <erika@example.org>",
+        "Drucker defekt",
+        "m1",
+    )
+    .await;
+    let (id, attempts, message_id) = outbox_keys(&db.store).await.remove(0);
+    assert!(db.store.marks_apart());
+    let filing = db.store.begin_write().await.expect("transaction");
+    let mark = Mark {
+        id,
+        attempt: attempts,
+        message_id: &message_id,
+        at: 1_234,
+        ended: None,
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        db.store.mark_handed(&mark),
+    )
+    .await
+    .expect("the mark waited for the filing's transaction")
+    .expect("mark");
+    let gate =
+        tokio::time::timeout(std::time::Duration::from_millis(300), db.store.write_gate()).await;
+    assert!(gate.is_err(), "the store's own writes wait for the filing");
+    filing.rollback().await.expect("rollback");
+    assert_eq!(
+        db.store.handed_over_at(id).await.expect("mark"),
+        Some(1_234)
+    );
+    let on_row: Option<i64> = sqlx::query_scalar("SELECT handed_at FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("row");
+    assert_eq!(on_row, None, "the mark is beside the store, not on the row");
+    let file = db.store.sqlite_file().expect("file");
+    assert!(path_of(file).is_file(), "{}", path_of(file).display());
+    db.finish().await;
+}
+
+/// A mark counts only for the attempt and the Message-ID its row has: the marks a sender
+/// killed after recording its results leaves (the row sent, its attempt counted, the row
+/// gone or its id used again for another mail) are stale, and the pass's clean-up removes
+/// exactly those; a live mark and a live mark with its answer journaled stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_hand_over_marks_are_removed_and_live_ones_kept() {
+    use poststelle::store::marks::Mark;
+    use poststelle::store::outbox::Attempt;
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    for i in 0..3 {
+        open_ticket(
+            store,
+            &format!("Erika <erika{i}@example.org>"),
+            &format!("Drucker {i} defekt"),
+            &format!("marks{i}"),
+        )
+        .await;
+    }
+    let rows = outbox_keys(store).await;
+    assert_eq!(rows.len(), 6, "an acknowledgement and a staff copy each");
+    let sent = Attempt {
+        state: OutboxState::Sent,
+        attempts: 1,
+        error: None,
+        next_attempt_at: 7,
+        at: 7,
+    };
+    fn mark<'a>(
+        row: &'a (i64, i64, String),
+        message_id: Option<&'a str>,
+        at: i64,
+        ended: Option<Attempt<'a>>,
+    ) -> Mark<'a> {
+        Mark {
+            id: row.0,
+            attempt: row.1,
+            message_id: message_id.unwrap_or(&row.2),
+            at,
+            ended,
+        }
+    }
+    let marks = [
+        mark(&rows[0], None, 100, None),                       // live
+        mark(&rows[1], None, 101, Some(sent.clone())),         // live, its answer journaled
+        mark(&rows[2], None, 102, None),                       // its row is then recorded as sent
+        mark(&rows[3], Some("other@example.test"), 103, None), // another mail under the row's id
+        mark(&rows[4], None, 104, None),                       // its row's attempt is then counted
+    ];
+    for m in &marks {
+        store.mark_handed(m).await.expect("mark");
+    }
+    store.record_attempt(rows[2].0, &sent).await.expect("sent");
+    store
+        .record_attempt(
+            rows[4].0,
+            &Attempt {
+                state: OutboxState::TemporaryFailure,
+                next_attempt_at: i64::MAX / 2,
+                error: Some("451 later"),
+                ..sent.clone()
+            },
+        )
+        .await
+        .expect("failed");
+    // The row of a mark deleted since (retention): its id is past the last row.
+    let gone = Mark {
+        id: rows[5].0 + 1_000,
+        attempt: 0,
+        message_id: "gone@example.test",
+        at: 1,
+        ended: None,
+    };
+    store.mark_handed(&gone).await.expect("mark");
+
+    let live: Vec<Option<i64>> = {
+        let mut v = Vec::new();
+        for r in &rows {
+            v.push(store.handed_over_at(r.0).await.expect("mark"));
+        }
+        v
+    };
+    assert_eq!(live, [Some(100), Some(101), None, None, None, None]);
+    assert_eq!(store.prune_marks().await.expect("prune"), 4);
+    assert_eq!(
+        store.prune_marks().await.expect("prune"),
+        0,
+        "nothing left to remove"
+    );
+    assert_eq!(
+        store.handed_over_at(rows[0].0).await.expect("mark"),
+        Some(100)
+    );
+    assert_eq!(
+        store.handed_over_at(rows[1].0).await.expect("mark"),
+        Some(101)
+    );
+    // The claim finds both live marks, the journaled answer with it.
+    let now = Timestamp::now().as_microsecond();
+    let claimed = store
+        .claim_outbox(now, now + 60_000_000, 100, 100, "marks-test")
+        .await
+        .expect("claim");
+    let by_id: std::collections::HashMap<i64, _> = claimed.iter().map(|c| (c.id, c)).collect();
+    assert_eq!(by_id[&rows[0].0].handed_at, Some(100));
+    assert_eq!(by_id[&rows[0].0].journaled, None);
+    let j = by_id[&rows[1].0].journaled.as_ref().expect("journaled");
+    assert_eq!((j.state, j.attempts, j.at), (OutboxState::Sent, 1, 7));
+    assert_eq!(by_id[&rows[3].0].handed_at, None, "another mail's mark");
+    assert!(!by_id.contains_key(&rows[2].0), "sent");
+    db.finish().await;
 }
 
 both!(the_follow_up_lookup_finds_the_same_tickets_in_every_message_id_tier);
