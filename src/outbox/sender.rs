@@ -596,7 +596,7 @@ impl<'a> Handover<'a> {
             ended: None,
         };
         let written = match self.marker {
-            Some(marker) => put_mark(marker, &mark, None).await,
+            Some(marker) => put_mark(marker, &mark).await,
             None => {
                 let (done, written) = tokio::sync::oneshot::channel();
                 let queued = self.recorder.send(Recording {
@@ -627,25 +627,27 @@ impl<'a> Handover<'a> {
     }
 }
 
-/// Queues a mark (with the attempt's end, if given) for the marks' writer and waits for its
-/// commit; `None` when the writer is gone.
-async fn put_mark(
-    marker: &Marker,
+/// Queues a mark for the marks' writer and waits for its commit; `None` when the writer is
+/// gone.
+async fn put_mark(marker: &Marker, mark: &Mark<'_>) -> Option<Result<(), StoreError>> {
+    let (done, written) = tokio::sync::oneshot::channel();
+    marker.send(put_entry(mark, None, Some(done))).ok()?;
+    written.await.ok()
+}
+
+fn put_entry(
     mark: &Mark<'_>,
     ended: Option<Recorded>,
-) -> Option<Result<(), StoreError>> {
-    let (done, written) = tokio::sync::oneshot::channel();
-    marker
-        .send(MarkEntry::Put {
-            id: mark.id,
-            attempt: mark.attempt,
-            message_id: mark.message_id.to_string(),
-            at: mark.at,
-            ended,
-            done,
-        })
-        .ok()?;
-    written.await.ok()
+    done: Option<tokio::sync::oneshot::Sender<Result<(), StoreError>>>,
+) -> MarkEntry {
+    MarkEntry::Put {
+        id: mark.id,
+        attempt: mark.attempt,
+        message_id: mark.message_id.to_string(),
+        at: mark.at,
+        ended,
+        done,
+    }
 }
 
 /// How an SMTP exchange failed: as lettre says, or on our socket before lettre had it.
@@ -925,14 +927,14 @@ type Recorder = tokio::sync::mpsc::UnboundedSender<Recording>;
 type Marker = tokio::sync::mpsc::UnboundedSender<MarkEntry>;
 
 enum MarkEntry {
-    /// A mark, or with `ended` the attempt's end, and who waits for its commit.
+    /// A mark, or with `ended` the attempt's end, and who waits for its commit, if anyone.
     Put {
         id: i64,
         attempt: i64,
         message_id: String,
         at: i64,
         ended: Option<Recorded>,
-        done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+        done: Option<tokio::sync::oneshot::Sender<Result<(), StoreError>>>,
     },
     /// The store has the result of the row's attempt: its mark goes.
     Forget { id: i64, attempt: i64 },
@@ -956,13 +958,6 @@ impl MarkEntry {
                 ended: ended.as_ref().map(Recorded::attempt),
             }),
             MarkEntry::Forget { .. } => None,
-        }
-    }
-
-    fn forget(&self) -> Option<(i64, i64)> {
-        match self {
-            MarkEntry::Forget { id, attempt } => Some((*id, *attempt)),
-            MarkEntry::Put { .. } => None,
         }
     }
 }
@@ -1716,12 +1711,13 @@ impl Sender<'_> {
     }
 
     /// Writes an attempt's end to the store. Beside a SQLite store (`marker`), an attempt
-    /// that marked the row (`marked_at`) journals its end on the mark first, which takes no
-    /// lock the filing holds: from then on a crash leaves the answer, not a doubt, and the
-    /// store's write may wait for the filing. Once the store has it, the row's mark goes
-    /// (this attempt's, or the one a dead sender left). A failed write of "sent" is tried
-    /// again for a few seconds: until it is stored, a restart would send the mail a second
-    /// time (or, journaled, only record it).
+    /// that marked the row (`marked_at`) journals its end on the mark too, which takes no
+    /// lock the filing holds: it goes along with the next mark's commit (no connection waits
+    /// for it), and from then on a crash leaves the answer, not a doubt, while the store's
+    /// write may wait for the filing. Once the store has it, the row's mark goes (this
+    /// attempt's, or the one a dead sender left). A failed write of "sent" is tried again
+    /// for a few seconds: until it is stored, a restart would send the mail a second time
+    /// (or, journaled, only record it).
     async fn commit(
         &self,
         c: &Claimed,
@@ -1739,20 +1735,19 @@ impl Sender<'_> {
                 at,
                 ended: None,
             };
-            let journaled = match put_mark(marker, &mark, Some(ended.clone())).await {
-                Some(r) => r,
-                None => {
-                    let mark = Mark {
-                        ended: Some(ended.attempt()),
-                        ..mark
-                    };
-                    self.store.mark_handed(&mark).await
+            // Should this fail, the mark stays as it was: should the store's write fail too,
+            // the mail is held as uncertain (or sent again) as without a journal.
+            if marker
+                .send(put_entry(&mark, Some(ended.clone()), None))
+                .is_err()
+            {
+                let mark = Mark {
+                    ended: Some(ended.attempt()),
+                    ..mark
+                };
+                if let Err(e) = self.store.mark_handed(&mark).await {
+                    tracing::warn!(outbox = c.id, error = %e, "journaling the server's answer beside the store failed");
                 }
-            };
-            if let Err(e) = journaled {
-                // The mark stays as it was: should the store's write fail too, the mail is
-                // held as uncertain (or sent again) as without a journal.
-                tracing::warn!(outbox = c.id, error = %e, "journaling the server's answer beside the store failed");
             }
         }
         let (done, written) = tokio::sync::oneshot::channel();
@@ -1818,45 +1813,56 @@ impl Sender<'_> {
     }
 
     /// Writes the marks beside a SQLite store and the ends of their attempts as they come
-    /// in, as many as have come in by then in one transaction (group commit, as
-    /// [`Sender::recorder`]), with the removal of the marks whose results the store has.
-    /// Should a batch fail, each of its marks is written alone, so that each learns its own
-    /// error.
+    /// in, as many as have come in by then in one statement (group commit, as
+    /// [`Sender::recorder`]). The marks whose results the store has are removed in bulk, a
+    /// thousand at a time and at the end of the pass: each removal with the marks would make
+    /// every commit a transaction of two statements, and a mark whose result is recorded is
+    /// stale anyway. Should a batch fail, each of its marks is written alone, so that each
+    /// learns its own error.
     async fn marker(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<MarkEntry>) {
+        const FORGET_AT: usize = 1024;
         let mut writer = self.store.mark_writer();
+        let mut forget: Vec<(i64, i64)> = Vec::new();
         while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < 512 {
-                match rx.try_recv() {
-                    Ok(e) => batch.push(e),
-                    Err(_) => break,
+            let mut puts = Vec::new();
+            let mut next = Some(first);
+            while let Some(entry) = next.take() {
+                match entry {
+                    MarkEntry::Forget { id, attempt } => forget.push((id, attempt)),
+                    put => puts.push(put),
+                }
+                if puts.len() < 512 {
+                    next = rx.try_recv().ok();
                 }
             }
-            let marks: Vec<Mark<'_>> = batch.iter().filter_map(MarkEntry::mark).collect();
-            let forget: Vec<(i64, i64)> = batch.iter().filter_map(MarkEntry::forget).collect();
-            let written = writer.write(&marks, &forget).await;
+            let gone = if forget.len() >= FORGET_AT {
+                std::mem::take(&mut forget)
+            } else {
+                Vec::new()
+            };
+            let marks: Vec<Mark<'_>> = puts.iter().filter_map(MarkEntry::mark).collect();
+            let written = writer.write(&marks, &gone).await;
             drop(marks);
             let failed = written.is_err();
             if let Err(e) = &written {
-                tracing::warn!(error = %e, rows = batch.len(), "writing a batch of hand-over marks failed; one by one");
+                // Marks not removed are stale; the next pass removes them.
+                tracing::warn!(error = %e, rows = puts.len(), "writing a batch of hand-over marks failed; one by one");
             }
-            for entry in batch {
-                let one = match (&entry, failed) {
-                    (_, false) => Ok(()),
-                    (MarkEntry::Forget { id, attempt }, true) => {
-                        // A mark not removed is stale; the next pass removes it.
-                        let _ = writer.write(&[], &[(*id, *attempt)]).await;
-                        continue;
-                    }
-                    (MarkEntry::Put { .. }, true) => match entry.mark() {
-                        Some(m) => writer.write(&[m], &[]).await,
-                        None => continue,
-                    },
+            for entry in puts {
+                let one = match entry.mark() {
+                    Some(m) if failed => writer.write(&[m], &[]).await,
+                    _ => Ok(()),
                 };
-                if let MarkEntry::Put { done, .. } = entry {
+                if let MarkEntry::Put {
+                    done: Some(done), ..
+                } = entry
+                {
                     let _ = done.send(one);
                 }
             }
+        }
+        if let Err(e) = writer.write(&[], &forget).await {
+            tracing::warn!(error = %e, "removing hand-over marks failed; the next pass removes them");
         }
     }
 }

@@ -409,8 +409,9 @@ async fn write_marks(
                 .await?;
         }
         _ => {
-            // A pair to forget is never marked in the same batch: a result, and so its
-            // removal, comes only after its mark is committed.
+            // A pair to forget may have its end journaled in the same batch (the end is
+            // queued before the store's result, the removal after it): put first, then
+            // remove. Its mark is never in the same batch: the data waits for that commit.
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::query(PUT)
                 .bind(marks_json(marks))
