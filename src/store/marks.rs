@@ -94,9 +94,11 @@ impl Marks {
                     // WAL with synchronous = NORMAL keeps a commit through a crash of the
                     // process without an fsync, as the store does: a mark is as durable as
                     // the "sent" it stands for.
+                    // secure_delete as in the store: a journaled answer may name the
+                    // recipient ("550 <erika@…>: no such user"), and its removal overwrites it.
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000;",
+                         PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;",
                     )
                     .await?;
                     Ok(())

@@ -582,3 +582,124 @@ async fn copies(server: &str, kind: &str, id: &str, least: usize) -> usize {
     }
     n
 }
+
+/// The Message-IDs among `ids` that Postfix's smtp-sink has taken (tests/servers.sh).
+fn sunk_of(ids: &std::collections::HashSet<String>) -> usize {
+    let dir = env("POSTSTELLE_TEST_SINK_DIR");
+    std::fs::read_dir(&dir)
+        .expect("the sink's directory")
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .filter_map(|raw| poststelle::InboundMessage::parse(&raw).ok())
+        .filter(|m| m.message_id.as_ref().is_some_and(|id| ids.contains(id)))
+        .count()
+}
+
+/// Beside a SQLite store the sender's hand-over marks and the server's answers are in a
+/// database of their own (store::marks), so mail goes out while the filing holds the store's
+/// write lock: once the first of 20 mails is recorded, another process takes the lock (as a
+/// filing transaction does) and keeps it — and every mail still reaches the server meanwhile,
+/// over 4 connections. When the lock is let go, the pass records all 20 as sent and nothing is
+/// sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_mail_goes_out_while_the_filing_holds_the_store() {
+    use poststelle::outbox::sender::Watch;
+    const REQUESTS: usize = 10;
+    let text = TempConfig::shipped_text()
+        .replace("transport = \"file\"", "transport = \"smtp\"")
+        .replace(
+            "from = \"servicedesk@kommunal-it.example\"",
+            "from = \"support@example.test\"",
+        )
+        .replace(
+            "staff = \"servicedesk@kommunal-it.example\"",
+            "staff = \"staff@example.test\"",
+        )
+        + &format!(
+            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             timeout_seconds = 5\npool_size = 4\n",
+            env("POSTSTELLE_TEST_SINK")
+                .rsplit_once(':')
+                .expect("host:port")
+                .1
+        );
+    let t = TempConfig::new(&text, &[]);
+    let cfg = t.load();
+    let url = Store::default_url(t.dir.path());
+    let store = Store::open(&url).await.expect("store");
+    let ingest = Ingestor::new(&store, &cfg);
+    let unique = unique();
+    for i in 0..REQUESTS {
+        let request = mail(
+            &[
+                &format!("From: Erika Mustermann <erika{i}@example.test>"),
+                &format!("Subject: Drucker {i} im Standesamt defekt {unique}"),
+                &format!("Message-ID: <{unique}.{i}@example.test>"),
+            ],
+            "Grüße aus Gießen",
+        );
+        ingest
+            .ingest(&request, SourceKey::file(&format!("{unique}.{i}")))
+            .await
+            .expect("ingest");
+    }
+    let ids: std::collections::HashSet<String> = ops::list_outbox(&store, None, None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.message_id)
+        .collect();
+    assert_eq!(
+        ids.len(),
+        2 * REQUESTS,
+        "an acknowledgement and a staff copy each"
+    );
+    // The filing: another process on the same file.
+    let filing = Store::open(&url).await.expect("second store");
+    let first = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mailer = Mailer::from_settings(&cfg.settings.outbox, t.dir.path()).expect("mailer");
+    let sender = Sender {
+        store: &store,
+        config: &cfg,
+        mailer: &mailer,
+    };
+    let told = first.clone();
+    let each = move |_| told.notify_one();
+    let pass = sender.send_watched(
+        100,
+        Watch {
+            stop: None,
+            each: Some(&each),
+        },
+    );
+    let hold = async {
+        first.notified().await;
+        let tx = filing.begin_write().await.expect("the filing's lock");
+        // Well within the 10 s a result waits for the lock (busy_timeout).
+        let mut out = 0;
+        for _ in 0..60 {
+            out = sunk_of(&ids);
+            if out == ids.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tx.rollback().await.expect("let go");
+        out
+    };
+    let (summary, out_while_held) = tokio::join!(pass, hold);
+    let summary = summary.expect("send");
+    assert_eq!(
+        out_while_held,
+        ids.len(),
+        "every mail reached the server while the filing held the store"
+    );
+    assert_eq!((summary.sent, summary.total()), (ids.len(), ids.len()));
+    let sent = ops::list_outbox(&store, Some(OutboxState::Sent), None)
+        .await
+        .expect("list");
+    assert_eq!(sent.len(), ids.len());
+    assert_eq!(sender.send_due(100).await.expect("send").total(), 0);
+    assert_eq!(sunk_of(&ids), ids.len(), "nothing twice");
+    filing.close().await;
+    store.close().await;
+}
