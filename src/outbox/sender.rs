@@ -460,9 +460,9 @@ impl lettre::transport::smtp::client::AsyncTokioStream for Tap {
 
 /// One mail: MAIL, RCPT and DATA — with `pipelining` in one write and their answers read
 /// together (RFC 2920), two round trips instead of four; else one by one, as lettre's own
-/// `send` does — with the row's mark ([`Handover::mark`]) committed meanwhile, and only once
-/// the server waits for the data and the mark is stored the message and its final `.`, so
-/// that every mail whose end of data may have reached the server is marked. (lettre writes the message and
+/// `send` does — then, once the server waits for the data, the row's mark in the store
+/// ([`Handover::mark`]) and only after it the message and its final `.`, so that every mail
+/// whose end of data may have reached the server is marked. (lettre writes the message and
 /// the `.` in one call, and under STARTTLS our socket sees only ciphertext, so the mark goes
 /// before the message's first octet rather than between its last and the `.`: the
 /// difference is the time the message takes to write, in which a kill leaves a marked mail
@@ -507,50 +507,41 @@ async fn exchange(
         .to()
         .iter()
         .map(|to| Rcpt::new(to.clone(), Vec::new()));
-    // The mark is committed while the commands are exchanged: it must be in the store before
-    // the message's first octet, not before MAIL, and so its commit costs the mail no time
-    // of its own. A refusal after the mark is stored records its attempt, which makes the
-    // mark stale; a kill in between leaves a mark for a mail the server never got, held like
-    // one killed after the mark (README "Sent once").
-    let commands = async {
-        if pipelining {
-            let mut group = mail.to_string();
-            for rcpt in rcpts {
-                group.push_str(&rcpt.to_string());
-            }
-            group.push_str(&Data.to_string());
-            // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after
-            // a refusal so that the first refusal is the one reported.
-            let mut refused = conn.command(group).await.err();
-            for _ in 0..=envelope.to().len() {
-                if let Err(e) = conn.read_response().await {
-                    refused.get_or_insert(e);
-                }
-            }
-            refused
-        } else {
-            let mut refused = conn.command(mail).await.err();
-            for rcpt in rcpts {
-                if refused.is_some() {
-                    break;
-                }
-                refused = conn.command(rcpt).await.err();
-            }
-            match refused {
-                Some(e) => Some(e),
-                None => conn.command(Data).await.err(),
+    let refused = if pipelining {
+        let mut group = mail.to_string();
+        for rcpt in rcpts {
+            group.push_str(&rcpt.to_string());
+        }
+        group.push_str(&Data.to_string());
+        // The first answer is MAIL's; one per RCPT and DATA's follow, each read even after a
+        // refusal so that the first refusal is the one reported.
+        let mut refused = conn.command(group).await.err();
+        for _ in 0..=envelope.to().len() {
+            if let Err(e) = conn.read_response().await {
+                refused.get_or_insert(e);
             }
         }
+        refused
+    } else {
+        let mut refused = conn.command(mail).await.err();
+        for rcpt in rcpts {
+            if refused.is_some() {
+                break;
+            }
+            refused = conn.command(rcpt).await.err();
+        }
+        match refused {
+            Some(e) => Some(e),
+            None => conn.command(Data).await.err(),
+        }
     };
-    let (refused, marked) = tokio::join!(commands, handover.mark());
     if let Some(e) = refused {
         conn.abort().await;
         return Err(e.into());
     }
     // Should the mark fail, nothing more is written: the connection is dropped, and a server
     // drops a message that ends without its `.`.
-    marked?;
-    handover.handed.store(true, Ordering::Relaxed);
+    handover.mark().await?;
     conn.message(bytes).await?;
     Ok(())
 }
@@ -568,7 +559,7 @@ struct Handover<'a> {
     /// The row's attempts before this one.
     attempt: i64,
     message_id: &'a str,
-    /// Set once the mark is stored and the message begins to go out; reset for each exchange.
+    /// Set once the mark is stored and the data begins to go out; reset for each exchange.
     handed: AtomicBool,
     /// When the last mark of this attempt was stored (0: none was).
     marked_at: AtomicI64,
@@ -626,6 +617,7 @@ impl<'a> Handover<'a> {
         }
         .map_err(SmtpFail::Mark)?;
         self.marked_at.store(at, Ordering::Relaxed);
+        self.handed.store(true, Ordering::Relaxed);
         Ok(())
     }
 
