@@ -1142,7 +1142,7 @@ impl Sender<'_> {
                     "removed hand-over marks of mails whose results were recorded"
                 ),
                 Err(e) => {
-                    tracing::warn!(error = %e, "reading the hand-over marks beside the store failed")
+                    tracing::warn!(error = %e, "removing stale hand-over marks beside the store failed; tried again next pass")
                 }
             }
         }

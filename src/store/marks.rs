@@ -54,12 +54,18 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS marks (id INTEGER PRIMARY KEY, 
      state TEXT, attempts INTEGER, error TEXT, next_at INTEGER, ended_at INTEGER)";
 
 /// A batch of marks in one statement over a bound JSON array; a mark replaces the row's
-/// stale one, a mark with its end the same attempt's bare mark.
-const PUT: &str = "INSERT OR REPLACE INTO marks \
+/// stale one, a mark with its end the same attempt's bare mark — never a later attempt's
+/// mark, should an earlier attempt's write come late (another process). (`WHERE true` lets
+/// SQLite's parser tell the upsert's `ON` from a join's.)
+const PUT: &str = "INSERT INTO marks \
      (id, attempt, message_id, at, state, attempts, error, next_at, ended_at) \
      SELECT value ->> 'id', value ->> 'attempt', value ->> 'message_id', value ->> 'at', \
      value ->> 'state', value ->> 'attempts', value ->> 'error', value ->> 'next_at', \
-     value ->> 'ended_at' FROM json_each($1)";
+     value ->> 'ended_at' FROM json_each($1) WHERE true \
+     ON CONFLICT (id) DO UPDATE SET attempt = excluded.attempt, \
+     message_id = excluded.message_id, at = excluded.at, state = excluded.state, \
+     attempts = excluded.attempts, error = excluded.error, next_at = excluded.next_at, \
+     ended_at = excluded.ended_at WHERE excluded.attempt >= marks.attempt";
 
 /// Removes the marks of `[id, attempt]` pairs: a newer attempt's mark of the row stays.
 const FORGET: &str = "DELETE FROM marks WHERE (id, attempt) IN \
@@ -79,6 +85,9 @@ impl Marks {
         if !create && !path.exists() {
             return Ok(None);
         }
+        // A file this user cannot write (made by another user) would fail every mark with
+        // "readonly database", naming no file, and use up each mail's attempts.
+        super::sqlite_preflight(path)?;
         let url = format!(
             "sqlite://{}?mode={}",
             path.display(),

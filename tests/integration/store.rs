@@ -1560,6 +1560,53 @@ async fn stale_hand_over_marks_are_removed_and_live_ones_kept() {
     db.finish().await;
 }
 
+/// A mark written late for an earlier attempt (by another process, say) never replaces the
+/// mark of a later attempt of the same row: that one still holds the mail after a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_attempts_mark_never_replaces_a_later_ones() {
+    use poststelle::store::marks::Mark;
+    use poststelle::store::outbox::Attempt;
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    open_ticket(store, "Erika <erika@example.org>", "Drucker defekt", "late").await;
+    let (id, _, message_id) = outbox_keys(store).await.remove(0);
+    let failed = Attempt {
+        state: OutboxState::TemporaryFailure,
+        attempts: 1,
+        error: Some("451 later"),
+        next_attempt_at: 0,
+        at: 5,
+    };
+    store
+        .record_attempt(id, &failed)
+        .await
+        .expect("first attempt");
+    let second = Mark {
+        id,
+        attempt: 1,
+        message_id: &message_id,
+        at: 200,
+        ended: None,
+    };
+    store.mark_handed(&second).await.expect("mark");
+    let late = Mark {
+        attempt: 0,
+        at: 100,
+        ended: Some(failed.clone()),
+        ..second.clone()
+    };
+    store.mark_handed(&late).await.expect("late mark");
+    assert_eq!(store.handed_over_at(id).await.expect("mark"), Some(200));
+    let now = Timestamp::now().as_microsecond();
+    let claimed = store
+        .claim_outbox(now, now + 60_000_000, 100, 100, "late-test")
+        .await
+        .expect("claim");
+    let row = claimed.iter().find(|c| c.id == id).expect("due again");
+    assert_eq!((row.handed_at, row.journaled.is_none()), (Some(200), true));
+    db.finish().await;
+}
+
 both!(the_follow_up_lookup_finds_the_same_tickets_in_every_message_id_tier);
 /// SQLite keeps the articles' Message-IDs in a small tier of new keys, a middle one they move
 /// to in sorted ranges and a big one the middle one moves to (issue 20); PostgreSQL indexes
