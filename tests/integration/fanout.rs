@@ -762,6 +762,18 @@ async fn claimed_by_dead_sender(
     dead
 }
 
+/// The desk's file transport on `db`, a list of three members (m00001…m00003@example.test)
+/// and an announcement to it: the config, the data directory and each member's outbox row id.
+async fn three_members_announced(db: &TestDb) -> (TempConfig, std::path::PathBuf, [i64; 3]) {
+    let cfg = desk(&db.url(), "", "");
+    let data = cfg.dir.path().join("data");
+    import(&cfg, "alle", 3, "m", "example.test");
+    announce(&cfg, "alle");
+    let rows = rows_of(&db.store, last_announcement(&db.store).await).await;
+    let id = |k: usize| rows[&format!("m0000{k}@example.test")].0;
+    (cfg, data, [id(1), id(2), id(3)])
+}
+
 both!(a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again);
 /// RFC 1047 after a crash: of the rows a killed sender held, the one whose data it had begun
 /// to hand to the server (`handed_at`) is held as uncertain — not sent, shown by `outbox
@@ -770,15 +782,10 @@ both!(a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again);
 /// held. `outbox retry` sends the held one once. Under `outbox.after_crash = "resend"` the
 /// handed-over row is sent again at once.
 async fn a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again(db: &TestDb) {
-    let cfg = desk(&db.url(), "", "");
-    let data = cfg.dir.path().join("data");
+    let (cfg, data, [handed, not_handed, _]) = three_members_announced(db).await;
     let data_dir = data.to_str().expect("utf8");
-    import(&cfg, "alle", 3, "m", "example.test");
-    announce(&cfg, "alle");
     let store = &db.store;
     let announcement = last_announcement(store).await;
-    let rows = rows_of(store, announcement).await;
-    let (handed, not_handed) = (rows["m00001@example.test"].0, rows["m00002@example.test"].0);
     claimed_by_dead_sender(store, handed, not_handed, None).await;
 
     let out = ok(&cfg, &["--data-dir", data_dir, "outbox", "send"]);
@@ -891,19 +898,10 @@ async fn a_mail_handed_over_by_a_dead_sender_is_held_not_sent_again(db: &TestDb)
 async fn a_dead_senders_journaled_answer_is_recorded_not_sent_again() {
     use poststelle::store::outbox::{Attempt, OutboxState};
     let db = TestDb::sqlite().await;
-    let cfg = desk(&db.url(), "", "");
-    let data = cfg.dir.path().join("data");
+    let (cfg, data, [taken, deferred, plain]) = three_members_announced(&db).await;
     let data_dir = data.to_str().expect("utf8");
-    import(&cfg, "alle", 3, "m", "example.test");
-    announce(&cfg, "alle");
     let store = &db.store;
     let announcement = last_announcement(store).await;
-    let rows = rows_of(store, announcement).await;
-    let (taken, deferred, plain) = (
-        rows["m00001@example.test"].0,
-        rows["m00002@example.test"].0,
-        rows["m00003@example.test"].0,
-    );
     let later = Timestamp::now().as_microsecond() + 7_200_000_000;
     let answer = |state, error, next_attempt_at| Attempt {
         state,

@@ -59,10 +59,9 @@ async fn delivered(user: &str, id: &str) -> Vec<poststelle::InboundMessage> {
     got
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smtp_down_then_up_delivers_each_mail_once() {
-    // A port that refuses connections until the forwarder listens on it.
-    let port = free_port();
+/// The shipped configuration sending to the relay at 127.0.0.1:`port` (no TLS, 5 s timeout),
+/// from and to test addresses, with `outbox` added to `[outbox]` and `smtp` to `[outbox.smtp]`.
+fn relay_config(port: impl std::fmt::Display, outbox: &str, smtp: &str) -> TempConfig {
     let text = TempConfig::shipped_text()
         .replace("transport = \"file\"", "transport = \"smtp\"")
         .replace(
@@ -73,10 +72,19 @@ async fn smtp_down_then_up_delivers_each_mail_once() {
             "staff = \"servicedesk@kommunal-it.example\"",
             "staff = \"staff@example.test\"",
         )
+        .replace("[outbox]\n", &format!("[outbox]\n{outbox}"))
         + &format!(
-            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n"
+            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+             timeout_seconds = 5\n{smtp}"
         );
-    let t = TempConfig::new(&text, &[]);
+    TempConfig::new(&text, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_then_up_delivers_each_mail_once() {
+    // A port that refuses connections until the forwarder listens on it.
+    let port = free_port();
+    let t = relay_config(port, "", "");
     let cfg = t.load();
     let store = Store::open(&Store::default_url(t.dir.path()))
         .await
@@ -253,20 +261,7 @@ async fn smtp_pipelined_and_plain_deliver_the_same_mail() {
             hide,
             pipelined.clone(),
         ));
-        let text = TempConfig::shipped_text()
-            .replace("transport = \"file\"", "transport = \"smtp\"")
-            .replace(
-                "from = \"servicedesk@kommunal-it.example\"",
-                "from = \"support@example.test\"",
-            )
-            .replace(
-                "staff = \"servicedesk@kommunal-it.example\"",
-                "staff = \"staff@example.test\"",
-            )
-            + &format!(
-                "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 5\n"
-            );
-        let t = TempConfig::new(&text, &[]);
+        let t = relay_config(port, "", "");
         let cfg = t.load();
         let store = Store::open(&Store::default_url(t.dir.path()))
             .await
@@ -457,25 +452,11 @@ async fn smtp_an_answer_lost_after_the_data_holds_the_mail_it_was_marked_for() {
         } else {
             (1, 1)
         };
-        let text = TempConfig::shipped_text()
-            .replace("transport = \"file\"", "transport = \"smtp\"")
-            .replace(
-                "from = \"servicedesk@kommunal-it.example\"",
-                "from = \"support@example.test\"",
-            )
-            .replace(
-                "staff = \"servicedesk@kommunal-it.example\"",
-                "staff = \"staff@example.test\"",
-            )
-            .replace(
-                "[outbox]\n",
-                &format!("[outbox]\nafter_crash = {after_crash:?}\n"),
-            )
-            + &format!(
-                "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
-                 timeout_seconds = 5\npool_size = {pool}\n"
-            );
-        let t = TempConfig::new(&text, &[]);
+        let t = relay_config(
+            port,
+            &format!("after_crash = {after_crash:?}\n"),
+            &format!("pool_size = {pool}\n"),
+        );
         let cfg = t.load();
         let store = Store::open(&Store::default_url(t.dir.path()))
             .await
@@ -604,25 +585,9 @@ fn sunk_of(ids: &std::collections::HashSet<String>) -> usize {
 async fn smtp_mail_goes_out_while_the_filing_holds_the_store() {
     use poststelle::outbox::sender::Watch;
     const REQUESTS: usize = 10;
-    let text = TempConfig::shipped_text()
-        .replace("transport = \"file\"", "transport = \"smtp\"")
-        .replace(
-            "from = \"servicedesk@kommunal-it.example\"",
-            "from = \"support@example.test\"",
-        )
-        .replace(
-            "staff = \"servicedesk@kommunal-it.example\"",
-            "staff = \"staff@example.test\"",
-        )
-        + &format!(
-            "\n[outbox.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-             timeout_seconds = 5\npool_size = 4\n",
-            env("POSTSTELLE_TEST_SINK")
-                .rsplit_once(':')
-                .expect("host:port")
-                .1
-        );
-    let t = TempConfig::new(&text, &[]);
+    let sink = env("POSTSTELLE_TEST_SINK");
+    let (_, port) = sink.rsplit_once(':').expect("host:port");
+    let t = relay_config(port, "", "pool_size = 4\n");
     let cfg = t.load();
     let url = Store::default_url(t.dir.path());
     let store = Store::open(&url).await.expect("store");
