@@ -55,8 +55,9 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS marks (id INTEGER PRIMARY KEY, 
 
 /// A batch of marks in one statement over a bound JSON array; a mark replaces the row's
 /// stale one, a mark with its end the same attempt's bare mark — never a later attempt's
-/// mark, should an earlier attempt's write come late (another process). (`WHERE true` lets
-/// SQLite's parser tell the upsert's `ON` from a join's.)
+/// mark of the same mail, should an earlier attempt's write come late (another process); a
+/// mark of another mail (a row id used again after its row was deleted) always replaces it.
+/// (`WHERE true` lets SQLite's parser tell the upsert's `ON` from a join's.)
 const PUT: &str = "INSERT INTO marks \
      (id, attempt, message_id, at, state, attempts, error, next_at, ended_at) \
      SELECT value ->> 'id', value ->> 'attempt', value ->> 'message_id', value ->> 'at', \
@@ -65,7 +66,8 @@ const PUT: &str = "INSERT INTO marks \
      ON CONFLICT (id) DO UPDATE SET attempt = excluded.attempt, \
      message_id = excluded.message_id, at = excluded.at, state = excluded.state, \
      attempts = excluded.attempts, error = excluded.error, next_at = excluded.next_at, \
-     ended_at = excluded.ended_at WHERE excluded.attempt >= marks.attempt";
+     ended_at = excluded.ended_at \
+     WHERE excluded.attempt >= marks.attempt OR excluded.message_id <> marks.message_id";
 
 /// Removes the marks of `[id, attempt]` pairs: a newer attempt's mark of the row stays.
 const FORGET: &str = "DELETE FROM marks WHERE (id, attempt) IN \

@@ -1607,6 +1607,42 @@ async fn an_earlier_attempts_mark_never_replaces_a_later_ones() {
     db.finish().await;
 }
 
+/// A row id SQLite gives again after its row was deleted may find the old mail's mark of a
+/// later attempt still there (a killed sender's, not yet pruned): the new mail's mark
+/// replaces it, or a crash would send the new mail again instead of holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mark_of_another_mail_on_the_same_row_id_replaces_the_old_one() {
+    use poststelle::store::marks::Mark;
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    open_ticket(
+        store,
+        "Erika <erika@example.org>",
+        "Drucker defekt",
+        "reused",
+    )
+    .await;
+    let (id, attempts, message_id) = outbox_keys(store).await.remove(0);
+    let old = Mark {
+        id,
+        attempt: attempts + 3,
+        message_id: "<old-mail@poststelle.example>",
+        at: 100,
+        ended: None,
+    };
+    store.mark_handed(&old).await.expect("old mark");
+    assert_eq!(store.handed_over_at(id).await.expect("read"), None);
+    let new = Mark {
+        attempt: attempts,
+        message_id: &message_id,
+        at: 200,
+        ..old.clone()
+    };
+    store.mark_handed(&new).await.expect("new mark");
+    assert_eq!(store.handed_over_at(id).await.expect("read"), Some(200));
+    db.finish().await;
+}
+
 both!(the_follow_up_lookup_finds_the_same_tickets_in_every_message_id_tier);
 /// SQLite keeps the articles' Message-IDs in a small tier of new keys, a middle one they move
 /// to in sorted ranges and a big one the middle one moves to (issue 20); PostgreSQL indexes
