@@ -521,6 +521,7 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// journal `-wal` and `-shm`). SQLite would say only "unable to open database file", and a
 /// file it can only read fails in every new connection until the pool gives up after 30 s.
 fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
+    use std::io::Read;
     match path.metadata() {
         Ok(m) if m.is_dir() => {
             return Err(Problem {
@@ -532,17 +533,36 @@ fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
             });
         }
         Ok(_) => {
-            if let Err(e) = std::fs::OpenOptions::new()
+            let file = match std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(path)
             {
-                return Err(Problem::at_path(
-                    "open the database file",
-                    path,
-                    Wanted::File,
-                    &e,
-                ));
+                Ok(f) => f,
+                Err(e) => {
+                    return Err(Problem::at_path(
+                        "open the database file",
+                        path,
+                        Wanted::File,
+                        &e,
+                    ));
+                }
+            };
+            // SQLite takes an empty file for a new database; anything else must begin with its
+            // header, or every new connection fails ("file is not a database") until the
+            // pool gives up after 30 s.
+            let mut head = Vec::with_capacity(16);
+            let _ = file.take(16).read_to_end(&mut head);
+            if !head.is_empty() && head != b"SQLite format 3\0" {
+                return Err(Problem {
+                    message: format!(
+                        "cannot open the database file {}: it is not a SQLite database",
+                        path.display()
+                    ),
+                    fix: "restore the file from a backup (see the README's \"Backup and \
+                          restore\"), or move it away if it is not poststelle's"
+                        .into(),
+                });
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -404,23 +404,48 @@ impl Store {
             .await?;
         let rest = (limit - rows.len() as i64).min(notice_limit);
         if rest > 0 {
-            let notices: Vec<Claimed> = sqlx::query_as(claim_sql(backend, ClaimKind::Notices))
-                .bind(until)
-                .bind(now)
-                .bind(rest)
-                .bind(holder)
-                .fetch_all(self.pool())
-                .await?;
-            rows.extend(notices);
+            let notices: Result<Vec<Claimed>, _> =
+                sqlx::query_as(claim_sql(backend, ClaimKind::Notices))
+                    .bind(until)
+                    .bind(now)
+                    .bind(rest)
+                    .bind(holder)
+                    .fetch_all(self.pool())
+                    .await;
+            match notices {
+                Ok(notices) => rows.extend(notices),
+                Err(e) => {
+                    drop(gate);
+                    return Err(self.give_back(&rows, holder, e.into()).await);
+                }
+            }
         }
         // What follows only reads: filing may go on meanwhile.
         drop(gate);
         // RETURNING gives no order; the sender begins with the rows due longest.
         rows.sort_by_key(|c| (c.list_id.is_some(), c.id));
-        self.fill_bodies(&mut rows).await?;
-        self.fill_ticket_numbers(&mut rows).await?;
-        self.fill_marks(&mut rows).await?;
-        Ok(rows)
+        let filled = async {
+            self.fill_bodies(&mut rows).await?;
+            self.fill_ticket_numbers(&mut rows).await?;
+            self.fill_marks(&mut rows).await
+        }
+        .await;
+        match filled {
+            Ok(()) => Ok(rows),
+            Err(e) => Err(self.give_back(&rows, holder, e).await),
+        }
+    }
+
+    /// The rows of a claim that failed after they were claimed go back at once rather than
+    /// when the claim runs out (minutes in which no sender would take them); the caller
+    /// learns the claim's error.
+    async fn give_back(&self, rows: &[Claimed], holder: &str, e: StoreError) -> StoreError {
+        let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+        if let Err(back) = self.unclaim_outbox(&ids, holder).await {
+            tracing::warn!(error = %back, rows = ids.len(),
+                "giving back the rows of a failed claim failed; they are free when the claim runs out");
+        }
+        e
     }
 
     /// The hand-over marks of claimed rows kept beside a SQLite store (see `marks.rs`): a

@@ -251,6 +251,36 @@ fn a_file_given_as_data_directory_is_called_a_file() {
     );
 }
 
+/// A store file that is not a SQLite database (a copy gone wrong, another program's file):
+/// named with the fix at once, instead of SQLite's "file is not a database" after the pool
+/// has tried for 30 seconds.
+#[test]
+fn a_store_that_is_no_database_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data");
+    let store = data.join("poststelle.sqlite");
+    std::fs::write(&store, "Ticketliste 2026\n".repeat(500)).expect("garbage");
+    let data_arg = data.to_str().expect("utf8");
+    let started = std::time::Instant::now();
+    let out = run_in(dir.path(), &["--data-dir", data_arg, "tickets", "list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot open the database file {}: it is not a SQLite database",
+            store.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("\n    fix: restore the file from a backup"), "{err}");
+    said_once(&err);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the pool's 30 s were waited out: {err}"
+    );
+}
+
 /// A data directory poststelle may not write: what (the database file, the data directory),
 /// where, whose it is, and the fix, once — instead of SQLite's "unable to open database file"
 /// three times. File permissions do not bind root, so as root the command runs as nobody.

@@ -1607,6 +1607,41 @@ async fn an_earlier_attempts_mark_never_replaces_a_later_ones() {
     db.finish().await;
 }
 
+/// A claim whose marks cannot be read (here: the marks' file is no database) fails, and gives
+/// its rows back at once: once the file is mended the next claim takes them, instead of
+/// waiting for the failed claim to run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_cannot_read_its_marks_gives_its_rows_back() {
+    use poststelle::store::marks::path_of;
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    open_ticket(
+        store,
+        "Erika <erika@example.org>",
+        "Drucker defekt",
+        "broken",
+    )
+    .await;
+    let ids: Vec<i64> = outbox_keys(store).await.iter().map(|k| k.0).collect();
+    let marks = path_of(store.sqlite_file().expect("file"));
+    std::fs::write(&marks, vec![0x5a; 8192]).expect("garbage");
+    let now = Timestamp::now().as_microsecond();
+    let hour = 3_600_000_000;
+    let failed = store
+        .claim_outbox(now, now + hour, 100, 100, "broken-test")
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    std::fs::remove_file(&marks).expect("mend");
+    let claimed = store
+        .claim_outbox(now, now + hour, 100, 100, "broken-test")
+        .await
+        .expect("claim");
+    let mut again: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+    again.sort_unstable();
+    assert_eq!(again, ids, "every row is free again");
+    db.finish().await;
+}
+
 /// A row id SQLite gives again after its row was deleted may find the old mail's mark of a
 /// later attempt still there (a killed sender's, not yet pruned): the new mail's mark
 /// replaces it, or a crash would send the new mail again instead of holding it.
