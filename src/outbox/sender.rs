@@ -36,7 +36,7 @@ use crate::config::{
 };
 
 use crate::store::marks::Mark;
-use crate::store::outbox::{Attempt, Claimed, OutboxState, Recorded, SenderWrite};
+use crate::store::outbox::{Claimed, OutboxState, Recorded, SenderWrite};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -973,13 +973,7 @@ enum Entry {
     /// The row's data is about to go out ([`Handover::mark`]).
     Handed { at: i64 },
     /// How the attempt ended.
-    Result {
-        state: OutboxState,
-        attempts: i64,
-        error: Option<String>,
-        next_attempt_at: i64,
-        at: i64,
-    },
+    Result(Recorded),
 }
 
 impl Recording {
@@ -989,21 +983,9 @@ impl Recording {
                 id: self.id,
                 at: *at,
             },
-            Entry::Result {
-                state,
-                attempts,
-                error,
-                next_attempt_at,
-                at,
-            } => SenderWrite::Attempt {
+            Entry::Result(ended) => SenderWrite::Attempt {
                 id: self.id,
-                attempt: Attempt {
-                    state: *state,
-                    attempts: *attempts,
-                    error: error.as_deref(),
-                    next_attempt_at: *next_attempt_at,
-                    at: *at,
-                },
+                attempt: ended.attempt(),
             },
         }
     }
@@ -1753,13 +1735,7 @@ impl Sender<'_> {
         let (done, written) = tokio::sync::oneshot::channel();
         let queued = recorder.send(Recording {
             id: c.id,
-            entry: Entry::Result {
-                state: ended.state,
-                attempts: ended.attempts,
-                error: ended.error.clone(),
-                next_attempt_at: ended.next_attempt_at,
-                at: ended.at,
-            },
+            entry: Entry::Result(ended.clone()),
             done,
         });
         let first = match queued {

@@ -522,6 +522,8 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// file it can only read fails in every new connection until the pool gives up after 30 s.
 fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
     use std::io::Read;
+    let cannot_open =
+        |e: &std::io::Error| Problem::at_path("open the database file", path, Wanted::File, e);
     match path.metadata() {
         Ok(m) if m.is_dir() => {
             return Err(Problem {
@@ -533,21 +535,11 @@ fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
             });
         }
         Ok(_) => {
-            let file = match std::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(path)
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    return Err(Problem::at_path(
-                        "open the database file",
-                        path,
-                        Wanted::File,
-                        &e,
-                    ));
-                }
-            };
+                .map_err(|e| cannot_open(&e))?;
             // SQLite takes an empty file for a new database; anything else must begin with its
             // header, or every new connection fails ("file is not a database") until the
             // pool gives up after 30 s.
@@ -566,14 +558,7 @@ fn sqlite_preflight(path: &Path) -> Result<(), Problem> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Problem::at_path(
-                "open the database file",
-                path,
-                Wanted::File,
-                &e,
-            ));
-        }
+        Err(e) => return Err(cannot_open(&e)),
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

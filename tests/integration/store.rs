@@ -1396,6 +1396,21 @@ async fn outbox_keys(store: &Store) -> Vec<(i64, i64, String)> {
         .expect("rows")
 }
 
+/// A SQLite store with one request filed (its acknowledgement and staff copy queued), and
+/// its outbox rows as [`outbox_keys`] gives them.
+async fn one_request_on_sqlite(tag: &str) -> (TestDb, Vec<(i64, i64, String)>) {
+    let db = TestDb::sqlite().await;
+    open_ticket(
+        &db.store,
+        "Erika <erika@example.org>",
+        "Drucker defekt",
+        tag,
+    )
+    .await;
+    let keys = outbox_keys(&db.store).await;
+    (db, keys)
+}
+
 /// Beside a SQLite store the hand-over marks are in a database of their own (store::marks) so
 /// that a sender's mark never waits for the filing: with a write transaction open on the
 /// store — as the filing of a batch holds it — a mark is committed at once, and the store's
@@ -1403,15 +1418,8 @@ async fn outbox_keys(store: &Store) -> Vec<(i64, i64, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mark_beside_a_sqlite_store_does_not_wait_for_the_filing() {
     use poststelle::store::marks::{Mark, path_of};
-    let db = TestDb::sqlite().await;
-    open_ticket(
-        &db.store,
-        "Erika <erika@example.org>",
-        "Drucker defekt",
-        "m1",
-    )
-    .await;
-    let (id, attempts, message_id) = outbox_keys(&db.store).await.remove(0);
+    let (db, mut keys) = one_request_on_sqlite("m1").await;
+    let (id, attempts, message_id) = keys.remove(0);
     assert!(db.store.marks_apart());
     let filing = db.store.begin_write().await.expect("transaction");
     let mark = Mark {
@@ -1566,10 +1574,9 @@ async fn stale_hand_over_marks_are_removed_and_live_ones_kept() {
 async fn an_earlier_attempts_mark_never_replaces_a_later_ones() {
     use poststelle::store::marks::Mark;
     use poststelle::store::outbox::Attempt;
-    let db = TestDb::sqlite().await;
+    let (db, mut keys) = one_request_on_sqlite("late").await;
     let store = &db.store;
-    open_ticket(store, "Erika <erika@example.org>", "Drucker defekt", "late").await;
-    let (id, _, message_id) = outbox_keys(store).await.remove(0);
+    let (id, _, message_id) = keys.remove(0);
     let failed = Attempt {
         state: OutboxState::TemporaryFailure,
         attempts: 1,
@@ -1613,16 +1620,9 @@ async fn an_earlier_attempts_mark_never_replaces_a_later_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_that_cannot_read_its_marks_gives_its_rows_back() {
     use poststelle::store::marks::path_of;
-    let db = TestDb::sqlite().await;
+    let (db, keys) = one_request_on_sqlite("broken").await;
     let store = &db.store;
-    open_ticket(
-        store,
-        "Erika <erika@example.org>",
-        "Drucker defekt",
-        "broken",
-    )
-    .await;
-    let ids: Vec<i64> = outbox_keys(store).await.iter().map(|k| k.0).collect();
+    let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let marks = path_of(store.sqlite_file().expect("file"));
     std::fs::write(&marks, vec![0x5a; 8192]).expect("garbage");
     let now = Timestamp::now().as_microsecond();
@@ -1648,16 +1648,9 @@ async fn a_claim_that_cannot_read_its_marks_gives_its_rows_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mark_of_another_mail_on_the_same_row_id_replaces_the_old_one() {
     use poststelle::store::marks::Mark;
-    let db = TestDb::sqlite().await;
+    let (db, mut keys) = one_request_on_sqlite("reused").await;
     let store = &db.store;
-    open_ticket(
-        store,
-        "Erika <erika@example.org>",
-        "Drucker defekt",
-        "reused",
-    )
-    .await;
-    let (id, attempts, message_id) = outbox_keys(store).await.remove(0);
+    let (id, attempts, message_id) = keys.remove(0);
     let old = Mark {
         id,
         attempt: attempts + 3,
